@@ -1,0 +1,52 @@
+"""cnn-search: search for the best convolutional network for an image-classification problem.
+
+The public API (the notebooks use only this)::
+
+    import search
+    space = search.load_space("vgg")                     # or a path to your YAML
+    arch = space.sample(search.RandomParams(seed=0))     # one point of the space
+    model = search.build_model(arch, (8, 8, 1), 10)     # a keras.Model (imports Keras lazily)
+
+Nothing here imports TensorFlow or Keras until a model is built.
+"""
+
+from search._errors import InfeasibleError, Problem, SearchError, SpaceError
+from search._version import __version__
+from search.model import Architecture, ConvBlock, Head, Preprocessing, Training, build_model, make_plan
+from search.space import (
+    Choice,
+    Fixed,
+    FixedParams,
+    FloatRange,
+    IntRange,
+    ParamSource,
+    RandomParams,
+    Space,
+    list_spaces,
+    load_space,
+)
+
+__all__ = [
+    "Architecture",
+    "Choice",
+    "ConvBlock",
+    "Fixed",
+    "FixedParams",
+    "FloatRange",
+    "Head",
+    "InfeasibleError",
+    "IntRange",
+    "ParamSource",
+    "Preprocessing",
+    "Problem",
+    "RandomParams",
+    "SearchError",
+    "Space",
+    "SpaceError",
+    "Training",
+    "__version__",
+    "build_model",
+    "list_spaces",
+    "load_space",
+    "make_plan",
+]

@@ -1,0 +1,56 @@
+"""Ready-made spaces: ``vgg`` resolves to ``spaces/vgg.yaml``.
+
+In a wheel the files live in ``search/spaces/`` (packaged from the repository's top-level
+``spaces/``); in a source checkout (``pip install -e .``) they are read from ``spaces/`` itself.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from search._errors import Problem, SpaceError
+from search.space._parse import did_you_mean
+from search.space._space import Space
+
+_PACKAGE = Path(__file__).resolve().parents[1]
+
+
+def spaces_dir() -> Path:
+    """The folder of the shipped spaces."""
+    packaged = _PACKAGE / "spaces"
+    return packaged if packaged.is_dir() else _PACKAGE.parent / "spaces"
+
+
+def list_spaces() -> list[str]:
+    """Names of the shipped spaces, sorted."""
+    return sorted(p.stem for p in spaces_dir().glob("*.yaml"))
+
+
+def resolve_space(name_or_path: str | Path) -> Path:
+    """A shipped space's name, or a path to a YAML file, as a path that exists."""
+    text = str(name_or_path)
+    path = Path(text)
+    if path.suffix in (".yaml", ".yml") or path.parent != Path("."):
+        if not path.is_file():
+            raise SpaceError(Problem("", "no such file", expected="a YAML file or a shipped space name",
+                                     received=text, file=text))
+        return path
+    shipped = spaces_dir() / f"{text}.yaml"
+    if shipped.is_file():
+        return shipped
+    if path.is_file():
+        return path
+    names = list_spaces()
+    raise SpaceError(Problem("", f"unknown space {text!r}", expected="a YAML file or one of " + ", ".join(names),
+                             received=text, hint=did_you_mean(text, names)))
+
+
+def load_space(name_or_path: str | Path | Space) -> Space:
+    """Load a shipped space by name (``"vgg"``) or a YAML file by path; a Space passes through.
+
+    >>> load_space("tiny").name
+    'tiny'
+    """
+    if isinstance(name_or_path, Space):
+        return name_or_path
+    return Space.from_file(resolve_space(name_or_path))
