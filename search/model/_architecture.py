@@ -131,8 +131,9 @@ class Architecture:
         """Rebuild from :meth:`to_dict` output; unknown or missing keys are a :class:`SpaceError`."""
         try:
             _only_known(data, ("blocks", "head", "training", "preprocessing"), "architecture")
-            blocks = tuple(ConvBlock(**_only_known(b, _names(ConvBlock), f"blocks.{i}"))
-                           for i, b in enumerate(data["blocks"]))
+            blocks = tuple(
+                ConvBlock(**_only_known(b, _names(ConvBlock), f"blocks.{i}")) for i, b in enumerate(data["blocks"])
+            )
             head = dict(_only_known(data.get("head", {}), _names(Head), "head"))
             head["units"] = tuple(head.get("units", ()))
             pre = dict(_only_known(data.get("preprocessing", {}), _names(Preprocessing), "preprocessing"))
@@ -141,8 +142,14 @@ class Architecture:
             training = _only_known(data.get("training", {}), _names(Training), "training")
             return cls(blocks, Head(**head), Training(**training), Preprocessing(**pre))
         except (KeyError, TypeError) as exc:
-            raise SpaceError(Problem("architecture", "not an architecture dict",
-                                     expected="the output of Architecture.to_dict()", received=str(exc))) from None
+            raise SpaceError(
+                Problem(
+                    "architecture",
+                    "not an architecture dict",
+                    expected="the output of Architecture.to_dict()",
+                    received=str(exc),
+                )
+            ) from None
 
     def hash(self) -> str:
         """A stable 16-hex-digit hash of the architecture (same dict, same hash, any process)."""
@@ -164,6 +171,12 @@ def _names(cls: type) -> tuple[str, ...]:
 def _only_known(data: dict[str, Any], names: tuple[str, ...], where: str) -> dict[str, Any]:
     unknown = set(data) - set(names)
     if unknown:
-        raise SpaceError(Problem(where, f"unknown keys {sorted(unknown)}", expected="one of " + ", ".join(names),
-                                 received=", ".join(sorted(unknown))))
+        raise SpaceError(
+            Problem(
+                where,
+                f"unknown keys {sorted(unknown)}",
+                expected="one of " + ", ".join(names),
+                received=", ".join(sorted(unknown)),
+            )
+        )
     return data

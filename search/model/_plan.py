@@ -15,12 +15,12 @@ Activation memory is the float32 bytes of every layer output, per image.
 
 >>> from search.model._architecture import Architecture, ConvBlock
 >>> plan = make_plan(Architecture(blocks=(ConvBlock(filters=8),)), (8, 8, 1), 10)
->>> plan.params  # conv 3*3*1*8+8, dense 4*4*8*64+64, softmax 64*10+10
-8994
->>> make_plan(Architecture(blocks=(ConvBlock(kernel_size=9, padding="valid"),)), (8, 8, 1), 10)
+>>> plan.params  # conv 3*3*1*8+8 = 80, then flatten 4*4*8 into softmax: 128*10+10 = 1290
+1370
+>>> make_plan(Architecture(blocks=(ConvBlock(kernel_size=9, padding="valid"),)), (8, 8, 1), 10)  # doctest: +ELLIPSIS
 Traceback (most recent call last):
 ...
-search._errors.InfeasibleError: block 0: conv 1 (kernel_size 9, strides 1, padding valid) on a 8x8 feature map leaves 0x0
+search._errors.InfeasibleError: block 0: conv 1 (kernel_size 9, ...) on a 8x8 feature map leaves 0x0
 """
 
 from __future__ import annotations
@@ -93,19 +93,48 @@ class _Builder:
     def __init__(self, plan: Plan) -> None:
         self.plan = plan
 
-    def spatial(self, x: str, name: str, layer: str, config: dict[str, Any], *, kernel: int, strides: int,
-                padding: str, channels: int, params: int, flops_per_pixel: int, block: int, what: str) -> str:
+    def spatial(
+        self,
+        x: str,
+        name: str,
+        layer: str,
+        config: dict[str, Any],
+        *,
+        kernel: int,
+        strides: int,
+        padding: str,
+        channels: int,
+        params: int,
+        flops_per_pixel: int,
+        block: int,
+        what: str,
+    ) -> str:
         h, w, _ = self.plan.shape_of(x)
         ho, wo = _side(h, kernel, strides, padding), _side(w, kernel, strides, padding)
         if ho < 1 or wo < 1:
             raise InfeasibleError(
                 f"block {block}: {what} on a {h}x{w} feature map leaves {max(ho, 0)}x{max(wo, 0)}",
-                reason="collapse", block=block)
-        return self.plan.add(Step(name, layer, config, (x,), (ho, wo, channels), params,
-                                  flops_per_pixel * ho * wo, block))
+                reason="collapse",
+                block=block,
+            )
+        return self.plan.add(
+            Step(name, layer, config, (x,), (ho, wo, channels), params, flops_per_pixel * ho * wo, block)
+        )
 
-    def conv(self, x: str, name: str, block: ConvBlock, index: int, *, kind: str, filters: int,
-             kernel: int, strides: int, padding: str, what: str) -> str:
+    def conv(
+        self,
+        x: str,
+        name: str,
+        block: ConvBlock,
+        index: int,
+        *,
+        kind: str,
+        filters: int,
+        kernel: int,
+        strides: int,
+        padding: str,
+        what: str,
+    ) -> str:
         cin = self.plan.shape_of(x)[-1]
         bias = not block.batch_norm
         common = {"kernel_size": kernel, "strides": strides, "padding": padding, "use_bias": bias}
@@ -123,17 +152,29 @@ class _Builder:
             macs, layer, cout = kernel * kernel * cin, "DepthwiseConv2D", cin
         else:
             raise ValueError(f"unknown conv kind {kind!r}")
-        return self.spatial(x, name, layer, cfg, kernel=kernel, strides=strides, padding=padding,
-                            channels=cout, params=params, flops_per_pixel=2 * macs, block=index, what=what)
+        return self.spatial(
+            x,
+            name,
+            layer,
+            cfg,
+            kernel=kernel,
+            strides=strides,
+            padding=padding,
+            channels=cout,
+            params=params,
+            flops_per_pixel=2 * macs,
+            block=index,
+            what=what,
+        )
 
-    def pointwise(self, x: str, name: str, layer: str, config: dict[str, Any], block: int | None,
-                  params: int = 0) -> str:
+    def pointwise(
+        self, x: str, name: str, layer: str, config: dict[str, Any], block: int | None, params: int = 0
+    ) -> str:
         return self.plan.add(Step(name, layer, config, (x,), self.plan.shape_of(x), params, 0, block))
 
     def norm_act(self, x: str, prefix: str, block: ConvBlock, index: int, *, activate: bool = True) -> str:
         if block.batch_norm:
-            x = self.pointwise(x, f"{prefix}_bn", "BatchNormalization", {}, index,
-                               params=4 * self.plan.shape_of(x)[-1])
+            x = self.pointwise(x, f"{prefix}_bn", "BatchNormalization", {}, index, params=4 * self.plan.shape_of(x)[-1])
         if activate:
             x = self.pointwise(x, f"{prefix}_act", "Activation", {"activation": block.activation}, index)
         return x
@@ -143,29 +184,67 @@ class _Builder:
         for j in range(block.convs):
             strides = block.strides if j == 0 else 1
             prefix = f"block{index}_conv{j + 1}"
-            what = (f"conv {j + 1} (kernel_size {block.kernel_size}, strides {strides}, "
-                    f"padding {block.padding})")
+            what = f"conv {j + 1} (kernel_size {block.kernel_size}, strides {strides}, padding {block.padding})"
             last = j == block.convs - 1
             if block.conv_type == "depthwise":
-                x = self.conv(x, f"{prefix}_dw", block, index, kind="depthwise", filters=0,
-                              kernel=block.kernel_size, strides=strides, padding=block.padding, what=what)
+                x = self.conv(
+                    x,
+                    f"{prefix}_dw",
+                    block,
+                    index,
+                    kind="depthwise",
+                    filters=0,
+                    kernel=block.kernel_size,
+                    strides=strides,
+                    padding=block.padding,
+                    what=what,
+                )
                 x = self.norm_act(x, f"{prefix}_dw", block, index)
-                x = self.conv(x, prefix, block, index, kind="standard", filters=block.filters, kernel=1,
-                              strides=1, padding="same", what="pointwise conv")
+                x = self.conv(
+                    x,
+                    prefix,
+                    block,
+                    index,
+                    kind="standard",
+                    filters=block.filters,
+                    kernel=1,
+                    strides=1,
+                    padding="same",
+                    what="pointwise conv",
+                )
             else:
-                x = self.conv(x, prefix, block, index, kind=block.conv_type, filters=block.filters,
-                              kernel=block.kernel_size, strides=strides, padding=block.padding, what=what)
+                x = self.conv(
+                    x,
+                    prefix,
+                    block,
+                    index,
+                    kind=block.conv_type,
+                    filters=block.filters,
+                    kernel=block.kernel_size,
+                    strides=strides,
+                    padding=block.padding,
+                    what=what,
+                )
             x = self.norm_act(x, prefix, block, index, activate=not (last and block.residual))
         if block.residual:
             x = self.residual(start, x, block, index)
         if block.pooling != "none":
             layer = {"max": "MaxPooling2D", "average": "AveragePooling2D"}[block.pooling]
             strides = block.effective_pool_strides
-            x = self.spatial(x, f"block{index}_pool", layer,
-                             {"pool_size": block.pool_size, "strides": strides, "padding": "valid"},
-                             kernel=block.pool_size, strides=strides, padding="valid",
-                             channels=self.plan.shape_of(x)[-1], params=0, flops_per_pixel=0, block=index,
-                             what=f"{block.pooling} pooling (pool_size {block.pool_size}, strides {strides})")
+            x = self.spatial(
+                x,
+                f"block{index}_pool",
+                layer,
+                {"pool_size": block.pool_size, "strides": strides, "padding": "valid"},
+                kernel=block.pool_size,
+                strides=strides,
+                padding="valid",
+                channels=self.plan.shape_of(x)[-1],
+                params=0,
+                flops_per_pixel=0,
+                block=index,
+                what=f"{block.pooling} pooling (pool_size {block.pool_size}, strides {strides})",
+            )
         if block.dropout > 0:
             x = self.pointwise(x, f"block{index}_dropout", "Dropout", {"rate": block.dropout}, index)
         return x
@@ -178,12 +257,23 @@ class _Builder:
             raise InfeasibleError(
                 f"block {index}: residual connection needs padding same (the convolutions turn "
                 f"{h}x{w} into {shape[0]}x{shape[1]}, the shortcut gives {expected[0]}x{expected[1]})",
-                reason="residual_shape", block=index)
+                reason="residual_shape",
+                block=index,
+            )
         shortcut = start
         if c != shape[-1] or block.strides != 1:
-            shortcut = self.conv(start, f"block{index}_shortcut", block, index, kind="standard",
-                                 filters=shape[-1], kernel=1, strides=block.strides, padding="same",
-                                 what="shortcut")
+            shortcut = self.conv(
+                start,
+                f"block{index}_shortcut",
+                block,
+                index,
+                kind="standard",
+                filters=shape[-1],
+                kernel=1,
+                strides=block.strides,
+                padding="same",
+                what="shortcut",
+            )
             shortcut = self.norm_act(shortcut, f"block{index}_shortcut", block, index, activate=False)
         name = self.plan.add(Step(f"block{index}_add", "Add", {}, (x, shortcut), shape, 0, 0, index))
         act = f"block{index}_out"
@@ -193,8 +283,17 @@ class _Builder:
         if dropout > 0:
             x = self.pointwise(x, f"{name}_dropout", "Dropout", {"rate": dropout}, None)
         fan_in = self.plan.shape_of(x)[-1]
-        return self.plan.add(Step(name, "Dense", {"units": units, "activation": activation}, (x,), (units,),
-                                  fan_in * units + units, 2 * fan_in * units))
+        return self.plan.add(
+            Step(
+                name,
+                "Dense",
+                {"units": units, "activation": activation},
+                (x,),
+                (units,),
+                fan_in * units + units,
+                2 * fan_in * units,
+            )
+        )
 
 
 def make_plan(arch: Architecture, input_shape: Shape, num_classes: int) -> Plan:
@@ -225,11 +324,16 @@ def make_plan(arch: Architecture, input_shape: Shape, num_classes: int) -> Plan:
     return plan
 
 
-def check_budget(plan: Plan, *, max_params: int | None = None, max_flops: int | None = None,
-                 max_activation_bytes: int | None = None) -> None:
+def check_budget(
+    plan: Plan, *, max_params: int | None = None, max_flops: int | None = None, max_activation_bytes: int | None = None
+) -> None:
     """Raise :class:`InfeasibleError` (reason ``max_params`` etc.) if the plan is over a budget."""
-    for reason, value, limit in (("max_params", plan.params, max_params), ("max_flops", plan.flops, max_flops),
-                                 ("max_activation_bytes", plan.activation_bytes, max_activation_bytes)):
+    for reason, value, limit in (
+        ("max_params", plan.params, max_params),
+        ("max_flops", plan.flops, max_flops),
+        ("max_activation_bytes", plan.activation_bytes, max_activation_bytes),
+    ):
         if limit is not None and value > limit:
-            raise InfeasibleError(f"over budget: {reason.removeprefix('max_')} {value:,} > {reason} {limit:,}",
-                                  reason=reason)
+            raise InfeasibleError(
+                f"over budget: {reason.removeprefix('max_')} {value:,} > {reason} {limit:,}", reason=reason
+            )

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Union
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from search.space._source import ParamSource
@@ -79,12 +79,12 @@ class IntRange:
     step: int = 1
     log: bool = False
 
-    def suggest(self, source: ParamSource, name: str) -> int:
+    def suggest(self, source: ParamSource, name: str) -> Any:
         if self.low == self.high:
             return self.low
         return source.int(name, self.low, self.high, step=self.step, log=self.log)
 
-    def values(self) -> tuple[int, ...]:
+    def values(self) -> tuple[Any, ...]:
         return tuple(range(self.low, self.high + 1, self.step))
 
     def count(self) -> int | None:
@@ -107,12 +107,12 @@ class FloatRange:
     high: float
     log: bool = False
 
-    def suggest(self, source: ParamSource, name: str) -> float:
+    def suggest(self, source: ParamSource, name: str) -> Any:
         if self.low == self.high:
             return self.low
         return source.float(name, self.low, self.high, log=self.log)
 
-    def values(self) -> tuple[float, ...]:
+    def values(self) -> tuple[Any, ...]:
         return (self.low, self.high)
 
     def count(self) -> int | None:
@@ -125,7 +125,7 @@ class FloatRange:
         return raw
 
 
-Param = Union[Fixed, Choice, IntRange, FloatRange]
+Param = Fixed | Choice | IntRange | FloatRange
 
 
 def lowest(param: Param) -> Any:

@@ -59,13 +59,11 @@ class Context:
         received: str | None = None,
         hint: str | None = None,
     ) -> None:
-        self.problems.append(
-            Problem(".".join(path), what, expected, received, hint, self.file, self.line(path))
-        )
+        self.problems.append(Problem(".".join(path), what, expected, received, hint, self.file, self.line(path)))
 
     def raise_if_any(self) -> None:
-        if self.problems:
-            raise SpaceError(self.problems)
+        if self.problems:  # in file order
+            raise SpaceError(sorted(self.problems, key=lambda p: p.line or 0))
 
 
 def check_keys(raw: Mapping[Any, Any], allowed: Iterable[str], path: tuple[str, ...], ctx: Context) -> None:
@@ -92,10 +90,15 @@ def _scalar(value: Any, rule: Rule, path: tuple[str, ...], ctx: Context) -> bool
     kind = rule.kind
     if kind == "str":
         if not isinstance(value, str) or (rule.choices is not None and value not in rule.choices):
-            name = path[-1] if path else "value"
+            name = next((p for p in reversed(path) if not p.isdigit()), "value")
             hint = did_you_mean(value, rule.choices or ()) if isinstance(value, str) else None
-            ctx.problem(path, f"unknown {name} {value!r}" if isinstance(value, str) else "wrong type",
-                        expected=expected, received=show(value), hint=hint)
+            ctx.problem(
+                path,
+                f"unknown {name} {value!r}" if isinstance(value, str) else "wrong type",
+                expected=expected,
+                received=show(value),
+                hint=hint,
+            )
             return False
         return True
     if kind == "bool":
@@ -136,8 +139,12 @@ def _scalar(value: Any, rule: Rule, path: tuple[str, ...], ctx: Context) -> bool
 
 def _range(raw: Mapping[Any, Any], rule: Rule, path: tuple[str, ...], ctx: Context) -> Param | None:
     if rule.kind not in ("int", "float"):
-        ctx.problem(path, "a range is only for numbers", expected=f"{rule.describe()}, or a list of them",
-                    received=repr(dict(raw)))
+        ctx.problem(
+            path,
+            "a range is only for numbers",
+            expected=f"{rule.describe()}, or a list of them",
+            received=repr(dict(raw)),
+        )
         return None
     if "choices" in raw:
         check_keys(raw, ("choices",), path, ctx)
@@ -145,8 +152,12 @@ def _range(raw: Mapping[Any, Any], rule: Rule, path: tuple[str, ...], ctx: Conte
     check_keys(raw, _RANGE_KEYS if rule.kind == "int" else ("low", "high", "log"), path, ctx)
     for key in ("low", "high"):
         if key not in raw:
-            ctx.problem((*path, key), "missing key", expected=f"{{low: ..., high: ...}} with {rule.describe()}",
-                        received="no " + key)
+            ctx.problem(
+                (*path, key),
+                "missing key",
+                expected=f"{{low: ..., high: ...}} with {rule.describe()}",
+                received="no " + key,
+            )
             return None
     ok = all([_scalar(raw["low"], rule, (*path, "low"), ctx), _scalar(raw["high"], rule, (*path, "high"), ctx)])
     log = raw.get("log", False)
@@ -168,12 +179,20 @@ def _range(raw: Mapping[Any, Any], rule: Rule, path: tuple[str, ...], ctx: Conte
         return None
     if rule.kind == "int":
         if log and step != 1:
-            ctx.problem((*path, "step"), "step and log cannot be combined", expected="step: 1 with log: true",
-                        received=f"step={step}")
+            ctx.problem(
+                (*path, "step"),
+                "step and log cannot be combined",
+                expected="step: 1 with log: true",
+                received=f"step={step}",
+            )
             return None
         if (high - low) % step:
-            ctx.problem(path, "high - low is not a multiple of step", expected=f"high in {low} + k*{step}",
-                        received=f"low={low}, high={high}, step={step}")
+            ctx.problem(
+                path,
+                "high - low is not a multiple of step",
+                expected=f"high in {low} + k*{step}",
+                received=f"low={low}, high={high}, step={step}",
+            )
             return None
         return IntRange(int(low), int(high), int(step), log)
     return FloatRange(float(low), float(high), log)
@@ -181,8 +200,7 @@ def _range(raw: Mapping[Any, Any], rule: Rule, path: tuple[str, ...], ctx: Conte
 
 def _choice(raw: Any, rule: Rule, path: tuple[str, ...], ctx: Context) -> Param | None:
     if not isinstance(raw, list) or not raw:
-        ctx.problem(path, "empty list of choices", expected=f"at least one of {rule.describe()}",
-                    received=show(raw))
+        ctx.problem(path, "empty list of choices", expected=f"at least one of {rule.describe()}", received=show(raw))
         return None
     ok = all([_scalar(v, rule, (*path, str(i)), ctx) for i, v in enumerate(raw)])
     if not ok:
@@ -227,13 +245,17 @@ def _fixed_only(raw: Any, rule: Rule, path: tuple[str, ...], ctx: Context) -> Pa
             return None
         for i, name in enumerate(raw):
             if name not in PER_BLOCK_KEYS:
-                ctx.problem((*path, str(i)), f"unknown block key {name!r}", expected="one of " + ", ".join(PER_BLOCK_KEYS),
-                            received=show(name), hint=did_you_mean(str(name), PER_BLOCK_KEYS))
+                ctx.problem(
+                    (*path, str(i)),
+                    f"unknown block key {name!r}",
+                    expected="one of " + ", ".join(PER_BLOCK_KEYS),
+                    received=show(name),
+                    hint=did_you_mean(str(name), PER_BLOCK_KEYS),
+                )
                 return None
         return Fixed(tuple(raw))
     if isinstance(raw, (list, tuple, Mapping)):
-        ctx.problem(path, "this key is not searched", expected=f"a single value: {rule.describe()}",
-                    received=show(raw))
+        ctx.problem(path, "this key is not searched", expected=f"a single value: {rule.describe()}", received=show(raw))
         return None
     if not _scalar(raw, rule, path, ctx):
         return None
@@ -244,9 +266,7 @@ def _fixed_only(raw: Any, rule: Rule, path: tuple[str, ...], ctx: Context) -> Pa
     return Fixed(raw)
 
 
-def parse_section(
-    raw: Any, rules: Mapping[str, Rule], path: tuple[str, ...], ctx: Context
-) -> dict[str, Param]:
+def parse_section(raw: Any, rules: Mapping[str, Rule], path: tuple[str, ...], ctx: Context) -> dict[str, Param]:
     """Every key of one section as a Param (defaults filled in). Problems go to ``ctx``."""
     if raw is None:
         raw = {}

@@ -32,8 +32,9 @@ def resolve_space(name_or_path: str | Path) -> Path:
     path = Path(text)
     if path.suffix in (".yaml", ".yml") or path.parent != Path("."):
         if not path.is_file():
-            raise SpaceError(Problem("", "no such file", expected="a YAML file or a shipped space name",
-                                     received=text, file=text))
+            raise SpaceError(
+                Problem("", "no such file", expected="a YAML file or a shipped space name", received=text, file=text)
+            )
         return path
     shipped = spaces_dir() / f"{text}.yaml"
     if shipped.is_file():
@@ -41,8 +42,15 @@ def resolve_space(name_or_path: str | Path) -> Path:
     if path.is_file():
         return path
     names = list_spaces()
-    raise SpaceError(Problem("", f"unknown space {text!r}", expected="a YAML file or one of " + ", ".join(names),
-                             received=text, hint=did_you_mean(text, names)))
+    raise SpaceError(
+        Problem(
+            "",
+            f"unknown space {text!r}",
+            expected="a YAML file or one of " + ", ".join(names),
+            received=text,
+            hint=did_you_mean(text, names),
+        )
+    )
 
 
 def load_space(name_or_path: str | Path | Space) -> Space:

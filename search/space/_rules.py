@@ -99,9 +99,7 @@ BLOCK_RULES: dict[str, Rule] = {
 }
 
 #: Keys of ``blocks`` that are chosen per block (``block_<i>/<key>``) unless listed in ``shared``.
-PER_BLOCK_KEYS: tuple[str, ...] = tuple(
-    k for k in BLOCK_RULES if k not in ("depth", "filters_growth", "shared")
-)
+PER_BLOCK_KEYS: tuple[str, ...] = tuple(k for k in BLOCK_RULES if k not in ("depth", "filters_growth", "shared"))
 
 HEAD_RULES: dict[str, Rule] = {
     "pooling": Rule("str", "flatten", "How the feature maps become a vector.", choices=HEAD_POOLINGS),
@@ -116,9 +114,7 @@ HEAD_RULES: dict[str, Rule] = {
 TRAINING_RULES: dict[str, Rule] = {
     "optimizer": Rule("str", "adam", "Keras optimizer.", choices=OPTIMIZERS),
     "learning_rate": Rule("float", 1e-3, "Learning rate.", minimum=0, exclusive_minimum=True),
-    "momentum": Rule(
-        "float", 0.9, "Momentum (sgd, rmsprop only).", minimum=0, maximum=1, exclusive_maximum=True
-    ),
+    "momentum": Rule("float", 0.9, "Momentum (sgd, rmsprop only).", minimum=0, maximum=1, exclusive_maximum=True),
     "batch_size": Rule("int", 32, "Batch size.", minimum=1),
     "epochs": Rule("int", 10, "Maximum epochs per trial.", minimum=1),
     "weight_decay": Rule("float", 0.0, "Decoupled weight decay of the optimizer.", minimum=0),
@@ -133,10 +129,19 @@ BUDGET_RULES: dict[str, Rule] = {
 }
 
 INPUT_RULES: dict[str, Rule] = {
-    "image_size": _fixed("size", None, "Resize images to this size inside the model; null keeps the data's size.", minimum=1, nullable=True),
+    "image_size": _fixed(
+        "size",
+        None,
+        "Resize images to this size inside the model; null keeps the data's size.",
+        minimum=1,
+        nullable=True,
+    ),
     "rescale": _fixed(
-        "float", 1 / 255, "Factor applied to raw pixels inside the model (raw 0-255 images by default).",
-        minimum=0, exclusive_minimum=True,
+        "float",
+        1 / 255,
+        "Factor applied to raw pixels inside the model (raw 0-255 images by default).",
+        minimum=0,
+        exclusive_minimum=True,
     ),
 }
 

@@ -10,8 +10,14 @@ from typing import Any
 
 from search.space._rules import PER_BLOCK_KEYS, SECTIONS, TOP_RULES, Rule
 
-_JSON_TYPES = {"int": "integer", "float": "number", "count": "number", "str": "string", "bool": "boolean",
-               "text": "string"}
+_JSON_TYPES = {
+    "int": "integer",
+    "float": "number",
+    "count": "number",
+    "str": "string",
+    "bool": "boolean",
+    "text": "string",
+}
 
 
 def _value_schema(rule: Rule) -> dict[str, Any]:

@@ -15,6 +15,7 @@ True
 
 from __future__ import annotations
 
+import builtins
 import math
 import random
 from abc import ABC, abstractmethod
@@ -36,7 +37,7 @@ class ParamSource(ABC):
     def int(self, name: str, low: int, high: int, *, step: int = 1, log: bool = False) -> int:
         return int(self._record(name, self._int(name, low, high, step, log)))
 
-    def float(self, name: str, low: float, high: float, *, log: bool = False) -> float:
+    def float(self, name: str, low: builtins.float, high: builtins.float, *, log: bool = False) -> builtins.float:
         return float(self._record(name, self._float(name, low, high, log)))
 
     def boolean(self, name: str) -> bool:
@@ -50,10 +51,10 @@ class ParamSource(ABC):
     def _choice(self, name: str, options: tuple[Any, ...]) -> Any: ...
 
     @abstractmethod
-    def _int(self, name: str, low: int, high: int, step: int, log: bool) -> int: ...
+    def _int(self, name: str, low: builtins.int, high: builtins.int, step: builtins.int, log: bool) -> builtins.int: ...
 
     @abstractmethod
-    def _float(self, name: str, low: float, high: float, log: bool) -> float: ...
+    def _float(self, name: str, low: builtins.float, high: builtins.float, log: bool) -> builtins.float: ...
 
     def _boolean(self, name: str) -> bool:
         return bool(self._choice(name, (False, True)))

@@ -80,8 +80,9 @@ class Space:
 
     # -- construction ---------------------------------------------------------------------------
     @classmethod
-    def from_dict(cls, data: Any, *, file: str | None = None, lines: Lines | None = None,
-                  default_name: str = "space") -> Space:
+    def from_dict(
+        cls, data: Any, *, file: str | None = None, lines: Lines | None = None, default_name: str = "space"
+    ) -> Space:
         """Validate a plain dict (as read from YAML)."""
         ctx = Context(file=file, lines=lines or {})
         if data is None:
@@ -160,8 +161,7 @@ class Space:
         growth = b["filters_growth"].value  # type: ignore[union-attr]
         blocks = []
         for i in range(depth):
-            values = {k: common[k] if k in shared else b[k].suggest(source, f"block_{i}/{k}")
-                      for k in PER_BLOCK_KEYS}
+            values = {k: common[k] if k in shared else b[k].suggest(source, f"block_{i}/{k}") for k in PER_BLOCK_KEYS}
             if growth is not None:
                 values["filters"] = max(1, round(values["filters"] * growth**i))
             values["convs"] = values.pop("convs_per_block")
@@ -209,9 +209,15 @@ class Space:
             except InfeasibleError as exc:
                 reasons[exc.reason] = reasons.get(exc.reason, 0) + 1
                 last = str(exc)
-        raise SpaceError(Problem("blocks", f"no architecture of {tries} sampled fits the input",
-                                 expected=f"architectures that fit {input_shape[0]}x{input_shape[1]} images",
-                                 received=f"{reasons}; last: {last}", file=self.source))
+        raise SpaceError(
+            Problem(
+                "blocks",
+                f"no architecture of {tries} sampled fits the input",
+                expected=f"architectures that fit {input_shape[0]}x{input_shape[1]} images",
+                received=f"{reasons}; last: {last}",
+                file=self.source,
+            )
+        )
 
     def size(self) -> SpaceSize:
         """Count searchable parameters and discrete combinations (conditional ones included only
@@ -235,8 +241,10 @@ class Space:
         depths = b["depth"].values()
         count(b["depth"], "blocks/depth")
         combos = math.prod(count(b[k], f"blocks/{k}") for k in PER_BLOCK_KEYS if k in shared)
-        per_block = [math.prod(count(b[k], f"block_{i}/{k}") for k in PER_BLOCK_KEYS if k not in shared)
-                     for i in range(max(depths))]
+        per_block = [
+            math.prod(count(b[k], f"block_{i}/{k}") for k in PER_BLOCK_KEYS if k not in shared)
+            for i in range(max(depths))
+        ]
         combos *= sum(math.prod(per_block[:d]) for d in depths)
         h = self.head
         dense = h["dense_layers"].values()

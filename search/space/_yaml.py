@@ -22,9 +22,7 @@ from search._errors import Problem, SpaceError
 
 Lines = dict[tuple[str, ...], int]
 
-_STANDARD_TAGS = {
-    "tag:yaml.org,2002:" + name for name in ("map", "seq", "str", "int", "float", "bool", "null")
-}
+_STANDARD_TAGS = {"tag:yaml.org,2002:" + name for name in ("map", "seq", "str", "int", "float", "bool", "null")}
 
 
 class _Loader(yaml.SafeLoader):

@@ -1,0 +1,155 @@
+"""The feasibility plan against Keras itself, and the builder's models (real Keras, tiny shapes)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from search import Architecture, ConvBlock, Head, InfeasibleError, Space, Training, build_model, make_plan
+from search._vocab import ACTIVATIONS
+from search.model import check_budget, compile_model
+
+keras = pytest.importorskip("keras")  # a dependency of the package: always present
+
+
+def both(arch: Architecture, shape=(8, 8, 1), classes=10):
+    plan = make_plan(arch, shape, classes)
+    model = build_model(arch, shape, classes, plan=plan)
+    return plan, model
+
+
+def test_plan_shapes_and_params_equal_keras_layer_by_layer():
+    arch = Architecture(
+        blocks=(
+            ConvBlock(filters=6, kernel_size=5, padding="valid", activation="tanh", pooling="average"),
+            ConvBlock(
+                filters=8,
+                conv_type="separable",
+                batch_norm=True,
+                residual=True,
+                strides=2,
+                convs=2,
+                pooling="max",
+                pool_size=3,
+                pool_strides=1,
+            ),
+            ConvBlock(filters=4, conv_type="depthwise", batch_norm=True, pooling="none", dropout=0.2),
+        ),
+        head=Head(pooling="flatten", units=(12, 7), dropout=0.1),
+    )
+    plan, model = both(arch, (20, 18, 3), 5)
+    for step in plan.steps:
+        layer = model.get_layer(step.name)
+        assert tuple(layer.output.shape[1:]) == step.shape, step.name
+        assert layer.count_params() == step.params, step.name
+    assert model.count_params() == plan.params
+    assert plan.shape_of("block0_pool") == (8, 7, 6)  # (20-5+1)//2, (18-5+1)//2
+
+
+def test_flops_worked_by_hand():
+    arch = Architecture(
+        blocks=(ConvBlock(filters=4, kernel_size=3, pooling="none"),), head=Head(pooling="global_average")
+    )
+    plan = make_plan(arch, (6, 6, 2), 3)
+    conv = 2 * (3 * 3 * 2 * 4) * 6 * 6
+    dense = 2 * 4 * 3
+    assert plan.flops == conv + dense
+    assert plan.params == (3 * 3 * 2 * 4 + 4) + (4 * 3 + 3)
+
+
+def test_collapse_is_refused_with_block_and_reason():
+    arch = Architecture(blocks=(ConvBlock(), ConvBlock(), ConvBlock(), ConvBlock()))
+    with pytest.raises(InfeasibleError) as info:
+        make_plan(arch, (8, 8, 1), 10)
+    assert info.value.reason == "collapse" and info.value.block == 3
+    assert str(info.value) == "block 3: max pooling (pool_size 2, strides 2) on a 1x1 feature map leaves 0x0"
+
+
+def test_residual_with_valid_padding_refused():
+    arch = Architecture(blocks=(ConvBlock(padding="valid", residual=True),))
+    with pytest.raises(InfeasibleError) as info:
+        make_plan(arch, (8, 8, 1), 10)
+    assert info.value.reason == "residual_shape"
+    assert "needs padding same" in str(info.value)
+
+
+def test_budgets_refuse_before_training():
+    arch = Architecture(blocks=(ConvBlock(filters=64),), head=Head(units=(256,)))
+    plan = make_plan(arch, (8, 8, 1), 10)
+    with pytest.raises(InfeasibleError) as info:
+        check_budget(plan, max_params=1000)
+    assert info.value.reason == "max_params"
+    assert str(info.value) == f"over budget: params {plan.params:,} > max_params 1,000"
+    with pytest.raises(InfeasibleError, match="over budget: flops"):
+        check_budget(plan, max_flops=10)
+    with pytest.raises(InfeasibleError, match="over budget: activation_bytes"):
+        check_budget(plan, max_activation_bytes=10)
+    check_budget(plan, max_params=plan.params, max_flops=plan.flops)  # at the limit is fine
+
+
+def test_space_check_input_refuses_kernel_larger_than_images():
+    space = Space(blocks={"kernel_size": 11, "padding": "valid", "depth": 1})
+    from search import SpaceError
+
+    with pytest.raises(SpaceError) as info:
+        space.check_input((8, 8, 1))
+    assert "no architecture of 200 sampled fits the input" in str(info.value)
+    assert "{'collapse': 200}" in str(info.value)
+    space.check_input((32, 32, 1))
+
+
+def test_model_takes_raw_images_and_saves_under_safe_mode(tmp_path):
+    arch = Architecture(
+        blocks=(
+            ConvBlock(filters=4, batch_norm=True, residual=True, activation="leaky_relu"),
+            ConvBlock(filters=4, conv_type="depthwise"),
+        ),
+        head=Head(pooling="global_max", units=(8,), dropout=0.1),
+    )
+    from search.model import Preprocessing
+
+    arch = Architecture(arch.blocks, arch.head, Training(), Preprocessing(image_size=(12, 12)))
+    plan, model = both(arch, (8, 8, 1), 3)
+    assert not any(type(layer).__name__ == "Lambda" for layer in model.layers)
+    assert type(model.get_layer("rescaling")).__name__ == "Rescaling"
+    assert model.get_layer("resizing").output.shape[1:3] == (12, 12)
+    raw = np.random.default_rng(0).integers(0, 256, size=(5, 8, 8, 1)).astype("uint8")
+    expected = model.predict(raw, verbose=0)
+    assert expected.shape == (5, 3) and np.allclose(expected.sum(axis=1), 1, atol=1e-5)
+    path = tmp_path / "model.keras"
+    model.save(path)
+    again = keras.saving.load_model(path, safe_mode=True)
+    assert again.count_params() == plan.params
+    np.testing.assert_allclose(again.predict(raw, verbose=0), expected, atol=1e-6)
+
+
+@pytest.mark.parametrize("optimizer", ["adam", "adamw", "sgd", "rmsprop"])
+def test_compile_and_one_step_with_each_optimizer(optimizer):
+    arch = Architecture(
+        blocks=(ConvBlock(filters=2, pooling="none"),),
+        head=Head(pooling="global_average"),
+        training=Training(
+            optimizer=optimizer,
+            learning_rate=0.01,
+            weight_decay=0.0,
+            momentum=0.9 if optimizer in ("sgd", "rmsprop") else None,
+        ),
+    )
+    model = compile_model(build_model(arch, (4, 4, 1), 2), arch)
+    assert type(model.optimizer).__name__.lower() == optimizer
+    if optimizer == "adamw":
+        assert float(model.optimizer.weight_decay) == 0.0  # not AdamW's own default 0.004
+    if optimizer in ("sgd", "rmsprop"):
+        assert float(model.optimizer.momentum) == pytest.approx(0.9)
+    x = np.zeros((4, 4, 4, 1), "uint8")
+    history = model.fit(x, np.array([0, 1, 0, 1]), epochs=1, verbose=0)
+    assert np.isfinite(history.history["loss"][0])
+
+
+def test_every_activation_name_is_a_keras_activation():
+    x = keras.ops.convert_to_tensor(np.linspace(-2, 2, 9, dtype="float32"))
+    for name in ACTIVATIONS:
+        fn = keras.activations.get(name)
+        y = keras.ops.convert_to_numpy(keras.layers.Activation(name)(x))
+        assert y.shape == (9,) and np.all(np.isfinite(y)), name
+        assert callable(fn)
