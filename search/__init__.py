@@ -6,12 +6,16 @@ The public API (the notebooks use only this)::
     space = search.load_space("vgg")                     # or a path to your YAML
     arch = space.sample(search.RandomParams(seed=0))     # one point of the space
     model = search.build_model(arch, (8, 8, 1), 10)     # a keras.Model (imports Keras lazily)
+    bundle = search.load_dataset("digits")               # train/validation/test, offline
+    result = search.run_search("tiny", bundle, trials=5)  # Optuna + MLflow, winner registered
 
 Nothing here imports TensorFlow or Keras until a model is built.
 """
 
 from search._errors import InfeasibleError, Problem, SearchError, SpaceError
+from search._run import run_search
 from search._version import __version__
+from search.data import DataBundle, DataError, load_dataset
 from search.model import Architecture, ConvBlock, Head, Preprocessing, Training, build_model, make_plan
 from search.space import (
     Choice,
@@ -30,6 +34,8 @@ __all__ = [
     "Architecture",
     "Choice",
     "ConvBlock",
+    "DataBundle",
+    "DataError",
     "Fixed",
     "FixedParams",
     "FloatRange",
@@ -47,6 +53,8 @@ __all__ = [
     "__version__",
     "build_model",
     "list_spaces",
+    "load_dataset",
     "load_space",
     "make_plan",
+    "run_search",
 ]

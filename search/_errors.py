@@ -1,6 +1,7 @@
 """The small exception family the rest of the package understands.
 
 * :class:`SpaceError` — bad input (a space file or dict): the search stops before it starts.
+* :class:`search.DataError` — bad data (unreadable images, too few classes...): stops before the search.
 * :class:`InfeasibleError` — a sampled architecture that cannot be trained (a feature map that
   collapses, a budget overrun): the trial ends as pruned, with the reason, without training.
 """

@@ -9,12 +9,17 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from search._errors import SearchError as SearchError_
 from search._errors import SpaceError
 from search._version import __version__
+from search.data._cli import data_command
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 app = typer.Typer(
     name="cnn-search",
@@ -25,6 +30,7 @@ app = typer.Typer(
 )
 spaces_app = typer.Typer(help="List, show, validate search spaces; print their JSON Schema.", no_args_is_help=True)
 app.add_typer(spaces_app, name="spaces")
+app.command("data")(data_command)
 
 
 def _version(value: bool) -> None:
@@ -111,6 +117,215 @@ def spaces_schema() -> None:
     from search.space import json_schema
 
     typer.echo(json.dumps(json_schema(), indent=2))
+
+
+# -- run, trials, ui --------------------------------------------------------------------------------
+RunsDir = Annotated[Path, typer.Option("--runs-dir", help="Where the local store lives (MLflow, Optuna, models).")]
+Storage = Annotated[
+    str | None,
+    typer.Option(
+        "--storage", help="Optuna storage URL (default: RUNS_DIR/optuna.journal; postgresql://... for many machines)."
+    ),
+]
+TrackingUri = Annotated[
+    str | None, typer.Option("--tracking-uri", help="MLflow tracking URI (default: sqlite:///RUNS_DIR/mlflow.db).")
+]
+
+
+def _quiet_libraries() -> None:
+    import logging
+    import os
+
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
+    for noisy in ("mlflow", "alembic", "absl", "tensorflow"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+@app.command("run")
+def run(
+    space: Annotated[str, typer.Argument(help="A shipped space name (tiny, vgg...) or a YAML file.")],
+    data: Annotated[str, typer.Option("--data", help="digits, shapes, mnist..., a folder or an .npz.")] = "digits",
+    name: Annotated[str | None, typer.Option("--name", help="Search name (default: SPACE-DATA).")] = None,
+    trials: Annotated[int, typer.Option("--trials", help="Total trials to reach (a rerun continues).")] = 20,
+    timeout: Annotated[float | None, typer.Option("--timeout", help="Seconds after which no new trial starts.")] = None,
+    epochs: Annotated[int | None, typer.Option("--epochs", help="Epochs per trial (overrides the space).")] = None,
+    sampler: Annotated[str, typer.Option("--sampler", help="tpe, random, qmc or gp.")] = "tpe",
+    pruner: Annotated[str, typer.Option("--pruner", help="median, hyperband or none.")] = "median",
+    seed: Annotated[int | None, typer.Option("--seed", help="Seed: same architectures and metrics on CPU.")] = None,
+    runs_dir: RunsDir = Path("runs"),
+    storage: Storage = None,
+    tracking_uri: TrackingUri = None,
+) -> None:
+    """Search SPACE on DATA with Optuna; every trial lands in MLflow; the winner is registered."""
+    import logging
+
+    _quiet_libraries()
+    from rich.console import Console
+    from rich.logging import RichHandler
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from search._run import run_search
+    from search.engines._session import SearchInterrupted, TrialEvent
+
+    console = Console(stderr=True)
+    progress = Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total}"),
+        TimeElapsedColumn(),
+        TextColumn("{task.fields[best]}"),
+        console=console,
+        transient=True,
+    )
+    handler = RichHandler(console=console, show_time=False, show_path=False, show_level=False, markup=False)
+    logger = logging.getLogger("search")
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    task = progress.add_task("trials", total=trials, best="")
+
+    def on_trial(event: TrialEvent) -> None:
+        best = f"best {event.best_value:.4f} (trial {event.best_trial})" if event.best_value is not None else ""
+        progress.update(task, completed=event.done, total=event.target, best=best)
+
+    try:
+        with progress:
+            result = run_search(
+                space,
+                data,
+                name=name,
+                trials=trials,
+                timeout=timeout,
+                epochs=epochs,
+                sampler=sampler,
+                pruner=pruner,
+                seed=seed,
+                runs_dir=runs_dir,
+                storage=storage,
+                tracking_uri=tracking_uri,
+                callbacks=[on_trial],
+            )
+    except SearchInterrupted as exc:
+        typer.echo(f"interrupted ({exc}): the running trial is marked failed; run the same command to resume", err=True)
+        raise typer.Exit(exc.exit_code) from None
+    except KeyboardInterrupt:
+        typer.echo("interrupted: the running trial is marked failed; run the same command to resume", err=True)
+        raise typer.Exit(130) from None
+    except (SearchError_, SpaceError) as exc:
+        raise _fail(exc) from None
+    finally:
+        logger.removeHandler(handler)
+    if result.nothing_to_do:
+        typer.echo(
+            f"nothing to do: search {result.name!r} already has {trials} trials (raise --trials to add more)", err=True
+        )
+    out = _stdout_console()
+    _print_trials(result.trials[:10], console=out)
+    if result.best_trial is not None:
+        test = result.test_metrics.get("test_accuracy")
+        out.print(
+            f"best: trial {result.best_trial}, val_accuracy {result.best_value:.4f}"
+            + (f", test_accuracy {test:.4f} (test split, evaluated once)" if test is not None else "")
+        )
+        out.print(f"model: {result.model_uri}  (tracking URI {result.tracking_uri})")
+    ui = "cnn-search ui" + (f" --runs-dir {runs_dir}" if str(runs_dir) != "runs" else "")
+    out.print(f"look: {ui}  then open http://127.0.0.1:5000/#/experiments/{result.experiment_id}/runs")
+
+
+def _stdout_console() -> Console:
+    import sys
+
+    from rich.console import Console
+
+    return Console(width=None if sys.stdout.isatty() else 160)
+
+
+def _print_trials(rows: list[dict], *, console: Console) -> None:
+    from rich.table import Table
+
+    table = Table(
+        "trial",
+        "state",
+        "val_accuracy",
+        "epochs",
+        "params",
+        "seconds",
+        "architecture / reason",
+        title="trials, best first",
+    )
+    for r in rows:
+        value = f"{r['val_accuracy']:.4f}" if r["val_accuracy"] is not None else ""
+        seconds = f"{r['seconds']:.1f}" if r["seconds"] is not None else ""
+        params = f"{r['params']:,}" if r["params"] is not None else ""
+        text = r["architecture"] + (f"  [{r['reason']}]" if r["reason"] else "")
+        table.add_row(str(r["trial"]), r["state"], value, str(r["epochs_run"] or ""), params, seconds, text)
+    console.print(table)
+
+
+@app.command("trials")
+def trials_command(
+    name: Annotated[str, typer.Argument(help="The search name.")],
+    format: Annotated[str, typer.Option("--format", help="table, csv or json.")] = "table",
+    runs_dir: RunsDir = Path("runs"),
+    storage: Storage = None,
+    tracking_uri: TrackingUri = None,
+) -> None:
+    """The trials of a search, best first, read back from the store."""
+    import csv
+    import io
+    import sys
+
+    import optuna
+
+    from search.engines._optuna import trial_rows
+    from search.engines._storage import default_storage_url, get_storage
+
+    if format not in ("table", "csv", "json"):
+        raise _fail(SearchError_(f"--format: expected table, csv or json, received {format!r}"))
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    try:
+        study = optuna.load_study(study_name=name, storage=get_storage(storage or default_storage_url(runs_dir)))
+    except KeyError:
+        raise _fail(SearchError_(f"no search named {name!r} in {storage or runs_dir}")) from None
+    rows = trial_rows(study)
+    if format == "json":
+        typer.echo(json.dumps(rows, indent=2, default=str))
+    elif format == "csv":
+        buffer = io.StringIO()
+        writer = csv.DictWriter(buffer, fieldnames=[k for k in rows[0] if k != "hyperparameters"] if rows else [])
+        writer.writeheader()
+        for r in rows:
+            writer.writerow({k: v for k, v in r.items() if k != "hyperparameters"})
+        sys.stdout.write(buffer.getvalue())
+    else:
+        _print_trials(rows, console=_stdout_console())
+
+
+@app.command("ui")
+def ui(
+    port: Annotated[int, typer.Option("--port", help="Port of the MLflow UI.")] = 5000,
+    host: Annotated[
+        str, typer.Option("--host", help="Listen address; 127.0.0.1 unless you ask otherwise.")
+    ] = "127.0.0.1",
+    runs_dir: RunsDir = Path("runs"),
+    storage: Storage = None,
+    tracking_uri: TrackingUri = None,
+) -> None:
+    """Start the MLflow UI on the search store (127.0.0.1 only by default)."""
+    import os
+    import subprocess
+    import sys
+
+    from search.tracking import default_tracking_uri
+
+    uri = tracking_uri or default_tracking_uri(runs_dir)
+    env = dict(os.environ, MLFLOW_SERVER_ENABLE_JOB_EXECUTION="false")  # no GenAI job workers (~1.6 GB)
+    cmd = [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", uri, "--host", host, "--port", str(port)]
+    typer.echo(f"MLflow UI on http://{host}:{port}  (runs of a search: /#/experiments/<id>/runs); Ctrl+C stops it")
+    try:
+        raise typer.Exit(subprocess.call(cmd, env=env))
+    except KeyboardInterrupt:
+        raise typer.Exit(130) from None
 
 
 def main() -> None:

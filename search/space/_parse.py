@@ -239,6 +239,14 @@ def _fixed_only(raw: Any, rule: Rule, path: tuple[str, ...], ctx: Context) -> Pa
             ctx.problem(path, "wrong value", expected="an integer >= 1 or [height, width]", received=show(raw))
             return None
         return Fixed(tuple(size))
+    if rule.kind == "augment" and raw is not None:
+        from search.data._augment import check_augmentation
+
+        found = check_augmentation(raw, path=".".join(path))
+        for p in found:
+            key = tuple(p.path.split("."))
+            ctx.problems.append(type(p)(p.path, p.what, p.expected, p.received, p.hint, ctx.file, ctx.line(key)))
+        return None if found else Fixed(dict(raw))
     if rule.kind == "names":
         if not isinstance(raw, (list, tuple)):
             ctx.problem(path, "wrong type", expected="a list of block keys", received=show(raw))

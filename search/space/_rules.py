@@ -18,7 +18,7 @@ from search._vocab import (
     POOLINGS,
 )
 
-Kind = Literal["int", "float", "str", "bool", "count", "size", "names", "text"]
+Kind = Literal["int", "float", "str", "bool", "count", "size", "names", "text", "augment"]
 
 
 @dataclass(frozen=True)
@@ -53,6 +53,7 @@ class Rule:
             "size": "an integer or [height, width]",
             "names": "a list of block keys",
             "text": "a string",
+            "augment": "a mapping of flip, rotation, zoom, translation, contrast",
             "str": "a string",
         }[self.kind]
         bounds = []
@@ -118,6 +119,13 @@ TRAINING_RULES: dict[str, Rule] = {
     "batch_size": Rule("int", 32, "Batch size.", minimum=1),
     "epochs": Rule("int", 10, "Maximum epochs per trial.", minimum=1),
     "weight_decay": Rule("float", 0.0, "Decoupled weight decay of the optimizer.", minimum=0),
+    "augment": _fixed(
+        "augment",
+        None,
+        "Augmentation of training batches only: flip (horizontal|vertical|horizontal_and_vertical), rotation "
+        "(0..0.5 of a turn), zoom (0..0.9), translation (0..0.9), contrast (0..1).",
+        nullable=True,
+    ),
 }
 
 BUDGET_RULES: dict[str, Rule] = {

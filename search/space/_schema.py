@@ -24,6 +24,12 @@ def _value_schema(rule: Rule) -> dict[str, Any]:
     if rule.kind == "size":
         square: dict[str, Any] = {"type": "integer", "minimum": 1}
         return {"oneOf": [square, {"type": "array", "items": square, "minItems": 2, "maxItems": 2}]}
+    if rule.kind == "augment":
+        from search.data._augment import _RANGES, FLIP_MODES
+
+        props: dict[str, Any] = {"flip": {"enum": [*FLIP_MODES, "none", False, None]}}
+        props.update({k: {"type": "number", "minimum": 0, "maximum": v} for k, v in _RANGES.items()})
+        return {"type": "object", "properties": props, "additionalProperties": False}
     if rule.kind == "names":
         return {"type": "array", "items": {"enum": list(PER_BLOCK_KEYS)}, "uniqueItems": True}
     schema: dict[str, Any] = {"type": _JSON_TYPES[rule.kind]}

@@ -1,0 +1,187 @@
+"""``run_search``: the one function behind ``cnn-search run``."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from search._errors import SearchError
+from search.space import Space, load_space
+
+if TYPE_CHECKING:
+    import optuna
+
+    from search.data import DataBundle
+    from search.engines._session import SearchResult, TrialEvent
+
+log = logging.getLogger("search")
+
+
+def default_name(space: Space, data: str) -> str:
+    return f"{space.name}-{Path(str(data)).stem}"
+
+
+def _check_study(study: optuna.Study, space: Space, data: DataBundle, name: str) -> None:
+    attrs = study.user_attrs
+    if not attrs:
+        study.set_user_attr("space", space.to_dict())
+        study.set_user_attr("space_fingerprint", space.fingerprint())
+        study.set_user_attr("data", data.source)
+        study.set_user_attr("data_fingerprint", data.fingerprint)
+        study.set_user_attr("engine", "optuna")
+        return
+    if attrs.get("space_fingerprint") != space.fingerprint():
+        raise SearchError(
+            f"search {name!r} already exists with a different space ({attrs.get('space', {}).get('name')!r}, "
+            f"fingerprint {attrs.get('space_fingerprint')}); received space {space.name!r} (fingerprint "
+            f"{space.fingerprint()}). Use another --name, or the same space to continue it."
+        )
+    if attrs.get("data_fingerprint") != data.fingerprint:
+        raise SearchError(
+            f"search {name!r} already exists on other data ({attrs.get('data')!r}, fingerprint "
+            f"{attrs.get('data_fingerprint')}); received {data.source!r} (fingerprint {data.fingerprint}). "
+            "Use another --name, or the same data and split to continue it."
+        )
+
+
+def _determinism(seed: int | None) -> None:
+    if seed is None:
+        return
+    import keras
+
+    keras.utils.set_random_seed(seed)
+    if keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+
+        tf.config.experimental.enable_op_determinism()
+
+
+def run_search(
+    space: str | Path | Space,
+    data: str | Path | DataBundle = "digits",
+    *,
+    name: str | None = None,
+    trials: int = 20,
+    timeout: float | None = None,
+    epochs: int | None = None,
+    sampler: str = "tpe",
+    pruner: str = "median",
+    seed: int | None = None,
+    runs_dir: str | Path = "runs",
+    storage: str | None = None,
+    tracking_uri: str | None = None,
+    max_failures: int = 3,
+    callbacks: Sequence[Callable[[TrialEvent], None]] = (),
+    data_options: dict[str, Any] | None = None,
+) -> SearchResult:
+    """Search ``space`` on ``data`` with Optuna; every trial lands in MLflow; the winner is
+    evaluated once on the test split and registered as ``name`` with alias ``champion``.
+
+    ``trials`` is the total target: running again with the same ``name`` continues the search (the
+    storage is the source of truth) and does nothing when the target is met. ``epochs`` overrides the
+    space's ``training.epochs``. ``seed`` makes a CPU search reproducible (same architectures in the
+    same order, same metrics). Defaults keep everything under ``runs_dir`` with no server.
+    """
+    import optuna
+
+    from search.data import DataBundle, load_dataset
+    from search.engines._optuna import (
+        PRUNERS,
+        SAMPLERS,
+        fail_stale_running,
+        make_pruner,
+        make_sampler,
+        optimize,
+        result_of,
+    )
+    from search.engines._session import Session
+    from search.engines._storage import default_storage_url, get_storage
+    from search.tracking import default_tracking_uri
+
+    if trials < 1:
+        raise SearchError(f"--trials: expected a whole number >= 1, received {trials}")
+    if sampler not in SAMPLERS:
+        raise SearchError(f"--sampler: unknown sampler {sampler!r}; expected one of {', '.join(SAMPLERS)}")
+    if pruner not in PRUNERS:
+        raise SearchError(f"--pruner: unknown pruner {pruner!r}; expected one of {', '.join(PRUNERS)}")
+    space = load_space(space)
+    bundle = data if isinstance(data, DataBundle) else load_dataset(data, seed=seed or 0, **(data_options or {}))
+    space.check_input(bundle.input_shape)
+    name = name or default_name(space, bundle.source)
+    runs = Path(runs_dir)
+    runs.mkdir(parents=True, exist_ok=True)
+    storage_url = storage or default_storage_url(runs)
+    tracking_uri = tracking_uri or default_tracking_uri(runs)
+    _determinism(seed)
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(
+        study_name=name,
+        storage=get_storage(storage_url),
+        direction="maximize",
+        load_if_exists=True,
+        sampler=make_sampler(sampler, seed),
+        pruner=make_pruner(pruner, epochs or max(space.training["epochs"].values())),
+    )
+    _check_study(study, space, bundle, name)
+    stale = fail_stale_running(study)
+    if stale:
+        log.warning("trial(s) %s were left running by a process that ended: marked failed", stale)
+    session = Session(
+        name=name,
+        engine="optuna",
+        space=space,
+        data=bundle,
+        runs_dir=runs,
+        tracking_uri=tracking_uri,
+        epochs=epochs,
+        seed=seed,
+        max_failures=max_failures,
+        callbacks=tuple(callbacks),
+    )
+    from search.engines._optuna import counted
+
+    done_before = counted(study)
+    already_final = done_before >= trials and study.user_attrs.get("champion_trial") is not None
+    session.begin(study.user_attrs.get("mlflow_parent_run_id"))
+    study.set_user_attr("mlflow_parent_run_id", session.parent_run_id)
+    study.set_user_attr("mlflow_experiment_id", session.experiment_id)
+    if already_final:
+        session.tracker.end_search(session.parent_run_id)
+        return result_of(session, study, ran=0, nothing_to_do=True)
+    ran = 0
+    try:
+        ran = optimize(session, study, trials=trials, timeout=timeout)
+    except KeyboardInterrupt:
+        session.tracker.end_search(session.parent_run_id, "KILLED")
+        raise
+    except BaseException:
+        session.tracker.end_search(session.parent_run_id, "FAILED")
+        raise
+    completes = [t for t in study.get_trials(deepcopy=False) if t.state == optuna.trial.TrialState.COMPLETE]
+    if completes:
+        best = study.best_trial
+        if study.user_attrs.get("champion_trial") != best.number:
+            t0 = time.perf_counter()
+            metrics, uri = session.finish(
+                best_trial=best.number,
+                best_params=best.params,
+                best_epoch=best.user_attrs.get("best_epoch"),
+                saved_trial=study.user_attrs.get("saved_model_trial"),
+            )
+            study.set_user_attr("test_metrics", metrics)
+            study.set_user_attr("model_uri", uri)
+            study.set_user_attr("champion_trial", best.number)
+            log.info(
+                "winner: trial %d, test accuracy %.4f (evaluated once, %.1f s), registered as %s",
+                best.number,
+                metrics["test_accuracy"],
+                time.perf_counter() - t0,
+                uri,
+            )
+    else:
+        log.warning("no trial completed: nothing to register")
+    session.tracker.end_search(session.parent_run_id)
+    return result_of(session, study, ran=ran, nothing_to_do=False)

@@ -1,0 +1,37 @@
+"""The one exception of the data layer: bad data input, found before any training starts."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+from search._errors import Problem, SearchError
+
+
+class DataError(SearchError, ValueError):
+    """A data source that cannot be used: missing, unreadable, mislabelled or too small.
+
+    The message says what is wrong, what was expected and what was received. ``paths`` lists the
+    files at fault, when there are files at fault (a folder refused under ``strict=True``).
+    """
+
+    def __init__(self, message: str, *, paths: Sequence[str] = ()) -> None:
+        self.paths = tuple(paths)
+        super().__init__(message)
+
+    @classmethod
+    def from_problems(cls, problems: Iterable[Problem]) -> DataError:
+        """One error listing every problem, one per line."""
+        return cls("\n".join(str(p) for p in problems))
+
+
+def fail(what: str, *, expected: str | None = None, received: str | None = None, hint: str | None = None) -> DataError:
+    """A :class:`DataError` phrased "what; expected X, received Y. Hint"."""
+    text = what
+    if expected is not None:
+        text += f"; expected {expected}"
+    if received is not None:
+        text += f", received {received}" if expected is not None else f"; received {received}"
+    text += "."
+    if hint:
+        text += f" {hint}"
+    return DataError(text)

@@ -1,0 +1,202 @@
+"""A folder of class sub-folders: list the images and check every file up front, by path, with Pillow.
+
+Rules (decisions recorded here and in the README):
+
+* classes are the non-hidden sub-folders of the root, sorted by name; images are found at any depth
+  inside them; hidden files and folders (``.name``) are ignored, and so are files whose extension is
+  not an image one (``.png .jpg .jpeg .bmp .gif``, matched case-insensitively);
+* every image is opened, verified and fully decoded once (a 0-byte file, a truncated JPEG, a text
+  file named ``.png``, a format TensorFlow cannot decode); a bad file is skipped and reported with
+  its reason, or the whole folder is refused under ``strict=True``;
+* a symbolic link that resolves outside the root is refused the same way (skipped, or an error
+  under ``strict``);
+* a class folder with no image is an error naming it (a class without images can be neither
+  learned nor evaluated), and so are fewer than two classes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Final
+
+from search.data._errors import DataError, fail
+
+if TYPE_CHECKING:
+    from PIL import Image
+
+IMAGE_EXTENSIONS: Final = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
+#: What ``tf.io.decode_image`` reads; anything else Pillow opens (TIFF, WebP...) is skipped.
+_DECODABLE: Final = ("PNG", "JPEG", "BMP", "GIF")
+_GREY_MODES: Final = ("1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "F")
+
+
+@dataclass(frozen=True)
+class ImageFile:
+    """One checked image: its path, class index, content digest, size (height, width), colour or not."""
+
+    path: str
+    label: int
+    digest: str
+    size: tuple[int, int]
+    color: bool
+
+
+@dataclass(frozen=True)
+class Scan:
+    """The result of checking a folder: classes in order, the usable images, the skipped files."""
+
+    root: Path
+    class_names: tuple[str, ...]
+    files: tuple[ImageFile, ...]
+    skipped: tuple[tuple[str, str], ...]
+
+
+def scan_folder(root: Path, *, strict: bool = False) -> Scan:
+    """List and check every image under ``root``; see the module docstring for the rules."""
+    if not root.is_dir():
+        raise fail(f"{root}: no such folder", expected="a folder of class sub-folders", received=str(root))
+    real_root = root.resolve()
+    skipped: list[tuple[str, str]] = []
+    classes: list[tuple[str, list[str]]] = []
+    for entry in sorted(os.scandir(root), key=lambda e: e.name):
+        if entry.name.startswith(".") or not entry.is_dir():
+            continue
+        if _outside(entry, real_root, skipped):
+            continue
+        classes.append((entry.name, list(_images(Path(entry.path), real_root, skipped, {Path(entry.path).resolve()}))))
+    _check_classes(root, classes)
+    paths = [(path, label) for label, (_, files) in enumerate(classes) for path in files]
+    with ThreadPoolExecutor(max_workers=min(8, (os.cpu_count() or 1) + 2)) as pool:
+        results = list(pool.map(lambda item: _check_image(*item), paths))
+    files = tuple(r for r in results if isinstance(r, ImageFile))
+    skipped += [(path, r) for (path, _), r in zip(paths, results, strict=True) if isinstance(r, str)]
+    skipped.sort()
+    if strict and skipped:
+        listing = "\n".join(f"  {path}: {reason}" for path, reason in skipped)
+        raise DataError(
+            f"{root}: {len(skipped)} unusable file(s), refused under strict mode; expected readable PNG, JPEG, "
+            f"BMP or GIF images inside the dataset root, received:\n{listing}",
+            paths=[path for path, _ in skipped],
+        )
+    names = tuple(name for name, _ in classes)
+    kept = {f.label for f in files}
+    for label, name in enumerate(names):
+        if label not in kept:
+            bad = [path for path, reason in skipped if Path(path).is_relative_to(Path(root) / name)]
+            raise fail(
+                f"{Path(root) / name}: class {name!r} has no readable image",
+                expected="at least one readable image per class",
+                received=f"{len(bad)} file(s), all skipped (" + "; ".join(_reasons(bad, skipped)) + ")",
+            )
+    return Scan(root, names, files, tuple(skipped))
+
+
+def _reasons(bad: list[str], skipped: list[tuple[str, str]]) -> list[str]:
+    reasons = dict(skipped)
+    return [f"{Path(p).name}: {reasons[p]}" for p in bad[:3]] + (["..."] if len(bad) > 3 else [])
+
+
+def _check_classes(root: Path, classes: list[tuple[str, list[str]]]) -> None:
+    empty = [name for name, files in classes if not files]
+    if empty:
+        raise fail(
+            f"{root / empty[0]}: empty class folder {empty[0]!r}"
+            + (f" (and {', '.join(repr(e) for e in empty[1:])})" if len(empty) > 1 else ""),
+            expected="at least one image (" + " ".join(IMAGE_EXTENSIONS) + ") in every class folder",
+            received="none",
+            hint="Remove the folder or add images to it.",
+        )
+    if len(classes) < 2:
+        loose = sum(1 for p in root.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS)
+        raise fail(
+            f"{root}: fewer than two classes",
+            expected="at least 2 class sub-folders, each holding the images of one class",
+            received=f"{len(classes)} class folder(s)"
+            + (f" ({classes[0][0]!r})" if classes else "")
+            + (f" and {loose} image(s) directly in the root" if loose else ""),
+        )
+
+
+def _outside(entry: os.DirEntry[str], real_root: Path, skipped: list[tuple[str, str]]) -> bool:
+    """True (and recorded) when ``entry`` is a symbolic link that resolves outside the root."""
+    if not entry.is_symlink():
+        return False
+    target = Path(entry.path).resolve()
+    if target.is_relative_to(real_root):
+        return False
+    skipped.append((entry.path, f"symbolic link resolves outside the dataset root (to {target})"))
+    return True
+
+
+def _images(folder: Path, real_root: Path, skipped: list[tuple[str, str]], seen: set[Path]) -> Iterator[str]:
+    """Image paths under ``folder``, sorted, depth first; links to folders already walked are not followed twice."""
+    for entry in sorted(os.scandir(folder), key=lambda e: e.name):
+        if entry.name.startswith("."):
+            continue
+        if entry.is_dir():
+            target = Path(entry.path).resolve()
+            if not _outside(entry, real_root, skipped) and target not in seen:
+                yield from _images(Path(entry.path), real_root, skipped, seen | {target})
+        elif Path(entry.name).suffix.lower() in IMAGE_EXTENSIONS:
+            if _outside(entry, real_root, skipped):
+                continue
+            if entry.is_file():
+                yield entry.path
+            else:
+                skipped.append((entry.path, "not a regular file (a broken link?)"))
+
+
+def _check_image(path: str, label: int) -> ImageFile | str:
+    """An :class:`ImageFile`, or the reason the file cannot be used."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        data = Path(path).read_bytes()
+    except OSError as exc:
+        return f"cannot read the file ({exc.strerror or exc})"
+    if not data:
+        return "empty file (0 bytes)"
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            kind = image.format
+            image.verify()
+        with Image.open(io.BytesIO(data)) as image:
+            image.load()  # verify() does not decode: this catches truncated files
+            color = _has_color(image)
+            width, height = image.size
+            mode = image.mode
+    except UnidentifiedImageError:
+        return "not an image (no known image format in its bytes)"
+    except Exception as exc:  # any other decoder failure means a corrupt or truncated file
+        text = " ".join(str(exc).split()) or type(exc).__name__
+        return f"corrupt or truncated image ({text[:120]})"
+    if kind not in _DECODABLE:
+        return f"{kind} data, which TensorFlow cannot decode (expected PNG, JPEG, BMP or GIF)"
+    if kind == "BMP" and not _tf_reads(data):
+        return f"a BMP variant (mode {mode}) that TensorFlow cannot decode"
+    return ImageFile(path, label, hashlib.sha256(data).hexdigest(), (height, width), color)
+
+
+def _has_color(image: Image.Image) -> bool:
+    import numpy as np
+
+    if image.mode in _GREY_MODES:
+        return False
+    rgb = np.asarray(image.convert("RGB"))
+    return bool(np.any(rgb[..., 0] != rgb[..., 1]) or np.any(rgb[..., 1] != rgb[..., 2]))
+
+
+def _tf_reads(data: bytes) -> bool:
+    import tensorflow as tf
+
+    try:
+        tf.io.decode_image(data, channels=3, expand_animations=False)
+    except (tf.errors.InvalidArgumentError, ValueError):
+        return False
+    return True

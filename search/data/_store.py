@@ -1,0 +1,154 @@
+"""Where a bundle's images live: NumPy arrays in memory, or files on disk read by ``tf.data``.
+
+Both give the same thing per split: int32 labels, uint8 images ``(h, w, c)``, and an unbatched
+``tf.data`` pipeline of ``(image, label)``. The file store decodes with ``tf.io`` (first frame of
+an animation, alpha dropped), resizes bilinearly with anti-aliasing, converts the colour mode, so
+the pipeline never holds more than a few batches unless it is cached.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from search.data._split import Split
+
+if TYPE_CHECKING:
+    import tensorflow as tf
+
+
+class Store(ABC):
+    """The images and labels of the three splits."""
+
+    #: True when the images are NumPy arrays in memory.
+    in_memory: bool
+
+    def __init__(self, image_shape: tuple[int, int, int]) -> None:
+        self.image_shape = image_shape
+
+    @abstractmethod
+    def labels(self, split: Split) -> np.ndarray:
+        """int32 class indices of ``split``."""
+
+    @abstractmethod
+    def images(self, split: Split, indices: Sequence[int] | np.ndarray | None = None) -> np.ndarray:
+        """uint8 images ``(n, h, w, c)`` of ``split`` (all, or those at ``indices``)."""
+
+    @abstractmethod
+    def elements(self, split: Split, *, shuffle_seed: int | None, cache: bool) -> tf.data.Dataset:
+        """An unbatched pipeline of ``(image, label)``, shuffled each epoch when a seed is given."""
+
+    def nbytes(self, split: Split) -> int:
+        """Decoded size of ``split`` in bytes."""
+        return len(self.labels(split)) * int(np.prod(self.image_shape))
+
+
+class ArrayStore(Store):
+    """Images already decoded, one array per split."""
+
+    in_memory = True
+
+    def __init__(self, splits: dict[Split, tuple[np.ndarray, np.ndarray]]) -> None:
+        super().__init__(tuple(splits["train"][0].shape[1:]))
+        self.splits = splits
+        self._tensors: dict[Split, Any] = {}
+
+    def labels(self, split: Split) -> np.ndarray:
+        return self.splits[split][1]
+
+    def images(self, split: Split, indices: Sequence[int] | np.ndarray | None = None) -> np.ndarray:
+        x = self.splits[split][0]
+        return x if indices is None else x[np.asarray(indices, dtype=np.int64)]
+
+    def elements(self, split: Split, *, shuffle_seed: int | None, cache: bool) -> tf.data.Dataset:
+        import tensorflow as tf
+
+        if split not in self._tensors:  # one tensor copy per split, shared by every pipeline
+            x, y = self.splits[split]
+            self._tensors[split] = (tf.convert_to_tensor(x), tf.convert_to_tensor(y))
+        x_t, y_t = self._tensors[split]
+        n = len(self.labels(split))
+        order = tf.data.Dataset.range(n)
+        if shuffle_seed is not None:  # shuffle indices, not images: no second copy in a buffer
+            order = order.shuffle(n, seed=shuffle_seed, reshuffle_each_iteration=True)
+        return order.map(lambda i: (tf.gather(x_t, i), tf.gather(y_t, i)), num_parallel_calls=tf.data.AUTOTUNE)
+
+
+class FileStore(Store):
+    """Image files on disk, decoded by the pipeline (streamed; cached in memory only when asked)."""
+
+    in_memory = False
+
+    def __init__(
+        self,
+        splits: dict[Split, tuple[list[str], np.ndarray]],
+        image_shape: tuple[int, int, int],
+        *,
+        digests: dict[Split, list[str]],
+    ) -> None:
+        super().__init__(image_shape)
+        self.splits = splits
+        self._digests = digests
+
+    def digests(self, split: Split) -> list[str]:
+        """SHA-256 of each file's bytes, in the split's order (for the fingerprint)."""
+        return self._digests[split]
+
+    def labels(self, split: Split) -> np.ndarray:
+        return self.splits[split][1]
+
+    def paths(self, split: Split) -> list[str]:
+        return self.splits[split][0]
+
+    def images(self, split: Split, indices: Sequence[int] | np.ndarray | None = None) -> np.ndarray:
+        import tensorflow as tf
+
+        paths = self.paths(split)
+        chosen = paths if indices is None else [paths[int(i)] for i in indices]
+        out = np.empty((len(chosen), *self.image_shape), dtype=np.uint8)
+        decode = _decoder(self.image_shape)
+        ds = tf.data.Dataset.from_tensor_slices(tf.constant(chosen, dtype=tf.string))
+        for i, image in enumerate(ds.map(decode, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)):
+            out[i] = image.numpy()
+        return out
+
+    def elements(self, split: Split, *, shuffle_seed: int | None, cache: bool) -> tf.data.Dataset:
+        import tensorflow as tf
+
+        paths, labels = self.splits[split]
+        n = len(labels)
+        decode = _decoder(self.image_shape)
+        ds = tf.data.Dataset.from_tensor_slices((tf.constant(paths, dtype=tf.string), tf.constant(labels)))
+        if cache:  # decode once, then shuffle the decoded images
+            ds = ds.map(lambda p, y: (decode(p), y), num_parallel_calls=tf.data.AUTOTUNE).cache()
+            return ds.shuffle(n, seed=shuffle_seed, reshuffle_each_iteration=True) if shuffle_seed is not None else ds
+        if shuffle_seed is not None:  # shuffle the paths (a few bytes each), then decode: memory stays bounded
+            ds = ds.shuffle(n, seed=shuffle_seed, reshuffle_each_iteration=True)
+        return ds.map(lambda p, y: (decode(p), y), num_parallel_calls=tf.data.AUTOTUNE)
+
+
+def _decoder(image_shape: tuple[int, int, int]) -> Any:
+    """A ``tf.function``-friendly ``path -> uint8 image`` of ``image_shape``."""
+    import tensorflow as tf
+
+    height, width, channels = image_shape
+
+    def decode(path: tf.Tensor) -> tf.Tensor:
+        image = tf.io.decode_image(tf.io.read_file(path), channels=3, expand_animations=False, dtype=tf.uint8)
+        image.set_shape([None, None, 3])
+        pixels = tf.cast(image, tf.float32)
+        size = tf.shape(image)[:2]
+        pixels = tf.cond(
+            tf.reduce_all(size == [height, width]),
+            lambda: pixels,
+            lambda: tf.image.resize(pixels, (height, width), method="bilinear", antialias=True),
+        )
+        if channels == 1:
+            pixels = tf.image.rgb_to_grayscale(pixels)
+        pixels = tf.cast(tf.clip_by_value(tf.round(pixels), 0, 255), tf.uint8)
+        return tf.ensure_shape(pixels, image_shape)
+
+    return decode

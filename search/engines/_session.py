@@ -1,0 +1,326 @@
+"""What every engine shares: the MLflow contract, the Objective, the best model, the winner.
+
+An engine (Optuna now; KerasTuner and AutoKeras later) only decides which parameters a trial gets
+and when trials run. For each trial it calls :meth:`Session.run_trial` with a ParamSource and a
+pruning reporter; at the end :meth:`Session.finish` evaluates the winner once on the test split,
+logs it and registers it.
+
+"Best" (README): the completed trial with the highest validation accuracy at its best epoch; its
+model is that epoch's weights (no retraining on train+validation), kept on disk as
+``runs/models/<name>/best.keras`` as soon as a trial beats the previous best. Ties keep the earlier
+trial.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from search._errors import SearchError
+from search.model import Architecture
+from search.space import ParamSource, Space
+from search.tracking import Tracker
+from search.training import Objective, Reporter, TrialResult
+
+if TYPE_CHECKING:
+    from search.data import DataBundle
+
+log = logging.getLogger("search")
+
+
+class SearchInterrupted(KeyboardInterrupt):
+    """Raised by SIGINT/SIGTERM during a search; ``exit_code`` is 130 or 143."""
+
+    def __init__(self, signum: int) -> None:
+        self.signum = signum
+        self.exit_code = 128 + signum
+        super().__init__(signal.Signals(signum).name)
+
+
+@contextmanager
+def interrupt_on_signals() -> Iterator[None]:
+    """Turn SIGINT and SIGTERM into :class:`SearchInterrupted` (main thread only)."""
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum: int, frame: Any) -> None:
+        raise SearchInterrupted(signum)
+
+    previous = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for s, h in previous.items():
+            signal.signal(s, h)
+
+
+@dataclass
+class TrialEvent:
+    """Passed to progress callbacks after each trial."""
+
+    number: int
+    state: str
+    value: float | None
+    reason: str | None
+    summary: str
+    seconds: float
+    best_value: float | None
+    best_trial: int | None
+    done: int
+    target: int
+
+
+@dataclass
+class SearchResult:
+    """What :func:`search.run_search` returns."""
+
+    name: str
+    engine: str
+    best_trial: int | None
+    best_value: float | None
+    architecture: Architecture | None
+    test_metrics: dict[str, float]
+    model_uri: str | None
+    states: dict[str, int]
+    wall_seconds: float
+    experiment_id: str
+    parent_run_id: str
+    tracking_uri: str
+    nothing_to_do: bool = False
+    new_trials: int = 0
+    trials: list[dict[str, Any]] = field(default_factory=list)
+
+
+def _requirements() -> list[str]:
+    """The model's pip requirements, stated (MLflow's own inference imports and times every module)."""
+    from importlib.metadata import version
+
+    return [f"{p}=={version(p)}" for p in ("keras", "tensorflow", "numpy")]
+
+
+def atomic_save(model: Any, path: Path) -> None:
+    """Save a Keras model so that a kill mid-write leaves the previous file intact."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp{path.suffix}")
+    model.save(tmp)
+    os.replace(tmp, path)
+
+
+class Session:
+    """One invocation of a search: the tracker, the objective and the bookkeeping."""
+
+    def __init__(
+        self,
+        *,
+        name: str,
+        engine: str,
+        space: Space,
+        data: DataBundle,
+        runs_dir: Path,
+        tracking_uri: str,
+        epochs: int | None,
+        seed: int | None,
+        max_failures: int = 3,
+        callbacks: tuple[Callable[[TrialEvent], None], ...] = (),
+    ) -> None:
+        self.name, self.engine, self.space, self.data = name, engine, space, data
+        self.runs_dir = runs_dir
+        self.tracking_uri = tracking_uri
+        self.tracker = Tracker(tracking_uri, artifact_root=runs_dir / "mlartifacts")
+        self.objective = Objective(space, data, epochs=epochs, seed=seed)
+        self.max_failures = max_failures
+        self.callbacks = callbacks
+        self.consecutive_failures = 0
+        self.last_error: str | None = None
+        self.best_model_path = runs_dir / "models" / name / "best.keras"
+        self.experiment_id = ""
+        self.parent_run_id = ""
+        self.started = time.perf_counter()
+
+    def begin(self, parent_run_id: str | None) -> str:
+        """Experiment and parent run (reused when recorded); children left RUNNING are reconciled."""
+        self.experiment_id = self.tracker.experiment(self.name)
+        tags = {
+            "engine": self.engine,
+            "space": self.space.name,
+            "space_fingerprint": self.space.fingerprint(),
+            "data": self.data.source,
+            "data_fingerprint": self.data.fingerprint,
+        }
+        params = {
+            "engine": self.engine,
+            "space": self.space.name,
+            "data": self.data.source,
+            "input_shape": "x".join(map(str, self.data.input_shape)),
+            "num_classes": self.data.num_classes,
+        }
+        self.parent_run_id = self.tracker.start_search(
+            self.experiment_id, name=self.name, parent_run_id=parent_run_id, tags=tags, params=params
+        )
+        killed = self.tracker.reconcile(
+            self.experiment_id, self.parent_run_id, killed_reason="killed: the process running it ended"
+        )
+        if killed:
+            log.warning("%d trial run(s) left RUNNING by an earlier process marked KILLED in MLflow", len(killed))
+        self.tracker.client.log_text(self.parent_run_id, json.dumps(self.space.to_dict(), indent=2), "space.json")
+        return self.parent_run_id
+
+    def run_trial(
+        self, number: int, source: ParamSource, reporter: Reporter, *, on_interrupt: Callable[[], None]
+    ) -> tuple[Architecture, TrialResult, str]:
+        """Sample, record, train and judge one trial. On interrupt its run is KILLED, then re-raised."""
+        arch = self.space.sample(source)
+        tags = {
+            "engine": self.engine,
+            "architecture": arch.summary(self.data.num_classes),
+            "architecture_hash": arch.hash(),
+            "data_fingerprint": self.data.fingerprint,
+        }
+        run_id = self.tracker.start_trial(self.experiment_id, self.parent_run_id, number, tags=tags)
+        try:
+            result = self.objective(arch, reporter, trial_number=number)
+        except KeyboardInterrupt as exc:
+            on_interrupt()
+            reason = f"killed: {exc}" if str(exc) else "killed: interrupted"
+            self.tracker.end_trial(
+                run_id,
+                state="killed",
+                params=source.params,
+                history={},
+                final={},
+                tags={"reason": reason},
+                architecture=arch.to_dict(),
+            )
+            raise
+        tags = {"reason": result.reason or ""}
+        self.tracker.end_trial(
+            run_id,
+            state=result.state,
+            params=source.params,
+            history=result.history,
+            final=result.final_metrics(),
+            tags=tags,
+            architecture=arch.to_dict(),
+            traceback=result.traceback,
+        )
+        if result.state == "failed":
+            self.consecutive_failures += 1
+            self.last_error = result.reason
+        elif result.state in ("complete", "pruned"):
+            self.consecutive_failures = 0
+        return arch, result, run_id
+
+    def too_many_failures(self) -> bool:
+        return self.consecutive_failures >= self.max_failures
+
+    def keep_if_best(self, result: TrialResult, previous_best: float | None) -> bool:
+        """Save the trial's model when it beats ``previous_best``; True when it did."""
+        if result.model is None or result.value is None:
+            return False
+        if previous_best is not None and result.value <= previous_best:
+            return False
+        atomic_save(result.model, self.best_model_path)
+        return True
+
+    def notify(self, event: TrialEvent) -> None:
+        value = f"val_accuracy {event.value:.4f}" if event.value is not None else "no value"
+        best = (
+            f"best {event.best_value:.4f} (trial {event.best_trial})" if event.best_value is not None else "no best yet"
+        )
+        reason = f" [{event.reason}]" if event.reason else ""
+        log.info(
+            "trial %d %s: %s; %s; %.1f s; %s%s",
+            event.number,
+            event.state,
+            value,
+            best,
+            event.seconds,
+            event.summary,
+            reason,
+        )
+        for callback in self.callbacks:
+            callback(event)
+
+    # -- the winner --------------------------------------------------------------------------------
+    def finish(
+        self, *, best_trial: int, best_params: dict[str, Any], best_epoch: int | None, saved_trial: int | None
+    ) -> tuple[dict[str, float], str]:
+        """Evaluate the winner once on the test split, log and register it. Returns (metrics, model URI)."""
+        import keras
+        import numpy as np
+
+        from search.space import FixedParams
+
+        arch = self.space.sample(FixedParams(best_params))
+        if saved_trial == best_trial and self.best_model_path.is_file():
+            model = keras.saving.load_model(self.best_model_path, safe_mode=True)
+        else:  # the best trial's weights were not kept (another worker, a crash): retrain it
+            log.warning(
+                "the model of trial %d was not kept; retraining it for %s epochs", best_trial, (best_epoch or 0) + 1
+            )
+            objective = Objective(self.space, self.data, epochs=(best_epoch or 0) + 1, seed=self.objective.seed)
+            result = objective(arch, lambda epoch, value: False, trial_number=best_trial)
+            if result.model is None:
+                raise SearchError(f"could not retrain the best trial {best_trial}: {result.reason}")
+            model = result.model
+        x_test, y_test = self.data.arrays("test")
+        loss, accuracy = model.evaluate(x_test, y_test, verbose=0, batch_size=256)
+        predicted = np.argmax(model.predict(x_test, verbose=0, batch_size=256), axis=1)
+        k = self.data.num_classes
+        confusion = np.bincount(y_test.astype(int) * k + predicted, minlength=k * k).reshape(k, k)
+        metrics = {"test_accuracy": float(accuracy), "test_loss": float(loss)}
+        uri = self._log_winner(model, arch, best_trial, metrics, confusion, x_test[:5])
+        return metrics, uri
+
+    def _log_winner(
+        self, model: Any, arch: Architecture, trial: int, metrics: dict[str, float], confusion: Any, example: Any
+    ) -> str:
+        import mlflow
+        import mlflow.keras
+        from mlflow.models import infer_signature
+
+        client = self.tracker.client
+        run_id = self.parent_run_id
+        self.tracker.log(
+            run_id, tags={"best_trial": str(trial), "best_architecture": arch.summary(self.data.num_classes)}
+        )
+        from mlflow.entities import Metric
+
+        now = int(time.time() * 1000)
+        client.log_batch(run_id, metrics=[Metric(k, v, now, 0) for k, v in metrics.items()])
+        client.log_text(run_id, json.dumps(arch.to_dict(), indent=2), "best_architecture.json")
+        client.log_dict(
+            run_id,
+            {
+                "class_names": list(self.data.class_names),
+                "matrix": confusion.tolist(),
+                "rows": "true class",
+                "columns": "predicted class",
+            },
+            "confusion_matrix.json",
+        )
+        signature = infer_signature(example, model.predict(example, verbose=0))
+        mlflow.set_tracking_uri(self.tracking_uri)
+        with mlflow.start_run(run_id=run_id):
+            info = mlflow.keras.log_model(
+                model,
+                name="model",
+                signature=signature,
+                registered_model_name=self.name,
+                pip_requirements=_requirements(),
+            )
+        version = info.registered_model_version
+        client.set_registered_model_alias(self.name, "champion", str(version))
+        client.set_model_version_tag(self.name, str(version), "trial", str(trial))
+        return f"models:/{self.name}@champion"

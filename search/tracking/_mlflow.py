@@ -1,0 +1,158 @@
+"""MLflow, the durable record of a search (the same contract for every engine).
+
+* one experiment per search name, one parent run per search (tag ``role=search``), reused on resume;
+* one nested child run per trial, ``trial-<n>``: the sampled parameters under their path-like
+  names, per-epoch metrics with ``step=epoch``, final metrics, tags (engine, state, reason,
+  architecture summary and hash, data fingerprint) and ``architecture.json``;
+* every run ends FINISHED, FAILED or KILLED; children left RUNNING by a dead process are set to
+  KILLED by :meth:`Tracker.reconcile` when the search starts again.
+
+The client API (not the fluent one) is used for trials so nothing depends on a global active run;
+a trial's metrics are written in one batch when it ends, which keeps tracking overhead to one
+round trip per trial.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from mlflow import MlflowClient
+
+#: MLflow run statuses for our trial states.
+STATUS = {
+    "complete": "FINISHED",
+    "pruned": "FINISHED",
+    "infeasible": "FINISHED",
+    "failed": "FAILED",
+    "killed": "KILLED",
+}
+_MAX_PARAM = 6000  # MLflow's limit on a param value
+
+
+def default_tracking_uri(runs_dir: Path) -> str:
+    return f"sqlite:///{(runs_dir / 'mlflow.db').resolve()}"
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+class Tracker:
+    """Writes one search into MLflow."""
+
+    def __init__(self, tracking_uri: str, *, artifact_root: Path | None = None) -> None:
+        import logging
+
+        logging.getLogger("alembic").setLevel(logging.WARNING)
+        from mlflow import MlflowClient
+
+        self.tracking_uri = tracking_uri
+        self.artifact_root = artifact_root
+        self.client: MlflowClient = MlflowClient(tracking_uri=tracking_uri)
+
+    # -- experiment and parent run ---------------------------------------------------------------
+    def experiment(self, name: str) -> str:
+        found = self.client.get_experiment_by_name(name)
+        if found is not None:
+            return str(found.experiment_id)
+        location = None
+        if self.artifact_root is not None:
+            location = (self.artifact_root / name).resolve().as_uri()
+        return str(self.client.create_experiment(name, artifact_location=location))
+
+    def start_search(
+        self,
+        experiment_id: str,
+        *,
+        name: str,
+        parent_run_id: str | None,
+        tags: Mapping[str, str],
+        params: Mapping[str, Any],
+    ) -> str:
+        """The parent run of the search: the recorded one (set RUNNING again), else a new one."""
+        run_id = parent_run_id
+        if run_id is None:
+            found = self.client.search_runs([experiment_id], filter_string="tags.role = 'search'", max_results=1)
+            run_id = found[0].info.run_id if found else None
+        if run_id is not None:
+            self.client.update_run(run_id, status="RUNNING")
+            return run_id
+        run = self.client.create_run(experiment_id, run_name=name, tags={"role": "search", **tags})
+        self.log(run.info.run_id, params=params)
+        return str(run.info.run_id)
+
+    def reconcile(self, experiment_id: str, parent_run_id: str, *, killed_reason: str) -> list[str]:
+        """Children left RUNNING by a process that died are set to KILLED. Returns their run ids."""
+        runs = self.client.search_runs(
+            [experiment_id],
+            filter_string=f"tags.mlflow.parentRunId = '{parent_run_id}' and attributes.status = 'RUNNING'",
+        )
+        for run in runs:
+            self.client.set_tag(run.info.run_id, "state", "killed")
+            self.client.set_tag(run.info.run_id, "reason", killed_reason)
+            self.client.set_terminated(run.info.run_id, status="KILLED")
+        return [r.info.run_id for r in runs]
+
+    def end_search(self, parent_run_id: str, status: str = "FINISHED") -> None:
+        self.client.set_terminated(parent_run_id, status=status)
+
+    # -- trials ----------------------------------------------------------------------------------
+    def start_trial(self, experiment_id: str, parent_run_id: str, number: int, *, tags: Mapping[str, str]) -> str:
+        run = self.client.create_run(
+            experiment_id,
+            run_name=f"trial-{number}",
+            tags={"mlflow.parentRunId": parent_run_id, "trial": str(number), "state": "running", **tags},
+        )
+        return str(run.info.run_id)
+
+    def end_trial(
+        self,
+        run_id: str,
+        *,
+        state: str,
+        params: Mapping[str, Any],
+        history: Mapping[str, list[float]],
+        final: Mapping[str, float],
+        tags: Mapping[str, str],
+        architecture: Mapping[str, Any] | None,
+        traceback: str | None = None,
+    ) -> None:
+        """Write everything about a finished trial in one batch, then set its final status."""
+        from mlflow.entities import Metric
+
+        now = _now_ms()
+        metrics = [
+            Metric(key, float(v), now, step)
+            for key, values in history.items()
+            for step, v in enumerate(values)
+            if v == v
+        ]  # NaN is not stored per epoch
+        metrics += [Metric(key, float(v), now, 0) for key, v in final.items() if v is not None]
+        self.log(run_id, params=params, metrics=metrics, tags={"state": state, **tags})
+        if architecture is not None:
+            self.client.log_text(run_id, json.dumps(architecture, indent=2), "architecture.json")
+        if traceback:
+            self.client.log_text(run_id, traceback, "traceback.txt")
+        self.client.set_terminated(run_id, status=STATUS[state])
+
+    def log(
+        self,
+        run_id: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        metrics: list[Any] | None = None,
+        tags: Mapping[str, str] | None = None,
+    ) -> None:
+        from mlflow.entities import Param, RunTag
+
+        self.client.log_batch(
+            run_id,
+            metrics=metrics or [],
+            params=[Param(k, str(v)[:_MAX_PARAM]) for k, v in (params or {}).items()],
+            tags=[RunTag(k, str(v)[:_MAX_PARAM]) for k, v in (tags or {}).items()],
+        )

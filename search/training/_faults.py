@@ -1,0 +1,28 @@
+"""A small, documented test hook for fault injection (RELIABILITY.md), read from the environment.
+
+Never set in normal use. Each variable names trial numbers (comma-separated) or a value:
+
+* ``CNN_SEARCH_TEST_EPOCH_SLEEP=SECONDS`` — sleep at the end of every epoch (signal tests);
+* ``CNN_SEARCH_TEST_FAIL_TRIALS=1,3`` — raise ``RuntimeError`` at the start of these trials' training;
+* ``CNN_SEARCH_TEST_NAN_TRIALS=2`` — poison these trials' weights with NaN (a non-finite loss).
+"""
+
+from __future__ import annotations
+
+import os
+
+
+def epoch_sleep() -> float:
+    return float(os.environ.get("CNN_SEARCH_TEST_EPOCH_SLEEP", "0") or 0)
+
+
+def _trials(variable: str) -> set[int]:
+    return {int(t) for t in os.environ.get(variable, "").split(",") if t.strip()}
+
+
+def fail_trial(number: int) -> bool:
+    return number in _trials("CNN_SEARCH_TEST_FAIL_TRIALS")
+
+
+def nan_trial(number: int) -> bool:
+    return number in _trials("CNN_SEARCH_TEST_NAN_TRIALS")

@@ -1,0 +1,194 @@
+"""The Objective: one Architecture, trained on the train split, judged on validation.
+
+It is the same for every engine. Feasibility comes first (a refused architecture costs
+milliseconds and no model is built); then the model is built, compiled and fitted with one callback
+that, each epoch, records the metrics, reports the validation metric to the engine (which may
+prune), stops on a non-finite loss, and keeps the weights of the best epoch. The test split is
+never seen here.
+"""
+
+from __future__ import annotations
+
+import gc
+import math
+import time
+import traceback as tb
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal
+
+from search._errors import InfeasibleError
+from search.model import Architecture, build_model, compile_model
+from search.training import _faults
+
+if TYPE_CHECKING:
+    import keras
+
+    from search.data import DataBundle
+    from search.space import Space
+
+State = Literal["complete", "pruned", "infeasible", "failed"]
+#: Called after each epoch with (epoch, validation metric); returns True to prune the trial.
+Reporter = Callable[[int, float], bool]
+
+MONITOR = "val_accuracy"
+
+
+@dataclass
+class TrialResult:
+    """What one trial produced. ``value`` is the best epoch's validation accuracy."""
+
+    state: State
+    value: float | None = None
+    reason: str | None = None
+    best_epoch: int | None = None
+    history: dict[str, list[float]] = field(default_factory=dict)
+    train_seconds: float = 0.0
+    params: int | None = None
+    flops: int | None = None
+    traceback: str | None = None
+    model: keras.Model | None = field(default=None, repr=False)
+
+    @property
+    def epochs_run(self) -> int:
+        return len(self.history.get("loss", []))
+
+    def final_metrics(self) -> dict[str, float]:
+        metrics: dict[str, float] = {"epochs_run": self.epochs_run, "train_seconds": self.train_seconds}
+        if self.value is not None:
+            metrics["best_val_accuracy"] = self.value
+        if self.best_epoch is not None:
+            metrics["best_epoch"] = self.best_epoch
+        if self.params is not None:
+            metrics["num_params"] = self.params
+        if self.flops is not None:
+            metrics["flops"] = self.flops
+        return metrics
+
+
+class _Epochs:
+    """Keras callback; built lazily so this module imports without Keras."""
+
+    @staticmethod
+    def make(result: TrialResult, reporter: Reporter, trial_number: int) -> keras.callbacks.Callback:
+        import keras
+
+        class Epochs(keras.callbacks.Callback):
+            best: float = -math.inf
+            weights: list[Any] | None = None
+            pruned = False
+            non_finite = False
+
+            def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
+                if _faults.fail_trial(trial_number):
+                    raise RuntimeError(f"injected failure in trial {trial_number} (CNN_SEARCH_TEST_FAIL_TRIALS)")
+                if _faults.nan_trial(trial_number):
+                    for weight in self.model.trainable_weights:  # relu(NaN) may be 0: poison them all
+                        weight.assign(keras.ops.full(weight.shape, float("nan")))
+
+            def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+                logs = logs or {}
+                for key, value in logs.items():
+                    result.history.setdefault(key, []).append(float(value))
+                if not all(math.isfinite(float(logs.get(k, 0.0))) for k in ("loss", "val_loss")):
+                    self.non_finite = True
+                    self.model.stop_training = True
+                    return
+                value = float(logs.get(MONITOR, -math.inf))
+                if value > self.best:
+                    self.best, result.best_epoch = value, epoch
+                    self.weights = self.model.get_weights()
+                if sleep := _faults.epoch_sleep():
+                    time.sleep(sleep)
+                if reporter(epoch, value):
+                    self.pruned = True
+                    self.model.stop_training = True
+
+            def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
+                if logs and not math.isfinite(float(logs.get("loss", 0.0))):
+                    self.non_finite = True
+                    self.model.stop_training = True
+
+        return Epochs()
+
+
+class Objective:
+    """Train one architecture of ``space`` on ``data``; ``epochs`` overrides the architecture's."""
+
+    def __init__(
+        self,
+        space: Space,
+        data: DataBundle,
+        *,
+        epochs: int | None = None,
+        seed: int | None = None,
+        keep_model: bool = True,
+    ) -> None:
+        self.space = space
+        self.data = data
+        self.epochs = epochs
+        self.seed = seed
+        self.keep_model = keep_model
+
+    def __call__(self, arch: Architecture, reporter: Reporter, *, trial_number: int = 0) -> TrialResult:
+        """Train and judge ``arch``. KeyboardInterrupt and SystemExit propagate; any other exception
+        becomes a failed result with its traceback (reason ``oom`` for out-of-memory, else ``error``)."""
+        try:
+            plan = self.space.check(arch, self.data.input_shape, self.data.num_classes)
+        except InfeasibleError as exc:
+            return TrialResult("infeasible", reason=f"{exc.reason}: {exc}")
+        result = TrialResult("complete", params=plan.params, flops=plan.flops)
+        import keras
+
+        keras.backend.clear_session()
+        gc.collect()
+        if self.seed is not None:
+            keras.utils.set_random_seed(self.seed * 1_000_003 + trial_number)
+        start = time.perf_counter()
+        try:
+            model = compile_model(build_model(arch, self.data.input_shape, self.data.num_classes, plan=plan), arch)
+            callback = _Epochs.make(result, reporter, trial_number)
+            epochs = self.epochs or arch.training.epochs
+            batch = arch.training.batch_size
+            augment = arch.training.augment
+            if self.data.in_memory and not augment:
+                x, y = self.data.arrays("train")
+                model.fit(
+                    x,
+                    y,
+                    batch_size=batch,
+                    epochs=epochs,
+                    validation_data=self.data.arrays("validation"),
+                    callbacks=[callback],
+                    verbose=0,
+                    shuffle=True,
+                )
+            else:
+                model.fit(
+                    self.data.train(batch, augment=augment),
+                    epochs=epochs,
+                    validation_data=self.data.validation(batch),
+                    callbacks=[callback],
+                    verbose=0,
+                )
+        except (KeyboardInterrupt, SystemExit):
+            raise
+        except Exception as exc:  # any failure of one trial is recorded, the search goes on
+            result.state = "failed"
+            oom = "ResourceExhausted" in type(exc).__name__ or "out of memory" in str(exc).lower()
+            result.reason = f"oom: {exc}" if oom else f"error: {type(exc).__name__}: {exc}"
+            result.traceback = tb.format_exc()
+            return result
+        finally:
+            result.train_seconds = time.perf_counter() - start
+        if callback.non_finite:
+            result.state, result.reason = "failed", "non_finite: the loss became NaN or infinite"
+            return result
+        result.value = callback.best if math.isfinite(callback.best) else None
+        if callback.pruned:
+            result.state, result.reason = "pruned", f"pruner: stopped after epoch {len(result.history['loss']) - 1}"
+        if result.state == "complete" and self.keep_model:
+            if callback.weights is not None:
+                model.set_weights(callback.weights)
+            result.model = model
+        return result

@@ -1,0 +1,47 @@
+"""Helpers shared by the tests that run real searches (real processes, a real MLflow store)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONUNBUFFERED": "1"}
+
+
+def cnn_search(*args: str, env: dict[str, str] | None = None, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    """Run the CLI in a fresh process, as a user would."""
+    return subprocess.run(
+        [sys.executable, "-m", "search", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**ENV, **(env or {})},
+    )
+
+
+def mlflow_client(runs_dir: Path) -> Any:
+    from mlflow import MlflowClient
+
+    return MlflowClient(tracking_uri=f"sqlite:///{(runs_dir / 'mlflow.db').resolve()}")
+
+
+def runs_of(runs_dir: Path, name: str) -> tuple[list[Any], list[Any]]:
+    """(parent runs, child runs) of the search ``name``, children sorted by trial number."""
+    client = mlflow_client(runs_dir)
+    experiment = client.get_experiment_by_name(name)
+    assert experiment is not None, f"no MLflow experiment {name!r}"
+    runs = client.search_runs([experiment.experiment_id], max_results=1000)
+    parents = [r for r in runs if r.data.tags.get("role") == "search"]
+    children = sorted((r for r in runs if "mlflow.parentRunId" in r.data.tags), key=lambda r: int(r.data.tags["trial"]))
+    return parents, children
+
+
+def study_of(runs_dir: Path, name: str) -> Any:
+    import optuna
+
+    from search.engines._storage import default_storage_url, get_storage
+
+    return optuna.load_study(study_name=name, storage=get_storage(default_storage_url(runs_dir)))
