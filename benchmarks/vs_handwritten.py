@@ -12,7 +12,10 @@ Prints wall time, time inside model.fit, and test accuracy for each, side by sid
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -152,14 +155,30 @@ def main() -> None:
     parser.add_argument("--trials", type=int, default=20)
     parser.add_argument("--epochs", type=int, default=20)
     parser.add_argument("--only", default="optuna,keras-tuner,cnn-search")
+    parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
-    import keras  # noqa: F401  (import cost is paid once, before any timing)
-
     contenders = {"optuna": handwritten_optuna, "keras-tuner": handwritten_keras_tuner, "cnn-search": cnn_search}
-    print(f"digits, {args.trials} trials x {args.epochs} epochs, seed 0")
+    if args.child:  # one contender in this fresh process; its imports are paid before the clock starts
+        import keras  # noqa: F401
+        import mlflow  # noqa: F401
+        import optuna  # noqa: F401
+
+        figures = contenders[args.child](args.trials, args.epochs)
+        print("RESULT " + json.dumps(figures, default=str))
+        return
+    print(f"digits, {args.trials} trials x {args.epochs} epochs, seed 0, each contender in a fresh process")
     print(f"{'contender':<24} {'wall s':>8} {'in fit s':>9} {'test acc':>9}  notes")
     for name in args.only.split(","):
-        figures = contenders[name](args.trials, args.epochs)
+        out = subprocess.run(
+            [sys.executable, __file__, "--child", name, "--trials", str(args.trials), "--epochs", str(args.epochs)],
+            capture_output=True,
+            text=True,
+        )
+        line = next((row for row in out.stdout.splitlines() if row.startswith("RESULT ")), None)
+        if line is None:
+            print(f"{name:<24} failed: {out.stderr[-2000:]}")
+            continue
+        figures = json.loads(line.removeprefix("RESULT "))
         notes = figures.get("states", "")
         print(
             f"{name:<24} {figures['wall']:8.1f} {figures['fit']:9.1f} {figures['test_accuracy']:9.4f}  {notes}",

@@ -152,6 +152,12 @@ def run_search(
         session.tracker.end_search(session.parent_run_id)
         return result_of(session, study, ran=0, nothing_to_do=True)
     ran = 0
+    import gc
+
+    import keras  # noqa: F401  (imported before the heap is frozen)
+
+    gc.collect()
+    gc.freeze()  # start-up objects (TensorFlow, MLflow) are never garbage: keep them out of every collection
     try:
         ran = optimize(session, study, trials=trials, timeout=timeout)
     except KeyboardInterrupt:

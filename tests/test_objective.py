@@ -77,3 +77,13 @@ def test_augmentation_errors_are_located(write_yaml):
         "received 'flop'. Did you mean 'flip'?",
         "F:4: training.augment.rotation: out of range; expected a number from 0 to 0.5, received 0.9 (a float).",
     ]
+
+
+def test_patience_stops_a_trial_that_no_longer_improves(digits):
+    space = Space(**{**SMALL, "training": {"epochs": 30, "batch_size": 64, "patience": 1}})
+    result = Objective(space, digits)(space.sample(RandomParams(0)), lambda e, v: False)
+    assert result.state == "complete"
+    # stopped one epoch after the last improvement, long before 30 epochs
+    assert result.epochs_run == result.best_epoch + 2 and result.epochs_run < 30
+    never = Space(**{**SMALL, "training": {"epochs": 3, "batch_size": 64, "patience": None}})
+    assert Objective(never, digits)(never.sample(RandomParams(0)), lambda e, v: False).epochs_run == 3

@@ -93,8 +93,7 @@ class DataBundle:
             raise fail("batch_size: wrong value", expected="an integer >= 1", received=repr(batch_size))
         shuffle = split == "train" if shuffle is None else shuffle
         cache = self.store.nbytes(split) <= CACHE_BYTES if cache is None else cache
-        ds = self.store.elements(split, shuffle_seed=self.seed if shuffle else None, cache=cache)
-        ds = ds.batch(batch_size)
+        ds = self.store.batches(split, batch_size, shuffle_seed=self.seed if shuffle else None, cache=cache)
         if augment:
             ds = ds.map(_augmenter(augment, seed=self.seed), num_parallel_calls=tf.data.AUTOTUNE)
         return ds.prefetch(tf.data.AUTOTUNE)

@@ -41,6 +41,10 @@ class Store(ABC):
     def elements(self, split: Split, *, shuffle_seed: int | None, cache: bool) -> tf.data.Dataset:
         """An unbatched pipeline of ``(image, label)``, shuffled each epoch when a seed is given."""
 
+    def batches(self, split: Split, batch_size: int, *, shuffle_seed: int | None, cache: bool) -> tf.data.Dataset:
+        """A batched pipeline of ``(images, labels)``."""
+        return self.elements(split, shuffle_seed=shuffle_seed, cache=cache).batch(batch_size)
+
     def nbytes(self, split: Split) -> int:
         """Decoded size of ``split`` in bytes."""
         return len(self.labels(split)) * int(np.prod(self.image_shape))
@@ -75,6 +79,20 @@ class ArrayStore(Store):
         if shuffle_seed is not None:  # shuffle indices, not images: no second copy in a buffer
             order = order.shuffle(n, seed=shuffle_seed, reshuffle_each_iteration=True)
         return order.map(lambda i: (tf.gather(x_t, i), tf.gather(y_t, i)), num_parallel_calls=tf.data.AUTOTUNE)
+
+    def batches(self, split: Split, batch_size: int, *, shuffle_seed: int | None, cache: bool) -> tf.data.Dataset:
+        """Shuffled indices, batched, then one gather per batch: the same batches as
+        ``elements(...).batch(batch_size)``, with one op per batch instead of one per image."""
+        import tensorflow as tf
+
+        self.elements(split, shuffle_seed=None, cache=False)  # makes the split's tensors once
+        x_t, y_t = self._tensors[split]
+        order = tf.data.Dataset.range(len(self.labels(split)))
+        if shuffle_seed is not None:
+            order = order.shuffle(len(self.labels(split)), seed=shuffle_seed, reshuffle_each_iteration=True)
+        return order.batch(batch_size).map(
+            lambda i: (tf.gather(x_t, i), tf.gather(y_t, i)), num_parallel_calls=tf.data.AUTOTUNE
+        )
 
 
 class FileStore(Store):

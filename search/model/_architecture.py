@@ -98,6 +98,7 @@ class Training:
     epochs: int = 10
     weight_decay: float = 0.0
     momentum: float | None = None
+    patience: int | None = 5
     augment: dict[str, Any] | None = None
 
 

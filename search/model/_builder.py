@@ -36,7 +36,7 @@ def build_model(
     return keras.Model(inputs, tensors[plan.output], name=name)
 
 
-def compile_model(model: keras.Model, arch: Architecture) -> keras.Model:
+def compile_model(model: keras.Model, arch: Architecture, *, steps_per_execution: int = 1) -> keras.Model:
     """Compile with the architecture's optimizer (keywords only: Keras 3 reads a third positional
     argument as ``loss_weights``)."""
     import keras
@@ -53,5 +53,10 @@ def compile_model(model: keras.Model, arch: Architecture) -> keras.Model:
         "sgd": keras.optimizers.SGD,
         "rmsprop": keras.optimizers.RMSprop,
     }[t.optimizer](**kwargs)
-    model.compile(optimizer=optimizer, loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    model.compile(
+        optimizer=optimizer,
+        loss="sparse_categorical_crossentropy",
+        metrics=["accuracy"],
+        steps_per_execution=steps_per_execution,
+    )
     return model

@@ -119,6 +119,13 @@ TRAINING_RULES: dict[str, Rule] = {
     "batch_size": Rule("int", 32, "Batch size.", minimum=1),
     "epochs": Rule("int", 10, "Maximum epochs per trial.", minimum=1),
     "weight_decay": Rule("float", 0.0, "Decoupled weight decay of the optimizer.", minimum=0),
+    "patience": Rule(
+        "int",
+        5,
+        "Stop a trial when val_accuracy has not improved for this many epochs; null: never.",
+        minimum=1,
+        nullable=True,
+    ),
     "augment": _fixed(
         "augment",
         None,

@@ -152,3 +152,13 @@ def test_summary_lists_shape_classes_counts_and_fingerprint(digits):
     assert f"fingerprint: {digits.fingerprint}" in text
     assert "total              1077        270        450" in text
     assert "skipped: 0 file(s)" in text
+
+
+def test_in_memory_batches_keep_each_image_with_its_label(digits):
+    x, y = digits.arrays("train")
+    expected = sorted((img.tobytes(), int(label)) for img, label in zip(x, y, strict=True))
+    seen = []
+    for images, labels in digits.train(50):
+        assert images.shape[0] <= 50
+        seen += [(img.tobytes(), int(label)) for img, label in zip(images.numpy(), labels.numpy(), strict=True)]
+    assert sorted(seen) == expected
