@@ -26,12 +26,12 @@ def default_name(space: Space, data: str) -> str:
 
 def _check_study(study: optuna.Study, space: Space, data: DataBundle, name: str) -> None:
     attrs = study.user_attrs
-    if not attrs:
+    if "data_fingerprint" not in attrs:  # a new study (written last, so a half-written one is retried)
         study.set_user_attr("space", space.to_dict())
-        study.set_user_attr("space_fingerprint", space.fingerprint())
         study.set_user_attr("data", data.source)
-        study.set_user_attr("data_fingerprint", data.fingerprint)
         study.set_user_attr("engine", "optuna")
+        study.set_user_attr("space_fingerprint", space.fingerprint())
+        study.set_user_attr("data_fingerprint", data.fingerprint)
         return
     if attrs.get("space_fingerprint") != space.fingerprint():
         raise SearchError(
@@ -141,53 +141,63 @@ def run_search(
         max_failures=max_failures,
         callbacks=tuple(callbacks),
     )
-    from search.engines._optuna import counted
+    from search.engines._optuna import counted, has_complete
+    from search.engines._session import interrupt_on_signals
 
-    done_before = counted(study)
-    already_final = done_before >= trials and study.user_attrs.get("champion_trial") is not None
-    session.begin(study.user_attrs.get("mlflow_parent_run_id"))
-    study.set_user_attr("mlflow_parent_run_id", session.parent_run_id)
-    study.set_user_attr("mlflow_experiment_id", session.experiment_id)
-    if already_final:
-        session.tracker.end_search(session.parent_run_id)
-        return result_of(session, study, ran=0, nothing_to_do=True)
-    ran = 0
+    if seed is not None:  # a resumed seeded search continues the random sequence instead of replaying it
+        study.sampler = make_sampler(sampler, seed + len(study.trials))
+    best_number = study.best_trial.number if has_complete(study) else None
+    already_final = counted(study) >= trials and study.user_attrs.get("champion_trial") == best_number
+    session.begin(study.user_attrs.get("mlflow_parent_run_id"))  # MLflow starts in the background
     import gc
 
     import keras  # noqa: F401  (imported before the heap is frozen)
 
     gc.collect()
     gc.freeze()  # start-up objects (TensorFlow, MLflow) are never garbage: keep them out of every collection
+    ran = 0
     try:
-        ran = optimize(session, study, trials=trials, timeout=timeout)
-    except KeyboardInterrupt:
-        session.tracker.end_search(session.parent_run_id, "KILLED")
-        raise
-    except BaseException:
-        session.tracker.end_search(session.parent_run_id, "FAILED")
-        raise
-    completes = [t for t in study.get_trials(deepcopy=False) if t.state == optuna.trial.TrialState.COMPLETE]
-    if completes:
-        best = study.best_trial
-        if study.user_attrs.get("champion_trial") != best.number:
-            t0 = time.perf_counter()
-            metrics, uri = session.finish(
-                best_trial=best.number,
-                best_params=best.params,
-                best_epoch=best.user_attrs.get("best_epoch"),
-                saved_trial=study.user_attrs.get("saved_model_trial"),
-            )
-            study.set_user_attr("test_metrics", metrics)
-            study.set_user_attr("model_uri", uri)
-            study.set_user_attr("champion_trial", best.number)
-            log.info(
-                "winner: trial %d, test accuracy %.4f (evaluated once, %.1f s), registered as %s",
-                best.number,
-                metrics["test_accuracy"],
-                time.perf_counter() - t0,
-                uri,
-            )
-    else:
+        with interrupt_on_signals() as signals:
+            try:
+                if not already_final:
+                    ran = optimize(session, study, trials=trials, timeout=timeout, signals=signals)
+                    _finish(session, study)
+                study.set_user_attr("mlflow_parent_run_id", session.parent_run_id)
+                study.set_user_attr("mlflow_experiment_id", session.experiment_id)
+                signals.check()
+            except KeyboardInterrupt:
+                session.end_search("KILLED")
+                raise
+            except BaseException:
+                session.end_search("FAILED")
+                raise
+            session.end_search()
+    finally:
+        gc.unfreeze()
+    return result_of(session, study, ran=ran, nothing_to_do=already_final)
+
+
+def _finish(session: Any, study: optuna.Study) -> None:
+    """Evaluate and register the best trial, unless it is already the registered champion."""
+    from search.engines._optuna import has_complete
+
+    if not has_complete(study):
         log.warning("no trial completed: nothing to register")
-    session.tracker.end_search(session.parent_run_id)
-    return result_of(session, study, ran=ran, nothing_to_do=False)
+        return
+    best = study.best_trial
+    if study.user_attrs.get("champion_trial") == best.number:
+        return
+    t0 = time.perf_counter()
+    metrics, uri = session.finish(
+        best_trial=best.number, best_params=best.params, best_epoch=best.user_attrs.get("best_epoch")
+    )
+    study.set_user_attr("test_metrics", metrics)
+    study.set_user_attr("model_uri", uri)
+    study.set_user_attr("champion_trial", best.number)
+    log.info(
+        "winner: trial %d, test accuracy %.4f (evaluated once, %.1f s), registered as %s",
+        best.number,
+        metrics["test_accuracy"],
+        time.perf_counter() - t0,
+        uri,
+    )

@@ -206,10 +206,17 @@ def run(
                 callbacks=[on_trial],
             )
     except SearchInterrupted as exc:
-        typer.echo(f"interrupted ({exc}): the running trial is marked failed; run the same command to resume", err=True)
+        typer.echo(
+            f"interrupted ({exc}): completed trials are kept, a running one is marked failed; "
+            "run the same command to resume",
+            err=True,
+        )
         raise typer.Exit(exc.exit_code) from None
     except KeyboardInterrupt:
-        typer.echo("interrupted: the running trial is marked failed; run the same command to resume", err=True)
+        typer.echo(
+            "interrupted: completed trials are kept, a running one is marked failed; run the same command to resume",
+            err=True,
+        )
         raise typer.Exit(130) from None
     except (SearchError_, SpaceError) as exc:
         raise _fail(exc) from None

@@ -168,17 +168,16 @@ def test_consecutive_failures_stop_the_search_with_the_last_error(tmp_path):
 
 
 def _wait_for_running_trial(runs: Path, name: str, proc: subprocess.Popen[str], limit: float = 120) -> None:
+    """Wait until the search's storage shows a trial RUNNING (trial runs reach MLflow when they end)."""
     deadline = time.monotonic() + limit
     while time.monotonic() < deadline:
         assert proc.poll() is None, proc.communicate()[1][-3000:]
-        if (runs / "mlflow.db").exists():
+        if (runs / "optuna.journal").exists():
             try:
-                _, children = runs_of(runs, name)
-            except AssertionError:
-                children = []
-            except Exception:  # the store is still being created
-                children = []
-            if any(c.info.status == "RUNNING" for c in children):
+                states = [t.state.name for t in study_of(runs, name).trials]
+            except KeyError:  # the study is not created yet
+                states = []
+            if "RUNNING" in states:
                 time.sleep(1.5)  # well inside the trial's (slowed) training
                 return
         time.sleep(0.5)
@@ -201,7 +200,10 @@ def test_a_signal_mid_trial_exits_cleanly_and_the_rerun_completes(tmp_path, sign
     _, stderr = proc.communicate(timeout=60)
     assert proc.returncode == 128 + signum, stderr[-2000:]
     name = signal.Signals(signum).name
-    assert f"interrupted ({name}): the running trial is marked failed; run the same command to resume" in stderr
+    assert (
+        f"interrupted ({name}): completed trials are kept, a running one is marked failed; run the same "
+        "command to resume"
+    ) in stderr
     parents, children = runs_of(runs, "tiny-digits")
     assert parents[0].info.status == "KILLED"
     assert not [c for c in children if c.info.status == "RUNNING"]
@@ -241,3 +243,13 @@ def test_same_seed_same_architectures_and_metrics(tmp_path):
     assert [r[0] for r in first] == [r[0] for r in second]
     assert [r[1] for r in first] == [r[1] for r in second]
     assert [r[2] for r in first] == pytest.approx([r[2] for r in second], abs=1e-6)
+
+
+def test_a_seeded_search_continued_does_not_replay_its_first_trials(tmp_path):
+    runs = tmp_path / "runs"
+    args = ["run", "tiny", "--epochs", "1", "--runs-dir", str(runs), "--seed", "3", "--sampler", "random"]
+    assert cnn_search(*args, "--trials", "2").returncode == 0
+    again = cnn_search(*args, "--trials", "4")
+    assert again.returncode == 0, again.stderr[-2000:]
+    params = [t.params for t in study_of(runs, "tiny-digits").trials]
+    assert len(params) == 4 and params[2:] != params[:2]

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from search._errors import SearchError
 from search.engines._optuna_params import OptunaParams
-from search.engines._session import SearchResult, Session, TrialEvent, interrupt_on_signals, log
+from search.engines._session import SearchResult, Session, Signals, TrialEvent, log
 
 if TYPE_CHECKING:
     import optuna
@@ -64,84 +64,87 @@ def fail_stale_running(study: optuna.Study) -> list[int]:
 
     stale = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,))
     for trial in stale:
+        study._storage.set_trial_user_attr(trial._trial_id, "state", "killed")
         study._storage.set_trial_user_attr(trial._trial_id, "reason", "killed: the process running it ended")
         study._storage.set_trial_state_values(trial._trial_id, optuna.trial.TrialState.FAIL)
     return [t.number for t in stale]
 
 
-def optimize(session: Session, study: optuna.Study, *, trials: int, timeout: float | None) -> int:
+def optimize(session: Session, study: optuna.Study, *, trials: int, timeout: float | None, signals: Signals) -> int:
     """Run trials until ``trials`` are counted, ``timeout`` passes, or failures pile up. Returns how many ran."""
     import optuna
 
     State = optuna.trial.TrialState
     started = time.perf_counter()
     ran = 0
-    with interrupt_on_signals():
-        while counted(study) < trials:
-            if timeout is not None and time.perf_counter() - started >= timeout:
-                log.info("timeout of %.0f s reached: no new trial starts", timeout)
-                break
-            trial = study.ask()
-            ran += 1
+    while counted(study) < trials:
+        signals.check()  # a signal held since the last trial ends the search here, with nothing half-done
+        if timeout is not None and time.perf_counter() - started >= timeout:
+            log.info("timeout of %.0f s reached: no new trial starts", timeout)
+            break
+        trial = study.ask()
+        ran += 1
 
-            def report(epoch: int, value: float, trial: optuna.Trial = trial) -> bool:
-                trial.report(value, epoch)
-                return bool(trial.should_prune())
+        def report(epoch: int, value: float, trial: optuna.Trial = trial) -> bool:
+            trial.report(value, epoch)
+            return bool(trial.should_prune())
 
-            def interrupted(trial: optuna.Trial = trial) -> None:
-                trial.set_user_attr("reason", "killed: interrupted")
-                study.tell(trial, state=State.FAIL)
+        def interrupted(trial: optuna.Trial = trial) -> None:
+            trial.set_user_attr("state", "killed")
+            trial.set_user_attr("reason", "killed: interrupted")
+            study.tell(trial, state=State.FAIL, skip_if_finished=True)
 
-            source = OptunaParams(trial)
-            t0 = time.perf_counter()
-            previous = study.best_value if _has_complete(study) else None
-            arch, result, run_id = session.run_trial(trial.number, source, report, on_interrupt=interrupted)
-            attrs: dict[str, Any] = {
-                "state": result.state,
-                "reason": result.reason,
-                "summary": arch.summary(),
-                "architecture_hash": arch.hash(),
-                "mlflow_run_id": run_id,
-                "best_epoch": result.best_epoch,
-                "epochs_run": result.epochs_run,
-                "params": result.params,
-                "flops": result.flops,
-                "train_seconds": round(result.train_seconds, 3),
-            }
-            for key, value in attrs.items():
-                trial.set_user_attr(key, value)
-            if result.state == "complete" and session.keep_if_best(result, previous):
-                study.set_user_attr("saved_model_trial", trial.number)
-            if result.state == "complete":
-                study.tell(trial, result.value)
-            elif result.state in ("pruned", "infeasible"):
-                study.tell(trial, state=State.PRUNED)
-            else:
-                study.tell(trial, state=State.FAIL)
-            best = study.best_trial if _has_complete(study) else None
-            session.notify(
-                TrialEvent(
-                    trial.number,
-                    result.state,
-                    result.value,
-                    result.reason,
-                    arch.summary(session.data.num_classes),
-                    time.perf_counter() - t0,
-                    best.value if best else None,
-                    best.number if best else None,
-                    counted(study),
-                    trials,
-                )
+        source = OptunaParams(trial)
+        t0 = time.perf_counter()
+        best = study.best_trial if has_complete(study) else None
+        arch, result, run_id = session.run_trial(
+            trial.number, source, report, signals=signals, on_interrupt=interrupted
+        )
+        attrs: dict[str, Any] = {
+            "state": result.state,
+            "reason": result.reason,
+            "summary": arch.summary(),
+            "architecture_hash": arch.hash(),
+            "mlflow_run_id": run_id,
+            "best_epoch": result.best_epoch,
+            "epochs_run": result.epochs_run,
+            "params": result.params,
+            "flops": result.flops,
+            "train_seconds": round(result.train_seconds, 3),
+        }
+        for key, value in attrs.items():
+            trial.set_user_attr(key, value)
+        if result.state == "complete":
+            session.keep_if_best(trial.number, result, best.value if best else None, best.number if best else None)
+            study.tell(trial, result.value)
+        elif result.state in ("pruned", "infeasible"):
+            study.tell(trial, state=State.PRUNED)
+        else:
+            study.tell(trial, state=State.FAIL)
+        result.model = None
+        best = study.best_trial if has_complete(study) else None
+        session.notify(
+            TrialEvent(
+                trial.number,
+                result.state,
+                result.value,
+                result.reason,
+                arch.summary(session.data.num_classes),
+                time.perf_counter() - t0,
+                best.value if best else None,
+                best.number if best else None,
+                counted(study),
+                trials,
             )
-            result.model = None
-            if session.too_many_failures():
-                raise SearchError(
-                    f"{session.consecutive_failures} trials failed in a row; the last error: {session.last_error}"
-                )
+        )
+        if session.too_many_failures():
+            raise SearchError(
+                f"{session.consecutive_failures} trials failed in a row; the last error: {session.last_error}"
+            )
     return ran
 
 
-def _has_complete(study: optuna.Study) -> bool:
+def has_complete(study: optuna.Study) -> bool:
     import optuna
 
     return bool(study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)))
@@ -181,7 +184,7 @@ def summarize(study: optuna.Study) -> dict[str, int]:
 def result_of(session: Session, study: optuna.Study, *, ran: int, nothing_to_do: bool) -> SearchResult:
     from search.model import Architecture
 
-    best = study.best_trial if _has_complete(study) else None
+    best = study.best_trial if has_complete(study) else None
     arch = None
     if best is not None:
         from search.space import FixedParams

@@ -7,8 +7,8 @@ logs it and registers it.
 
 "Best" (README): the completed trial with the highest validation accuracy at its best epoch; its
 model is that epoch's weights (no retraining on train+validation), kept on disk as
-``runs/models/<name>/best.keras`` as soon as a trial beats the previous best. Ties keep the earlier
-trial.
+``runs/models/<name>/trial-<n>.keras`` as soon as trial n beats the previous best (which is then
+deleted). Ties keep the earlier trial. If that file is missing, the winner is retrained.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ import os
 import signal
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -45,21 +46,48 @@ class SearchInterrupted(KeyboardInterrupt):
         super().__init__(signal.Signals(signum).name)
 
 
+class Signals:
+    """SIGINT/SIGTERM during a search. Inside :meth:`armed` (a trial's training) a signal raises
+    :class:`SearchInterrupted` at once; anywhere else (recording a trial, the winner) it is held and
+    raised at the next :meth:`check`, so bookkeeping is never cut in half."""
+
+    def __init__(self) -> None:
+        self.is_armed = False
+        self.pending: int | None = None
+
+    def handler(self, signum: int, frame: Any) -> None:
+        if self.is_armed:
+            self.is_armed = False  # a second signal while unwinding is held, not raised
+            raise SearchInterrupted(signum)
+        self.pending = signum
+
+    def check(self) -> None:
+        if self.pending is not None:
+            signum, self.pending = self.pending, None
+            raise SearchInterrupted(signum)
+
+    @contextmanager
+    def armed(self) -> Iterator[None]:
+        self.check()
+        self.is_armed = True
+        try:
+            yield
+        finally:
+            self.is_armed = False
+
+
 @contextmanager
-def interrupt_on_signals() -> Iterator[None]:
-    """Turn SIGINT and SIGTERM into :class:`SearchInterrupted` (main thread only)."""
+def interrupt_on_signals() -> Iterator[Signals]:
+    """Install :class:`Signals` for SIGINT and SIGTERM (main thread only; elsewhere none are caught)."""
     import threading
 
+    signals = Signals()
     if threading.current_thread() is not threading.main_thread():
-        yield
+        yield signals
         return
-
-    def handler(signum: int, frame: Any) -> None:
-        raise SearchInterrupted(signum)
-
-    previous = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
+    previous = {s: signal.signal(s, signals.handler) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
-        yield
+        yield signals
     finally:
         for s, h in previous.items():
             signal.signal(s, h)
@@ -113,8 +141,12 @@ def atomic_save(model: Any, path: Path) -> None:
     """Save a Keras model so that a kill mid-write leaves the previous file intact."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp{path.suffix}")
-    model.save(tmp)
-    os.replace(tmp, path)
+    try:
+        model.save(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 class Session:
@@ -137,20 +169,28 @@ class Session:
         self.name, self.engine, self.space, self.data = name, engine, space, data
         self.runs_dir = runs_dir
         self.tracking_uri = tracking_uri
-        self.tracker = Tracker(tracking_uri, artifact_root=runs_dir / "mlartifacts")
         self.objective = Objective(space, data, epochs=epochs, seed=seed)
         self.max_failures = max_failures
         self.callbacks = callbacks
         self.consecutive_failures = 0
         self.last_error: str | None = None
-        self.best_model_path = runs_dir / "models" / name / "best.keras"
-        self.experiment_id = ""
-        self.parent_run_id = ""
+        self.models_dir = runs_dir / "models" / name
         self.started = time.perf_counter()
+        self._tracking: Future[tuple[Tracker, str, str]] | None = None
 
-    def begin(self, parent_run_id: str | None) -> str:
-        """Experiment and parent run (reused when recorded); children left RUNNING are reconciled."""
-        self.experiment_id = self.tracker.experiment(self.name)
+    # -- MLflow: started in the background, waited for when a trial is recorded ----------------------
+    def begin(self, parent_run_id: str | None) -> None:
+        """Start MLflow (import, store, experiment, parent run, reconciliation) in a background thread:
+        it overlaps the first trial's training instead of delaying it."""
+        from concurrent.futures import ThreadPoolExecutor
+
+        pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="cnn-search-mlflow")
+        self._tracking = pool.submit(self._begin, parent_run_id)
+        pool.shutdown(wait=False)
+
+    def _begin(self, parent_run_id: str | None) -> tuple[Tracker, str, str]:
+        tracker = Tracker(self.tracking_uri, artifact_root=self.runs_dir / "mlartifacts")
+        experiment_id = tracker.experiment(self.name)
         tags = {
             "engine": self.engine,
             "space": self.space.name,
@@ -165,55 +205,63 @@ class Session:
             "input_shape": "x".join(map(str, self.data.input_shape)),
             "num_classes": self.data.num_classes,
         }
-        self.parent_run_id = self.tracker.start_search(
-            self.experiment_id, name=self.name, parent_run_id=parent_run_id, tags=tags, params=params
+        parent = tracker.start_search(
+            experiment_id, name=self.name, parent_run_id=parent_run_id, tags=tags, params=params
         )
-        killed = self.tracker.reconcile(
-            self.experiment_id, self.parent_run_id, killed_reason="killed: the process running it ended"
-        )
+        killed = tracker.reconcile(experiment_id, parent, killed_reason="killed: the process running it ended")
         if killed:
             log.warning("%d trial run(s) left RUNNING by an earlier process marked KILLED in MLflow", len(killed))
-        self.tracker.client.log_text(self.parent_run_id, json.dumps(self.space.to_dict(), indent=2), "space.json")
-        return self.parent_run_id
+        tracker.client.log_text(parent, json.dumps(self.space.to_dict(), indent=2), "space.json")
+        return tracker, experiment_id, parent
 
+    def _tracked(self) -> tuple[Tracker, str, str]:
+        if self._tracking is None:
+            raise RuntimeError("Session.begin() was not called")
+        return self._tracking.result()
+
+    def end_search(self, status: str = "FINISHED") -> None:
+        """End the parent run with ``status``; nothing to end when MLflow never started."""
+        if self._tracking is None or (self._tracking.done() and self._tracking.exception() is not None):
+            return
+        tracker, _, parent = self._tracked()
+        tracker.end_search(parent, status)
+
+    @property
+    def tracker(self) -> Tracker:
+        return self._tracked()[0]
+
+    @property
+    def experiment_id(self) -> str:
+        return self._tracked()[1] if self._tracking is not None else ""
+
+    @property
+    def parent_run_id(self) -> str:
+        return self._tracked()[2] if self._tracking is not None else ""
+
+    # -- one trial ---------------------------------------------------------------------------------
     def run_trial(
-        self, number: int, source: ParamSource, reporter: Reporter, *, on_interrupt: Callable[[], None]
+        self,
+        number: int,
+        source: ParamSource,
+        reporter: Reporter,
+        *,
+        signals: Signals,
+        on_interrupt: Callable[[], None],
     ) -> tuple[Architecture, TrialResult, str]:
-        """Sample, record, train and judge one trial. On interrupt its run is KILLED, then re-raised."""
+        """Sample, train and judge one trial, then record it in MLflow in one go (its run carries the
+        trial's real start and end times). Signals interrupt only the training; then the trial is
+        recorded as killed (engine via ``on_interrupt``, MLflow run KILLED) and the interrupt re-raised."""
         arch = self.space.sample(source)
-        tags = {
-            "engine": self.engine,
-            "architecture": arch.summary(self.data.num_classes),
-            "architecture_hash": arch.hash(),
-            "data_fingerprint": self.data.fingerprint,
-        }
-        run_id = self.tracker.start_trial(self.experiment_id, self.parent_run_id, number, tags=tags)
+        started_ms = int(time.time() * 1000)
         try:
-            result = self.objective(arch, reporter, trial_number=number)
+            with signals.armed():
+                result = self.objective(arch, reporter, trial_number=number)
         except KeyboardInterrupt as exc:
             on_interrupt()
             reason = f"killed: {exc}" if str(exc) else "killed: interrupted"
-            self.tracker.end_trial(
-                run_id,
-                state="killed",
-                params=source.params,
-                history={},
-                final={},
-                tags={"reason": reason},
-                architecture=arch.to_dict(),
-            )
+            self._record(number, arch, source, started_ms, TrialResult("failed", reason=reason), state="killed")
             raise
-        tags = {"reason": result.reason or ""}
-        self.tracker.end_trial(
-            run_id,
-            state=result.state,
-            params=source.params,
-            history=result.history,
-            final=result.final_metrics(),
-            tags=tags,
-            architecture=arch.to_dict(),
-            traceback=result.traceback,
-        )
+        run_id = self._record(number, arch, source, started_ms, result, state=result.state)
         if result.state == "failed":
             self.consecutive_failures += 1
             self.last_error = result.reason
@@ -221,16 +269,49 @@ class Session:
             self.consecutive_failures = 0
         return arch, result, run_id
 
+    def _record(
+        self, number: int, arch: Architecture, source: ParamSource, started_ms: int, result: TrialResult, *, state: str
+    ) -> str:
+        tracker, experiment_id, parent = self._tracked()
+        tags = {
+            "engine": self.engine,
+            "architecture": arch.summary(self.data.num_classes),
+            "architecture_hash": arch.hash(),
+            "data_fingerprint": self.data.fingerprint,
+            "reason": result.reason or "",
+        }
+        return tracker.record_trial(
+            experiment_id,
+            parent,
+            number,
+            started_ms=started_ms,
+            state=state,
+            params=source.params,
+            history=result.history,
+            final=result.final_metrics(),
+            tags=tags,
+            architecture=arch.to_dict(),
+            traceback=result.traceback,
+        )
+
     def too_many_failures(self) -> bool:
         return self.consecutive_failures >= self.max_failures
 
-    def keep_if_best(self, result: TrialResult, previous_best: float | None) -> bool:
-        """Save the trial's model when it beats ``previous_best``; True when it did."""
+    def model_path(self, trial: int) -> Path:
+        return self.models_dir / f"trial-{trial}.keras"
+
+    def keep_if_best(
+        self, number: int, result: TrialResult, previous_best: float | None, previous_trial: int | None
+    ) -> bool:
+        """Save the trial's model (named after the trial, so a kill between steps can never pair one
+        trial's weights with another's number) when it beats ``previous_best``; drop the previous one."""
         if result.model is None or result.value is None:
             return False
         if previous_best is not None and result.value <= previous_best:
             return False
-        atomic_save(result.model, self.best_model_path)
+        atomic_save(result.model, self.model_path(number))
+        if previous_trial is not None and previous_trial != number:
+            self.model_path(previous_trial).unlink(missing_ok=True)
         return True
 
     def notify(self, event: TrialEvent) -> None:
@@ -254,7 +335,7 @@ class Session:
 
     # -- the winner --------------------------------------------------------------------------------
     def finish(
-        self, *, best_trial: int, best_params: dict[str, Any], best_epoch: int | None, saved_trial: int | None
+        self, *, best_trial: int, best_params: dict[str, Any], best_epoch: int | None
     ) -> tuple[dict[str, float], str]:
         """Evaluate the winner once on the test split, log and register it. Returns (metrics, model URI)."""
         import keras
@@ -263,8 +344,8 @@ class Session:
         from search.space import FixedParams
 
         arch = self.space.sample(FixedParams(best_params))
-        if saved_trial == best_trial and self.best_model_path.is_file():
-            model = keras.saving.load_model(self.best_model_path, safe_mode=True)
+        if self.model_path(best_trial).is_file():
+            model = keras.saving.load_model(self.model_path(best_trial), safe_mode=True)
         else:  # the best trial's weights were not kept (another worker, a crash): retrain it
             log.warning(
                 "the model of trial %d was not kept; retraining it for %s epochs", best_trial, (best_epoch or 0) + 1
@@ -288,7 +369,7 @@ class Session:
     ) -> str:
         import mlflow
         import mlflow.keras
-        from mlflow.models import infer_signature
+        from mlflow.models import Model, infer_signature
 
         client = self.tracker.client
         run_id = self.parent_run_id
@@ -311,15 +392,17 @@ class Session:
             "confusion_matrix.json",
         )
         signature = infer_signature(example, model.predict(example, verbose=0))
-        mlflow.set_tracking_uri(self.tracking_uri)
-        with mlflow.start_run(run_id=run_id):
-            info = mlflow.keras.log_model(
-                model,
-                name="model",
-                signature=signature,
-                registered_model_name=self.name,
-                pip_requirements=_requirements(),
-            )
+        mlflow.set_tracking_uri(self.tracking_uri)  # Model.log and the registry read the global URI
+        info = Model.log(
+            artifact_path=None,
+            name="model",
+            flavor=mlflow.keras,
+            model=model,
+            run_id=run_id,
+            registered_model_name=self.name,
+            signature=signature,
+            pip_requirements=_requirements(),
+        )
         version = info.registered_model_version
         client.set_registered_model_alias(self.name, "champion", str(version))
         client.set_model_version_tag(self.name, str(version), "trial", str(trial))

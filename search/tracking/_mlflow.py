@@ -4,12 +4,12 @@
 * one nested child run per trial, ``trial-<n>``: the sampled parameters under their path-like
   names, per-epoch metrics with ``step=epoch``, final metrics, tags (engine, state, reason,
   architecture summary and hash, data fingerprint) and ``architecture.json``;
-* every run ends FINISHED, FAILED or KILLED; children left RUNNING by a dead process are set to
-  KILLED by :meth:`Tracker.reconcile` when the search starts again.
+* every run ends FINISHED, FAILED or KILLED: a trial's run is written when the trial ends (created
+  with its real start time, one batch of params, metrics and tags, its artifacts, its final status),
+  so a process killed mid-trial leaves no RUNNING run behind; a parent (or a child written by an
+  older version) left RUNNING is set to KILLED by :meth:`Tracker.reconcile` on the next start.
 
-The client API (not the fluent one) is used for trials so nothing depends on a global active run;
-a trial's metrics are written in one batch when it ends, which keeps tracking overhead to one
-round trip per trial.
+The client API (not the fluent one) is used throughout so nothing depends on a global active run.
 """
 
 from __future__ import annotations
@@ -102,18 +102,13 @@ class Tracker:
         self.client.set_terminated(parent_run_id, status=status)
 
     # -- trials ----------------------------------------------------------------------------------
-    def start_trial(self, experiment_id: str, parent_run_id: str, number: int, *, tags: Mapping[str, str]) -> str:
-        run = self.client.create_run(
-            experiment_id,
-            run_name=f"trial-{number}",
-            tags={"mlflow.parentRunId": parent_run_id, "trial": str(number), "state": "running", **tags},
-        )
-        return str(run.info.run_id)
-
-    def end_trial(
+    def record_trial(
         self,
-        run_id: str,
+        experiment_id: str,
+        parent_run_id: str,
+        number: int,
         *,
+        started_ms: int,
         state: str,
         params: Mapping[str, Any],
         history: Mapping[str, list[float]],
@@ -121,10 +116,18 @@ class Tracker:
         tags: Mapping[str, str],
         architecture: Mapping[str, Any] | None,
         traceback: str | None = None,
-    ) -> None:
-        """Write everything about a finished trial in one batch, then set its final status."""
+    ) -> str:
+        """Write a finished trial as the child run ``trial-<number>``, with its real start time, in one
+        batch (plus its artifacts), and end it with the status of ``state``. Returns the run id."""
         from mlflow.entities import Metric
 
+        run = self.client.create_run(
+            experiment_id,
+            start_time=started_ms,
+            run_name=f"trial-{number}",
+            tags={"mlflow.parentRunId": parent_run_id, "trial": str(number), "state": state, **tags},
+        )
+        run_id = str(run.info.run_id)
         now = _now_ms()
         metrics = [
             Metric(key, float(v), now, step)
@@ -133,12 +136,13 @@ class Tracker:
             if v == v
         ]  # NaN is not stored per epoch
         metrics += [Metric(key, float(v), now, 0) for key, v in final.items() if v is not None]
-        self.log(run_id, params=params, metrics=metrics, tags={"state": state, **tags})
+        self.log(run_id, params=params, metrics=metrics)
         if architecture is not None:
             self.client.log_text(run_id, json.dumps(architecture, indent=2), "architecture.json")
         if traceback:
             self.client.log_text(run_id, traceback, "traceback.txt")
-        self.client.set_terminated(run_id, status=STATUS[state])
+        self.client.set_terminated(run_id, status=STATUS[state], end_time=now)
+        return run_id
 
     def log(
         self,

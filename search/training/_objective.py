@@ -117,11 +117,6 @@ class _Epochs:
                     self.stopped_early = True  # no improvement for `patience` epochs: no wasted work
                     self.model.stop_training = True
 
-            def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
-                if logs and not math.isfinite(float(logs.get("loss", 0.0))):
-                    self.non_finite = True
-                    self.model.stop_training = True
-
         return Epochs()
 
 
