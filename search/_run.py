@@ -20,8 +20,13 @@ if TYPE_CHECKING:
 log = logging.getLogger("search")
 
 
-def default_name(space: Space, data: str) -> str:
-    return f"{space.name}-{Path(str(data)).stem}"
+ENGINES = ("optuna", "keras-tuner")
+
+
+def default_name(space: Space, data: str, engine: str = "optuna") -> str:
+    """``SPACE-DATA`` for Optuna, ``SPACE-DATA-ENGINE`` for the others (one MLflow experiment each)."""
+    base = f"{space.name}-{Path(str(data)).stem}"
+    return base if engine == "optuna" else f"{base}-{engine}"
 
 
 def _check_study(study: optuna.Study, space: Space, data: DataBundle, name: str) -> None:
@@ -63,6 +68,8 @@ def run_search(
     space: str | Path | Space,
     data: str | Path | DataBundle = "digits",
     *,
+    engine: str = "optuna",
+    tuner: str = "random",
     name: str | None = None,
     trials: int = 20,
     timeout: float | None = None,
@@ -77,8 +84,9 @@ def run_search(
     callbacks: Sequence[Callable[[TrialEvent], None]] = (),
     data_options: dict[str, Any] | None = None,
 ) -> SearchResult:
-    """Search ``space`` on ``data`` with Optuna; every trial lands in MLflow; the winner is
-    evaluated once on the test split and registered as ``name`` with alias ``champion``.
+    """Search ``space`` on ``data`` with ``engine`` (``optuna``, or ``keras-tuner`` with ``tuner``);
+    every trial lands in MLflow; the winner is evaluated once on the test split and registered as
+    ``name`` with alias ``champion``.
 
     ``trials`` is the total target: running again with the same ``name`` continues the search (the
     storage is the source of truth) and does nothing when the target is met. ``epochs`` overrides the
@@ -101,6 +109,8 @@ def run_search(
     from search.engines._storage import default_storage_url, get_storage
     from search.tracking import default_tracking_uri
 
+    if engine not in ENGINES:
+        raise SearchError(f"--engine: unknown engine {engine!r}; expected one of {', '.join(ENGINES)}")
     if trials < 1:
         raise SearchError(f"--trials: expected a whole number >= 1, received {trials}")
     if sampler not in SAMPLERS:
@@ -110,9 +120,23 @@ def run_search(
     space = load_space(space)
     bundle = data if isinstance(data, DataBundle) else load_dataset(data, seed=seed or 0, **(data_options or {}))
     space.check_input(bundle.input_shape)
-    name = name or default_name(space, bundle.source)
+    name = name or default_name(space, bundle.source, engine)
     runs = Path(runs_dir)
     runs.mkdir(parents=True, exist_ok=True)
+    if engine == "keras-tuner":
+        return _run_keras_tuner(
+            space,
+            bundle,
+            name=name,
+            tuner=tuner,
+            trials=trials,
+            epochs=epochs,
+            seed=seed,
+            runs=runs,
+            tracking_uri=tracking_uri or default_tracking_uri(runs),
+            max_failures=max_failures,
+            callbacks=tuple(callbacks),
+        )
     storage_url = storage or default_storage_url(runs)
     tracking_uri = tracking_uri or default_tracking_uri(runs)
     _determinism(seed)
@@ -200,4 +224,123 @@ def _finish(session: Any, study: optuna.Study) -> None:
         metrics["test_accuracy"],
         time.perf_counter() - t0,
         uri,
+    )
+
+
+def _run_keras_tuner(
+    space: Space,
+    bundle: DataBundle,
+    *,
+    name: str,
+    tuner: str,
+    trials: int,
+    epochs: int | None,
+    seed: int | None,
+    runs: Path,
+    tracking_uri: str,
+    max_failures: int,
+    callbacks: tuple[Callable[[TrialEvent], None], ...],
+) -> SearchResult:
+    import gc
+    import json
+
+    import keras  # noqa: F401  (imported before the heap is frozen)
+
+    from search.engines._keras_tuner import TUNERS, search_keras_tuner
+    from search.engines._session import SearchResult, Session, interrupt_on_signals
+
+    if tuner not in TUNERS:
+        raise SearchError(f"--tuner: unknown tuner {tuner!r}; expected one of {', '.join(TUNERS)}")
+    directory = runs / "keras_tuner"
+    state_file = directory / name / "cnn_search.json"
+    state = json.loads(state_file.read_text()) if state_file.is_file() else {}
+    if state and state.get("space_fingerprint") != space.fingerprint():
+        raise SearchError(
+            f"search {name!r} already exists with a different space ({state.get('space')!r}, "
+            f"fingerprint {state.get('space_fingerprint')}); received space {space.name!r} "
+            f"(fingerprint {space.fingerprint()}). Use another --name, or the same space to continue it."
+        )
+    if state and state.get("data_fingerprint") != bundle.fingerprint:
+        raise SearchError(
+            f"search {name!r} already exists on other data ({state.get('data')!r}); received "
+            f"{bundle.source!r}. Use another --name, or the same data and split to continue it."
+        )
+    state.update(
+        space=space.name,
+        space_fingerprint=space.fingerprint(),
+        data=bundle.source,
+        data_fingerprint=bundle.fingerprint,
+        engine="keras-tuner",
+        tuner=tuner,
+    )
+    session = Session(
+        name=name,
+        engine="keras-tuner",
+        space=space,
+        data=bundle,
+        runs_dir=runs,
+        tracking_uri=tracking_uri,
+        epochs=epochs,
+        seed=seed,
+        max_failures=max_failures,
+        callbacks=callbacks,
+    )
+    session.begin(state.get("mlflow_parent_run_id"))
+    rows_file = directory / name / "cnn_search_trials.json"
+    before = len(json.loads(rows_file.read_text())) if rows_file.is_file() else 0
+    _determinism(seed)
+    gc.collect()
+    gc.freeze()
+    try:
+        with interrupt_on_signals() as signals:
+            try:
+                rows = search_keras_tuner(
+                    session,
+                    tuner=tuner,
+                    trials=trials,
+                    seed=seed,
+                    epochs=epochs or max(space.training["epochs"].values()),
+                    directory=directory,
+                    signals=signals,
+                )
+                best = rows[0] if rows and rows[0]["val_accuracy"] is not None else None
+                if best is not None and state.get("champion_trial") != best["trial"]:
+                    metrics, uri = session.finish(
+                        best_trial=best["trial"], best_params=best["hyperparameters"], best_epoch=best["best_epoch"]
+                    )
+                    state.update(champion_trial=best["trial"], test_metrics=metrics, model_uri=uri)
+                state.update(mlflow_parent_run_id=session.parent_run_id, mlflow_experiment_id=session.experiment_id)
+                state_file.parent.mkdir(parents=True, exist_ok=True)
+                state_file.write_text(json.dumps(state, indent=2))
+                signals.check()
+            except KeyboardInterrupt:
+                session.end_search("KILLED")
+                raise
+            except BaseException:
+                session.end_search("FAILED")
+                raise
+            session.end_search()
+    finally:
+        gc.unfreeze()
+    from search.space import FixedParams
+
+    states: dict[str, int] = {}
+    for row in rows:
+        states[row["state"]] = states.get(row["state"], 0) + 1
+    return SearchResult(
+        name=name,
+        engine="keras-tuner",
+        best_trial=best["trial"] if best else None,
+        best_value=best["val_accuracy"] if best else None,
+        architecture=space.sample(FixedParams(best["hyperparameters"])) if best else None,
+        test_metrics=dict(state.get("test_metrics", {})),
+        model_uri=state.get("model_uri"),
+        states=states,
+        wall_seconds=time.perf_counter() - session.started,
+        experiment_id=session.experiment_id,
+        parent_run_id=session.parent_run_id,
+        tracking_uri=tracking_uri,
+        nothing_to_do=len(rows) == before,
+        new_trials=len(rows) - before,
+        trials=rows,
     )

@@ -150,7 +150,11 @@ def run(
     trials: Annotated[int, typer.Option("--trials", help="Total trials to reach (a rerun continues).")] = 20,
     timeout: Annotated[float | None, typer.Option("--timeout", help="Seconds after which no new trial starts.")] = None,
     epochs: Annotated[int | None, typer.Option("--epochs", help="Epochs per trial (overrides the space).")] = None,
-    sampler: Annotated[str, typer.Option("--sampler", help="tpe, random, qmc or gp.")] = "tpe",
+    engine: Annotated[str, typer.Option("--engine", help="optuna or keras-tuner.")] = "optuna",
+    tuner: Annotated[
+        str, typer.Option("--tuner", help="keras-tuner only: random, bayesian, hyperband or grid.")
+    ] = "random",
+    sampler: Annotated[str, typer.Option("--sampler", help="optuna only: tpe, random, qmc or gp.")] = "tpe",
     pruner: Annotated[str, typer.Option("--pruner", help="median, hyperband or none.")] = "median",
     seed: Annotated[int | None, typer.Option("--seed", help="Seed: same architectures and metrics on CPU.")] = None,
     runs_dir: RunsDir = Path("runs"),
@@ -193,6 +197,8 @@ def run(
             result = run_search(
                 space,
                 data,
+                engine=engine,
+                tuner=tuner,
                 name=name,
                 trials=trials,
                 timeout=timeout,
@@ -224,7 +230,9 @@ def run(
         logger.removeHandler(handler)
     if result.nothing_to_do:
         typer.echo(
-            f"nothing to do: search {result.name!r} already has {trials} trials (raise --trials to add more)", err=True
+            f"nothing to do: search {result.name!r} already has {len(result.trials)} trials for a target of {trials} "
+            "(raise --trials to add more)",
+            err=True,
         )
     out = _stdout_console()
     _print_trials(result.trials[:10], console=out)
@@ -290,11 +298,18 @@ def trials_command(
     if format not in ("table", "csv", "json"):
         raise _fail(SearchError_(f"--format: expected table, csv or json, received {format!r}"))
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    try:
-        study = optuna.load_study(study_name=name, storage=get_storage(storage or default_storage_url(runs_dir)))
-    except KeyError:
-        raise _fail(SearchError_(f"no search named {name!r} in {storage or runs_dir}")) from None
-    rows = trial_rows(study)
+    kt_rows = runs_dir / "keras_tuner" / name / "cnn_search_trials.json"
+    if kt_rows.is_file() and storage is None:  # a KerasTuner search
+        rows = sorted(
+            json.loads(kt_rows.read_text()).values(),
+            key=lambda r: (r["val_accuracy"] is None, -(r["val_accuracy"] or 0), r["trial"]),
+        )
+    else:
+        try:
+            study = optuna.load_study(study_name=name, storage=get_storage(storage or default_storage_url(runs_dir)))
+        except KeyError:
+            raise _fail(SearchError_(f"no search named {name!r} in {storage or runs_dir}")) from None
+        rows = trial_rows(study)
     if format == "json":
         typer.echo(json.dumps(rows, indent=2, default=str))
     elif format == "csv":

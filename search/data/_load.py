@@ -74,23 +74,16 @@ def load_dataset(
         for name, value in (("count", count), ("num_classes", num_classes)):
             if value is not None:
                 raise fail(f"{name}: only for the shapes source", expected="no value", received=repr(value))
+    path = Path(text)
+    pool = None
     if text in SOURCES:
         pool = _named(text, size=size, mode=mode, seed=seed, count=count, num_classes=num_classes)
+    elif path.suffix.lower() == ".npz":
+        pool = load_npz(path)
+    if pool is not None:
         return _from_pool(
             text,
             pool,
-            size=size,
-            mode=mode,
-            validation_fraction=validation_fraction,
-            test_fraction=test_fraction,
-            seed=seed,
-            limit=limit,
-        )
-    path = Path(text)
-    if path.suffix.lower() == ".npz":
-        return _from_pool(
-            text,
-            load_npz(path),
             size=size,
             mode=mode,
             validation_fraction=validation_fraction,

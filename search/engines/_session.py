@@ -208,6 +208,12 @@ class Session:
         parent = tracker.start_search(
             experiment_id, name=self.name, parent_run_id=parent_run_id, tags=tags, params=params
         )
+        recorded = tracker.client.get_run(parent).data.tags.get("engine", self.engine)
+        if recorded != self.engine:
+            raise SearchError(
+                f"MLflow experiment {self.name!r} belongs to a {recorded} search; received engine "
+                f"{self.engine!r}. Use another --name."
+            )
         killed = tracker.reconcile(experiment_id, parent, killed_reason="killed: the process running it ended")
         if killed:
             log.warning("%d trial run(s) left RUNNING by an earlier process marked KILLED in MLflow", len(killed))

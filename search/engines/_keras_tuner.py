@@ -1,0 +1,161 @@
+"""The KerasTuner engine: KerasTuner's oracles choose the parameters, the shared Session does the rest.
+
+``--tuner random|bayesian|hyperband|grid`` picks the oracle. Its state lives under
+``runs/keras_tuner/<name>`` and a rerun resumes it (KerasTuner reruns an interrupted trial from
+scratch). Differences from the Optuna engine, by KerasTuner's design:
+
+* ``--trials`` counts every trial KerasTuner started, infeasible and failed ones included;
+* there is no per-epoch pruning (Hyperband's brackets decide epochs instead: ``tuner/epochs``, each
+  trial trained from scratch);
+* infeasible and failed trials are reported to KerasTuner as FAILED, but its own
+  consecutive-failure abort is switched off: only real failures (not infeasible architectures) count,
+  with the same limit as the Optuna engine.
+
+Only the parameters a trial actually asked for are recorded (KerasTuner's oracle also carries values
+of parameters that exist in other trials, e.g. of a block this trial does not have).
+"""
+
+from __future__ import annotations
+
+import builtins
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+from search._errors import SearchError
+from search.engines._session import Session, Signals, TrialEvent
+from search.space import ParamSource
+
+TUNERS = ("random", "bayesian", "hyperband", "grid")
+
+
+class KerasTunerParams(ParamSource):
+    """Ask KerasTuner's ``hp`` for each parameter, under the space's path-like names."""
+
+    def __init__(self, hp: Any) -> None:
+        super().__init__()
+        self.hp = hp
+
+    def _choice(self, name: str, options: tuple[Any, ...]) -> Any:
+        return self.hp.Choice(name, list(options))
+
+    def _int(self, name: str, low: builtins.int, high: builtins.int, step: builtins.int, log: bool) -> builtins.int:
+        return int(self.hp.Int(name, low, high, step=None if log else step, sampling="log" if log else "linear"))
+
+    def _float(self, name: str, low: builtins.float, high: builtins.float, log: bool) -> builtins.float:
+        return float(self.hp.Float(name, low, high, sampling="log" if log else "linear"))
+
+    def _boolean(self, name: str) -> bool:
+        return bool(self.hp.Boolean(name))
+
+
+def make_oracle(tuner: str, *, trials: int, seed: int | None, epochs: int) -> Any:
+    import keras_tuner as kt
+
+    objective = kt.Objective("val_accuracy", direction="max")
+    common = {"objective": objective, "seed": seed, "max_consecutive_failed_trials": 10**9}
+    if tuner == "random":
+        return kt.oracles.RandomSearchOracle(max_trials=trials, **common)
+    if tuner == "bayesian":
+        return kt.oracles.BayesianOptimizationOracle(max_trials=trials, **common)
+    if tuner == "grid":
+        return kt.oracles.GridSearchOracle(max_trials=trials, **common)
+    if tuner == "hyperband":
+        return kt.oracles.HyperbandOracle(max_epochs=max(epochs, 2), **common)
+    raise SearchError(f"--tuner: unknown tuner {tuner!r}; expected one of {', '.join(TUNERS)}")
+
+
+def search_keras_tuner(
+    session: Session, *, tuner: str, trials: int, seed: int | None, epochs: int, directory: Path, signals: Signals
+) -> list[dict[str, Any]]:
+    """Run (or resume) the KerasTuner search; returns one row per finished trial."""
+    import keras_tuner as kt
+
+    rows: dict[int, dict[str, Any]] = {}
+    rows_file = directory / session.name / "cnn_search_trials.json"
+    if rows_file.is_file():
+        rows = {int(k): v for k, v in json.loads(rows_file.read_text()).items()}
+
+    class CnnSearchTuner(kt.Tuner):
+        def run_trial(self, trial: Any, *args: Any, **kwargs: Any) -> dict[str, float]:
+            signals.check()
+            number = int(trial.trial_id)
+            source = KerasTunerParams(trial.hyperparameters)
+            hyperband_epochs = trial.hyperparameters.values.get("tuner/epochs")
+            if hyperband_epochs:
+                session.objective.epochs = int(hyperband_epochs)
+            t0 = time.perf_counter()
+            best = max(
+                (r for r in rows.values() if r["val_accuracy"] is not None),
+                key=lambda r: r["val_accuracy"],
+                default=None,
+            )
+            arch, result, _ = session.run_trial(
+                number, source, lambda epoch, value: False, signals=signals, on_interrupt=lambda: None
+            )
+            if result.state == "complete":
+                session.keep_if_best(
+                    number, result, best["val_accuracy"] if best else None, best["trial"] if best else None
+                )
+            result.model = None
+            rows[number] = {
+                "trial": number,
+                "state": result.state,
+                "val_accuracy": result.value,
+                "best_epoch": result.best_epoch,
+                "epochs_run": result.epochs_run,
+                "params": result.params,
+                "flops": result.flops,
+                "seconds": round(result.train_seconds, 3),
+                "architecture": arch.summary(),
+                "reason": result.reason or "",
+                "hyperparameters": dict(source.params),
+            }
+            rows_file.parent.mkdir(parents=True, exist_ok=True)
+            rows_file.write_text(json.dumps(rows, default=str))
+            best = max(
+                (r for r in rows.values() if r["val_accuracy"] is not None),
+                key=lambda r: r["val_accuracy"],
+                default=None,
+            )
+            session.notify(
+                TrialEvent(
+                    number,
+                    result.state,
+                    result.value,
+                    result.reason,
+                    arch.summary(session.data.num_classes),
+                    time.perf_counter() - t0,
+                    best["val_accuracy"] if best else None,
+                    best["trial"] if best else None,
+                    len(rows),
+                    trials,
+                )
+            )
+            if session.too_many_failures():
+                raise kt.errors.FatalError(
+                    f"{session.consecutive_failures} trials failed in a row; the last error: {session.last_error}"
+                )
+            if result.state != "complete":
+                raise kt.errors.FailedTrialError(f"{result.state}: {result.reason}")
+            return {"val_accuracy": float(result.value or 0.0)}
+
+        def save_model(self, trial_id: str, model: Any, step: int = 0) -> None:  # models are kept by the Session
+            pass
+
+        def load_model(self, trial: Any) -> Any:
+            raise SearchError("models are kept by cnn-search, not by KerasTuner")
+
+    oracle = make_oracle(tuner, trials=trials, seed=seed, epochs=epochs)
+    instance = CnnSearchTuner(oracle=oracle, directory=str(directory), project_name=session.name, overwrite=False)
+    instance.oracle.max_trials = trials if tuner != "hyperband" else instance.oracle.max_trials
+    try:
+        instance.search(verbose=0)
+    except kt.errors.FatalError as exc:
+        raise SearchError(str(exc)) from None
+    except RuntimeError as exc:
+        if "consecutive failures" in str(exc):
+            raise SearchError(str(exc)) from None
+        raise
+    return sorted(rows.values(), key=lambda r: (r["val_accuracy"] is None, -(r["val_accuracy"] or 0), r["trial"]))

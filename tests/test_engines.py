@@ -1,0 +1,87 @@
+"""The contract every engine passes (Optuna's testing/pytest_samplers habit): same space, same data,
+same MLflow record. Real processes, real stores, tiny trainings."""
+
+from __future__ import annotations
+
+import pytest
+
+from search import FixedParams, RandomParams, build_model, load_space
+from search.engines._keras_tuner import KerasTunerParams
+
+from .helpers import cnn_search, mlflow_client, runs_of
+
+ENGINES = ["optuna", "keras-tuner"]
+
+
+def _name(engine: str, base: str = "tiny-digits") -> str:
+    return base if engine == "optuna" else f"{base}-{engine}"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("engine", ENGINES)
+def test_engine_contract(tmp_path, engine):
+    runs = tmp_path / "runs"
+    args = ["run", "tiny", "--engine", engine, "--epochs", "1", "--runs-dir", str(runs), "--seed", "0"]
+    first = cnn_search(*args, "--trials", "3")
+    assert first.returncode == 0, first.stderr[-3000:]
+    name = _name(engine)
+    parents, children = runs_of(runs, name)
+    assert len(parents) == 1 and len(children) == 3  # the trial count is respected
+    assert all(c.info.status == "FINISHED" and c.data.tags["engine"] == engine for c in children)
+    assert parents[0].data.tags["engine"] == engine and "test_accuracy" in parents[0].data.metrics
+
+    # the best architecture rebuilds from its logged params with the fixed-dict source
+    space = load_space("tiny")
+    best = next(c for c in children if c.data.tags["trial"] == parents[0].data.tags["best_trial"])
+    arch = space.sample(FixedParams(best.data.params))
+    assert arch.hash() == best.data.tags["architecture_hash"]
+    assert build_model(arch, (8, 8, 1), 10).count_params() == best.data.metrics["num_params"]
+    version = mlflow_client(runs).get_model_version_by_alias(name, "champion")
+    assert version.tags["trial"] == best.data.tags["trial"]
+
+    again = cnn_search(*args, "--trials", "5")  # rerunning adds trials instead of starting over
+    assert again.returncode == 0, again.stderr[-3000:]
+    parents, children = runs_of(runs, name)
+    assert len(parents) == 1 and len(children) == 5
+    done = cnn_search(*args, "--trials", "5")
+    assert done.returncode == 0 and "nothing to do" in done.stderr
+    assert len(runs_of(runs, name)[1]) == 5
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("engine", ENGINES)
+def test_engine_survives_infeasible_samples(tmp_path, engine):
+    space = tmp_path / "deep.yaml"
+    space.write_text(
+        "name: deep\nblocks:\n  depth: [1, 4]\n  filters: [4, 8]\n  pooling: max\n"
+        "head: {dense_layers: 0}\ntraining: {epochs: 1, batch_size: 128}\n"
+    )
+    runs = tmp_path / "runs"
+    extra = ["--sampler", "random"] if engine == "optuna" else ["--tuner", "random"]
+    out = cnn_search(
+        "run", str(space), "--engine", engine, "--trials", "8", "--runs-dir", str(runs), "--seed", "2", *extra
+    )
+    assert out.returncode == 0, out.stderr[-3000:]
+    _, children = runs_of(runs, _name(engine, "deep-digits"))
+    states = [c.data.tags["state"] for c in children]
+    assert "infeasible" in states and "complete" in states, states
+    assert all(c.info.status == "FINISHED" for c in children)
+
+
+def test_keras_tuner_params_ask_only_active_parameters_with_the_same_names():
+    import keras_tuner as kt
+
+    space = load_space("vgg")
+    possible: set[str] = set()
+    for seed in range(30):
+        source = RandomParams(seed)
+        space.sample(source)
+        possible |= set(source.params)
+    hp = kt.HyperParameters()
+    for _ in range(5):
+        source = KerasTunerParams(hp)
+        arch = space.sample(source)
+        assert set(source.params) <= possible  # the same path-like names as every other engine
+        depth = len(arch.blocks)
+        assert not [n for n in source.params if n.startswith(f"block_{depth}/")]  # no inactive block
+        assert space.sample(FixedParams(source.params)) == arch
