@@ -323,6 +323,52 @@ def trials_command(
         _print_trials(rows, console=_stdout_console())
 
 
+@app.command("compare")
+def compare(
+    names: Annotated[list[str], typer.Argument(help="Search names (any engine).", show_default=False)],
+    format: Annotated[str, typer.Option("--format", help="table, csv or json.")] = "table",
+    runs_dir: RunsDir = Path("runs"),
+    storage: Storage = None,
+    tracking_uri: TrackingUri = None,
+) -> None:
+    """Searches side by side: engine, trials by state, best accuracies, wall time, trials per hour."""
+    import csv
+    import sys
+
+    from search.tracking import default_tracking_uri
+    from search.tracking._compare import COLUMNS, compare_searches
+
+    _quiet_libraries()
+    if format not in ("table", "csv", "json"):
+        raise _fail(SearchError_(f"--format: expected table, csv or json, received {format!r}"))
+    try:
+        rows = compare_searches(names, tracking_uri or default_tracking_uri(runs_dir))
+    except SearchError_ as exc:
+        raise _fail(exc) from None
+    if format == "json":
+        typer.echo(json.dumps(rows, indent=2))
+    elif format == "csv":
+        writer = csv.DictWriter(sys.stdout, fieldnames=list(COLUMNS))
+        writer.writeheader()
+        writer.writerows(rows)
+    else:
+        from rich.table import Table
+
+        table = Table(*COLUMNS, title="searches side by side")
+        for row in rows:
+            table.add_row(
+                *(
+                    ""
+                    if row[c] is None
+                    else f"{row[c]:.4f}"
+                    if isinstance(row[c], float) and c.endswith("accuracy")
+                    else str(row[c])
+                    for c in COLUMNS
+                )
+            )
+        _stdout_console().print(table)
+
+
 @app.command("ui")
 def ui(
     port: Annotated[int, typer.Option("--port", help="Port of the MLflow UI.")] = 5000,

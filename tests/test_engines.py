@@ -85,3 +85,28 @@ def test_keras_tuner_params_ask_only_active_parameters_with_the_same_names():
         depth = len(arch.blocks)
         assert not [n for n in source.params if n.startswith(f"block_{depth}/")]  # no inactive block
         assert space.sample(FixedParams(source.params)) == arch
+
+
+@pytest.mark.slow
+def test_compare_lines_up_searches_of_different_engines(tmp_path):
+    import json
+
+    runs = tmp_path / "runs"
+    for engine in ENGINES:
+        out = cnn_search("run", "tiny", "--engine", engine, "--trials", "2", "--epochs", "1", "--runs-dir", str(runs))
+        assert out.returncode == 0, out.stderr[-2000:]
+    out = cnn_search("compare", "tiny-digits", "tiny-digits-keras-tuner", "--runs-dir", str(runs), "--format", "json")
+    assert out.returncode == 0, out.stderr[-2000:]
+    rows = json.loads(out.stdout)
+    assert [(r["search"], r["engine"], r["trials"]) for r in rows] == [
+        ("tiny-digits", "optuna", 2),
+        ("tiny-digits-keras-tuner", "keras-tuner", 2),
+    ]
+    for row in rows:
+        assert 0 <= row["best_val_accuracy"] <= 1 and 0 <= row["test_accuracy"] <= 1
+        assert row["wall_seconds"] > 0 and row["trials_per_hour"] > 0 and row["seconds_to_best"] <= row["wall_seconds"]
+    # children of both searches share parameter names, so the MLflow compare view lines them up
+    names = [set().union(*(c.data.params for c in runs_of(runs, r["search"])[1])) for r in rows]
+    assert {"blocks/depth", "block_0/filters", "training/learning_rate"} <= names[0] & names[1]
+    missing = cnn_search("compare", "nope", "--runs-dir", str(runs))
+    assert missing.returncode == 1 and "no search named 'nope'" in missing.stderr
