@@ -29,27 +29,37 @@ def default_name(space: Space, data: str, engine: str = "optuna") -> str:
     return base if engine == "optuna" else f"{base}-{engine}"
 
 
+def check_same_search(recorded: dict[str, Any], space: Space, data: DataBundle, name: str) -> dict[str, Any]:
+    """Refuse to continue search ``name`` with another space or other data than it was started with;
+    returns what identifies it, to be recorded (fingerprints last, so a half-written record is retried)."""
+    if "data_fingerprint" in recorded:
+        if recorded.get("space_fingerprint") != space.fingerprint():
+            raise SearchError(
+                f"search {name!r} already exists with a different space ({recorded.get('space')!r}, "
+                f"fingerprint {recorded.get('space_fingerprint')}); received space {space.name!r} (fingerprint "
+                f"{space.fingerprint()}). Use another --name, or the same space to continue it."
+            )
+        if recorded.get("data_fingerprint") != data.fingerprint:
+            raise SearchError(
+                f"search {name!r} already exists on other data ({recorded.get('data')!r}, fingerprint "
+                f"{recorded.get('data_fingerprint')}); received {data.source!r} (fingerprint {data.fingerprint}). "
+                "Use another --name, or the same data and split to continue it."
+            )
+    return {
+        "space": space.name,
+        "space_definition": space.to_dict(),
+        "data": data.source,
+        "space_fingerprint": space.fingerprint(),
+        "data_fingerprint": data.fingerprint,
+    }
+
+
 def _check_study(study: optuna.Study, space: Space, data: DataBundle, name: str) -> None:
-    attrs = study.user_attrs
-    if "data_fingerprint" not in attrs:  # a new study (written last, so a half-written one is retried)
-        study.set_user_attr("space", space.to_dict())
-        study.set_user_attr("data", data.source)
+    identity = check_same_search(dict(study.user_attrs), space, data, name)
+    if "data_fingerprint" not in study.user_attrs:
+        for key, value in identity.items():
+            study.set_user_attr(key, value)
         study.set_user_attr("engine", "optuna")
-        study.set_user_attr("space_fingerprint", space.fingerprint())
-        study.set_user_attr("data_fingerprint", data.fingerprint)
-        return
-    if attrs.get("space_fingerprint") != space.fingerprint():
-        raise SearchError(
-            f"search {name!r} already exists with a different space ({attrs.get('space', {}).get('name')!r}, "
-            f"fingerprint {attrs.get('space_fingerprint')}); received space {space.name!r} (fingerprint "
-            f"{space.fingerprint()}). Use another --name, or the same space to continue it."
-        )
-    if attrs.get("data_fingerprint") != data.fingerprint:
-        raise SearchError(
-            f"search {name!r} already exists on other data ({attrs.get('data')!r}, fingerprint "
-            f"{attrs.get('data_fingerprint')}); received {data.source!r} (fingerprint {data.fingerprint}). "
-            "Use another --name, or the same data and split to continue it."
-        )
 
 
 def _determinism(seed: int | None) -> None:
@@ -166,38 +176,19 @@ def run_search(
         callbacks=tuple(callbacks),
     )
     from search.engines._optuna import counted, has_complete
-    from search.engines._session import interrupt_on_signals
 
     if seed is not None:  # a resumed seeded search continues the random sequence instead of replaying it
         study.sampler = make_sampler(sampler, seed + len(study.trials))
     best_number = study.best_trial.number if has_complete(study) else None
     already_final = counted(study) >= trials and study.user_attrs.get("champion_trial") == best_number
     session.begin(study.user_attrs.get("mlflow_parent_run_id"))  # MLflow starts in the background
-    import gc
-
-    import keras  # noqa: F401  (imported before the heap is frozen)
-
-    gc.collect()
-    gc.freeze()  # start-up objects (TensorFlow, MLflow) are never garbage: keep them out of every collection
     ran = 0
-    try:
-        with interrupt_on_signals() as signals:
-            try:
-                if not already_final:
-                    ran = optimize(session, study, trials=trials, timeout=timeout, signals=signals)
-                    _finish(session, study)
-                study.set_user_attr("mlflow_parent_run_id", session.parent_run_id)
-                study.set_user_attr("mlflow_experiment_id", session.experiment_id)
-                signals.check()
-            except KeyboardInterrupt:
-                session.end_search("KILLED")
-                raise
-            except BaseException:
-                session.end_search("FAILED")
-                raise
-            session.end_search()
-    finally:
-        gc.unfreeze()
+    with session.running() as signals:
+        if not already_final:
+            ran = optimize(session, study, trials=trials, timeout=timeout, signals=signals)
+            _finish(session, study)
+        study.set_user_attr("mlflow_parent_run_id", session.parent_run_id)
+        study.set_user_attr("mlflow_experiment_id", session.experiment_id)
     return result_of(session, study, ran=ran, nothing_to_do=already_final)
 
 
@@ -241,38 +232,17 @@ def _run_keras_tuner(
     max_failures: int,
     callbacks: tuple[Callable[[TrialEvent], None], ...],
 ) -> SearchResult:
-    import gc
     import json
 
-    import keras  # noqa: F401  (imported before the heap is frozen)
-
     from search.engines._keras_tuner import TUNERS, search_keras_tuner
-    from search.engines._session import SearchResult, Session, interrupt_on_signals
+    from search.engines._session import SearchResult, Session
 
     if tuner not in TUNERS:
         raise SearchError(f"--tuner: unknown tuner {tuner!r}; expected one of {', '.join(TUNERS)}")
     directory = runs / "keras_tuner"
     state_file = directory / name / "cnn_search.json"
     state = json.loads(state_file.read_text()) if state_file.is_file() else {}
-    if state and state.get("space_fingerprint") != space.fingerprint():
-        raise SearchError(
-            f"search {name!r} already exists with a different space ({state.get('space')!r}, "
-            f"fingerprint {state.get('space_fingerprint')}); received space {space.name!r} "
-            f"(fingerprint {space.fingerprint()}). Use another --name, or the same space to continue it."
-        )
-    if state and state.get("data_fingerprint") != bundle.fingerprint:
-        raise SearchError(
-            f"search {name!r} already exists on other data ({state.get('data')!r}); received "
-            f"{bundle.source!r}. Use another --name, or the same data and split to continue it."
-        )
-    state.update(
-        space=space.name,
-        space_fingerprint=space.fingerprint(),
-        data=bundle.source,
-        data_fingerprint=bundle.fingerprint,
-        engine="keras-tuner",
-        tuner=tuner,
-    )
+    state.update(check_same_search(state, space, bundle, name), engine="keras-tuner", tuner=tuner)
     session = Session(
         name=name,
         engine="keras-tuner",
@@ -289,39 +259,25 @@ def _run_keras_tuner(
     rows_file = directory / name / "cnn_search_trials.json"
     before = len(json.loads(rows_file.read_text())) if rows_file.is_file() else 0
     _determinism(seed)
-    gc.collect()
-    gc.freeze()
-    try:
-        with interrupt_on_signals() as signals:
-            try:
-                rows = search_keras_tuner(
-                    session,
-                    tuner=tuner,
-                    trials=trials,
-                    seed=seed,
-                    epochs=epochs or max(space.training["epochs"].values()),
-                    directory=directory,
-                    signals=signals,
-                )
-                best = rows[0] if rows and rows[0]["val_accuracy"] is not None else None
-                if best is not None and state.get("champion_trial") != best["trial"]:
-                    metrics, uri = session.finish(
-                        best_trial=best["trial"], best_params=best["hyperparameters"], best_epoch=best["best_epoch"]
-                    )
-                    state.update(champion_trial=best["trial"], test_metrics=metrics, model_uri=uri)
-                state.update(mlflow_parent_run_id=session.parent_run_id, mlflow_experiment_id=session.experiment_id)
-                state_file.parent.mkdir(parents=True, exist_ok=True)
-                state_file.write_text(json.dumps(state, indent=2))
-                signals.check()
-            except KeyboardInterrupt:
-                session.end_search("KILLED")
-                raise
-            except BaseException:
-                session.end_search("FAILED")
-                raise
-            session.end_search()
-    finally:
-        gc.unfreeze()
+    with session.running() as signals:
+        rows = search_keras_tuner(
+            session,
+            tuner=tuner,
+            trials=trials,
+            seed=seed,
+            epochs=epochs or max(space.training["epochs"].values()),
+            directory=directory,
+            signals=signals,
+        )
+        best = rows[0] if rows and rows[0]["val_accuracy"] is not None else None
+        if best is not None and state.get("champion_trial") != best["trial"]:
+            metrics, uri = session.finish(
+                best_trial=best["trial"], best_params=best["hyperparameters"], best_epoch=best["best_epoch"]
+            )
+            state.update(champion_trial=best["trial"], test_metrics=metrics, model_uri=uri)
+        state.update(mlflow_parent_run_id=session.parent_run_id, mlflow_experiment_id=session.experiment_id)
+        state_file.parent.mkdir(parents=True, exist_ok=True)
+        state_file.write_text(json.dumps(state, indent=2))
     from search.space import FixedParams
 
     states: dict[str, int] = {}

@@ -225,6 +225,33 @@ class Session:
             raise RuntimeError("Session.begin() was not called")
         return self._tracking.result()
 
+    @contextmanager
+    def running(self) -> Iterator[Signals]:
+        """The life of one invocation, the same for every engine: start-up objects kept out of garbage
+        collection (``gc.freeze``; Keras's per-trial ``gc.collect`` otherwise walks every TensorFlow
+        object), SIGINT/SIGTERM held outside training, and the parent run ended FINISHED, KILLED or
+        FAILED however the block ends."""
+        import gc
+
+        import keras  # noqa: F401  (imported before the heap is frozen)
+
+        gc.collect()
+        gc.freeze()
+        try:
+            with interrupt_on_signals() as signals:
+                try:
+                    yield signals
+                    signals.check()
+                except KeyboardInterrupt:
+                    self.end_search("KILLED")
+                    raise
+                except BaseException:
+                    self.end_search("FAILED")
+                    raise
+                self.end_search()
+        finally:
+            gc.unfreeze()
+
     def end_search(self, status: str = "FINISHED") -> None:
         """End the parent run with ``status``; nothing to end when MLflow never started."""
         if self._tracking is None or (self._tracking.done() and self._tracking.exception() is not None):
