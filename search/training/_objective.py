@@ -181,6 +181,7 @@ class Objective:
                     validation_data=self.data.validation(VALIDATION_BATCH),
                     callbacks=[callback],
                     verbose=0,
+                    shuffle=False,  # the pipeline reshuffles every epoch itself
                 )
         except (KeyboardInterrupt, SystemExit):
             raise
