@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     import optuna
 
     from search.data import DataBundle
-    from search.engines._session import SearchResult, TrialEvent
+    from search.engines._session import SearchResult, Session, TrialEvent
 
 log = logging.getLogger("search")
 
@@ -106,6 +106,7 @@ def run_search(
     import optuna
 
     from search.data import DataBundle, load_dataset
+    from search.engines._keras_tuner import TUNERS
     from search.engines._optuna import (
         PRUNERS,
         SAMPLERS,
@@ -127,28 +128,30 @@ def run_search(
         raise SearchError(f"--sampler: unknown sampler {sampler!r}; expected one of {', '.join(SAMPLERS)}")
     if pruner not in PRUNERS:
         raise SearchError(f"--pruner: unknown pruner {pruner!r}; expected one of {', '.join(PRUNERS)}")
+    if tuner not in TUNERS:
+        raise SearchError(f"--tuner: unknown tuner {tuner!r}; expected one of {', '.join(TUNERS)}")
     space = load_space(space)
     bundle = data if isinstance(data, DataBundle) else load_dataset(data, seed=seed or 0, **(data_options or {}))
     space.check_input(bundle.input_shape)
     name = name or default_name(space, bundle.source, engine)
     runs = Path(runs_dir)
     runs.mkdir(parents=True, exist_ok=True)
-    if engine == "keras-tuner":
-        return _run_keras_tuner(
-            space,
-            bundle,
-            name=name,
-            tuner=tuner,
-            trials=trials,
-            epochs=epochs,
-            seed=seed,
-            runs=runs,
-            tracking_uri=tracking_uri or default_tracking_uri(runs),
-            max_failures=max_failures,
-            callbacks=tuple(callbacks),
-        )
-    storage_url = storage or default_storage_url(runs)
     tracking_uri = tracking_uri or default_tracking_uri(runs)
+    session = Session(
+        name=name,
+        engine=engine,
+        space=space,
+        data=bundle,
+        runs_dir=runs,
+        tracking_uri=tracking_uri,
+        epochs=epochs,
+        seed=seed,
+        max_failures=max_failures,
+        callbacks=tuple(callbacks),
+    )
+    if engine == "keras-tuner":
+        return _run_keras_tuner(session, tuner=tuner, trials=trials)
+    storage_url = storage or default_storage_url(runs)
     _determinism(seed)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.create_study(
@@ -163,18 +166,6 @@ def run_search(
     stale = fail_stale_running(study)
     if stale:
         log.warning("trial(s) %s were left running by a process that ended: marked failed", stale)
-    session = Session(
-        name=name,
-        engine="optuna",
-        space=space,
-        data=bundle,
-        runs_dir=runs,
-        tracking_uri=tracking_uri,
-        epochs=epochs,
-        seed=seed,
-        max_failures=max_failures,
-        callbacks=tuple(callbacks),
-    )
     from search.engines._optuna import counted, has_complete
 
     if seed is not None:  # a resumed seeded search continues the random sequence instead of replaying it
@@ -218,46 +209,21 @@ def _finish(session: Any, study: optuna.Study) -> None:
     )
 
 
-def _run_keras_tuner(
-    space: Space,
-    bundle: DataBundle,
-    *,
-    name: str,
-    tuner: str,
-    trials: int,
-    epochs: int | None,
-    seed: int | None,
-    runs: Path,
-    tracking_uri: str,
-    max_failures: int,
-    callbacks: tuple[Callable[[TrialEvent], None], ...],
-) -> SearchResult:
+def _run_keras_tuner(session: Session, *, tuner: str, trials: int) -> SearchResult:
     import json
 
-    from search.engines._keras_tuner import TUNERS, search_keras_tuner
-    from search.engines._session import SearchResult, Session
+    from search.engines._keras_tuner import search_keras_tuner
+    from search.engines._session import SearchResult
 
-    if tuner not in TUNERS:
-        raise SearchError(f"--tuner: unknown tuner {tuner!r}; expected one of {', '.join(TUNERS)}")
+    space, bundle, name, runs = session.space, session.data, session.name, session.runs_dir
     directory = runs / "keras_tuner"
     state_file = directory / name / "cnn_search.json"
     state = json.loads(state_file.read_text()) if state_file.is_file() else {}
     state.update(check_same_search(state, space, bundle, name), engine="keras-tuner", tuner=tuner)
-    session = Session(
-        name=name,
-        engine="keras-tuner",
-        space=space,
-        data=bundle,
-        runs_dir=runs,
-        tracking_uri=tracking_uri,
-        epochs=epochs,
-        seed=seed,
-        max_failures=max_failures,
-        callbacks=callbacks,
-    )
     session.begin(state.get("mlflow_parent_run_id"))
     rows_file = directory / name / "cnn_search_trials.json"
     before = len(json.loads(rows_file.read_text())) if rows_file.is_file() else 0
+    seed = session.objective.seed
     _determinism(seed)
     with session.running() as signals:
         rows = search_keras_tuner(
@@ -265,7 +231,7 @@ def _run_keras_tuner(
             tuner=tuner,
             trials=trials,
             seed=seed,
-            epochs=epochs or max(space.training["epochs"].values()),
+            epochs=session.objective.epochs or max(space.training["epochs"].values()),
             directory=directory,
             signals=signals,
         )
@@ -295,7 +261,7 @@ def _run_keras_tuner(
         wall_seconds=time.perf_counter() - session.started,
         experiment_id=session.experiment_id,
         parent_run_id=session.parent_run_id,
-        tracking_uri=tracking_uri,
+        tracking_uri=session.tracking_uri,
         nothing_to_do=len(rows) == before,
         new_trials=len(rows) - before,
         trials=rows,
