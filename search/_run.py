@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("search")
 
 
-ENGINES = ("optuna", "keras-tuner")
+ENGINES = ("optuna", "keras-tuner", "autokeras")
 
 
 def default_name(space: Space, data: str, engine: str = "optuna") -> str:
@@ -79,7 +79,7 @@ def run_search(
     data: str | Path | DataBundle = "digits",
     *,
     engine: str = "optuna",
-    tuner: str = "random",
+    tuner: str | None = None,
     name: str | None = None,
     trials: int = 20,
     timeout: float | None = None,
@@ -94,7 +94,8 @@ def run_search(
     callbacks: Sequence[Callable[[TrialEvent], None]] = (),
     data_options: dict[str, Any] | None = None,
 ) -> SearchResult:
-    """Search ``space`` on ``data`` with ``engine`` (``optuna``, or ``keras-tuner`` with ``tuner``);
+    """Search ``space`` on ``data`` with ``engine`` (``optuna``; ``keras-tuner`` with ``tuner`` random
+    (default), bayesian, hyperband or grid; ``autokeras`` with greedy (default), random, bayesian or hyperband);
     every trial lands in MLflow; the winner is evaluated once on the test split and registered as
     ``name`` with alias ``champion``.
 
@@ -106,6 +107,8 @@ def run_search(
     import optuna
 
     from search.data import DataBundle, load_dataset
+    from search.engines._autokeras import TUNERS as AUTOKERAS_TUNERS
+    from search.engines._autokeras import translate
     from search.engines._keras_tuner import TUNERS
     from search.engines._optuna import (
         PRUNERS,
@@ -128,9 +131,14 @@ def run_search(
         raise SearchError(f"--sampler: unknown sampler {sampler!r}; expected one of {', '.join(SAMPLERS)}")
     if pruner not in PRUNERS:
         raise SearchError(f"--pruner: unknown pruner {pruner!r}; expected one of {', '.join(PRUNERS)}")
-    if tuner not in TUNERS:
-        raise SearchError(f"--tuner: unknown tuner {tuner!r}; expected one of {', '.join(TUNERS)}")
+    tuners = AUTOKERAS_TUNERS if engine == "autokeras" else TUNERS
+    tuner = tuner or tuners[0]
+    if tuner not in tuners:
+        raise SearchError(f"--tuner: unknown {engine} tuner {tuner!r}; expected one of {', '.join(tuners)}")
     space = load_space(space)
+    translation = translate(space) if engine == "autokeras" else None  # refused before anything is created
+    if translation is not None:
+        log.warning("%s", translation.report())
     bundle = data if isinstance(data, DataBundle) else load_dataset(data, seed=seed or 0, **(data_options or {}))
     space.check_input(bundle.input_shape)
     name = name or default_name(space, bundle.source, engine)
@@ -149,8 +157,8 @@ def run_search(
         max_failures=max_failures,
         callbacks=tuple(callbacks),
     )
-    if engine == "keras-tuner":
-        return _run_keras_tuner(session, tuner=tuner, trials=trials)
+    if engine != "optuna":
+        return _run_tuner(session, tuner=tuner, trials=trials, translation=translation)
     storage_url = storage or default_storage_url(runs)
     _determinism(seed)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -209,32 +217,44 @@ def _finish(session: Any, study: optuna.Study) -> None:
     )
 
 
-def _run_keras_tuner(session: Session, *, tuner: str, trials: int) -> SearchResult:
+def tuner_directory(runs_dir: Path, engine: str) -> Path:
+    """Where a KerasTuner-style engine keeps its state: ``runs/keras_tuner`` or ``runs/autokeras``."""
+    return Path(runs_dir) / engine.replace("-", "_")
+
+
+def _run_tuner(session: Session, *, tuner: str, trials: int, translation: Any = None) -> SearchResult:
+    """The KerasTuner and AutoKeras engines: a KerasTuner-style oracle, state in its own directory."""
     import json
 
+    from search.engines._autokeras import search_autokeras
     from search.engines._keras_tuner import search_keras_tuner
     from search.engines._session import SearchResult
 
     space, bundle, name, runs = session.space, session.data, session.name, session.runs_dir
-    directory = runs / "keras_tuner"
+    engine = session.engine
+    directory = tuner_directory(runs, engine)
     state_file = directory / name / "cnn_search.json"
     state = json.loads(state_file.read_text()) if state_file.is_file() else {}
-    state.update(check_same_search(state, space, bundle, name), engine="keras-tuner", tuner=tuner)
+    state.update(check_same_search(state, space, bundle, name), engine=engine, tuner=tuner)
     session.begin(state.get("mlflow_parent_run_id"))
     rows_file = directory / name / "cnn_search_trials.json"
     before = len(json.loads(rows_file.read_text())) if rows_file.is_file() else 0
     seed = session.objective.seed
     _determinism(seed)
     with session.running() as signals:
-        rows = search_keras_tuner(
-            session,
-            tuner=tuner,
-            trials=trials,
-            seed=seed,
-            epochs=session.objective.epochs or max(space.training["epochs"].values()),
-            directory=directory,
-            signals=signals,
-        )
+        common: dict[str, Any] = {
+            "tuner": tuner,
+            "trials": trials,
+            "seed": seed,
+            "epochs": session.objective.epochs or max(space.training["epochs"].values()),
+            "directory": directory,
+            "signals": signals,
+        }
+        if translation is not None:
+            rows = search_autokeras(session, translation, **common)
+            session.tracker.client.log_dict(session.parent_run_id, translation.to_dict(), "autokeras_translation.json")
+        else:
+            rows = search_keras_tuner(session, **common)
         best = rows[0] if rows and rows[0]["val_accuracy"] is not None else None
         if best is not None and state.get("champion_trial") != best["trial"]:
             metrics, uri = session.finish(
@@ -251,7 +271,7 @@ def _run_keras_tuner(session: Session, *, tuner: str, trials: int) -> SearchResu
         states[row["state"]] = states.get(row["state"], 0) + 1
     return SearchResult(
         name=name,
-        engine="keras-tuner",
+        engine=engine,
         best_trial=best["trial"] if best else None,
         best_value=best["val_accuracy"] if best else None,
         architecture=space.sample(FixedParams(best["hyperparameters"])) if best else None,

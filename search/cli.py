@@ -138,8 +138,10 @@ def _quiet_libraries() -> None:
 
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
-    for noisy in ("mlflow", "alembic", "absl", "tensorflow"):
+    for noisy in ("mlflow", "alembic", "absl"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    # every trial is a new model, so tf.function's "triggered tf.function retracing" warning is expected
+    logging.getLogger("tensorflow").setLevel(logging.ERROR)
 
 
 @app.command("run")
@@ -150,10 +152,15 @@ def run(
     trials: Annotated[int, typer.Option("--trials", help="Total trials to reach (a rerun continues).")] = 20,
     timeout: Annotated[float | None, typer.Option("--timeout", help="Seconds after which no new trial starts.")] = None,
     epochs: Annotated[int | None, typer.Option("--epochs", help="Epochs per trial (overrides the space).")] = None,
-    engine: Annotated[str, typer.Option("--engine", help="optuna or keras-tuner.")] = "optuna",
+    engine: Annotated[str, typer.Option("--engine", help="optuna, keras-tuner or autokeras.")] = "optuna",
     tuner: Annotated[
-        str, typer.Option("--tuner", help="keras-tuner only: random, bayesian, hyperband or grid.")
-    ] = "random",
+        str | None,
+        typer.Option(
+            "--tuner",
+            help="keras-tuner: random (default), bayesian, hyperband or grid; "
+            "autokeras: greedy (default), random, bayesian or hyperband.",
+        ),
+    ] = None,
     sampler: Annotated[str, typer.Option("--sampler", help="optuna only: tpe, random, qmc or gp.")] = "tpe",
     pruner: Annotated[str, typer.Option("--pruner", help="median, hyperband or none.")] = "median",
     seed: Annotated[int | None, typer.Option("--seed", help="Seed: same architectures and metrics on CPU.")] = None,
@@ -161,7 +168,7 @@ def run(
     storage: Storage = None,
     tracking_uri: TrackingUri = None,
 ) -> None:
-    """Search SPACE on DATA with Optuna; every trial lands in MLflow; the winner is registered."""
+    """Search SPACE on DATA (Optuna, KerasTuner or AutoKeras); every trial lands in MLflow; the winner is registered."""
     import logging
 
     _quiet_libraries()
@@ -298,8 +305,9 @@ def trials_command(
     if format not in ("table", "csv", "json"):
         raise _fail(SearchError_(f"--format: expected table, csv or json, received {format!r}"))
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    kt_rows = runs_dir / "keras_tuner" / name / "cnn_search_trials.json"
-    if kt_rows.is_file() and storage is None:  # a KerasTuner search
+    candidates = [runs_dir / d / name / "cnn_search_trials.json" for d in ("keras_tuner", "autokeras")]
+    kt_rows = next((p for p in candidates if p.is_file()), None)
+    if kt_rows is not None and storage is None:  # a KerasTuner or AutoKeras search
         rows = sorted(
             json.loads(kt_rows.read_text()).values(),
             key=lambda r: (r["val_accuracy"] is None, -(r["val_accuracy"] or 0), r["trial"]),

@@ -10,7 +10,7 @@ from search.engines._keras_tuner import KerasTunerParams
 
 from .helpers import cnn_search, mlflow_client, runs_of
 
-ENGINES = ["optuna", "keras-tuner"]
+ENGINES = ["optuna", "keras-tuner", "autokeras"]
 
 
 def _name(engine: str, base: str = "tiny-digits") -> str:
@@ -95,18 +95,18 @@ def test_compare_lines_up_searches_of_different_engines(tmp_path):
     for engine in ENGINES:
         out = cnn_search("run", "tiny", "--engine", engine, "--trials", "2", "--epochs", "1", "--runs-dir", str(runs))
         assert out.returncode == 0, out.stderr[-2000:]
-    out = cnn_search("compare", "tiny-digits", "tiny-digits-keras-tuner", "--runs-dir", str(runs), "--format", "json")
+    names = ["tiny-digits", "tiny-digits-keras-tuner", "tiny-digits-autokeras"]
+    out = cnn_search("compare", *names, "--runs-dir", str(runs), "--format", "json")
     assert out.returncode == 0, out.stderr[-2000:]
     rows = json.loads(out.stdout)
-    assert [(r["search"], r["engine"], r["trials"]) for r in rows] == [
-        ("tiny-digits", "optuna", 2),
-        ("tiny-digits-keras-tuner", "keras-tuner", 2),
-    ]
+    assert [(r["search"], r["engine"], r["trials"]) for r in rows] == list(zip(names, ENGINES, [2, 2, 2], strict=True))
     for row in rows:
         assert 0 <= row["best_val_accuracy"] <= 1 and 0 <= row["test_accuracy"] <= 1
         assert row["wall_seconds"] > 0 and row["trials_per_hour"] > 0 and row["seconds_to_best"] <= row["wall_seconds"]
-    # children of both searches share parameter names, so the MLflow compare view lines them up
-    names = [set().union(*(c.data.params for c in runs_of(runs, r["search"])[1])) for r in rows]
-    assert {"blocks/depth", "block_0/filters", "training/learning_rate"} <= names[0] & names[1]
+    # children of the three searches share parameter names, so the MLflow compare view lines them up
+    params = [set().union(*(c.data.params for c in runs_of(runs, r["search"])[1])) for r in rows]
+    assert {"blocks/depth", "block_0/filters", "block_0/activation", "training/learning_rate"} <= set.intersection(
+        *params
+    )
     missing = cnn_search("compare", "nope", "--runs-dir", str(runs))
     assert missing.returncode == 1 and "no search named 'nope'" in missing.stderr

@@ -20,6 +20,7 @@ from __future__ import annotations
 import builtins
 import json
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -70,6 +71,32 @@ def search_keras_tuner(
     session: Session, *, tuner: str, trials: int, seed: int | None, epochs: int, directory: Path, signals: Signals
 ) -> list[dict[str, Any]]:
     """Run (or resume) the KerasTuner search; returns one row per finished trial."""
+    return run_tuner(
+        session,
+        oracle=make_oracle(tuner, trials=trials, seed=seed, epochs=epochs),
+        source_of=KerasTunerParams,
+        trials=trials,
+        limit_trials=tuner != "hyperband",
+        directory=directory,
+        signals=signals,
+    )
+
+
+def run_tuner(
+    session: Session,
+    *,
+    oracle: Any,
+    source_of: Callable[[Any], ParamSource],
+    trials: int,
+    directory: Path,
+    signals: Signals,
+    limit_trials: bool = True,
+    hypermodel: Any = None,
+) -> list[dict[str, Any]]:
+    """Run (or resume) a KerasTuner-style search (KerasTuner's or AutoKeras's oracle) whose trials are
+    the Session's: ``source_of(hp)`` turns a trial's hyperparameters into a ParamSource. ``hypermodel``,
+    when given, only declares hyperparameters (KerasTuner builds it to populate the space). ``trials``
+    caps the trials the oracle starts unless ``limit_trials`` is false (Hyperband sets its own)."""
     import keras_tuner as kt
 
     rows: dict[int, dict[str, Any]] = {}
@@ -81,7 +108,7 @@ def search_keras_tuner(
         def run_trial(self, trial: Any, *args: Any, **kwargs: Any) -> dict[str, float]:
             signals.check()
             number = int(trial.trial_id)
-            source = KerasTunerParams(trial.hyperparameters)
+            source = source_of(trial.hyperparameters)
             hyperband_epochs = trial.hyperparameters.values.get("tuner/epochs")
             if hyperband_epochs:
                 session.objective.epochs = int(hyperband_epochs)
@@ -147,9 +174,11 @@ def search_keras_tuner(
         def load_model(self, trial: Any) -> Any:
             raise SearchError("models are kept by cnn-search, not by KerasTuner")
 
-    oracle = make_oracle(tuner, trials=trials, seed=seed, epochs=epochs)
-    instance = CnnSearchTuner(oracle=oracle, directory=str(directory), project_name=session.name, overwrite=False)
-    instance.oracle.max_trials = trials if tuner != "hyperband" else instance.oracle.max_trials
+    instance = CnnSearchTuner(
+        oracle=oracle, hypermodel=hypermodel, directory=str(directory), project_name=session.name, overwrite=False
+    )
+    if limit_trials:  # a rerun with a larger --trials continues the reloaded oracle
+        instance.oracle.max_trials = trials
     try:
         instance.search(verbose=0)
     except kt.errors.FatalError as exc:
