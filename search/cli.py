@@ -138,6 +138,7 @@ def _quiet_libraries() -> None:
 
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     for noisy in ("mlflow", "alembic", "absl"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     # every trial is a new model, so tf.function's "triggered tf.function retracing" warning is expected
@@ -375,6 +376,102 @@ def compare(
                 )
             )
         _stdout_console().print(table)
+
+
+@app.command("export")
+def export(
+    name: Annotated[str, typer.Argument(help="Search name.", show_default=False)],
+    trial: Annotated[int | None, typer.Option("--trial", help="Trial to export (default: the winner).")] = None,
+    format: Annotated[
+        str | None,
+        typer.Option("--format", help="Comma-separated: keras,savedmodel,tflite,onnx (default: all available)."),
+    ] = None,
+    out: Annotated[Path | None, typer.Option("--out", help="Bundle folder (default: RUNS_DIR/exports/NAME).")] = None,
+    quantize: Annotated[
+        str, typer.Option("--quantize", help="none, float16 or int8: also write a quantized TFLite file.")
+    ] = "none",
+    data: Annotated[
+        str | None, typer.Option("--data", help="The search's data, if it cannot be found as recorded.")
+    ] = None,
+    runs_dir: RunsDir = Path("runs"),
+    tracking_uri: TrackingUri = None,
+) -> None:
+    """Export a search's winner to every format, each checked against the Keras model; write a model card."""
+    import logging
+
+    _quiet_libraries()
+    logging.getLogger("search").setLevel(logging.INFO)
+    logging.basicConfig(format="%(message)s")
+    from search.export import export_search
+
+    formats = [f.strip() for f in format.split(",") if f.strip()] if format is not None else None
+    try:
+        result = export_search(
+            name,
+            trial=trial,
+            formats=formats,
+            out=out,
+            quantize=quantize,
+            runs_dir=runs_dir,
+            tracking_uri=tracking_uri,
+            data=data,
+        )
+    except SearchError_ as exc:
+        raise _fail(exc) from None
+    from rich.table import Table
+
+    card = result.card
+    table = Table("format", "file", "bytes", "top-1 agreement", "max abs diff", "ms/image", "test accuracy")
+    for fmt, f in card["formats"].items():
+        table.add_row(
+            fmt,
+            f["file"],
+            f"{f['bytes']:,}",
+            f"{f['parity']['top1_agreement']:.4f}",
+            f"{f['parity']['max_abs_diff']:.1e}",
+            f"{f['latency_ms']:.3f}",
+            f"{f['test_accuracy']:.4f}",
+        )
+    for fmt, why in result.not_produced.items():
+        table.add_row(fmt, f"not produced: {why}", "", "", "", "", "")
+    console = _stdout_console()
+    console.print(table)
+    console.print(
+        f"trial {result.trial}: {card['architecture']['summary']}; validation accuracy "
+        f"{card['metrics']['validation_accuracy']:.4f}, test accuracy {card['metrics']['test_accuracy']:.4f}"
+    )
+    console.print(f"bundle: {result.bundle}  (model card: {result.bundle / 'MODEL_CARD.md'})")
+    console.print(f"registered: models:/{name}@champion -> trial {result.trial}")
+
+
+@app.command("predict")
+def predict(
+    model: Annotated[str, typer.Argument(help="An export bundle, or a .keras, .tflite or .onnx file.")],
+    images: Annotated[list[Path], typer.Argument(help="Image files (PNG, JPEG...).", show_default=False)],
+    top_k: Annotated[int, typer.Option("--top-k", help="Classes to print per image.")] = 3,
+    runtime: Annotated[
+        str | None, typer.Option("--runtime", help="keras, tflite or onnx (default: keras for a bundle).")
+    ] = None,
+    format: Annotated[str, typer.Option("--format", help="table or json.")] = "table",
+) -> None:
+    """The top classes of each image, with their probabilities."""
+    _quiet_libraries()
+    from search.export import predict as predict_images
+
+    if format not in ("table", "json"):
+        raise _fail(SearchError_(f"--format: expected table or json, received {format!r}"))
+    try:
+        results = predict_images(model, images, top_k=top_k, runtime=runtime)
+    except SearchError_ as exc:
+        raise _fail(exc) from None
+    if format == "json":
+        typer.echo(json.dumps(results, indent=2))
+        return
+    for r in results:
+        note = f"  ({r['note']})" if r["note"] else ""
+        typer.echo(f"{r['image']}  [{r['runtime']}]{note}")
+        for rank, t in enumerate(r["top"], 1):
+            typer.echo(f"  {rank}. {t['label']:<20} {t['probability']:.4f}")
 
 
 @app.command("ui")

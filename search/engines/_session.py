@@ -130,13 +130,6 @@ class SearchResult:
     trials: list[dict[str, Any]] = field(default_factory=list)
 
 
-def _requirements() -> list[str]:
-    """The model's pip requirements, stated (MLflow's own inference imports and times every module)."""
-    from importlib.metadata import version
-
-    return [f"{p}=={version(p)}" for p in ("keras", "tensorflow", "numpy")]
-
-
 def atomic_save(model: Any, path: Path) -> None:
     """Save a Keras model so that a kill mid-write leaves the previous file intact."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -197,6 +190,7 @@ class Session:
             "space_fingerprint": self.space.fingerprint(),
             "data": self.data.source,
             "data_fingerprint": self.data.fingerprint,
+            "data_seed": str(self.data.seed),
         }
         params = {
             "engine": self.engine,
@@ -400,9 +394,7 @@ class Session:
     def _log_winner(
         self, model: Any, arch: Architecture, trial: int, metrics: dict[str, float], confusion: Any, example: Any
     ) -> str:
-        import mlflow
-        import mlflow.keras
-        from mlflow.models import Model, infer_signature
+        from search.tracking import register_keras_model
 
         client = self.tracker.client
         run_id = self.parent_run_id
@@ -424,19 +416,6 @@ class Session:
             },
             "confusion_matrix.json",
         )
-        signature = infer_signature(example, model.predict(example, verbose=0))
-        mlflow.set_tracking_uri(self.tracking_uri)  # Model.log and the registry read the global URI
-        info = Model.log(
-            artifact_path=None,
-            name="model",
-            flavor=mlflow.keras,
-            model=model,
-            run_id=run_id,
-            registered_model_name=self.name,
-            signature=signature,
-            pip_requirements=_requirements(),
-        )
-        version = info.registered_model_version
-        client.set_registered_model_alias(self.name, "champion", str(version))
-        client.set_model_version_tag(self.name, str(version), "trial", str(trial))
+        version = register_keras_model(self.tracking_uri, self.name, model, run_id=run_id, example=example, trial=trial)
+        client.set_registered_model_alias(self.name, "champion", version)
         return f"models:/{self.name}@champion"

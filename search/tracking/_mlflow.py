@@ -160,3 +160,38 @@ class Tracker:
             params=[Param(k, str(v)[:_MAX_PARAM]) for k, v in (params or {}).items()],
             tags=[RunTag(k, str(v)[:_MAX_PARAM]) for k, v in (tags or {}).items()],
         )
+
+
+def _requirements() -> list[str]:
+    """The model's pip requirements, stated (MLflow's own inference imports and times every module)."""
+    from importlib.metadata import version
+
+    return [f"{p}=={version(p)}" for p in ("keras", "tensorflow", "numpy")]
+
+
+def register_keras_model(tracking_uri: str, name: str, model: Any, *, run_id: str, example: Any, trial: int) -> str:
+    """Log ``model`` (Keras flavor, with a signature inferred from ``example``) on ``run_id``, register
+    it as a new version of ``name`` tagged with ``trial``, and return the version number.
+
+    (``input_example=`` fails in MLflow 3.17, "No such file ... input_example.json"; a signature works.)
+    """
+    import mlflow
+    import mlflow.keras
+    from mlflow import MlflowClient
+    from mlflow.models import Model, infer_signature
+
+    signature = infer_signature(example, model.predict(example, verbose=0))
+    mlflow.set_tracking_uri(tracking_uri)  # Model.log and the registry read the global URI
+    info = Model.log(
+        artifact_path=None,
+        name="model",
+        flavor=mlflow.keras,
+        model=model,
+        run_id=run_id,
+        registered_model_name=name,
+        signature=signature,
+        pip_requirements=_requirements(),
+    )
+    version = str(info.registered_model_version)
+    MlflowClient(tracking_uri=tracking_uri).set_model_version_tag(name, version, "trial", str(trial))
+    return version

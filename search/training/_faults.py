@@ -4,7 +4,8 @@ Never set in normal use. Each variable names trial numbers (comma-separated) or 
 
 * ``CNN_SEARCH_TEST_EPOCH_SLEEP=SECONDS`` — sleep at the end of every epoch (signal tests);
 * ``CNN_SEARCH_TEST_FAIL_TRIALS=1,3`` — raise ``RuntimeError`` at the start of these trials' training;
-* ``CNN_SEARCH_TEST_NAN_TRIALS=2`` — poison these trials' weights with NaN (a non-finite loss).
+* ``CNN_SEARCH_TEST_NAN_TRIALS=2`` — poison these trials' weights with NaN (a non-finite loss);
+* ``CNN_SEARCH_TEST_EXPORT_PAUSE=SECONDS`` — pause an export after its first file is written (kill tests).
 """
 
 from __future__ import annotations
@@ -26,3 +27,7 @@ def fail_trial(number: int) -> bool:
 
 def nan_trial(number: int) -> bool:
     return number in _trials("CNN_SEARCH_TEST_NAN_TRIALS")
+
+
+def export_pause() -> float:
+    return float(os.environ.get("CNN_SEARCH_TEST_EXPORT_PAUSE", "0") or 0)

@@ -1,0 +1,472 @@
+"""``cnn-search export``: the winning CNN in every format, each proven to answer like the winner.
+
+Every format is made from the same Keras model and loaded back with its own runtime
+(:mod:`search.export._runtimes`); on every validation image its probabilities are compared with
+the Keras model's. A float format is accepted only when it agrees on the top-1 class for at least
+99.9% of the images and within 1e-4 everywhere; otherwise the export fails and nothing is published.
+A quantized TFLite file (``--quantize float16|int8``, in addition to the float one) reports its
+test-accuracy change instead. ONNX needs the ``export`` extra; when it is missing the default format
+list leaves ONNX out and says why, and an explicit ``--format onnx`` fails.
+
+The bundle (default ``runs/exports/NAME/``)::
+
+    model.keras  savedmodel/  model.tflite  [model_float16.tflite | model_int8.tflite]  model.onnx
+    labels.json  input.json  model_card.json  MODEL_CARD.md  SHA256SUMS
+
+``input.json`` is the input contract: the model takes raw images (height x width x channels, pixel
+values 0-255 as float32; rescaling and resizing are inside the model). The model card has the
+architecture, parameters, FLOPs, validation and test accuracy (measured on the exported model),
+the data fingerprint, the search and trial, package versions, and each format's file size,
+SHA-256, parity and batch-1 latency measured on this machine.
+
+Written atomically: the bundle is built in a hidden sibling folder and swapped in by two renames,
+so a kill during an export leaves the previous bundle as it was (a kill between the two renames is
+repaired by the next export). Then the bundle is logged on the search's MLflow run (artifacts under
+``export/``, file hashes as ``export.sha256.<file>`` tags) and the registered model's ``champion``
+alias is pointed at the exported trial's version (registering it first if needed).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import logging
+import os
+import shutil
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from search._errors import SearchError
+from search.export._runtimes import FILES, FORMATS, load_runner, missing_tools
+
+log = logging.getLogger("search")
+
+QUANTIZE = ("none", "float16", "int8")
+MIN_AGREEMENT = 0.999
+MAX_ABS_DIFF = 1e-4
+
+
+@dataclass
+class ExportResult:
+    """What :func:`export_search` wrote and measured."""
+
+    bundle: Path
+    trial: int
+    card: dict[str, Any]
+    not_produced: dict[str, str] = field(default_factory=dict)
+
+
+# -- the search, read back from MLflow -----------------------------------------------------------
+@dataclass
+class _Search:
+    name: str
+    client: Any
+    tracking_uri: str
+    parent: Any
+    trial: int
+    child: Any
+
+
+def _find(name: str, trial: int | None, tracking_uri: str) -> _Search:
+    from mlflow import MlflowClient
+
+    client = MlflowClient(tracking_uri=tracking_uri)
+    experiment = client.get_experiment_by_name(name)
+    if experiment is None:
+        raise SearchError(f"no search named {name!r} in {tracking_uri}")
+    runs = client.search_runs([experiment.experiment_id], max_results=50_000)
+    parent = next((r for r in runs if r.data.tags.get("role") == "search"), None)
+    if parent is None:
+        raise SearchError(f"search {name!r} has no search run in {tracking_uri}")
+    if trial is None:
+        best: str | None = parent.data.tags.get("best_trial")
+        if best is None:
+            raise SearchError(f"search {name!r} has no winner yet (no trial completed): nothing to export")
+        trial = int(best)
+    children: dict[str, Any] = {r.data.tags["trial"]: r for r in runs if "trial" in r.data.tags}
+    child = children.get(str(trial))
+    if child is None or child.data.tags.get("state") != "complete":
+        complete = sorted(int(t) for t, r in children.items() if r.data.tags.get("state") == "complete")
+        raise SearchError(
+            f"--trial: search {name!r} has no completed trial {trial}; expected one of {complete}, received {trial}"
+        )
+    return _Search(name, client, tracking_uri, parent, trial, child)
+
+
+def _architecture(s: _Search) -> Any:
+    from search.model import Architecture
+
+    path = s.client.download_artifacts(s.child.info.run_id, "architecture.json")
+    return Architecture.from_dict(json.loads(Path(path).read_text()))
+
+
+def _data(s: _Search, data: str | None) -> Any:
+    from search.data import load_dataset
+
+    tags = s.parent.data.tags
+    source = data or tags.get("data", "digits")
+    bundle = load_dataset(source, seed=int(tags.get("data_seed", "0")))
+    if bundle.fingerprint != tags.get("data_fingerprint"):
+        raise SearchError(
+            f"the data of search {s.name!r} cannot be reloaded as it was: expected fingerprint "
+            f"{tags.get('data_fingerprint')} ({tags.get('data')!r}), received {bundle.fingerprint} from {source!r}. "
+            "Pass --data with the search's data."
+        )
+    return bundle
+
+
+def _model(s: _Search, runs_dir: Path, arch: Any, bundle: Any) -> tuple[Any, str]:
+    """The trial's Keras model and where it came from: the registry, the kept file, or retraining."""
+    import keras
+
+    for version in s.client.search_model_versions(f"name='{s.name}'"):
+        if version.tags.get("trial") == str(s.trial):
+            import mlflow
+
+            mlflow.set_tracking_uri(s.tracking_uri)
+            model = mlflow.keras.load_model(f"models:/{s.name}/{version.version}")
+            return model, f"models:/{s.name}/{version.version}"
+    kept = runs_dir / "models" / s.name / f"trial-{s.trial}.keras"
+    if kept.is_file():
+        return keras.saving.load_model(kept, safe_mode=True), str(kept)
+    from search.space import Space
+    from search.training import Objective
+
+    space_file = Path(s.client.download_artifacts(s.parent.info.run_id, "space.json"))
+    space = Space.from_dict(json.loads(space_file.read_text()))
+    epochs = int(s.child.data.metrics.get("best_epoch", arch.training.epochs - 1)) + 1
+    log.warning("the weights of trial %d were not kept; retraining it for %d epochs", s.trial, epochs)
+    result = Objective(space, bundle, epochs=epochs)(arch, lambda epoch, value: False, trial_number=s.trial)
+    if result.model is None:
+        raise SearchError(f"could not retrain trial {s.trial}: {result.reason}")
+    return result.model, f"retrained for {epochs} epochs"
+
+
+# -- measuring -----------------------------------------------------------------------------------
+def sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _size(path: Path) -> int:
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file()) if path.is_dir() else path.stat().st_size
+
+
+def _latency_ms(runner: Any, image: Any, repeats: int = 30) -> float:
+    import statistics
+
+    for _ in range(3):
+        runner(image)
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        runner(image)
+        times.append((time.perf_counter() - t0) * 1000)
+    return round(statistics.median(times), 4)
+
+
+def _parity(reference: Any, probabilities: Any) -> dict[str, float]:
+    import numpy as np
+
+    return {
+        "top1_agreement": float(np.mean(reference.argmax(1) == probabilities.argmax(1))),
+        "max_abs_diff": float(np.max(np.abs(reference - probabilities))),
+        "images": len(reference),
+    }
+
+
+def _accuracy(probabilities: Any, labels: Any) -> float:
+    import numpy as np
+
+    return float(np.mean(probabilities.argmax(1) == labels))
+
+
+# -- writing ---------------------------------------------------------------------------------------
+def _write_format(fmt: str, model: Any, folder: Path, quantize: str = "none", calibration: Any = None) -> Path:
+    """Write one format into ``folder``; returns its path."""
+    if fmt == "keras":
+        path = folder / FILES["keras"]
+        model.save(path)
+    elif fmt == "savedmodel":
+        path = folder / FILES["savedmodel"]
+        model.export(str(path), format="tf_saved_model", verbose=False)
+    elif fmt == "tflite" and quantize == "none":
+        path = folder / FILES["tflite"]
+        model.export(str(path), format="litert", verbose=False)
+    elif fmt == "tflite":
+        import tensorflow as tf
+
+        saved = folder / ".quantize-savedmodel"
+        model.export(str(saved), format="tf_saved_model", verbose=False)
+        converter = tf.lite.TFLiteConverter.from_saved_model(str(saved))
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        if quantize == "float16":
+            converter.target_spec.supported_types = [tf.float16]
+        else:  # int8 weights and activations, calibrated on training images; float32 in and out
+            converter.representative_dataset = lambda: ([calibration[i : i + 1]] for i in range(len(calibration)))
+        path = folder / f"model_{quantize}.tflite"
+        path.write_bytes(converter.convert())
+        shutil.rmtree(saved)
+    elif fmt == "onnx":
+        why = missing_tools("onnx")
+        if why:
+            raise SearchError(why)
+        import warnings
+
+        path = folder / FILES["onnx"]
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FutureWarning)  # tf2onnx's np.object probe
+            model.export(str(path), format="onnx", verbose=False)
+    else:
+        raise SearchError(f"--format: unknown format {fmt!r}; expected one of {', '.join(FORMATS)}")
+    return path
+
+
+def _versions() -> dict[str, str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    found = {}
+    for package in ("cnn-search", "keras", "tensorflow", "numpy", "mlflow", "onnx", "tf2onnx", "onnxruntime"):
+        with contextlib.suppress(PackageNotFoundError):
+            found[package] = version(package)
+    return found
+
+
+def _card_markdown(card: dict[str, Any]) -> str:
+    m = card["metrics"]
+    lines = [
+        f"# Model card: {card['search']} (trial {card['trial']})",
+        "",
+        f"- Architecture: `{card['architecture']['summary']}`",
+        f"- Parameters: {card['architecture']['params']:,}; FLOPs per image: {card['architecture']['flops']:,}",
+        f"- Validation accuracy: {m['validation_accuracy']:.4f}; test accuracy: {m['test_accuracy']:.4f} "
+        f"(measured on the exported model; the test split never guided the search)",
+        f"- Data: {card['data']['source']} (fingerprint {card['data']['fingerprint']}), "
+        f"{card['data']['num_classes']} classes: {', '.join(card['data']['class_names'])}",
+        f"- Input: {card['input']['description']}",
+        f"- Search: {card['search']}, engine {card['engine']}, trial {card['trial']}; "
+        f"model from {card['model_source']}",
+        f"- Exported: {card['exported_at']} with " + ", ".join(f"{k} {v}" for k, v in card["versions"].items()),
+        "",
+        "| format | file | size (bytes) | top-1 agreement | max abs diff | latency, batch 1 (ms) | test accuracy |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for fmt, f in card["formats"].items():
+        lines.append(
+            f"| {fmt} | `{f['file']}` | {f['bytes']:,} | {f['parity']['top1_agreement']:.4f} | "
+            f"{f['parity']['max_abs_diff']:.2e} | {f['latency_ms']:.3f} | {f['test_accuracy']:.4f} |"
+        )
+    for fmt, why in card["not_produced"].items():
+        lines.append(f"| {fmt} | not produced: {why} | | | | | |")
+    lines += ["", f"Latency measured on: {card['machine']}. SHA-256 of every file: `SHA256SUMS`.", ""]
+    return "\n".join(lines)
+
+
+def _publish(tmp: Path, out: Path) -> None:
+    """Swap ``tmp`` in as ``out`` by two renames; the previous bundle survives any kill before them."""
+    old = out.parent / f".{out.name}.old-{os.getpid()}"
+    if out.exists():
+        os.rename(out, old)
+    os.rename(tmp, out)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def _recover(out: Path) -> None:
+    """Undo what a killed export left: a missing bundle with its previous copy aside, partial folders."""
+    olds = sorted(out.parent.glob(f".{out.name}.old-*"), key=lambda p: p.stat().st_mtime)
+    if not out.exists() and olds:
+        os.rename(olds[-1], out)
+        log.warning("restored the previous bundle %s left aside by an interrupted export", out)
+    for leftover in [*out.parent.glob(f".{out.name}.old-*"), *out.parent.glob(f".{out.name}.partial-*")]:
+        shutil.rmtree(leftover, ignore_errors=True)
+
+
+# -- the command -------------------------------------------------------------------------------------
+def export_search(
+    name: str,
+    *,
+    trial: int | None = None,
+    formats: Sequence[str] | None = None,
+    out: str | Path | None = None,
+    quantize: str = "none",
+    runs_dir: str | Path = "runs",
+    tracking_uri: str | None = None,
+    data: str | None = None,
+) -> ExportResult:
+    """Export trial ``trial`` (default: the winner) of search ``name``; see the module docstring."""
+    import platform
+
+    import numpy as np
+
+    from search.model import make_plan
+    from search.tracking import default_tracking_uri
+    from search.training import _faults
+
+    if quantize not in QUANTIZE:
+        raise SearchError(f"--quantize: expected one of {', '.join(QUANTIZE)}, received {quantize!r}")
+    not_produced: dict[str, str] = {}
+    if formats is None:  # every format this installation can produce; the others are said
+        chosen = []
+        for fmt in FORMATS:
+            why = missing_tools(fmt)
+            if why:
+                not_produced[fmt] = why
+                log.warning("not exporting %s: %s", fmt, why)
+            else:
+                chosen.append(fmt)
+    else:
+        chosen = list(dict.fromkeys(formats))
+        unknown = [f for f in chosen if f not in FORMATS]
+        if unknown or not chosen:
+            raise SearchError(
+                f"--format: expected a comma-separated list of {', '.join(FORMATS)}, received {','.join(formats)!r}"
+            )
+        for fmt in chosen:
+            why = missing_tools(fmt)
+            if why:
+                raise SearchError(f"--format {fmt}: {why}")
+    if quantize != "none" and "tflite" not in chosen:
+        raise SearchError(f"--quantize {quantize} applies to TFLite: add tflite to --format")
+    runs = Path(runs_dir)
+    s = _find(name, trial, tracking_uri or default_tracking_uri(runs))
+    arch = _architecture(s)
+    bundle = _data(s, data)
+    model, source = _model(s, runs, arch, bundle)
+    plan = make_plan(arch, bundle.input_shape, bundle.num_classes)
+    x_val, y_val = bundle.arrays("validation")
+    x_test, y_test = bundle.arrays("test")
+    x_val, x_test = x_val.astype("float32"), x_test.astype("float32")
+    reference = np.asarray(model.predict(x_val, verbose=0, batch_size=256))
+    reference_test = np.asarray(model.predict(x_test, verbose=0, batch_size=256))
+
+    out_dir = Path(out) if out is not None else runs / "exports" / name
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    _recover(out_dir)
+    tmp = out_dir.parent / f".{out_dir.name}.partial-{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir()
+    try:
+        produced: dict[str, dict[str, Any]] = {}
+        jobs = [(fmt, "none") for fmt in chosen] + ([("tflite", quantize)] if quantize != "none" else [])
+        for fmt, q in jobs:
+            path = _write_format(fmt, model, tmp, q, calibration=bundle.arrays("train")[0][:200].astype("float32"))
+            if not produced and _faults.export_pause():
+                (tmp / ".paused").write_text("")
+                time.sleep(_faults.export_pause())
+            runner = load_runner(fmt, path)
+            probabilities = np.asarray(runner(x_val))
+            parity = _parity(reference, probabilities)
+            test_accuracy = _accuracy(np.asarray(runner(x_test)), y_test)
+            label = fmt if q == "none" else f"{fmt}_{q}"
+            if q == "none" and (parity["top1_agreement"] < MIN_AGREEMENT or parity["max_abs_diff"] > MAX_ABS_DIFF):
+                raise SearchError(
+                    f"{fmt}: the exported model does not answer like the Keras model on {parity['images']} "
+                    f"validation images: top-1 agreement {parity['top1_agreement']:.4f} (expected >= {MIN_AGREEMENT}), "
+                    f"max abs difference {parity['max_abs_diff']:.2e} (expected <= {MAX_ABS_DIFF:g}); nothing published"
+                )
+            produced[label] = {
+                "file": path.name,
+                "bytes": _size(path),
+                "parity": parity,
+                "latency_ms": _latency_ms(runner, x_val[:1]),
+                "test_accuracy": test_accuracy,
+                "quantize": q,
+            }
+            if q != "none":
+                produced[label]["test_accuracy_change"] = test_accuracy - _accuracy(reference_test, y_test)
+        h, w, c = bundle.input_shape
+        contract = {
+            "shape": [h, w, c],
+            "channels": {1: "grayscale", 3: "rgb"}.get(c, f"{c} channels"),
+            "dtype": "float32",
+            "value_range": [0, 255],
+            "layout": "NHWC (batch, height, width, channels)",
+            "description": f"{h}x{w}x{c} raw images, float32 pixel values 0-255 (rescaling is inside the model)",
+            "output": f"{bundle.num_classes} softmax probabilities, in the order of labels.json",
+        }
+        (tmp / "labels.json").write_text(json.dumps(list(bundle.class_names), indent=2))
+        (tmp / "input.json").write_text(json.dumps(contract, indent=2))
+        card = {
+            "search": name,
+            "trial": s.trial,
+            "engine": s.parent.data.tags.get("engine"),
+            "model_source": source,
+            "architecture": {
+                "summary": arch.summary(bundle.num_classes),
+                "params": int(model.count_params()),
+                "flops": int(plan.flops),
+                "definition": arch.to_dict(),
+            },
+            "metrics": {
+                "validation_accuracy": _accuracy(reference, y_val),
+                "test_accuracy": _accuracy(reference_test, y_test),
+                "search_validation_accuracy": s.child.data.metrics.get("val_accuracy"),
+            },
+            "data": {
+                "source": bundle.source,
+                "fingerprint": bundle.fingerprint,
+                "num_classes": bundle.num_classes,
+                "class_names": list(bundle.class_names),
+                "counts": bundle.counts,
+            },
+            "input": contract,
+            "formats": produced,
+            "not_produced": not_produced,
+            "versions": _versions(),
+            "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores, {platform.platform()}",
+            "exported_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        }
+        (tmp / "model_card.json").write_text(json.dumps(card, indent=2, default=str))
+        (tmp / "MODEL_CARD.md").write_text(_card_markdown(card))
+        files = sorted(p for p in tmp.rglob("*") if p.is_file())
+        (tmp / "SHA256SUMS").write_text("".join(f"{sha256(p)}  {p.relative_to(tmp).as_posix()}\n" for p in files))
+        _publish(tmp, out_dir)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    _record(s, out_dir, model, x_val[:5])
+    return ExportResult(out_dir, s.trial, card, not_produced)
+
+
+def verify_bundle(bundle: Path) -> list[str]:
+    """Files of ``bundle`` whose SHA-256 differs from ``SHA256SUMS`` (or that are missing)."""
+    bad = []
+    for line in (bundle / "SHA256SUMS").read_text().splitlines():
+        digest, name = line.split("  ", 1)
+        path = bundle / name
+        if not path.is_file() or sha256(path) != digest:
+            bad.append(name)
+    return bad
+
+
+def _record(s: _Search, bundle: Path, model: Any, example: Any) -> None:
+    """Log the bundle on the search's run and point the ``champion`` alias at the exported trial."""
+    client, run_id = s.client, s.parent.info.run_id
+    client.log_artifacts(run_id, str(bundle), artifact_path="export")
+    sums: dict[str, str] = {}
+    for line in (bundle / "SHA256SUMS").read_text().splitlines():
+        digest, file = line.split("  ", 1)
+        sums[file] = digest
+    from mlflow.entities import RunTag
+
+    tags = [RunTag(f"export.sha256.{name}", digest) for name, digest in sums.items() if "/" not in name]
+    tags += [RunTag("export.trial", str(s.trial)), RunTag("export.sha256sums", sha256(bundle / "SHA256SUMS"))]
+    client.log_batch(run_id, tags=tags)
+    version = next(
+        (v for v in client.search_model_versions(f"name='{s.name}'") if v.tags.get("trial") == str(s.trial)), None
+    )
+    if version is None:
+        from search.tracking import register_keras_model
+
+        number = register_keras_model(s.tracking_uri, s.name, model, run_id=run_id, example=example, trial=s.trial)
+    else:
+        number = str(version.version)
+    client.set_registered_model_alias(s.name, "champion", number)
+    client.set_model_version_tag(s.name, number, "export_sha256_keras", sums.get("model.keras", ""))

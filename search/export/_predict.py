@@ -1,0 +1,100 @@
+"""``cnn-search predict``: the top classes of images, with a bundle or a single model file.
+
+A bundle (``cnn-search export``'s folder) brings its labels and input contract; ``--runtime``
+picks ``keras`` (default), ``tflite`` or ``onnx`` from it. A single file picks its runtime from its
+suffix (``.keras``, ``.tflite``, ``.onnx``); class names then come from a ``labels.json`` beside it,
+else they are the class indices. ``.h5`` files and models needing code (``Lambda``, custom objects)
+are refused: Keras loads with ``safe_mode=True`` only. Images are read with Pillow, converted to the
+model's channels (grayscale or RGB) and resized to its input size when they differ (said in the
+output), then given as raw 0-255 pixel values: rescaling is inside the model.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from search._errors import SearchError
+from search.export._runtimes import FILES, RUNTIMES, UnsafeModelError, load_runner
+
+_SUFFIXES = {".keras": "keras", ".tflite": "tflite", ".onnx": "onnx"}
+
+
+def _resolve(model: Path, runtime: str | None) -> tuple[str, Path, list[str] | None]:
+    if runtime is not None and runtime not in RUNTIMES:
+        raise SearchError(f"--runtime: expected one of {', '.join(RUNTIMES)}, received {runtime!r}")
+    if model.is_dir():
+        if not (model / "input.json").is_file():
+            raise SearchError(f"{model}: not an export bundle (expected input.json, labels.json and model files)")
+        runtime = runtime or "keras"
+        path = model / FILES[runtime]
+        if not path.exists():
+            present = [r for r in RUNTIMES if (model / FILES[r]).exists()]
+            raise SearchError(
+                f"{model}: the bundle has no {runtime} model; expected --runtime one of {', '.join(present)}"
+            )
+        return runtime, path, json.loads((model / "labels.json").read_text())
+    if not model.exists():
+        raise SearchError(f"{model}: no such model file or bundle")
+    suffix = model.suffix.lower()
+    if suffix in (".h5", ".hdf5"):
+        raise UnsafeModelError(
+            f"{model}: refusing a legacy HDF5 (.h5) model: it can carry code and is not loaded safely; "
+            "expected a .keras, .tflite or .onnx file or an export bundle"
+        )
+    found = _SUFFIXES.get(suffix)
+    if found is None:
+        raise SearchError(
+            f"{model}: unknown model file; expected .keras, .tflite, .onnx or a bundle, received {suffix!r}"
+        )
+    if runtime is not None and runtime != found:
+        raise SearchError(f"--runtime {runtime}: {model} is a {found} model; expected --runtime {found}")
+    labels = model.parent / "labels.json"
+    return found, model, json.loads(labels.read_text()) if labels.is_file() else None
+
+
+def _image(path: Path, shape: tuple[int, ...]) -> tuple[Any, str]:
+    import numpy as np
+    from PIL import Image, UnidentifiedImageError
+
+    h, w, c = shape
+    try:
+        with Image.open(path) as img:
+            img.load()
+            original = f"{img.width}x{img.height}"
+            converted = img.convert("L" if c == 1 else "RGB")
+            note = ""
+            if (img.width, img.height) != (w, h):
+                converted = converted.resize((w, h), Image.Resampling.BILINEAR)
+                note = f"resized from {original} to {w}x{h}"
+    except FileNotFoundError:
+        raise SearchError(f"{path}: no such image") from None
+    except (UnidentifiedImageError, OSError) as exc:
+        raise SearchError(f"{path}: not a readable image ({exc})") from None
+    array = np.asarray(converted, dtype="float32")
+    return (array[..., None] if c == 1 else array), note
+
+
+def predict(
+    model: str | Path, images: Sequence[str | Path], *, top_k: int = 3, runtime: str | None = None
+) -> list[dict[str, Any]]:
+    """Top ``top_k`` classes of each image: ``[{"image", "note", "top": [{"label", "probability"}]}]``."""
+    import numpy as np
+
+    if top_k < 1:
+        raise SearchError(f"--top-k: expected a whole number >= 1, received {top_k}")
+    if not images:
+        raise SearchError("expected at least one image")
+    runtime, path, labels = _resolve(Path(model), runtime)
+    runner = load_runner(runtime, path)
+    loaded = [_image(Path(p), runner.input_shape) for p in images]
+    probabilities = np.asarray(runner(np.stack([a for a, _ in loaded])))
+    names = labels or [str(i) for i in range(probabilities.shape[1])]
+    results = []
+    for image, (_, note), row in zip(images, loaded, probabilities, strict=True):
+        order = np.argsort(-row)[:top_k]
+        top = [{"label": names[i], "probability": float(row[i])} for i in order]
+        results.append({"image": str(image), "runtime": runtime, "note": note, "top": top})
+    return results

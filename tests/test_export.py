@@ -1,0 +1,244 @@
+"""Export and predict: a real tiny search, every format written, loaded back with its own runtime and
+checked; predict on PNG files with each runtime; the registry; a killed export; refused models."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from .helpers import ENV, cnn_search, mlflow_client, runs_of
+
+pytestmark = pytest.mark.slow
+NAME = "tiny-digits"
+FLOAT_FORMATS = {"keras", "savedmodel", "tflite", "onnx"}
+
+
+@pytest.fixture(scope="module")
+def searched(tmp_path_factory):
+    """A finished tiny search (3 trials, 2 epochs) in a runs folder of its own."""
+    runs = tmp_path_factory.mktemp("export") / "runs"
+    out = cnn_search("run", "tiny", "--trials", "3", "--epochs", "2", "--seed", "0", "--runs-dir", str(runs))
+    assert out.returncode == 0, out.stderr[-3000:]
+    return runs
+
+
+@pytest.fixture(scope="module")
+def exported(searched):
+    out = cnn_search("export", NAME, "--runs-dir", str(searched), "--quantize", "int8")
+    assert out.returncode == 0, out.stderr[-3000:]
+    return searched, searched / "exports" / NAME
+
+
+def _copy(runs, tmp_path):
+    copy = tmp_path / "runs"
+    shutil.copytree(runs, copy)
+    return copy
+
+
+def test_every_format_is_written_and_answers_like_the_winner(exported):
+    from search.data import load_dataset
+    from search.export import verify_bundle
+    from search.export._runtimes import load_runner
+
+    runs, bundle = exported
+    card = json.loads((bundle / "model_card.json").read_text())
+    assert set(card["formats"]) == FLOAT_FORMATS | {"tflite_int8"} and card["not_produced"] == {}
+    parents, children = runs_of(runs, NAME)
+    assert card["trial"] == int(parents[0].data.tags["best_trial"])
+    for fmt in FLOAT_FORMATS:
+        f = card["formats"][fmt]
+        assert f["parity"]["top1_agreement"] >= 0.999 and f["parity"]["max_abs_diff"] <= 1e-4, (fmt, f)
+        assert f["bytes"] > 0 and f["latency_ms"] > 0
+    quantized = card["formats"]["tflite_int8"]
+    assert quantized["file"] == "model_int8.tflite" and "test_accuracy_change" in quantized
+    assert verify_bundle(bundle) == []
+    # independently of the exporter: each file, in its own runtime, against model.keras
+    images = load_dataset("digits", seed=0).arrays("validation")[0][:64].astype("float32")
+    reference = load_runner("keras", bundle / "model.keras")(images)
+    for fmt, file in [("savedmodel", "savedmodel"), ("tflite", "model.tflite"), ("onnx", "model.onnx")]:
+        got = load_runner(fmt, bundle / file)(images)
+        assert np.abs(got - reference).max() <= 1e-4, fmt
+    contract = json.loads((bundle / "input.json").read_text())
+    assert contract["shape"] == [8, 8, 1] and contract["value_range"] == [0, 255] and contract["dtype"] == "float32"
+    assert json.loads((bundle / "labels.json").read_text()) == [str(i) for i in range(10)]
+    text = (bundle / "MODEL_CARD.md").read_text()
+    assert card["architecture"]["summary"] in text and card["data"]["fingerprint"] in text
+    assert card["architecture"]["params"] == int(children[card["trial"]].data.metrics["num_params"])
+
+
+def test_predict_with_each_runtime_on_png_files(exported, tmp_path):
+    from PIL import Image
+
+    from search.data import load_dataset
+
+    _, bundle = exported
+    x = load_dataset("digits", seed=0).arrays("test")[0]
+    paths = []
+    for i in range(4):
+        path = tmp_path / f"digit{i}.png"
+        Image.fromarray(x[i, :, :, 0]).save(path)
+        paths.append(str(path))
+    big = tmp_path / "big.png"
+    Image.fromarray(x[0, :, :, 0]).resize((32, 32)).convert("RGB").save(big)
+    answers = {}
+    for runtime in ("keras", "tflite", "onnx"):
+        out = cnn_search(
+            "predict", str(bundle), *paths, str(big), "--runtime", runtime, "--top-k", "3", "--format", "json"
+        )
+        assert out.returncode == 0, out.stderr[-2000:]
+        answers[runtime] = json.loads(out.stdout)
+        assert [len(r["top"]) for r in answers[runtime]] == [3] * 5
+        assert answers[runtime][-1]["note"] == "resized from 32x32 to 8x8"
+    for runtime in ("tflite", "onnx"):
+        for a, b in zip(answers["keras"], answers[runtime], strict=True):
+            assert [t["label"] for t in a["top"]] == [t["label"] for t in b["top"]]
+            assert max(abs(s["probability"] - t["probability"]) for s, t in zip(a["top"], b["top"], strict=True)) < 1e-4
+    table = cnn_search("predict", str(bundle / "model.onnx"), paths[0])
+    assert table.returncode == 0 and paths[0] in table.stdout and "1. " in table.stdout
+    missing = cnn_search("predict", str(bundle), str(tmp_path / "nope.png"))
+    assert missing.returncode == 1 and "nope.png: no such image" in missing.stderr
+    text = tmp_path / "text.png"
+    text.write_text("not an image")
+    bad = cnn_search("predict", str(bundle), str(text))
+    assert bad.returncode == 1 and "text.png: not a readable image" in bad.stderr
+
+
+def test_the_champion_loads_in_a_fresh_process_and_the_bundle_is_on_the_run(exported):
+    runs, bundle = exported
+    card = json.loads((bundle / "model_card.json").read_text())
+    uri = f"sqlite:///{(runs / 'mlflow.db').resolve()}"
+    code = (
+        f"import mlflow; mlflow.set_tracking_uri({uri!r}); "
+        f"m = mlflow.keras.load_model('models:/{NAME}@champion'); print(m.count_params())"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=ENV, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert int(out.stdout.split()[-1]) == card["architecture"]["params"]
+    client = mlflow_client(runs)
+    version = client.get_model_version_by_alias(NAME, "champion")
+    assert version.tags["trial"] == str(card["trial"])
+    parent = runs_of(runs, NAME)[0][0]
+    sums = dict(line.split("  ")[::-1] for line in (bundle / "SHA256SUMS").read_text().splitlines())
+    assert parent.data.tags["export.sha256.model.keras"] == sums["model.keras"]
+    assert parent.data.tags["export.sha256.model.onnx"] == sums["model.onnx"]
+    logged = {a.path for a in client.list_artifacts(parent.info.run_id, "export")}
+    assert {"export/model.keras", "export/MODEL_CARD.md", "export/SHA256SUMS", "export/savedmodel"} <= logged
+
+
+def test_exporting_another_trial_retrains_it_and_moves_the_champion(searched, tmp_path):
+    runs = _copy(searched, tmp_path)
+    parents, children = runs_of(runs, NAME)
+    best = int(parents[0].data.tags["best_trial"])
+    other = next(
+        int(c.data.tags["trial"])
+        for c in children
+        if c.data.tags["state"] == "complete" and c.data.tags["trial"] != str(best)
+    )
+    out = cnn_search("export", NAME, "--trial", str(other), "--format", "keras,tflite", "--runs-dir", str(runs))
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert f"the weights of trial {other} were not kept; retraining it" in out.stderr
+    card = json.loads((runs / "exports" / NAME / "model_card.json").read_text())
+    assert card["trial"] == other and set(card["formats"]) == {"keras", "tflite"}
+    version = mlflow_client(runs).get_model_version_by_alias(NAME, "champion")
+    assert version.tags["trial"] == str(other)
+    assert card["architecture"]["summary"] == children[other].data.tags["architecture"]
+
+
+def test_a_killed_export_leaves_the_previous_bundle_intact(exported, tmp_path):
+    from search.export import verify_bundle
+
+    runs = _copy(exported[0], tmp_path)
+    bundle = runs / "exports" / NAME
+    before = (bundle / "SHA256SUMS").read_text()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "search", "export", NAME, "--runs-dir", str(runs)],
+        env={**ENV, "CNN_SEARCH_TEST_EXPORT_PAUSE": "120"},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.time() + 240
+        while not list(runs.glob(f"exports/.{NAME}.partial-*/.paused")):
+            assert proc.poll() is None and time.time() < deadline, "the export never reached its pause"
+            time.sleep(0.2)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+    finally:
+        proc.kill()
+    assert (bundle / "SHA256SUMS").read_text() == before and verify_bundle(bundle) == []
+    assert list(runs.glob(f"exports/.{NAME}.partial-*"))  # the half-written one, beside it
+    again = cnn_search("export", NAME, "--format", "keras", "--runs-dir", str(runs))
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert not list(runs.glob(f"exports/.{NAME}.*"))  # leftovers cleaned
+    assert set(json.loads((bundle / "model_card.json").read_text())["formats"]) == {"keras"}
+
+
+def test_an_export_killed_between_its_two_renames_is_repaired(exported, tmp_path):
+    from search.export import verify_bundle
+    from search.export._export import _recover
+
+    runs = _copy(exported[0], tmp_path)
+    bundle = runs / "exports" / NAME
+    aside = bundle.parent / f".{NAME}.old-12345"
+    bundle.rename(aside)  # the state a kill between the renames leaves
+    _recover(bundle)
+    assert bundle.is_dir() and not aside.exists() and verify_bundle(bundle) == []
+
+
+def test_models_that_need_code_are_refused(tmp_path):
+    import keras
+
+    inputs = keras.Input((8, 8, 1))
+    model = keras.Model(inputs, keras.layers.Lambda(lambda t: t * 2.0)(inputs))
+    crafted = tmp_path / "crafted.keras"
+    model.save(crafted)
+    out = cnn_search("predict", str(crafted), str(tmp_path / "x.png"))
+    assert out.returncode == 1
+    assert "refusing a model that needs code to load (a Lambda layer or a custom object)" in out.stderr
+    legacy = tmp_path / "old.h5"
+    legacy.write_bytes(b"\x89HDF\r\n\x1a\n")
+    out = cnn_search("predict", str(legacy), str(tmp_path / "x.png"))
+    assert out.returncode == 1 and "refusing a legacy HDF5 (.h5) model" in out.stderr
+
+
+def test_bad_export_requests_say_what_was_wrong(searched):
+    runs = str(searched)
+    cases = [
+        (["export", "nope", "--runs-dir", runs], "no search named 'nope'"),
+        (["export", NAME, "--format", "keras,jpeg", "--runs-dir", runs], "--format: expected a comma-separated list"),
+        (["export", NAME, "--trial", "99", "--runs-dir", runs], "has no completed trial 99; expected one of [0, 1, 2]"),
+        (["export", NAME, "--quantize", "int4", "--runs-dir", runs], "--quantize: expected one of none, float16, int8"),
+        (["export", NAME, "--format", "onnx", "--quantize", "int8", "--runs-dir", runs], "--quantize int8 applies to"),
+    ]
+    for args, message in cases:
+        out = cnn_search(*args)
+        assert out.returncode == 1 and message in out.stderr, (args, out.stderr[-1500:])
+
+
+def test_a_format_whose_tools_are_missing_is_said_not_skipped(searched, tmp_path):
+    """tf2onnx made unimportable in a real subprocess (a meta-path blocker): the default export
+    leaves ONNX out and says why; asking for ONNX fails."""
+    runs = _copy(searched, tmp_path)
+    blocker = (
+        "import sys\n"
+        "class Block:\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name.split('.')[0] == 'tf2onnx': raise ModuleNotFoundError(name)\n"
+        "sys.meta_path.insert(0, Block())\n"
+        "from search.cli import main; sys.argv = ['cnn-search', *sys.argv[1:]]; main()\n"
+    )
+    base = [sys.executable, "-c", blocker, "export", NAME, "--runs-dir", str(runs)]
+    out = subprocess.run(base, capture_output=True, text=True, env=ENV, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "not exporting onnx: onnx needs the Python package(s) tf2onnx, not installed" in out.stderr
+    card = json.loads((runs / "exports" / NAME / "model_card.json").read_text())
+    assert "onnx" not in card["formats"] and "tf2onnx" in card["not_produced"]["onnx"]
+    out = subprocess.run([*base, "--format", "onnx"], capture_output=True, text=True, env=ENV, timeout=300)
+    assert out.returncode == 1 and "--format onnx: onnx needs the Python package(s) tf2onnx" in out.stderr
