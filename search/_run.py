@@ -21,6 +21,8 @@ log = logging.getLogger("search")
 
 
 ENGINES = ("optuna", "keras-tuner", "autokeras")
+#: A running trial is stopped at this multiple of --timeout (no new trial starts after --timeout).
+HARD_LIMIT = 1.1
 
 
 def default_name(space: Space, data: str, engine: str = "optuna") -> str:
@@ -93,6 +95,11 @@ def run_search(
     max_failures: int = 3,
     callbacks: Sequence[Callable[[TrialEvent], None]] = (),
     data_options: dict[str, Any] | None = None,
+    workers: int | None = None,
+    recycle_after: int | None = None,
+    max_worker_rss_mb: float | None = None,
+    mixed_precision: bool = False,
+    xla: bool = False,
 ) -> SearchResult:
     """Search ``space`` on ``data`` with ``engine`` (``optuna``; ``keras-tuner`` with ``tuner`` random
     (default), bayesian, hyperband or grid; ``autokeras`` with greedy (default), random, bayesian or hyperband);
@@ -103,6 +110,12 @@ def run_search(
     storage is the source of truth) and does nothing when the target is met. ``epochs`` overrides the
     space's ``training.epochs``. ``seed`` makes a CPU search reproducible (same architectures in the
     same order, same metrics). Defaults keep everything under ``runs_dir`` with no server.
+
+    ``timeout`` (seconds) is a wall-clock budget: no trial starts after it, a running one is stopped
+    at ``HARD_LIMIT`` times it, and the winner is still evaluated and registered. ``workers`` (Optuna
+    only; default one per visible GPU, else one) runs trials in worker processes; one worker runs in
+    this process unless ``recycle_after`` (trials) or ``max_worker_rss_mb`` ask for recycling.
+    ``mixed_precision`` and ``xla`` are for GPUs (they run, slowly, on a CPU).
     """
     import optuna
 
@@ -113,7 +126,6 @@ def run_search(
     from search.engines._optuna import (
         PRUNERS,
         SAMPLERS,
-        fail_stale_running,
         make_pruner,
         make_sampler,
         optimize,
@@ -127,6 +139,29 @@ def run_search(
         raise SearchError(f"--engine: unknown engine {engine!r}; expected one of {', '.join(ENGINES)}")
     if trials < 1:
         raise SearchError(f"--trials: expected a whole number >= 1, received {trials}")
+    if timeout is not None and timeout <= 0:
+        raise SearchError(f"--timeout: expected seconds > 0, received {timeout}")
+    from search.engines._workers import visible_gpus
+
+    gpus = visible_gpus()
+    if workers is not None and workers < 1:
+        raise SearchError(f"--workers: expected a whole number >= 1, received {workers}")
+    if recycle_after is not None and recycle_after < 1:
+        raise SearchError(f"--recycle-after: expected a whole number of trials >= 1, received {recycle_after}")
+    if max_worker_rss_mb is not None and max_worker_rss_mb <= 0:
+        raise SearchError(f"--max-worker-rss: expected MiB > 0, received {max_worker_rss_mb}")
+    workers = workers or max(1, len(gpus))
+    supervised = workers > 1 or recycle_after is not None or max_worker_rss_mb is not None or bool(gpus)
+    if supervised and engine != "optuna":
+        raise SearchError(
+            f"--workers/--recycle-after/--max-worker-rss: worker processes run the optuna engine only; "
+            f"received --engine {engine}"
+        )
+    if supervised and storage is not None and storage.startswith("sqlite"):
+        raise SearchError(
+            "--storage: several worker processes need a journal file (the default) or a database server "
+            f"(postgresql://, mysql://); received {storage!r} (Optuna advises against SQLite for parallel workers)"
+        )
     if sampler not in SAMPLERS:
         raise SearchError(f"--sampler: unknown sampler {sampler!r}; expected one of {', '.join(SAMPLERS)}")
     if pruner not in PRUNERS:
@@ -156,6 +191,8 @@ def run_search(
         seed=seed,
         max_failures=max_failures,
         callbacks=tuple(callbacks),
+        mixed_precision=mixed_precision,
+        xla=xla,
     )
     if engine != "optuna":
         return _run_tuner(session, tuner=tuner, trials=trials, translation=translation)
@@ -171,20 +208,70 @@ def run_search(
         pruner=make_pruner(pruner, epochs or max(space.training["epochs"].values())),
     )
     _check_study(study, space, bundle, name)
-    stale = fail_stale_running(study)
-    if stale:
-        log.warning("trial(s) %s were left running by a process that ended: marked failed", stale)
-    from search.engines._optuna import counted, has_complete
+    now = time.time()
+    deadline = now + timeout if timeout is not None else None
+    hard_deadline = now + timeout * HARD_LIMIT if timeout is not None else None
+    settings: dict[str, Any] = {
+        "sampler": sampler,
+        "pruner": pruner,
+        "epochs": epochs,
+        "seed": seed,
+        "data_seed": bundle.seed,
+        "target_trials": trials,
+        "deadline": deadline,
+        "hard_deadline": hard_deadline,
+        "max_failures": max_failures,
+        "mixed_precision": mixed_precision,
+        "xla": xla,
+    }
+    for key, value in settings.items():  # what workers read (several machines included)
+        study.set_user_attr(key, value)
+    from search.engines._optuna import counted, fail_stale_trials, has_complete, wait_for_others
 
     if seed is not None:  # a resumed seeded search continues the random sequence instead of replaying it
         study.sampler = make_sampler(sampler, seed + len(study.trials))
     best_number = study.best_trial.number if has_complete(study) else None
     already_final = counted(study) >= trials and study.user_attrs.get("champion_trial") == best_number
-    session.begin(study.user_attrs.get("mlflow_parent_run_id"))  # MLflow starts in the background
+
+    def recorded(experiment_id: str, parent_run_id: str) -> None:  # workers elsewhere wait for it
+        if study.user_attrs.get("mlflow_parent_run_id") != parent_run_id:
+            study.set_user_attr("mlflow_parent_run_id", parent_run_id)
+            study.set_user_attr("mlflow_experiment_id", experiment_id)
+
+    session.begin(study.user_attrs.get("mlflow_parent_run_id"), on_ready=recorded)  # MLflow starts in the background
     ran = 0
     with session.running() as signals:
+        stale = fail_stale_trials(study, session)
+        if stale:
+            log.warning("trial(s) %s were left running by a process that ended: failed, retried once", stale)
         if not already_final:
-            ran = optimize(session, study, trials=trials, timeout=timeout, signals=signals)
+            if supervised:
+                from search.engines._workers import supervise
+
+                ran = supervise(
+                    session,
+                    study,
+                    workers=workers,
+                    trials=trials,
+                    storage_url=storage_url,
+                    deadline=deadline,
+                    signals=signals,
+                    recycle_after=recycle_after,
+                    max_rss_mb=max_worker_rss_mb,
+                    gpus=gpus,
+                )
+            else:
+                ran = optimize(
+                    session,
+                    study,
+                    trials=trials,
+                    signals=signals,
+                    deadline=deadline,
+                    hard_deadline=hard_deadline,
+                )
+                wait_for_others(
+                    study, session, signals, limit=None if hard_deadline is None else hard_deadline - time.time()
+                )
             _finish(session, study)
         study.set_user_attr("mlflow_parent_run_id", session.parent_run_id)
         study.set_user_attr("mlflow_experiment_id", session.experiment_id)
@@ -208,6 +295,9 @@ def _finish(session: Any, study: optuna.Study) -> None:
     study.set_user_attr("test_metrics", metrics)
     study.set_user_attr("model_uri", uri)
     study.set_user_attr("champion_trial", best.number)
+    for path in session.models_dir.glob("trial-*.keras"):  # several workers may have kept one each
+        if path != session.model_path(best.number):
+            path.unlink(missing_ok=True)
     log.info(
         "winner: trial %d, test accuracy %.4f (evaluated once, %.1f s), registered as %s",
         best.number,

@@ -168,6 +168,20 @@ def run(
     runs_dir: RunsDir = Path("runs"),
     storage: Storage = None,
     tracking_uri: TrackingUri = None,
+    workers: Annotated[
+        int | None,
+        typer.Option("--workers", help="Worker processes (optuna; default: one per visible GPU, else one)."),
+    ] = None,
+    recycle_after: Annotated[
+        int | None, typer.Option("--recycle-after", help="Start a fresh worker process after this many trials.")
+    ] = None,
+    max_worker_rss: Annotated[
+        float | None, typer.Option("--max-worker-rss", help="Start a fresh worker process above this RSS (MiB).")
+    ] = None,
+    mixed_precision: Annotated[
+        bool, typer.Option("--mixed-precision", help="mixed_float16 (for GPUs; untested on GPU here).")
+    ] = False,
+    xla: Annotated[bool, typer.Option("--xla", help="XLA-compile training steps (for GPUs).")] = False,
 ) -> None:
     """Search SPACE on DATA (Optuna, KerasTuner or AutoKeras); every trial lands in MLflow; the winner is registered."""
     import logging
@@ -218,6 +232,11 @@ def run(
                 storage=storage,
                 tracking_uri=tracking_uri,
                 callbacks=[on_trial],
+                workers=workers,
+                recycle_after=recycle_after,
+                max_worker_rss_mb=max_worker_rss,
+                mixed_precision=mixed_precision,
+                xla=xla,
             )
     except SearchInterrupted as exc:
         typer.echo(
@@ -283,6 +302,45 @@ def _print_trials(rows: list[dict], *, console: Console) -> None:
         text = r["architecture"] + (f"  [{r['reason']}]" if r["reason"] else "")
         table.add_row(str(r["trial"]), r["state"], value, str(r["epochs_run"] or ""), params, seconds, text)
     console.print(table)
+
+
+@app.command("worker")
+def worker(
+    name: Annotated[str, typer.Argument(help="The search to join (started by cnn-search run).", show_default=False)],
+    runs_dir: RunsDir = Path("runs"),
+    storage: Storage = None,
+    tracking_uri: TrackingUri = None,
+    index: Annotated[int, typer.Option("--index", help="Worker number (seeds and GPU pinning).")] = 0,
+    recycle_after: Annotated[int | None, typer.Option("--recycle-after", help="Exit after this many trials.")] = None,
+    max_worker_rss: Annotated[
+        float | None, typer.Option("--max-worker-rss", help="Exit once resident memory passes this (MiB).")
+    ] = None,
+) -> None:
+    """Join a running search as one more worker (this machine or another: same --storage and --tracking-uri)."""
+    import logging
+
+    _quiet_libraries()
+    logging.basicConfig(format=f"[worker {index}] %(message)s")
+    logging.getLogger("search").setLevel(logging.INFO)
+    from search.engines._session import SearchInterrupted
+    from search.engines._workers import run_worker
+
+    try:
+        ran = run_worker(
+            name,
+            runs_dir=runs_dir,
+            storage=storage,
+            tracking_uri=tracking_uri,
+            index=index,
+            recycle_after=recycle_after,
+            max_rss_mb=max_worker_rss,
+        )
+    except SearchInterrupted as exc:
+        typer.echo(f"[worker {index}] interrupted ({exc}): its running trial is marked killed", err=True)
+        raise typer.Exit(exc.exit_code) from None
+    except (SearchError_, SpaceError) as exc:
+        raise _fail(exc) from None
+    typer.echo(f"[worker {index}] ran {ran} trial(s)", err=True)
 
 
 @app.command("trials")

@@ -1,13 +1,25 @@
-"""The Optuna engine: ask/tell over the shared Session (one trial at a time in this process).
+"""The Optuna engine: ask/tell over the shared Session (one trial at a time in each worker).
 
 Trial states map to Optuna's: complete → COMPLETE (value = best validation accuracy), pruned and
 infeasible → PRUNED (infeasible ones are never trained), failed and killed → FAIL. The target
 ``trials`` counts COMPLETE and PRUNED trials, so a search interrupted and run again reaches it.
+
+Crash safety, for any storage (Optuna's own heartbeat needs an RDB): each running trial carries the
+``host:pid`` of its worker and a ``heartbeat`` time, refreshed every ``HEARTBEAT`` seconds by a
+thread. A RUNNING trial is stale when its worker is a dead process on this host, or when its
+heartbeat is older than ``GRACE`` seconds (a worker on another machine). Before each trial, every
+worker fails the stale ones (state ``killed``, an MLflow run recorded for them) and enqueues each
+once more with the same parameters (``retry_of``); a retried trial is not retried again.
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
+import socket
+import threading
 import time
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from search._errors import SearchError
@@ -58,31 +70,130 @@ def counted(study: optuna.Study) -> int:
     return len(study.get_trials(deepcopy=False, states=states))
 
 
-def fail_stale_running(study: optuna.Study) -> list[int]:
-    """Trials left RUNNING by a process that died (one worker per search) are failed."""
+HEARTBEAT = float(os.environ.get("CNN_SEARCH_HEARTBEAT_SECONDS", "10"))
+GRACE = 3 * HEARTBEAT
+
+
+def worker_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def _dead_here(worker: str) -> bool:
+    """True when ``worker`` (``host:pid``) is a process of this host that no longer runs."""
+    host, _, pid = worker.rpartition(":")
+    if host != socket.gethostname() or not pid.isdigit():
+        return False
+    if int(pid) == os.getpid():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
+
+
+@contextlib.contextmanager
+def heartbeat(study: optuna.Study, trial: optuna.Trial) -> Iterator[None]:
+    """Refresh the trial's ``heartbeat`` every HEARTBEAT seconds while the block runs."""
+    stop = threading.Event()
+
+    def beat() -> None:
+        while not stop.wait(HEARTBEAT):
+            with contextlib.suppress(Exception):  # a finished trial or a busy storage: next beat
+                study._storage.set_trial_user_attr(trial._trial_id, "heartbeat", time.time())
+
+    thread = threading.Thread(target=beat, name="cnn-search-heartbeat", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+
+
+def fail_stale_trials(study: optuna.Study, session: Session | None = None) -> list[int]:
+    """Fail the stale RUNNING trials (see the module docstring), record them in MLflow when
+    ``session`` is given, and enqueue each once more. Returns their numbers."""
     import optuna
 
-    stale = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,))
-    for trial in stale:
-        study._storage.set_trial_user_attr(trial._trial_id, "state", "killed")
-        study._storage.set_trial_user_attr(trial._trial_id, "reason", "killed: the process running it ended")
-        study._storage.set_trial_state_values(trial._trial_id, optuna.trial.TrialState.FAIL)
-    return [t.number for t in stale]
+    failed = []
+    now = time.time()
+    for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
+        worker = str(t.user_attrs.get("worker", ""))
+        last = float(t.user_attrs.get("heartbeat") or (t.datetime_start.timestamp() if t.datetime_start else now))
+        if worker == worker_id():
+            continue
+        if not (_dead_here(worker) or now - last > GRACE):
+            continue
+        why = "its worker process ended" if _dead_here(worker) else f"no heartbeat for {now - last:.0f} s"
+        reason = f"killed: {why} ({worker or 'unknown worker'})"
+        storage = study._storage
+        storage.set_trial_user_attr(t._trial_id, "state", "killed")
+        storage.set_trial_user_attr(t._trial_id, "reason", reason)
+        try:
+            storage.set_trial_state_values(t._trial_id, optuna.trial.TrialState.FAIL)
+        except RuntimeError:  # another worker failed it first (UpdateFinishedTrialError)
+            continue
+        failed.append(t.number)
+        if session is not None:
+            session.record_killed(t.number, dict(t.params), reason, started=t.datetime_start)
+        if "retry_of" not in t.user_attrs and t.params:
+            study.enqueue_trial(dict(t.params), user_attrs={"retry_of": t.number}, skip_if_exists=False)
+    return failed
 
 
-def optimize(session: Session, study: optuna.Study, *, trials: int, timeout: float | None, signals: Signals) -> int:
-    """Run trials until ``trials`` are counted, ``timeout`` passes, or failures pile up. Returns how many ran."""
+def rss_mb() -> float:
+    """This process's resident memory in MiB (Linux /proc; elsewhere the peak from getrusage)."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def optimize(
+    session: Session,
+    study: optuna.Study,
+    *,
+    trials: int,
+    signals: Signals,
+    deadline: float | None = None,
+    hard_deadline: float | None = None,
+    max_trials_here: int | None = None,
+    max_rss_mb: float | None = None,
+) -> int:
+    """Run trials until ``trials`` are counted, the ``deadline`` (``time.time()``) passes, this worker
+    has run ``max_trials_here`` or grown past ``max_rss_mb`` (it is then recycled), or failures pile
+    up. A running trial is stopped at ``hard_deadline``. Returns how many ran."""
     import optuna
 
     State = optuna.trial.TrialState
-    started = time.perf_counter()
     ran = 0
-    while counted(study) < trials:
+    while counted(study) + _running(study) < trials:  # trials other workers are running count as coming
         signals.check()  # a signal held since the last trial ends the search here, with nothing half-done
-        if timeout is not None and time.perf_counter() - started >= timeout:
-            log.info("timeout of %.0f s reached: no new trial starts", timeout)
+        if deadline is not None and time.time() >= deadline:
+            log.info("--timeout reached: no new trial starts")
             break
+        if max_trials_here is not None and ran >= max_trials_here:
+            log.info("worker recycled after %d trials", ran)
+            break
+        if max_rss_mb is not None and rss_mb() > max_rss_mb:
+            log.info("worker recycled at %.0f MiB resident (limit %.0f MiB)", rss_mb(), max_rss_mb)
+            break
+        stale = fail_stale_trials(study, session)
+        if stale:
+            log.warning("trial(s) %s were left running by a worker that stopped: failed, retried once", stale)
         trial = study.ask()
+        trial.set_user_attr("worker", worker_id())
+        trial.set_user_attr("heartbeat", time.time())
+        if "CUDA_VISIBLE_DEVICES" in os.environ:  # the GPU a supervised worker is pinned to
+            trial.set_user_attr("cuda_visible_devices", os.environ["CUDA_VISIBLE_DEVICES"])
         ran += 1
 
         def report(epoch: int, value: float, trial: optuna.Trial = trial) -> bool:
@@ -97,9 +208,10 @@ def optimize(session: Session, study: optuna.Study, *, trials: int, timeout: flo
         source = OptunaParams(trial)
         t0 = time.perf_counter()
         best = study.best_trial if has_complete(study) else None
-        arch, result, run_id = session.run_trial(
-            trial.number, source, report, signals=signals, on_interrupt=interrupted
-        )
+        with heartbeat(study, trial):
+            arch, result, run_id = session.run_trial(
+                trial.number, source, report, signals=signals, on_interrupt=interrupted, deadline=hard_deadline
+            )
         attrs: dict[str, Any] = {
             "state": result.state,
             "reason": result.reason,
@@ -111,10 +223,12 @@ def optimize(session: Session, study: optuna.Study, *, trials: int, timeout: flo
             "params": result.params,
             "flops": result.flops,
             "train_seconds": round(result.train_seconds, 3),
+            "worker_rss_mb": round(rss_mb(), 1),  # resident memory of the worker after the trial
         }
         for key, value in attrs.items():
             trial.set_user_attr(key, value)
         if result.state == "complete":
+            best = study.best_trial if has_complete(study) else None  # other workers may have finished some
             session.keep_if_best(trial.number, result, best.value if best else None, best.number if best else None)
             study.tell(trial, result.value)
         elif result.state in ("pruned", "infeasible"):
@@ -142,6 +256,25 @@ def optimize(session: Session, study: optuna.Study, *, trials: int, timeout: flo
                 f"{session.consecutive_failures} trials failed in a row; the last error: {session.last_error}"
             )
     return ran
+
+
+def wait_for_others(study: optuna.Study, session: Session, signals: Signals, *, limit: float | None = None) -> None:
+    """Wait until trials other workers are running (another machine's ``cnn-search worker``) end,
+    so the winner is chosen among them too; stale ones are failed on the way."""
+    if not _running(study):
+        return
+    log.info("waiting for %d trial(s) running in other workers", _running(study))
+    until = time.time() + limit if limit is not None else None
+    while _running(study) and (until is None or time.time() < until):
+        signals.check()
+        fail_stale_trials(study, session)
+        time.sleep(1)
+
+
+def _running(study: optuna.Study) -> int:
+    import optuna
+
+    return len(study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)))
 
 
 def has_complete(study: optuna.Study) -> bool:

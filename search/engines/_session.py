@@ -158,11 +158,16 @@ class Session:
         seed: int | None,
         max_failures: int = 3,
         callbacks: tuple[Callable[[TrialEvent], None], ...] = (),
+        owns_parent: bool = True,
+        mixed_precision: bool = False,
+        xla: bool = False,
     ) -> None:
         self.name, self.engine, self.space, self.data = name, engine, space, data
+        self.owns_parent = owns_parent  # a worker of a supervised search leaves the parent run to it
         self.runs_dir = runs_dir
         self.tracking_uri = tracking_uri
-        self.objective = Objective(space, data, epochs=epochs, seed=seed)
+        self.mixed_precision, self.xla = mixed_precision, xla
+        self.objective = Objective(space, data, epochs=epochs, seed=seed, jit_compile=True if xla else "auto")
         self.max_failures = max_failures
         self.callbacks = callbacks
         self.consecutive_failures = 0
@@ -172,13 +177,20 @@ class Session:
         self._tracking: Future[tuple[Tracker, str, str]] | None = None
 
     # -- MLflow: started in the background, waited for when a trial is recorded ----------------------
-    def begin(self, parent_run_id: str | None) -> None:
+    def begin(self, parent_run_id: str | None, on_ready: Callable[[str, str], None] | None = None) -> None:
         """Start MLflow (import, store, experiment, parent run, reconciliation) in a background thread:
-        it overlaps the first trial's training instead of delaying it."""
+        it overlaps the first trial's training instead of delaying it. ``on_ready(experiment_id,
+        parent_run_id)`` is called from that thread once the parent run exists."""
         from concurrent.futures import ThreadPoolExecutor
 
+        def begin() -> tuple[Tracker, str, str]:
+            tracked = self._begin(parent_run_id)
+            if on_ready is not None:
+                on_ready(tracked[1], tracked[2])
+            return tracked
+
         pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="cnn-search-mlflow")
-        self._tracking = pool.submit(self._begin, parent_run_id)
+        self._tracking = pool.submit(begin)
         pool.shutdown(wait=False)
 
     def _begin(self, parent_run_id: str | None) -> tuple[Tracker, str, str]:
@@ -198,6 +210,8 @@ class Session:
             "data": self.data.source,
             "input_shape": "x".join(map(str, self.data.input_shape)),
             "num_classes": self.data.num_classes,
+            "mixed_precision": self.mixed_precision,
+            "xla": self.xla,
         }
         parent = tracker.start_search(
             experiment_id, name=self.name, parent_run_id=parent_run_id, tags=tags, params=params
@@ -227,8 +241,10 @@ class Session:
         FAILED however the block ends."""
         import gc
 
-        import keras  # noqa: F401  (imported before the heap is frozen)
+        import keras  # (imported before the heap is frozen)
 
+        if self.mixed_precision:  # float16 compute, float32 weights; the softmax output stays float32
+            keras.mixed_precision.set_global_policy("mixed_float16")
         gc.collect()
         gc.freeze()
         try:
@@ -248,7 +264,11 @@ class Session:
 
     def end_search(self, status: str = "FINISHED") -> None:
         """End the parent run with ``status``; nothing to end when MLflow never started."""
-        if self._tracking is None or (self._tracking.done() and self._tracking.exception() is not None):
+        if (
+            not self.owns_parent
+            or self._tracking is None
+            or (self._tracking.done() and self._tracking.exception() is not None)
+        ):
             return
         tracker, _, parent = self._tracked()
         tracker.end_search(parent, status)
@@ -274,6 +294,7 @@ class Session:
         *,
         signals: Signals,
         on_interrupt: Callable[[], None],
+        deadline: float | None = None,
     ) -> tuple[Architecture, TrialResult, str]:
         """Sample, train and judge one trial, then record it in MLflow in one go (its run carries the
         trial's real start and end times). Signals interrupt only the training; then the trial is
@@ -282,7 +303,7 @@ class Session:
         started_ms = int(time.time() * 1000)
         try:
             with signals.armed():
-                result = self.objective(arch, reporter, trial_number=number)
+                result = self.objective(arch, reporter, trial_number=number, deadline=deadline)
         except KeyboardInterrupt as exc:
             on_interrupt()
             reason = f"killed: {exc}" if str(exc) else "killed: interrupted"
@@ -295,6 +316,15 @@ class Session:
         elif result.state in ("complete", "pruned"):
             self.consecutive_failures = 0
         return arch, result, run_id
+
+    def record_killed(self, number: int, params: dict[str, Any], reason: str, *, started: Any = None) -> str:
+        """Record in MLflow a trial whose worker died mid-trial (found stale by another worker)."""
+        from search.space import FixedParams
+
+        source = FixedParams(params)
+        arch = self.space.sample(source)
+        started_ms = int(started.timestamp() * 1000) if started is not None else int(time.time() * 1000)
+        return self._record(number, arch, source, started_ms, TrialResult("failed", reason=reason), state="killed")
 
     def _record(
         self, number: int, arch: Architecture, source: ParamSource, started_ms: int, result: TrialResult, *, state: str

@@ -27,18 +27,22 @@ def build_model(
     import keras
 
     plan = plan or make_plan(arch, tuple(input_shape), num_classes)
+    mixed = keras.mixed_precision.global_policy().name.startswith("mixed")
     inputs = keras.Input(shape=plan.input_shape, name="image")
     tensors = {"input": inputs}
     for step in plan.steps:
-        layer = getattr(keras.layers, step.layer)(name=step.name, **step.config)
+        config = {**step.config, "dtype": "float32"} if mixed and step.name == plan.output else step.config
+        layer = getattr(keras.layers, step.layer)(name=step.name, **config)
         args = [tensors[i] for i in step.inputs]
         tensors[step.name] = layer(args if step.layer == "Add" else args[0])
     return keras.Model(inputs, tensors[plan.output], name=name)
 
 
-def compile_model(model: keras.Model, arch: Architecture, *, steps_per_execution: int = 1) -> keras.Model:
+def compile_model(
+    model: keras.Model, arch: Architecture, *, steps_per_execution: int = 1, jit_compile: bool | str = "auto"
+) -> keras.Model:
     """Compile with the architecture's optimizer (keywords only: Keras 3 reads a third positional
-    argument as ``loss_weights``)."""
+    argument as ``loss_weights``). ``jit_compile=True`` asks for XLA compilation."""
     import keras
 
     t = arch.training
@@ -58,5 +62,6 @@ def compile_model(model: keras.Model, arch: Architecture, *, steps_per_execution
         loss="sparse_categorical_crossentropy",
         metrics=["accuracy"],
         steps_per_execution=steps_per_execution,
+        jit_compile=jit_compile,
     )
     return model

@@ -78,7 +78,13 @@ class _Epochs:
 
     @staticmethod
     def make(
-        result: TrialResult, reporter: Reporter, trial_number: int, patience: int | None
+        result: TrialResult,
+        reporter: Reporter,
+        trial_number: int,
+        patience: int | None,
+        *,
+        attempt: int = 0,
+        deadline: float | None = None,
     ) -> keras.callbacks.Callback:
         import keras
 
@@ -88,13 +94,23 @@ class _Epochs:
             pruned = False
             non_finite = False
             stopped_early = False
+            timed_out = False
 
             def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
+                if _faults.oom_trial(trial_number, attempt):
+                    import tensorflow as tf
+
+                    raise tf.errors.ResourceExhaustedError(None, None, "injected OOM (CNN_SEARCH_TEST_OOM_TRIALS)")
                 if _faults.fail_trial(trial_number):
                     raise RuntimeError(f"injected failure in trial {trial_number} (CNN_SEARCH_TEST_FAIL_TRIALS)")
                 if _faults.nan_trial(trial_number):
                     for weight in self.model.trainable_weights:  # relu(NaN) may be 0: poison them all
                         weight.assign(keras.ops.full(weight.shape, float("nan")))
+
+            def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
+                if deadline is not None and time.time() >= deadline:  # the search's hard time limit
+                    self.timed_out = True
+                    self.model.stop_training = True
 
             def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
                 logs = logs or {}
@@ -110,7 +126,10 @@ class _Epochs:
                     self.weights = self.model.get_weights()
                 if sleep := _faults.epoch_sleep():
                     time.sleep(sleep)
-                if reporter(epoch, value):
+                if deadline is not None and time.time() >= deadline:
+                    self.timed_out = True
+                    self.model.stop_training = True
+                elif reporter(epoch, value):
                     self.pruned = True
                     self.model.stop_training = True
                 elif patience is not None and result.best_epoch is not None and epoch - result.best_epoch >= patience:
@@ -131,76 +150,101 @@ class Objective:
         epochs: int | None = None,
         seed: int | None = None,
         keep_model: bool = True,
+        jit_compile: bool | str = "auto",
     ) -> None:
         self.space = space
         self.data = data
         self.epochs = epochs
         self.seed = seed
         self.keep_model = keep_model
+        self.jit_compile = jit_compile
 
-    def __call__(self, arch: Architecture, reporter: Reporter, *, trial_number: int = 0) -> TrialResult:
+    def __call__(
+        self, arch: Architecture, reporter: Reporter, *, trial_number: int = 0, deadline: float | None = None
+    ) -> TrialResult:
         """Train and judge ``arch``. KeyboardInterrupt and SystemExit propagate; any other exception
-        becomes a failed result with its traceback (reason ``oom`` for out-of-memory, else ``error``)."""
+        becomes a failed result with its traceback (reason ``oom`` for out-of-memory, else ``error``).
+        Out of memory is retried once at half the batch size. ``deadline`` (``time.time()``) is the
+        search's hard time limit: training stops there and keeps what it reached."""
         try:
             plan = self.space.check(arch, self.data.input_shape, self.data.num_classes)
         except InfeasibleError as exc:
             return TrialResult("infeasible", reason=f"{exc.reason}: {exc}")
-        result = TrialResult("complete", params=plan.params, flops=plan.flops)
         import keras
 
-        # Keras's own gc.collect() walks every TensorFlow object (0.4 s a trial); run_search freezes the
-        # heap after start-up (gc.freeze) so the collector only scans what trials made.
-        keras.backend.clear_session(free_memory=False)
-        gc.collect()
-        if self.seed is not None:
-            keras.utils.set_random_seed(self.seed * 1_000_003 + trial_number)
-        start = time.perf_counter()
-        try:
-            model = build_model(arch, self.data.input_shape, self.data.num_classes, plan=plan)
-            compile_model(model, arch, steps_per_execution=STEPS_PER_EXECUTION)
-            callback = _Epochs.make(result, reporter, trial_number, arch.training.patience)
-            epochs = self.epochs or arch.training.epochs
-            batch = arch.training.batch_size
-            augment = arch.training.augment
-            if keras.backend.backend() != "tensorflow" and self.data.in_memory and not augment:
-                x, y = self.data.arrays("train")  # NumPy reaches fit on any Keras backend
-                model.fit(
-                    x,
-                    y,
-                    batch_size=batch,
-                    epochs=epochs,
-                    validation_data=self.data.arrays("validation"),
-                    callbacks=[callback],
-                    verbose=0,
-                    shuffle=True,
+        batch = arch.training.batch_size
+        for attempt in (0, 1):
+            result = TrialResult("complete", params=plan.params, flops=plan.flops)
+            # Keras's own gc.collect() walks every TensorFlow object (0.4 s a trial); run_search freezes the
+            # heap after start-up (gc.freeze) so the collector only scans what trials made.
+            keras.backend.clear_session(free_memory=False)
+            gc.collect()
+            if self.seed is not None:
+                keras.utils.set_random_seed(self.seed * 1_000_003 + trial_number)
+            start = time.perf_counter()
+            try:
+                model = build_model(arch, self.data.input_shape, self.data.num_classes, plan=plan)
+                compile_model(model, arch, steps_per_execution=STEPS_PER_EXECUTION, jit_compile=self.jit_compile)
+                callback = _Epochs.make(
+                    result, reporter, trial_number, arch.training.patience, attempt=attempt, deadline=deadline
                 )
-            else:
-                model.fit(
-                    self.data.train(batch, augment=augment),
-                    epochs=epochs,
-                    validation_data=self.data.validation(VALIDATION_BATCH),
-                    callbacks=[callback],
-                    verbose=0,
-                    shuffle=False,  # the pipeline reshuffles every epoch itself
-                )
-        except (KeyboardInterrupt, SystemExit):
-            raise
-        except Exception as exc:  # any failure of one trial is recorded, the search goes on
-            result.state = "failed"
-            oom = "ResourceExhausted" in type(exc).__name__ or "out of memory" in str(exc).lower()
-            result.reason = f"oom: {exc}" if oom else f"error: {type(exc).__name__}: {exc}"
-            result.traceback = tb.format_exc()
-            return result
-        finally:
+                self._fit(model, arch, batch, callback)
+            except (KeyboardInterrupt, SystemExit):
+                raise
+            except Exception as exc:  # any failure of one trial is recorded, the search goes on
+                result.state = "failed"
+                oom = "ResourceExhausted" in type(exc).__name__ or "out of memory" in str(exc).lower()
+                result.reason = f"oom: at batch size {batch}: {exc}" if oom else f"error: {type(exc).__name__}: {exc}"
+                result.traceback = tb.format_exc()
+                result.train_seconds = time.perf_counter() - start
+                if oom and attempt == 0 and batch > 1:
+                    batch //= 2  # retried once at half the batch size
+                    continue
+                return result
             result.train_seconds = time.perf_counter() - start
+            if attempt == 1:
+                result.reason = f"oom_retried: out of memory at batch size {batch * 2}; trained at {batch}"
+            break
         if callback.non_finite:
             result.state, result.reason = "failed", "non_finite: the loss became NaN or infinite"
             return result
         result.value = callback.best if math.isfinite(callback.best) else None
         if callback.pruned:
             result.state, result.reason = "pruned", f"pruner: stopped after epoch {len(result.history['loss']) - 1}"
+        elif callback.timed_out:
+            done = len(result.history.get("loss", []))
+            result.reason = f"timeout: stopped at the search's hard time limit after {done} epoch(s)"
+            if result.value is None:
+                result.state = "pruned"
         if result.state == "complete" and self.keep_model:
             if callback.weights is not None:
                 model.set_weights(callback.weights)
             result.model = model
         return result
+
+    def _fit(self, model: keras.Model, arch: Architecture, batch: int, callback: Any) -> None:
+        import keras
+
+        epochs = self.epochs or arch.training.epochs
+        augment = arch.training.augment
+        if keras.backend.backend() != "tensorflow" and self.data.in_memory and not augment:
+            x, y = self.data.arrays("train")  # NumPy reaches fit on any Keras backend
+            model.fit(
+                x,
+                y,
+                batch_size=batch,
+                epochs=epochs,
+                validation_data=self.data.arrays("validation"),
+                callbacks=[callback],
+                verbose=0,
+                shuffle=True,
+            )
+        else:
+            model.fit(
+                self.data.train(batch, augment=augment),
+                epochs=epochs,
+                validation_data=self.data.validation(VALIDATION_BATCH),
+                callbacks=[callback],
+                verbose=0,
+                shuffle=False,  # the pipeline reshuffles every epoch itself
+            )

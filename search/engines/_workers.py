@@ -1,0 +1,272 @@
+"""Worker processes: ``cnn-search run --workers N`` supervises them; ``cnn-search worker NAME`` is one.
+
+A worker is a process of its own that loads the study, the space and the data once (from what
+``cnn-search run`` recorded in the study), attaches to the search's MLflow parent run, and runs
+Optuna trials until the target is met, the deadline passes, or it is recycled (after
+``--recycle-after`` trials or above ``--max-worker-rss`` MiB: a fresh process returns the memory
+TensorFlow keeps). Workers share the Optuna storage (the default journal file locally, PostgreSQL
+across machines) and never end the parent run; the supervisor does, after evaluating and registering
+the winner.
+
+The supervisor starts ``N`` workers (default: one per visible GPU, each pinned with
+``CUDA_VISIBLE_DEVICES`` and memory growth on; else one), starts a new one whenever one exits while
+trials remain, stops after repeated crashes without progress, and on SIGINT/SIGTERM passes SIGTERM
+to every worker (each records its running trial as killed) before exiting 130/143.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from search._errors import SearchError
+from search.engines._session import SearchInterrupted, Session, Signals, TrialEvent, log
+
+if TYPE_CHECKING:
+    import optuna
+
+#: Study user attributes a worker reads (written by ``cnn-search run``).
+SETTINGS = ("sampler", "pruner", "epochs", "seed", "target_trials", "deadline", "hard_deadline", "max_failures")
+
+
+def visible_gpus() -> list[str]:
+    """GPU ids this machine shows (``CUDA_VISIBLE_DEVICES`` if set, else ``nvidia-smi -L``); no TensorFlow import."""
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if visible is not None:
+        return [g.strip() for g in visible.split(",") if g.strip() and g.strip() != "-1"]
+    if shutil.which("nvidia-smi") is None:
+        return []
+    try:
+        out = subprocess.run(["nvidia-smi", "-L"], capture_output=True, text=True, timeout=10).stdout
+    except (OSError, subprocess.SubprocessError):
+        return []
+    return [str(i) for i, line in enumerate(out.splitlines()) if line.startswith("GPU ")]
+
+
+def worker_env(index: int, gpus: list[str], workers: int = 1) -> dict[str, str]:
+    """The environment of worker ``index``: pinned to one GPU (round robin) with memory growth; on a
+    CPU, the cores shared out between the ``workers`` (TensorFlow's intra-op threads), unless set."""
+    env = dict(os.environ)
+    if gpus:
+        env["CUDA_VISIBLE_DEVICES"] = gpus[index % len(gpus)]
+        env["TF_FORCE_GPU_ALLOW_GROWTH"] = "true"
+    elif workers > 1:
+        env.setdefault("TF_NUM_INTRAOP_THREADS", str(max(1, (os.cpu_count() or 1) // workers)))
+    return env
+
+
+def supervise(
+    session: Session,
+    study: optuna.Study,
+    *,
+    workers: int,
+    trials: int,
+    storage_url: str,
+    deadline: float | None,
+    signals: Signals,
+    recycle_after: int | None,
+    max_rss_mb: float | None,
+    gpus: list[str],
+) -> int:
+    """Run ``workers`` worker processes until the target is met; returns how many trials they ran."""
+    from search.engines._optuna import counted
+
+    before = len(study.trials)
+    command = [
+        sys.executable,
+        "-m",
+        "search",
+        "worker",
+        session.name,
+        "--runs-dir",
+        str(session.runs_dir),
+        "--storage",
+        storage_url,
+        "--tracking-uri",
+        session.tracking_uri,
+    ]
+    if recycle_after:
+        command += ["--recycle-after", str(recycle_after)]
+    if max_rss_mb:
+        command += ["--max-worker-rss", str(max_rss_mb)]
+    procs: dict[int, subprocess.Popen[bytes]] = {}
+    crashes = 0
+    seen: set[int] = set()
+    started = 0
+
+    def start(index: int) -> None:
+        nonlocal started
+        procs[index] = subprocess.Popen([*command, "--index", str(index)], env=worker_env(index, gpus, workers))
+        started += 1
+
+    def remaining() -> bool:
+        return counted(study) < trials and (deadline is None or time.time() < deadline)
+
+    for i in range(workers):
+        start(i)
+    try:
+        while procs:
+            if signals.pending is not None:
+                raise SearchInterrupted(signals.pending)
+            time.sleep(0.5)
+            _announce(session, study, seen, trials)
+            for index, proc in list(procs.items()):
+                rc = proc.poll()
+                if rc is None:
+                    continue
+                del procs[index]
+                if rc == 1:  # the worker refused or failed the search (its message is on stderr)
+                    raise SearchError(f"worker {index} stopped the search (exit 1); see its message above")
+                if rc != 0:
+                    crashes += 1
+                    log.warning("worker %d ended with %s; %s", index, _exit_text(rc), "starting another")
+                    if crashes > 3 * workers:
+                        raise SearchError(f"workers crashed {crashes} times; the last ended with {_exit_text(rc)}")
+                if remaining():
+                    start(index)
+        _announce(session, study, seen, trials)
+    except BaseException:  # interrupted or failed: each worker records its running trial as killed
+        _stop(procs, signal.SIGTERM)
+        raise
+    return len(study.trials) - before
+
+
+def _exit_text(rc: int) -> str:
+    return f"signal {signal.Signals(-rc).name}" if rc < 0 else f"exit code {rc}"
+
+
+def _stop(procs: dict[int, subprocess.Popen[bytes]], sig: int, wait: float = 60) -> None:
+    """Pass ``sig`` to every worker and wait for them (SIGKILL after ``wait`` seconds)."""
+    for proc in procs.values():
+        if proc.poll() is None:
+            proc.send_signal(sig)
+    limit = time.time() + wait
+    for proc in procs.values():
+        try:
+            proc.wait(timeout=max(0.1, limit - time.time()))
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def _announce(session: Session, study: optuna.Study, seen: set[int], trials: int) -> None:
+    """Progress callbacks for trials the workers finished since the last look."""
+    import optuna
+
+    from search.engines._optuna import counted, has_complete
+
+    finished = [t for t in study.get_trials(deepcopy=False) if t.state.is_finished() and t.number not in seen]
+    if not finished:
+        return
+    best = study.best_trial if has_complete(study) else None
+    done = counted(study)
+    for t in finished:
+        seen.add(t.number)
+        value = t.value if t.state == optuna.trial.TrialState.COMPLETE else None
+        event = TrialEvent(
+            t.number,
+            str(t.user_attrs.get("state", t.state.name.lower())),
+            value,
+            t.user_attrs.get("reason"),
+            str(t.user_attrs.get("summary", "")),
+            float(t.user_attrs.get("train_seconds") or 0.0),
+            best.value if best else None,
+            best.number if best else None,
+            done,
+            trials,
+        )
+        for callback in session.callbacks:
+            callback(event)
+
+
+def run_worker(
+    name: str,
+    *,
+    runs_dir: str | Path = "runs",
+    storage: str | None = None,
+    tracking_uri: str | None = None,
+    index: int = 0,
+    recycle_after: int | None = None,
+    max_rss_mb: float | None = None,
+    wait_for_parent: float = 120,
+) -> int:
+    """One worker of search ``name`` (started by ``cnn-search run``, or on another machine with the
+    same ``--storage`` and ``--tracking-uri``). Returns how many trials it ran."""
+    import optuna
+
+    from search.data import load_dataset
+    from search.engines._optuna import make_pruner, make_sampler, optimize
+    from search.engines._storage import default_storage_url, get_storage
+    from search.space import Space
+    from search.tracking import default_tracking_uri
+
+    runs = Path(runs_dir)
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    url = storage or default_storage_url(runs)
+    try:
+        study = optuna.load_study(study_name=name, storage=get_storage(url))
+    except KeyError:
+        raise SearchError(f"no search named {name!r} in {url}; start it with cnn-search run") from None
+    attrs = study.user_attrs
+    if "space_definition" not in attrs or "target_trials" not in attrs:
+        raise SearchError(f"search {name!r} was not started by a cnn-search that supports workers; rerun it")
+    space = Space.from_dict(attrs["space_definition"])
+    bundle = load_dataset(attrs["data"], seed=int(attrs.get("data_seed", 0)))
+    if bundle.fingerprint != attrs["data_fingerprint"]:
+        raise SearchError(
+            f"worker data differs from the search's: expected fingerprint {attrs['data_fingerprint']} for "
+            f"{attrs['data']!r}, received {bundle.fingerprint}"
+        )
+    seed = attrs.get("seed")
+    epochs = attrs.get("epochs")
+    session = Session(
+        name=name,
+        engine="optuna",
+        space=space,
+        data=bundle,
+        runs_dir=runs,
+        tracking_uri=tracking_uri or default_tracking_uri(runs),
+        epochs=epochs,
+        seed=seed,
+        max_failures=int(attrs.get("max_failures", 3)),
+        callbacks=(),
+        owns_parent=False,
+        mixed_precision=bool(attrs.get("mixed_precision")),
+        xla=bool(attrs.get("xla")),
+    )
+    parent = _wait_for(lambda: optuna.load_study(study_name=name, storage=study._storage).user_attrs, wait_for_parent)
+    study.sampler = make_sampler(
+        attrs["sampler"], None if seed is None else seed + 7919 * (index + 1) + len(study.trials)
+    )
+    study.pruner = make_pruner(attrs["pruner"], epochs or max(space.training["epochs"].values()))
+    session.begin(parent)
+    with session.running() as signals:
+        return optimize(
+            session,
+            study,
+            trials=int(attrs["target_trials"]),
+            signals=signals,
+            deadline=attrs.get("deadline"),
+            hard_deadline=attrs.get("hard_deadline"),
+            max_trials_here=recycle_after,
+            max_rss_mb=max_rss_mb,
+        )
+
+
+def _wait_for(read: Callable[[], dict[str, Any]], seconds: float) -> str:
+    """The search's MLflow parent run id, once the supervisor has recorded it."""
+    limit = time.time() + seconds
+    while True:
+        parent = read().get("mlflow_parent_run_id")
+        if parent:
+            return str(parent)
+        if time.time() > limit:
+            raise SearchError(f"the search's MLflow run was not recorded within {seconds:.0f} s")
+        time.sleep(0.2)

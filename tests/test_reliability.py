@@ -1,0 +1,275 @@
+"""RELIABILITY.md rows 1, 4, 7, 8 and the time budget, with real processes, signals and storage.
+(Rows 2, 3, 5, 6, 15 are in test_run.py; 9-11 in test_space_errors and tests/data; 12-14 in
+test_export and test_ui.)"""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from .helpers import ENV, cnn_search, runs_of, study_of
+
+NAME = "tiny-digits"
+
+
+def _popen(*args: str, env: dict[str, str]) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "search", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**ENV, **env},
+    )
+
+
+def _wait(runs, proc, predicate, limit=180):
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, proc.communicate()[1][-3000:]
+        if (runs / "optuna.journal").exists():
+            try:
+                trials = study_of(runs, NAME).trials
+            except KeyError:
+                trials = []
+            if predicate(trials):
+                return trials
+        time.sleep(0.3)
+    raise AssertionError("the search never reached the expected state")
+
+
+@pytest.mark.slow
+def test_sigkill_mid_trial_then_rerun_retries_the_killed_trial_once(tmp_path):
+    """Row 1."""
+    runs = tmp_path / "runs"
+    args = ["run", "tiny", "--trials", "4", "--epochs", "3", "--runs-dir", str(runs), "--seed", "0"]
+    proc = _popen(*args, env={"CNN_SEARCH_TEST_EPOCH_SLEEP": "1"})
+    _wait(runs, proc, lambda ts: any(t.state.name == "COMPLETE" for t in ts) and ts[-1].state.name == "RUNNING")
+    time.sleep(1)
+    proc.send_signal(signal.SIGKILL)
+    proc.communicate(timeout=30)
+    killed = study_of(runs, NAME).trials[-1]
+    assert killed.state.name == "RUNNING"  # what Optuna alone leaves behind
+
+    again = cnn_search(*args)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert f"trial(s) [{killed.number}] were left running by a process that ended: failed, retried once" in (
+        again.stderr.replace("\n", " ")
+    )
+    study = study_of(runs, NAME)
+    failed = study.trials[killed.number]
+    assert failed.state.name == "FAIL" and failed.user_attrs["state"] == "killed"
+    assert "its worker process ended" in failed.user_attrs["reason"]
+    retries = [t for t in study.trials if t.user_attrs.get("retry_of") == killed.number]
+    assert len(retries) == 1 and retries[0].params == killed.params  # retried once, same point
+    assert sum(t.state.name in ("COMPLETE", "PRUNED") for t in study.trials) == 4  # the target is reached
+    parents, children = runs_of(runs, NAME)
+    assert len(parents) == 1 and parents[0].info.status == "FINISHED"
+    assert not [c for c in children if c.info.status == "RUNNING"]
+    record = [c for c in children if c.data.tags["trial"] == str(killed.number)]
+    assert len(record) == 1 and record[0].info.status == "KILLED"
+
+
+@pytest.mark.slow
+def test_two_workers_share_one_study(tmp_path):
+    """Row 4: both finish, unique trial numbers, no lock errors; MLflow has every trial once."""
+    runs = tmp_path / "runs"
+    out = cnn_search("run", "tiny", "--trials", "8", "--epochs", "2", "--workers", "2", "--runs-dir", str(runs))
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert "locked" not in out.stderr.lower() and "Traceback" not in out.stderr
+    study = study_of(runs, NAME)
+    numbers = [t.number for t in study.trials]
+    assert len(numbers) == len(set(numbers)) and len(numbers) == 8  # no overshoot either
+    assert len({t.user_attrs["worker"] for t in study.trials}) == 2  # both workers ran trials
+    parents, children = runs_of(runs, NAME)
+    assert len(parents) == 1 and parents[0].info.status == "FINISHED"
+    assert sorted(int(c.data.tags["trial"]) for c in children) == numbers
+    assert "[worker 0] ran" in out.stderr and "[worker 1] ran" in out.stderr
+    kept = list((runs / "models" / NAME).glob("*.keras"))
+    assert [p.name for p in kept] == [f"trial-{parents[0].data.tags['best_trial']}.keras"]
+
+
+@pytest.mark.slow
+def test_sigterm_stops_every_worker_and_the_rerun_completes(tmp_path):
+    """Row 2 with worker processes."""
+    runs = tmp_path / "runs"
+    args = ["run", "tiny", "--trials", "6", "--epochs", "3", "--workers", "2", "--runs-dir", str(runs)]
+    proc = _popen(*args, env={"CNN_SEARCH_TEST_EPOCH_SLEEP": "1"})
+    _wait(runs, proc, lambda ts: sum(t.state.name == "RUNNING" for t in ts) == 2)
+    time.sleep(1)
+    proc.send_signal(signal.SIGTERM)
+    _, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 143, stderr[-3000:]
+    assert "interrupted (SIGTERM)" in stderr
+    study = study_of(runs, NAME)
+    assert not [t for t in study.trials if t.state.name == "RUNNING"]
+    killed = [t for t in study.trials if t.user_attrs.get("state") == "killed"]
+    assert len(killed) == 2
+    parents, children = runs_of(runs, NAME)
+    assert parents[0].info.status == "KILLED"
+    assert sum(c.info.status == "KILLED" for c in children) == 2 and not [
+        c for c in children if c.info.status == "RUNNING"
+    ]
+    again = cnn_search(*args)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert sum(t.state.name in ("COMPLETE", "PRUNED") for t in study_of(runs, NAME).trials) >= 6
+
+
+@pytest.mark.slow
+def test_out_of_memory_is_retried_at_half_the_batch_then_recorded(tmp_path):
+    """Row 7: an injected ResourceExhaustedError."""
+    runs = tmp_path / "runs"
+    out = cnn_search(
+        "run",
+        "tiny",
+        "--trials",
+        "4",
+        "--epochs",
+        "1",
+        "--runs-dir",
+        str(runs),
+        "--pruner",
+        "none",
+        env={"CNN_SEARCH_TEST_OOM_TRIALS": "1,2!"},
+    )
+    assert out.returncode == 0, out.stderr[-3000:]
+    _, children = runs_of(runs, NAME)
+    by = {int(c.data.tags["trial"]): c for c in children}
+    assert by[1].data.tags["state"] == "complete"
+    assert by[1].data.tags["reason"] == "oom_retried: out of memory at batch size 64; trained at 32"
+    assert by[2].data.tags["state"] == "failed" and by[2].data.tags["reason"].startswith("oom: at batch size 32")
+    assert by[3].data.tags["state"] == "complete" and by[3].data.tags["reason"] == ""  # the next trial is normal
+
+
+@pytest.mark.slow
+def test_workers_are_recycled_after_their_trials(tmp_path):
+    """Row 8: a fresh worker process every 2 trials (the memory figures are in benchmarks/worker_memory.py)."""
+    runs = tmp_path / "runs"
+    out = cnn_search("run", "tiny", "--trials", "5", "--epochs", "1", "--recycle-after", "2", "--runs-dir", str(runs))
+    assert out.returncode == 0, out.stderr[-3000:]
+    workers = [t.user_attrs["worker"] for t in study_of(runs, NAME).trials]
+    assert len(workers) == 5 and len(set(workers)) == 3  # 2 + 2 + 1 trials in three processes
+    assert out.stderr.count("worker recycled after 2 trials") == 2
+
+
+@pytest.mark.slow
+def test_timeout_is_a_wall_clock_budget_and_the_winner_is_still_registered(tmp_path):
+    runs = tmp_path / "runs"
+    t0 = time.monotonic()
+    out = cnn_search(
+        "run",
+        "tiny",
+        "--trials",
+        "50",
+        "--epochs",
+        "40",
+        "--timeout",
+        "8",
+        "--runs-dir",
+        str(runs),
+        "--pruner",
+        "none",
+        env={"CNN_SEARCH_TEST_EPOCH_SLEEP": "0.5"},
+    )
+    wall = time.monotonic() - t0
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert "--timeout reached: no new trial starts" in out.stderr or "hard time limit" in out.stderr
+    parents, children = runs_of(runs, NAME)
+    stopped = [c for c in children if c.data.tags["reason"].startswith("timeout: stopped at the search's hard time")]
+    assert stopped, [c.data.tags["reason"] for c in children]
+    assert "test_accuracy" in parents[0].data.metrics and parents[0].data.tags.get("best_trial") is not None
+    assert wall < 8 * 1.1 + 40  # start-up, the stopped epoch and the winner's evaluation on top of the budget
+
+
+def test_stale_trials_of_other_machines_are_found_by_their_heartbeat(tmp_path):
+    import optuna
+
+    from search.engines._optuna import GRACE, fail_stale_trials
+    from search.engines._storage import get_storage
+
+    storage = get_storage(str(tmp_path / "s.journal"))
+    study = optuna.create_study(study_name="s", storage=storage)
+    old, fresh = study.ask(), study.ask()
+    for trial, beat in ((old, time.time() - GRACE - 5), (fresh, time.time())):
+        trial.suggest_int("blocks/depth", 1, 3)
+        trial.set_user_attr("worker", "another-machine:4242")
+        trial.set_user_attr("heartbeat", beat)
+    assert fail_stale_trials(study) == [old.number]
+    trials = study.trials
+    assert trials[old.number].state.name == "FAIL" and trials[fresh.number].state.name == "RUNNING"
+    assert "no heartbeat for" in trials[old.number].user_attrs["reason"]
+    retry = study.ask()  # the enqueued retry comes first, with the same point
+    assert retry.params == {} and retry.suggest_int("blocks/depth", 1, 3) == trials[old.number].params["blocks/depth"]
+    assert retry.user_attrs["retry_of"] == old.number
+    retry.set_user_attr("worker", "another-machine:4243")
+    retry.set_user_attr("heartbeat", time.time() - GRACE - 5)
+    assert fail_stale_trials(study) == [retry.number]
+    assert not [t for t in study.trials if t.user_attrs.get("retry_of") == retry.number]  # retried once only
+
+
+def test_gpu_workers_are_pinned_one_gpu_each():
+    """No GPU here: the pinning is plain environment, checked as such (see also the run below)."""
+    from search.engines._workers import visible_gpus, worker_env
+
+    assert worker_env(1, ["0", "1"])["CUDA_VISIBLE_DEVICES"] == "1"
+    assert worker_env(2, ["0", "1"])["CUDA_VISIBLE_DEVICES"] == "0"
+    assert worker_env(0, ["0"])["TF_FORCE_GPU_ALLOW_GROWTH"] == "true"
+    import os
+
+    assert worker_env(0, []).get("CUDA_VISIBLE_DEVICES") == os.environ.get("CUDA_VISIBLE_DEVICES")  # CPU: as is
+
+    saved = os.environ.get("CUDA_VISIBLE_DEVICES")
+    try:
+        os.environ["CUDA_VISIBLE_DEVICES"] = "2,3"
+        assert visible_gpus() == ["2", "3"]
+        os.environ["CUDA_VISIBLE_DEVICES"] = "-1"
+        assert visible_gpus() == []
+    finally:
+        if saved is None:
+            os.environ.pop("CUDA_VISIBLE_DEVICES", None)
+        else:
+            os.environ["CUDA_VISIBLE_DEVICES"] = saved
+
+
+@pytest.mark.slow
+def test_two_visible_gpus_start_two_pinned_workers_and_gpu_flags_are_recorded(tmp_path):
+    """CUDA_VISIBLE_DEVICES=0,1 on this CPU machine: the supervisor starts a worker per id, each
+    pinned (TensorFlow finds no GPU and trains on the CPU). Mixed precision and XLA run (slowly) on a
+    CPU; they are untested on a GPU here."""
+    runs = tmp_path / "runs"
+    out = cnn_search(
+        "run",
+        "tiny",
+        "--trials",
+        "4",
+        "--epochs",
+        "1",
+        "--runs-dir",
+        str(runs),
+        "--mixed-precision",
+        "--xla",
+        env={"CUDA_VISIBLE_DEVICES": "0,1"},
+    )
+    assert out.returncode == 0, out.stderr[-3000:]
+    trials = study_of(runs, NAME).trials
+    assert {t.user_attrs["cuda_visible_devices"] for t in trials} == {"0", "1"}
+    parents, children = runs_of(runs, NAME)
+    assert parents[0].data.params["mixed_precision"] == "True" and parents[0].data.params["xla"] == "True"
+    assert any(c.data.tags["state"] == "complete" for c in children)
+
+
+def test_worker_options_are_checked(tmp_path):
+    cases = [
+        (["--workers", "0"], "--workers: expected a whole number >= 1, received 0"),
+        (["--workers", "2", "--engine", "keras-tuner"], "worker processes run the optuna engine only"),
+        (["--workers", "2", "--storage", f"sqlite:///{tmp_path}/o.db"], "several worker processes need a journal"),
+        (["--timeout", "0"], "--timeout: expected seconds > 0, received 0"),
+    ]
+    for extra, message in cases:
+        out = cnn_search("run", "tiny", "--runs-dir", str(tmp_path / "runs"), *extra)
+        assert out.returncode == 1 and message in out.stderr, (extra, out.stderr[-1500:])
+    missing = cnn_search("worker", "nope", "--runs-dir", str(tmp_path / "runs"))
+    assert missing.returncode == 1 and "no search named 'nope'" in missing.stderr
