@@ -100,6 +100,7 @@ def run_search(
     max_worker_rss_mb: float | None = None,
     mixed_precision: bool = False,
     xla: bool = False,
+    report: bool = True,
 ) -> SearchResult:
     """Search ``space`` on ``data`` with ``engine`` (``optuna``; ``keras-tuner`` with ``tuner`` random
     (default), bayesian, hyperband or grid; ``autokeras`` with greedy (default), random, bayesian or hyperband);
@@ -115,7 +116,8 @@ def run_search(
     at ``HARD_LIMIT`` times it, and the winner is still evaluated and registered. ``workers`` (Optuna
     only; default one per visible GPU, else one) runs trials in worker processes; one worker runs in
     this process unless ``recycle_after`` (trials) or ``max_worker_rss_mb`` ask for recycling.
-    ``mixed_precision`` and ``xla`` are for GPUs (they run, slowly, on a CPU).
+    ``mixed_precision`` and ``xla`` are for GPUs (they run, slowly, on a CPU). ``report`` draws the
+    search's pictures (:mod:`search.report`) and logs them on its MLflow run when trials ran.
     """
     import optuna
 
@@ -195,7 +197,7 @@ def run_search(
         xla=xla,
     )
     if engine != "optuna":
-        return _run_tuner(session, tuner=tuner, trials=trials, translation=translation)
+        return _run_tuner(session, tuner=tuner, trials=trials, translation=translation, report=report)
     storage_url = storage or default_storage_url(runs)
     _determinism(seed)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -273,6 +275,8 @@ def run_search(
                     study, session, signals, limit=None if hard_deadline is None else hard_deadline - time.time()
                 )
             _finish(session, study)
+            if report:
+                _pictures(session)
         study.set_user_attr("mlflow_parent_run_id", session.parent_run_id)
         study.set_user_attr("mlflow_experiment_id", session.experiment_id)
     return result_of(session, study, ran=ran, nothing_to_do=already_final)
@@ -312,7 +316,27 @@ def tuner_directory(runs_dir: Path, engine: str) -> Path:
     return Path(runs_dir) / engine.replace("-", "_")
 
 
-def _run_tuner(session: Session, *, tuner: str, trials: int, translation: Any = None) -> SearchResult:
+def _pictures(session: Session) -> None:
+    """The report pictures, logged on the search's run; a picture never fails a search."""
+    from search.report import make_report
+
+    t0 = time.perf_counter()
+    try:
+        made = make_report(
+            session.name,
+            runs_dir=session.runs_dir,
+            tracking_uri=session.tracking_uri,
+            data=session.data,
+        )
+    except Exception as exc:  # whatever goes wrong with a picture, the search stands
+        log.warning("report pictures not made: %s: %s", type(exc).__name__, exc)
+        return
+    log.info("%d pictures in %s (%.1f s)", len(made.pictures), made.html, time.perf_counter() - t0)
+
+
+def _run_tuner(
+    session: Session, *, tuner: str, trials: int, translation: Any = None, report: bool = True
+) -> SearchResult:
     """The KerasTuner and AutoKeras engines: a KerasTuner-style oracle, state in its own directory."""
     import json
 
@@ -352,6 +376,8 @@ def _run_tuner(session: Session, *, tuner: str, trials: int, translation: Any = 
             )
             state.update(champion_trial=best["trial"], test_metrics=metrics, model_uri=uri)
         state.update(mlflow_parent_run_id=session.parent_run_id, mlflow_experiment_id=session.experiment_id)
+        if report and len(rows) > before:
+            _pictures(session)
         state_file.parent.mkdir(parents=True, exist_ok=True)
         state_file.write_text(json.dumps(state, indent=2))
     from search.space import FixedParams

@@ -182,6 +182,9 @@ def run(
         bool, typer.Option("--mixed-precision", help="mixed_float16 (for GPUs; untested on GPU here).")
     ] = False,
     xla: Annotated[bool, typer.Option("--xla", help="XLA-compile training steps (for GPUs).")] = False,
+    no_report: Annotated[
+        bool, typer.Option("--no-report", help="Skip the pictures logged on the search's run.")
+    ] = False,
 ) -> None:
     """Search SPACE on DATA (Optuna, KerasTuner or AutoKeras); every trial lands in MLflow; the winner is registered."""
     import logging
@@ -237,6 +240,7 @@ def run(
                 max_worker_rss_mb=max_worker_rss,
                 mixed_precision=mixed_precision,
                 xla=xla,
+                report=not no_report,
             )
     except SearchInterrupted as exc:
         typer.echo(
@@ -530,6 +534,28 @@ def predict(
         typer.echo(f"{r['image']}  [{r['runtime']}]{note}")
         for rank, t in enumerate(r["top"], 1):
             typer.echo(f"  {rank}. {t['label']:<20} {t['probability']:.4f}")
+
+
+@app.command("report")
+def report(
+    name: Annotated[str, typer.Argument(help="Search name (any engine).", show_default=False)],
+    out: Annotated[Path | None, typer.Option("--out", help="Folder (default: RUNS_DIR/reports/NAME).")] = None,
+    runs_dir: RunsDir = Path("runs"),
+    tracking_uri: TrackingUri = None,
+) -> None:
+    """Draw a search's pictures (history, importances, architecture, filters, confusion...) and an HTML page."""
+    _quiet_libraries()
+    from search.report import make_report
+
+    try:
+        made = make_report(name, runs_dir=runs_dir, tracking_uri=tracking_uri, out=out)
+    except SearchError_ as exc:
+        raise _fail(exc) from None
+    for picture in made.pictures:
+        typer.echo(str(picture))
+    for file, why in made.missing.items():
+        typer.echo(f"not drawn: {file}: {why}", err=True)
+    typer.echo(f"open {made.html}", err=True)
 
 
 @app.command("ui")

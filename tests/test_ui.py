@@ -63,3 +63,58 @@ def test_ui_serves_the_store_on_loopback_only(tmp_path):
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
         proc.wait(timeout=30)
+
+
+def _browser() -> str:
+    import shutil
+
+    found = next((b for b in ("chromium", "chromium-browser", "google-chrome") if shutil.which(b)), None)
+    assert found, "a headless browser is needed: Debian's chromium (.ci/run installs it when missing)"
+    return found
+
+
+def test_the_ui_lists_a_search_in_a_real_browser(tmp_path):
+    """`cnn-search ui` opened in headless chromium: the experiment's runs page renders the search and
+    its trial runs; the screenshot is kept in .test-artifacts/ui_runs.png."""
+    from pathlib import Path
+
+    from .helpers import cnn_search, runs_of
+
+    runs = tmp_path / "runs"
+    out = cnn_search("run", "tiny", "--trials", "3", "--epochs", "1", "--runs-dir", str(runs), "--no-report")
+    assert out.returncode == 0, out.stderr[-2000:]
+    parents, children = runs_of(runs, "tiny-digits")
+    experiment = parents[0].info.experiment_id
+    port = _free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "search", "ui", "--runs-dir", str(runs), "--port", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env=ENV,
+        start_new_session=True,
+    )
+    artifacts = Path(__file__).resolve().parent.parent / ".test-artifacts"
+    artifacts.mkdir(exist_ok=True)
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5).close()
+                break
+            except OSError:
+                time.sleep(1)
+        url = f"http://127.0.0.1:{port}/#/experiments/{experiment}/runs"
+        common = [_browser(), "--headless", "--no-sandbox", "--disable-gpu", "--window-size=1600,1000"]
+        common += ["--virtual-time-budget=30000", f"--user-data-dir={tmp_path / 'profile'}"]
+        dom = subprocess.run([*common, "--dump-dom", url], capture_output=True, text=True, timeout=180).stdout
+        shot = artifacts / "ui_runs.png"
+        subprocess.run([*common, f"--screenshot={shot}", url], capture_output=True, timeout=180)
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=30)
+    import re
+
+    text = " ".join(re.sub(r"<[^>]+>", " ", dom).split())
+    assert "tiny-digits" in text  # the search's parent run
+    assert f"{len(children) + 1} matching runs" in text  # and its trial runs, nested under it
+    assert shot.is_file() and shot.stat().st_size > 10_000

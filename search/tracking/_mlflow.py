@@ -34,8 +34,8 @@ STATUS = {
 _MAX_PARAM = 6000  # MLflow's limit on a param value
 
 
-def default_tracking_uri(runs_dir: Path) -> str:
-    return f"sqlite:///{(runs_dir / 'mlflow.db').resolve()}"
+def default_tracking_uri(runs_dir: str | Path) -> str:
+    return f"sqlite:///{(Path(runs_dir) / 'mlflow.db').resolve()}"
 
 
 def _now_ms() -> int:
