@@ -40,7 +40,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         start = time.perf_counter()
         result = search.run_search(
-            space, data, trials=args.trials, epochs=args.epochs, seed=0, runs_dir=tmp, pruner="none"
+            space, data, trials=args.trials, epochs=args.epochs, seed=0, runs_dir=tmp, pruner="none", report=False
         )
         searched = time.perf_counter() - start
     rows = [r for r in result.trials if r["state"] == "complete"]

@@ -139,7 +139,13 @@ def cnn_search(trials: int, epochs: int) -> dict[str, float]:
     start = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
         result = search.run_search(
-            HERE / "spaces" / "reference.yaml", "digits", trials=trials, epochs=epochs, seed=0, runs_dir=tmp
+            HERE / "spaces" / "reference.yaml",
+            "digits",
+            trials=trials,
+            epochs=epochs,
+            seed=0,
+            runs_dir=tmp,
+            report=False,  # the pictures are an extra the hand-written loops do not make
         )
         fit = sum(r["seconds"] or 0 for r in result.trials)
     return {

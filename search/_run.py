@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -154,11 +155,13 @@ def run_search(
         raise SearchError(f"--max-worker-rss: expected MiB > 0, received {max_worker_rss_mb}")
     workers = workers or max(1, len(gpus))
     supervised = workers > 1 or recycle_after is not None or max_worker_rss_mb is not None or bool(gpus)
-    if supervised and engine != "optuna":
+    if supervised and engine == "autokeras":
         raise SearchError(
-            f"--workers/--recycle-after/--max-worker-rss: worker processes run the optuna engine only; "
+            "--workers/--recycle-after/--max-worker-rss: worker processes run the optuna and keras-tuner engines; "
             f"received --engine {engine}"
         )
+    if engine == "keras-tuner" and (recycle_after is not None or max_worker_rss_mb is not None):
+        raise SearchError("--recycle-after/--max-worker-rss: KerasTuner's workers are not recycled; use --workers N")
     if supervised and storage is not None and storage.startswith("sqlite"):
         raise SearchError(
             "--storage: several worker processes need a journal file (the default) or a database server "
@@ -197,7 +200,9 @@ def run_search(
         xla=xla,
     )
     if engine != "optuna":
-        return _run_tuner(session, tuner=tuner, trials=trials, translation=translation, report=report)
+        return _run_tuner(
+            session, tuner=tuner, trials=trials, translation=translation, report=report, workers=workers, gpus=gpus
+        )
     storage_url = storage or default_storage_url(runs)
     _determinism(seed)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -335,13 +340,20 @@ def _pictures(session: Session) -> None:
 
 
 def _run_tuner(
-    session: Session, *, tuner: str, trials: int, translation: Any = None, report: bool = True
+    session: Session,
+    *,
+    tuner: str,
+    trials: int,
+    translation: Any = None,
+    report: bool = True,
+    workers: int = 1,
+    gpus: list[str] | None = None,
 ) -> SearchResult:
     """The KerasTuner and AutoKeras engines: a KerasTuner-style oracle, state in its own directory."""
     import json
 
     from search.engines._autokeras import search_autokeras
-    from search.engines._keras_tuner import search_keras_tuner
+    from search.engines._keras_tuner import load_rows, search_keras_tuner
     from search.engines._session import SearchResult
 
     space, bundle, name, runs = session.space, session.data, session.name, session.runs_dir
@@ -349,22 +361,45 @@ def _run_tuner(
     directory = tuner_directory(runs, engine)
     state_file = directory / name / "cnn_search.json"
     state = json.loads(state_file.read_text()) if state_file.is_file() else {}
-    state.update(check_same_search(state, space, bundle, name), engine=engine, tuner=tuner)
-    session.begin(state.get("mlflow_parent_run_id"))
-    rows_file = directory / name / "cnn_search_trials.json"
-    before = len(json.loads(rows_file.read_text())) if rows_file.is_file() else 0
     seed = session.objective.seed
+    epochs = session.objective.epochs or max(space.training["epochs"].values())
+    state.update(check_same_search(state, space, bundle, name), engine=engine, tuner=tuner)
+    state.update(  # what KerasTuner worker processes read
+        data_seed=bundle.seed, seed=seed, epochs=epochs, target_trials=trials, max_failures=session.max_failures
+    )
+    state_file.parent.mkdir(parents=True, exist_ok=True)
+
+    def save_state() -> None:
+        tmp = state_file.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(state, indent=2))
+        os.replace(tmp, state_file)
+
+    def recorded(experiment_id: str, parent_run_id: str) -> None:
+        state.update(mlflow_parent_run_id=parent_run_id, mlflow_experiment_id=experiment_id)
+        save_state()
+
+    save_state()
+    session.begin(state.get("mlflow_parent_run_id"), on_ready=recorded)
+    before = len(load_rows(directory, name))
     _determinism(seed)
     with session.running() as signals:
         common: dict[str, Any] = {
             "tuner": tuner,
             "trials": trials,
             "seed": seed,
-            "epochs": session.objective.epochs or max(space.training["epochs"].values()),
+            "epochs": epochs,
             "directory": directory,
             "signals": signals,
         }
-        if translation is not None:
+        if workers > 1:
+            from search.engines._workers import supervise_keras_tuner
+
+            supervise_keras_tuner(session, workers=workers, gpus=gpus or [], **common)
+            rows = sorted(
+                load_rows(directory, name).values(),
+                key=lambda r: (r["val_accuracy"] is None, -(r["val_accuracy"] or 0), r["trial"]),
+            )
+        elif translation is not None:
             rows = search_autokeras(session, translation, **common)
             session.tracker.client.log_dict(session.parent_run_id, translation.to_dict(), "autokeras_translation.json")
         else:
@@ -378,8 +413,7 @@ def _run_tuner(
         state.update(mlflow_parent_run_id=session.parent_run_id, mlflow_experiment_id=session.experiment_id)
         if report and len(rows) > before:
             _pictures(session)
-        state_file.parent.mkdir(parents=True, exist_ok=True)
-        state_file.write_text(json.dumps(state, indent=2))
+        save_state()
     from search.space import FixedParams
 
     states: dict[str, int] = {}

@@ -319,6 +319,9 @@ def worker(
     max_worker_rss: Annotated[
         float | None, typer.Option("--max-worker-rss", help="Exit once resident memory passes this (MiB).")
     ] = None,
+    engine: Annotated[
+        str, typer.Option("--engine", help="optuna, or keras-tuner (started by run --workers N only).")
+    ] = "optuna",
 ) -> None:
     """Join a running search as one more worker (this machine or another: same --storage and --tracking-uri)."""
     import logging
@@ -327,18 +330,23 @@ def worker(
     logging.basicConfig(format=f"[worker {index}] %(message)s")
     logging.getLogger("search").setLevel(logging.INFO)
     from search.engines._session import SearchInterrupted
-    from search.engines._workers import run_worker
+    from search.engines._workers import run_keras_tuner_worker, run_worker
 
     try:
-        ran = run_worker(
-            name,
-            runs_dir=runs_dir,
-            storage=storage,
-            tracking_uri=tracking_uri,
-            index=index,
-            recycle_after=recycle_after,
-            max_rss_mb=max_worker_rss,
-        )
+        if engine == "keras-tuner":
+            ran = run_keras_tuner_worker(name, runs_dir=runs_dir, tracking_uri=tracking_uri)
+        elif engine == "optuna":
+            ran = run_worker(
+                name,
+                runs_dir=runs_dir,
+                storage=storage,
+                tracking_uri=tracking_uri,
+                index=index,
+                recycle_after=recycle_after,
+                max_rss_mb=max_worker_rss,
+            )
+        else:
+            raise SearchError_(f"--engine: expected optuna or keras-tuner, received {engine!r}")
     except SearchInterrupted as exc:
         typer.echo(f"[worker {index}] interrupted ({exc}): its running trial is marked killed", err=True)
         raise typer.Exit(exc.exit_code) from None
@@ -368,11 +376,12 @@ def trials_command(
     if format not in ("table", "csv", "json"):
         raise _fail(SearchError_(f"--format: expected table, csv or json, received {format!r}"))
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    candidates = [runs_dir / d / name / "cnn_search_trials.json" for d in ("keras_tuner", "autokeras")]
-    kt_rows = next((p for p in candidates if p.is_file()), None)
-    if kt_rows is not None and storage is None:  # a KerasTuner or AutoKeras search
+    from search.engines._keras_tuner import load_rows
+
+    candidates = [runs_dir / d for d in ("keras_tuner", "autokeras") if (runs_dir / d / name).is_dir()]
+    if candidates and storage is None:  # a KerasTuner or AutoKeras search
         rows = sorted(
-            json.loads(kt_rows.read_text()).values(),
+            load_rows(candidates[0], name).values(),
             key=lambda r: (r["val_accuracy"] is None, -(r["val_accuracy"] or 0), r["trial"]),
         )
     else:

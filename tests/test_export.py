@@ -242,3 +242,25 @@ def test_a_format_whose_tools_are_missing_is_said_not_skipped(searched, tmp_path
     assert "onnx" not in card["formats"] and "tf2onnx" in card["not_produced"]["onnx"]
     out = subprocess.run([*base, "--format", "onnx"], capture_output=True, text=True, env=ENV, timeout=300)
     assert out.returncode == 1 and "--format onnx: onnx needs the Python package(s) tf2onnx" in out.stderr
+
+
+def test_a_model_a_converter_cannot_take_is_said_not_produced(tmp_path):
+    """tf2onnx has no ONNX op for GELU's Erfc: the default export leaves ONNX out with the reason
+    (found by the README's vgg search); asking for ONNX fails and publishes nothing."""
+    space = tmp_path / "gelu.yaml"
+    space.write_text(
+        "name: gelu\nblocks: {depth: 1, filters: 8, activation: gelu}\nhead: {dense_layers: 0}\n"
+        "training: {epochs: 1, batch_size: 64}\n"
+    )
+    runs = tmp_path / "runs"
+    out = cnn_search("run", str(space), "--trials", "1", "--runs-dir", str(runs), "--no-report")
+    assert out.returncode == 0, out.stderr[-3000:]
+    asked = cnn_search("export", "gelu-digits", "--format", "keras,onnx", "--runs-dir", str(runs))
+    assert asked.returncode == 1 and "--format onnx: the converter failed" in asked.stderr
+    assert not (runs / "exports" / "gelu-digits").exists()
+    default = cnn_search("export", "gelu-digits", "--runs-dir", str(runs))
+    assert default.returncode == 0, default.stderr[-3000:]
+    card = json.loads((runs / "exports" / "gelu-digits" / "model_card.json").read_text())
+    assert {"keras", "savedmodel", "tflite"} <= set(card["formats"]) and "onnx" not in card["formats"]
+    assert "Erfc" in card["not_produced"]["onnx"]
+    assert "not produced" in (runs / "exports" / "gelu-digits" / "MODEL_CARD.md").read_text()

@@ -264,7 +264,8 @@ def test_two_visible_gpus_start_two_pinned_workers_and_gpu_flags_are_recorded(tm
 def test_worker_options_are_checked(tmp_path):
     cases = [
         (["--workers", "0"], "--workers: expected a whole number >= 1, received 0"),
-        (["--workers", "2", "--engine", "keras-tuner"], "worker processes run the optuna engine only"),
+        (["--workers", "2", "--engine", "autokeras"], "worker processes run the optuna and keras-tuner engines"),
+        (["--engine", "keras-tuner", "--recycle-after", "2"], "KerasTuner's workers are not recycled"),
         (["--workers", "2", "--storage", f"sqlite:///{tmp_path}/o.db"], "several worker processes need a journal"),
         (["--timeout", "0"], "--timeout: expected seconds > 0, received 0"),
     ]
@@ -273,3 +274,24 @@ def test_worker_options_are_checked(tmp_path):
         assert out.returncode == 1 and message in out.stderr, (extra, out.stderr[-1500:])
     missing = cnn_search("worker", "nope", "--runs-dir", str(tmp_path / "runs"))
     assert missing.returncode == 1 and "no search named 'nope'" in missing.stderr
+
+
+@pytest.mark.slow
+def test_keras_tuner_workers_use_its_chief_worker_mode(tmp_path):
+    """KerasTuner's own distributed mode on loopback: this process serves the oracle, two workers train."""
+    import json
+
+    runs = tmp_path / "runs"
+    args = ["run", "tiny", "--engine", "keras-tuner", "--workers", "2", "--trials", "6", "--epochs", "2"]
+    out = cnn_search(*args, "--runs-dir", str(runs), env={"CNN_SEARCH_TEST_EPOCH_SLEEP": "1"})  # both get trials
+    assert out.returncode == 0, out.stderr[-3000:]
+    folder = runs / "keras_tuner" / "tiny-digits-keras-tuner"
+    per_worker = {p.name: json.loads(p.read_text()) for p in folder.glob("cnn_search_trials.tuner*.json")}
+    assert sorted(per_worker) == ["cnn_search_trials.tuner0.json", "cnn_search_trials.tuner1.json"]
+    assert all(per_worker.values())  # both workers ran trials
+    numbers = [int(n) for rows in per_worker.values() for n in rows]
+    assert sorted(numbers) == list(range(6))  # unique trial numbers from the chief's oracle
+    parents, children = runs_of(runs, "tiny-digits-keras-tuner")
+    assert len(parents) == 1 and parents[0].info.status == "FINISHED" and "test_accuracy" in parents[0].data.metrics
+    assert sorted(int(c.data.tags["trial"]) for c in children) == list(range(6))
+    assert all(c.info.status == "FINISHED" for c in children)

@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import builtins
 import json
+import os
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -49,6 +51,49 @@ class KerasTunerParams(ParamSource):
 
     def _boolean(self, name: str) -> bool:
         return bool(self.hp.Boolean(name))
+
+
+def load_rows(directory: Path, name: str) -> dict[int, dict[str, Any]]:
+    """Every finished trial of search ``name``: its own rows file, and one per worker process."""
+    rows: dict[int, dict[str, Any]] = {}
+    for path in sorted((directory / name).glob("cnn_search_trials*.json")):
+        rows.update({int(k): v for k, v in json.loads(path.read_text()).items()})
+    return rows
+
+
+def _rows_file(directory: Path, name: str) -> Path:
+    """This process's rows file (a KerasTuner worker of a distributed search writes its own)."""
+    tuner_id = os.environ.get("KERASTUNER_TUNER_ID")
+    suffix = f".{tuner_id}" if tuner_id and "chief" not in tuner_id else ""
+    return directory / name / f"cnn_search_trials{suffix}.json"
+
+
+def serve_oracle(session: Session, oracle: Any, *, trials: int, directory: Path) -> threading.Thread:
+    """KerasTuner's chief: its oracle served over gRPC (``KERASTUNER_*`` set in this process) in a
+    daemon thread; the workers are other processes."""
+    import keras_tuner as kt
+
+    class Chief(kt.Tuner):
+        def run_trial(self, trial: Any, *args: Any, **kwargs: Any) -> dict[str, float]:
+            raise SearchError("the chief serves the oracle; trials run in the workers")
+
+    chief = Chief(oracle=oracle, directory=str(directory), project_name=session.name, overwrite=False)
+    chief.oracle.max_trials = trials
+    # Declare every parameter up front (deepest blocks and head included): workers asking at the same
+    # time would otherwise all get the empty first point and collide.
+    hp = kt.HyperParameters()
+    session.space.sample(KerasTunerParams(hp))
+    for name, param in (
+        ("blocks/depth", session.space.blocks["depth"]),
+        ("head/dense_layers", session.space.head["dense_layers"]),
+    ):
+        if name in hp.values:
+            hp.values[name] = max(param.values())
+    session.space.sample(KerasTunerParams(hp))
+    chief.oracle.update_space(hp)
+    thread = threading.Thread(target=chief.search, kwargs={"verbose": 0}, name="keras-tuner-chief", daemon=True)
+    thread.start()
+    return thread
 
 
 def make_oracle(tuner: str, *, trials: int, seed: int | None, epochs: int) -> Any:
@@ -99,10 +144,11 @@ def run_tuner(
     caps the trials the oracle starts unless ``limit_trials`` is false (Hyperband sets its own)."""
     import keras_tuner as kt
 
-    rows: dict[int, dict[str, Any]] = {}
-    rows_file = directory / session.name / "cnn_search_trials.json"
-    if rows_file.is_file():
-        rows = {int(k): v for k, v in json.loads(rows_file.read_text()).items()}
+    rows = load_rows(directory, session.name)  # every process's, for the best so far
+    rows_file = _rows_file(directory, session.name)
+    own: dict[int, dict[str, Any]] = (
+        {int(k): v for k, v in json.loads(rows_file.read_text()).items()} if rows_file.is_file() else {}
+    )
 
     class CnnSearchTuner(kt.Tuner):
         def run_trial(self, trial: Any, *args: Any, **kwargs: Any) -> dict[str, float]:
@@ -139,8 +185,9 @@ def run_tuner(
                 "reason": result.reason or "",
                 "hyperparameters": dict(source.params),
             }
+            own[number] = rows[number]
             rows_file.parent.mkdir(parents=True, exist_ok=True)
-            rows_file.write_text(json.dumps(rows, default=str))
+            rows_file.write_text(json.dumps(own, default=str))
             best = max(
                 (r for r in rows.values() if r["val_accuracy"] is not None),
                 key=lambda r: r["val_accuracy"],
@@ -187,4 +234,5 @@ def run_tuner(
         if "consecutive failures" in str(exc):
             raise SearchError(str(exc)) from None
         raise
+    rows = load_rows(directory, session.name)
     return sorted(rows.values(), key=lambda r: (r["val_accuracy"] is None, -(r["val_accuracy"] or 0), r["trial"]))

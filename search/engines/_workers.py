@@ -270,3 +270,141 @@ def _wait_for(read: Callable[[], dict[str, Any]], seconds: float) -> str:
         if time.time() > limit:
             raise SearchError(f"the search's MLflow run was not recorded within {seconds:.0f} s")
         time.sleep(0.2)
+
+
+# -- KerasTuner: its own chief/worker mode on loopback ----------------------------------------------
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def supervise_keras_tuner(
+    session: Session,
+    *,
+    workers: int,
+    tuner: str,
+    trials: int,
+    seed: int | None,
+    epochs: int,
+    directory: Path,
+    signals: Signals,
+    gpus: list[str],
+) -> None:
+    """KerasTuner's distributed mode: this process is the chief (its oracle served over gRPC on
+    127.0.0.1), ``workers`` processes run the trials (``KERASTUNER_TUNER_ID=tuner<i>``). A worker that
+    crashes is started again with the same id, and KerasTuner hands it its unfinished trial again."""
+    from search.engines._keras_tuner import make_oracle, serve_oracle
+
+    address = {"KERASTUNER_ORACLE_IP": "127.0.0.1", "KERASTUNER_ORACLE_PORT": str(_free_port())}
+    saved = {k: os.environ.get(k) for k in (*address, "KERASTUNER_TUNER_ID")}
+    os.environ.update(address, KERASTUNER_TUNER_ID="chief")
+    try:
+        serve_oracle(
+            session, make_oracle(tuner, trials=trials, seed=seed, epochs=epochs), trials=trials, directory=directory
+        )
+        command = [sys.executable, "-m", "search", "worker", session.name, "--engine", "keras-tuner"]
+        command += ["--runs-dir", str(session.runs_dir), "--tracking-uri", session.tracking_uri]
+        procs: dict[int, subprocess.Popen[bytes]] = {}
+        crashes = 0
+
+        def start(index: int) -> None:
+            env = {**worker_env(index, gpus, workers), **address, "KERASTUNER_TUNER_ID": f"tuner{index}"}
+            procs[index] = subprocess.Popen([*command, "--index", str(index)], env=env)
+
+        for i in range(workers):
+            start(i)
+        try:
+            while procs:
+                if signals.pending is not None:
+                    raise SearchInterrupted(signals.pending)
+                time.sleep(0.5)
+                for index, proc in list(procs.items()):
+                    rc = proc.poll()
+                    if rc is None:
+                        continue
+                    del procs[index]
+                    if rc == 1:
+                        raise SearchError(f"worker {index} stopped the search (exit 1); see its message above")
+                    if rc != 0:
+                        crashes += 1
+                        log.warning("worker %d ended with %s; starting it again", index, _exit_text(rc))
+                        if crashes > 3 * workers:
+                            raise SearchError(f"workers crashed {crashes} times; the last ended with {_exit_text(rc)}")
+                        start(index)
+        except BaseException:
+            _stop(procs, signal.SIGTERM)
+            raise
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def run_keras_tuner_worker(name: str, *, runs_dir: str | Path = "runs", tracking_uri: str | None = None) -> int:
+    """One worker of a distributed KerasTuner search (``KERASTUNER_*`` set by the chief)."""
+    import json
+
+    from search._run import tuner_directory
+    from search.data import load_dataset
+    from search.engines._keras_tuner import search_keras_tuner
+    from search.space import Space
+    from search.tracking import default_tracking_uri
+
+    if "KERASTUNER_ORACLE_IP" not in os.environ:
+        raise SearchError("a KerasTuner worker is started by cnn-search run --engine keras-tuner --workers N")
+    runs = Path(runs_dir)
+    directory = tuner_directory(runs, "keras-tuner")
+    state_file = directory / name / "cnn_search.json"
+    if not state_file.is_file():
+        raise SearchError(f"no KerasTuner search named {name!r} in {directory}")
+
+    def state() -> dict[str, Any]:
+        return dict(json.loads(state_file.read_text()))
+
+    first = state()
+    space = Space.from_dict(first["space_definition"])
+    bundle = load_dataset(first["data"], seed=int(first.get("data_seed", 0)))
+    if bundle.fingerprint != first["data_fingerprint"]:
+        raise SearchError(
+            f"worker data differs from the search's: expected fingerprint {first['data_fingerprint']}, "
+            f"received {bundle.fingerprint}"
+        )
+    session = Session(
+        name=name,
+        engine="keras-tuner",
+        space=space,
+        data=bundle,
+        runs_dir=runs,
+        tracking_uri=tracking_uri or default_tracking_uri(runs),
+        epochs=first.get("epochs"),
+        seed=first.get("seed"),
+        max_failures=int(first.get("max_failures", 3)),
+        owns_parent=False,
+    )
+    before = len(_own_rows(directory, name))
+    session.begin(_wait_for(state, 120))
+    with session.running() as signals:
+        search_keras_tuner(
+            session,
+            tuner=first["tuner"],
+            trials=int(first["target_trials"]),
+            seed=first.get("seed"),
+            epochs=first.get("epochs") or max(space.training["epochs"].values()),
+            directory=directory,
+            signals=signals,
+        )
+    return len(_own_rows(directory, name)) - before
+
+
+def _own_rows(directory: Path, name: str) -> dict[str, Any]:
+    import json
+
+    from search.engines._keras_tuner import _rows_file
+
+    path = _rows_file(directory, name)
+    return dict(json.loads(path.read_text())) if path.is_file() else {}

@@ -229,6 +229,21 @@ def _write_format(fmt: str, model: Any, folder: Path, quantize: str = "none", ca
     return path
 
 
+def _first_line(exc: BaseException) -> str:
+    """The line of an error that says what went wrong (converters print long multi-line errors)."""
+    import re
+
+    text = str(exc)
+    op = re.search(r"No Op registered for (\w+)", text)
+    if op:  # onnxruntime cannot run what tf2onnx wrote (e.g. GELU's Erfc)
+        node = re.search(r'In Node, \("([^"]+)"', text)
+        where = f" in {node.group(1).rsplit('/', 1)[0]}" if node else ""
+        return f"the ONNX model needs an op onnxruntime does not have: {op.group(1)}{where}"
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    useful = [line for line in lines if "Error" in line or "not supported" in line or "No Op" in line]
+    return (useful or lines or [repr(exc)])[-1][:300]
+
+
 def _versions() -> dict[str, str]:
     from importlib.metadata import PackageNotFoundError, version
 
@@ -356,15 +371,27 @@ def export_search(
         produced: dict[str, dict[str, Any]] = {}
         jobs = [(fmt, "none") for fmt in chosen] + ([("tflite", quantize)] if quantize != "none" else [])
         for fmt, q in jobs:
-            path = _write_format(fmt, model, tmp, q, calibration=bundle.arrays("train")[0][:200].astype("float32"))
-            if not produced and _faults.export_pause():
-                (tmp / ".paused").write_text("")
-                time.sleep(_faults.export_pause())
-            runner = load_runner(fmt, path)
+            label = fmt if q == "none" else f"{fmt}_{q}"
+            try:
+                path = _write_format(fmt, model, tmp, q, calibration=bundle.arrays("train")[0][:200].astype("float32"))
+                if not produced and _faults.export_pause():
+                    (tmp / ".paused").write_text("")
+                    time.sleep(_faults.export_pause())
+                runner = load_runner(fmt, path)
+            except SearchError:
+                raise
+            except Exception as exc:  # a converter that cannot take this model (an op it lacks...)
+                why = f"the converter failed: {type(exc).__name__}: {_first_line(exc)}"
+                if formats is not None:
+                    raise SearchError(f"--format {fmt}: {why}; nothing published") from None
+                not_produced[label] = why
+                log.warning("not exporting %s: %s", label, why)
+                for leftover in tmp.glob(f"{FILES.get(fmt, fmt)}*"):
+                    shutil.rmtree(leftover) if leftover.is_dir() else leftover.unlink()
+                continue
             probabilities = np.asarray(runner(x_val))
             parity = _parity(reference, probabilities)
             test_accuracy = _accuracy(np.asarray(runner(x_test)), y_test)
-            label = fmt if q == "none" else f"{fmt}_{q}"
             if q == "none" and (parity["top1_agreement"] < MIN_AGREEMENT or parity["max_abs_diff"] > MAX_ABS_DIFF):
                 raise SearchError(
                     f"{fmt}: the exported model does not answer like the Keras model on {parity['images']} "

@@ -131,12 +131,11 @@ def _search_pictures(study: Any, folder: Path, report: Report) -> None:
     }
     complete = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
     top: list[str] | None = None
+    evaluator = optuna.importance.FanovaImportanceEvaluator(seed=0)  # the same ranking in both pictures
     if len(complete) >= 2:  # the parallel coordinates keep the 6 parameters that matter most (readable)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            importances = optuna.importance.get_param_importances(
-                study, evaluator=optuna.importance.FanovaImportanceEvaluator(seed=0)
-            )
+            importances = optuna.importance.get_param_importances(study, evaluator=evaluator)
         top = list(importances)[:6] or None
     for file, plot in plots.items():
         if file == "param_importances.png" and len(complete) < 2:
@@ -145,7 +144,12 @@ def _search_pictures(study: Any, folder: Path, report: Report) -> None:
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # Optuna's "experimental" warnings
-                axes = plot(study, params=top) if file == "parallel_coordinates.png" else plot(study)
+                if file == "parallel_coordinates.png":
+                    axes = plot(study, params=top)
+                elif file == "param_importances.png":
+                    axes = plot(study, evaluator=evaluator)
+                else:
+                    axes = plot(study)
         except (ValueError, RuntimeError) as exc:
             report.missing[file] = str(exc)
             continue
