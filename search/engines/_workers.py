@@ -96,46 +96,60 @@ def supervise(
         command += ["--recycle-after", str(recycle_after)]
     if max_rss_mb:
         command += ["--max-worker-rss", str(max_rss_mb)]
-    procs: dict[int, subprocess.Popen[bytes]] = {}
-    crashes = 0
     seen: set[int] = set()
-    started = 0
 
-    def start(index: int) -> None:
-        nonlocal started
-        procs[index] = subprocess.Popen([*command, "--index", str(index)], env=worker_env(index, gpus, workers))
-        started += 1
+    def start(index: int) -> subprocess.Popen[bytes]:
+        return subprocess.Popen([*command, "--index", str(index)], env=worker_env(index, gpus, workers))
 
-    def remaining() -> bool:
-        return counted(study) < trials and (deadline is None or time.time() < deadline)
+    watch(
+        start,
+        workers=workers,
+        signals=signals,
+        restart_after_exit=lambda: counted(study) < trials and (deadline is None or time.time() < deadline),
+        on_tick=lambda: _announce(session, study, seen, trials),
+    )
+    return len(study.trials) - before
 
-    for i in range(workers):
-        start(i)
+
+def watch(
+    start: Callable[[int], subprocess.Popen[bytes]],
+    *,
+    workers: int,
+    signals: Signals,
+    restart_after_exit: Callable[[], bool],
+    on_tick: Callable[[], None] = lambda: None,
+) -> None:
+    """Start ``workers`` processes and look after them until all have exited: a worker that exits 0
+    is started again while ``restart_after_exit()``; one that crashes is started again (more than 3
+    crashes a worker stop the search); exit code 1 (it refused or failed the search) stops it. On a
+    signal or an error every worker gets SIGTERM (each records its running trial as killed)."""
+    procs = {i: start(i) for i in range(workers)}
+    crashes = 0
     try:
         while procs:
             if signals.pending is not None:
                 raise SearchInterrupted(signals.pending)
             time.sleep(0.5)
-            _announce(session, study, seen, trials)
+            on_tick()
             for index, proc in list(procs.items()):
                 rc = proc.poll()
                 if rc is None:
                     continue
                 del procs[index]
-                if rc == 1:  # the worker refused or failed the search (its message is on stderr)
+                if rc == 1:  # its message is on stderr
                     raise SearchError(f"worker {index} stopped the search (exit 1); see its message above")
                 if rc != 0:
                     crashes += 1
-                    log.warning("worker %d ended with %s; %s", index, _exit_text(rc), "starting another")
+                    log.warning("worker %d ended with %s; starting it again", index, _exit_text(rc))
                     if crashes > 3 * workers:
                         raise SearchError(f"workers crashed {crashes} times; the last ended with {_exit_text(rc)}")
-                if remaining():
-                    start(index)
-        _announce(session, study, seen, trials)
-    except BaseException:  # interrupted or failed: each worker records its running trial as killed
+                    procs[index] = start(index)
+                elif restart_after_exit():
+                    procs[index] = start(index)
+        on_tick()
+    except BaseException:
         _stop(procs, signal.SIGTERM)
         raise
-    return len(study.trials) - before
 
 
 def _exit_text(rc: int) -> str:
@@ -307,36 +321,13 @@ def supervise_keras_tuner(
         )
         command = [sys.executable, "-m", "search", "worker", session.name, "--engine", "keras-tuner"]
         command += ["--runs-dir", str(session.runs_dir), "--tracking-uri", session.tracking_uri]
-        procs: dict[int, subprocess.Popen[bytes]] = {}
-        crashes = 0
 
-        def start(index: int) -> None:
+        def start(index: int) -> subprocess.Popen[bytes]:
             env = {**worker_env(index, gpus, workers), **address, "KERASTUNER_TUNER_ID": f"tuner{index}"}
-            procs[index] = subprocess.Popen([*command, "--index", str(index)], env=env)
+            return subprocess.Popen([*command, "--index", str(index)], env=env)
 
-        for i in range(workers):
-            start(i)
-        try:
-            while procs:
-                if signals.pending is not None:
-                    raise SearchInterrupted(signals.pending)
-                time.sleep(0.5)
-                for index, proc in list(procs.items()):
-                    rc = proc.poll()
-                    if rc is None:
-                        continue
-                    del procs[index]
-                    if rc == 1:
-                        raise SearchError(f"worker {index} stopped the search (exit 1); see its message above")
-                    if rc != 0:
-                        crashes += 1
-                        log.warning("worker %d ended with %s; starting it again", index, _exit_text(rc))
-                        if crashes > 3 * workers:
-                            raise SearchError(f"workers crashed {crashes} times; the last ended with {_exit_text(rc)}")
-                        start(index)
-        except BaseException:
-            _stop(procs, signal.SIGTERM)
-            raise
+        # a worker that exits 0 has been told by the chief's oracle that no trial is left
+        watch(start, workers=workers, signals=signals, restart_after_exit=lambda: False)
     finally:
         for key, value in saved.items():
             if value is None:

@@ -72,16 +72,9 @@ class _Search:
 
 
 def _find(name: str, trial: int | None, tracking_uri: str) -> _Search:
-    from mlflow import MlflowClient
+    from search.tracking import find_search
 
-    client = MlflowClient(tracking_uri=tracking_uri)
-    experiment = client.get_experiment_by_name(name)
-    if experiment is None:
-        raise SearchError(f"no search named {name!r} in {tracking_uri}")
-    runs = client.search_runs([experiment.experiment_id], max_results=50_000)
-    parent = next((r for r in runs if r.data.tags.get("role") == "search"), None)
-    if parent is None:
-        raise SearchError(f"search {name!r} has no search run in {tracking_uri}")
+    client, parent, runs = find_search(name, tracking_uri)
     if trial is None:
         best: str | None = parent.data.tags.get("best_trial")
         if best is None:

@@ -28,8 +28,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from search._errors import SearchError
-
 log = logging.getLogger("search")
 
 PICTURES = {
@@ -310,21 +308,10 @@ def make_report(
     import matplotlib
 
     matplotlib.use("Agg")
-    from mlflow import MlflowClient
-
-    from search.tracking import default_tracking_uri
+    from search.tracking import default_tracking_uri, find_search
 
     runs = Path(runs_dir)
-    uri = tracking_uri or default_tracking_uri(runs)
-    client = MlflowClient(tracking_uri=uri)
-    experiment = client.get_experiment_by_name(name)
-    if experiment is None:
-        raise SearchError(f"no search named {name!r} in {uri}")
-    found = client.search_runs([experiment.experiment_id], max_results=50_000)
-    parent = next((r for r in found if r.data.tags.get("role") == "search"), None)
-    if parent is None:
-        raise SearchError(f"search {name!r} has no search run in {uri}")
-    children = [r for r in found if "mlflow.parentRunId" in r.data.tags and "trial" in r.data.tags]
+    client, parent, children = find_search(name, tracking_uri or default_tracking_uri(runs))
     folder = Path(out) if out is not None else runs / "reports" / name
     folder.mkdir(parents=True, exist_ok=True)
     report = Report(folder)

@@ -195,3 +195,20 @@ def register_keras_model(tracking_uri: str, name: str, model: Any, *, run_id: st
     version = str(info.registered_model_version)
     MlflowClient(tracking_uri=tracking_uri).set_model_version_tag(name, version, "trial", str(trial))
     return version
+
+
+def find_search(name: str, tracking_uri: str) -> tuple[Any, Any, list[Any]]:
+    """(client, parent run, trial runs) of search ``name``, or a SearchError naming what is missing."""
+    from mlflow import MlflowClient
+
+    from search._errors import SearchError
+
+    client = MlflowClient(tracking_uri=tracking_uri)
+    experiment = client.get_experiment_by_name(name)
+    if experiment is None:
+        raise SearchError(f"no search named {name!r} in {tracking_uri}")
+    runs = client.search_runs([experiment.experiment_id], max_results=50_000)
+    parent = next((r for r in runs if r.data.tags.get("role") == "search"), None)
+    if parent is None:
+        raise SearchError(f"search {name!r} has no search run in {tracking_uri}")
+    return client, parent, [r for r in runs if "mlflow.parentRunId" in r.data.tags and "trial" in r.data.tags]
