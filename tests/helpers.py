@@ -11,7 +11,9 @@ from typing import Any
 ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONUNBUFFERED": "1"}
 
 
-def cnn_search(*args: str, env: dict[str, str] | None = None, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+def cnn_search(
+    *args: str, env: dict[str, str] | None = None, timeout: float = 300, cwd: Path | None = None
+) -> subprocess.CompletedProcess[str]:
     """Run the CLI in a fresh process, as a user would."""
     return subprocess.run(
         [sys.executable, "-m", "search", *args],
@@ -19,6 +21,7 @@ def cnn_search(*args: str, env: dict[str, str] | None = None, timeout: float = 3
         text=True,
         timeout=timeout,
         env={**ENV, **(env or {})},
+        cwd=cwd,
     )
 
 

@@ -253,3 +253,13 @@ def test_a_seeded_search_continued_does_not_replay_its_first_trials(tmp_path):
     assert again.returncode == 0, again.stderr[-2000:]
     params = [t.params for t in study_of(runs, "tiny-digits").trials]
     assert len(params) == 4 and params[2:] != params[:2]
+
+
+@pytest.mark.slow
+def test_a_search_writes_nothing_outside_its_runs_dir(tmp_path):
+    """MLflow 3 files a logged model under the active experiment; left as experiment 0 that was
+    ./mlruns in whatever folder the user ran the command from."""
+    out = cnn_search("run", "tiny", "--trials", "1", "--epochs", "1", "--runs-dir", "runs", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert [p.name for p in tmp_path.iterdir()] == ["runs"]
+    assert list((tmp_path / "runs" / "mlartifacts" / "tiny-digits" / "models").glob("m-*/artifacts/MLmodel"))

@@ -182,6 +182,9 @@ def register_keras_model(tracking_uri: str, name: str, model: Any, *, run_id: st
 
     signature = infer_signature(example, model.predict(example, verbose=0))
     mlflow.set_tracking_uri(tracking_uri)  # Model.log and the registry read the global URI
+    # MLflow 3 files the logged model under the *active* experiment: without this it is experiment 0,
+    # whose artifact root is ./mlruns in whatever folder the process runs in.
+    mlflow.set_experiment(experiment_id=MlflowClient(tracking_uri=tracking_uri).get_run(run_id).info.experiment_id)
     info = Model.log(
         artifact_path=None,
         name="model",
