@@ -24,6 +24,9 @@ log = logging.getLogger("search")
 ENGINES = ("optuna", "keras-tuner", "autokeras")
 #: A running trial is stopped at this multiple of --timeout (no new trial starts after --timeout).
 HARD_LIMIT = 1.1
+#: Trials a supervised worker process runs before a fresh one replaces it, unless told otherwise
+#: (measured: TensorFlow keeps 5-6 MB per trained model in a process; benchmarks/workers.py).
+RECYCLE_AFTER = 50
 
 
 def default_name(space: Space, data: str, engine: str = "optuna") -> str:
@@ -155,6 +158,8 @@ def run_search(
         raise SearchError(f"--max-worker-rss: expected MiB > 0, received {max_worker_rss_mb}")
     workers = workers or max(1, len(gpus))
     supervised = workers > 1 or recycle_after is not None or max_worker_rss_mb is not None or bool(gpus)
+    if supervised and engine == "optuna" and recycle_after is None and max_worker_rss_mb is None:
+        recycle_after = RECYCLE_AFTER  # TensorFlow keeps ~5-6 MB a trial in a process: start a fresh one now and then
     if supervised and engine == "autokeras":
         raise SearchError(
             "--workers/--recycle-after/--max-worker-rss: worker processes run the optuna and keras-tuner engines; "
@@ -228,6 +233,7 @@ def run_search(
         "deadline": deadline,
         "hard_deadline": hard_deadline,
         "max_failures": max_failures,
+        "recycle_after": recycle_after,
         "mixed_precision": mixed_precision,
         "xla": xla,
     }

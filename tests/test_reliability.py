@@ -88,6 +88,7 @@ def test_two_workers_share_one_study(tmp_path):
     assert len(parents) == 1 and parents[0].info.status == "FINISHED"
     assert sorted(int(c.data.tags["trial"]) for c in children) == numbers
     assert "[worker 0] ran" in out.stderr and "[worker 1] ran" in out.stderr
+    assert study.user_attrs["recycle_after"] == 50  # supervised workers are recycled by default
     kept = list((runs / "models" / NAME).glob("*.keras"))
     assert [p.name for p in kept] == [f"trial-{parents[0].data.tags['best_trial']}.keras"]
 
@@ -153,6 +154,7 @@ def test_workers_are_recycled_after_their_trials(tmp_path):
     workers = [t.user_attrs["worker"] for t in study_of(runs, NAME).trials]
     assert len(workers) == 5 and len(set(workers)) == 3  # 2 + 2 + 1 trials in three processes
     assert out.stderr.count("worker recycled after 2 trials") == 2
+    assert study_of(runs, NAME).user_attrs["recycle_after"] == 2
 
 
 @pytest.mark.slow
