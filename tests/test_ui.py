@@ -9,6 +9,8 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
 
@@ -36,33 +38,46 @@ def _listening(port: int) -> set[str]:
     return found
 
 
-def test_ui_serves_the_store_on_loopback_only(tmp_path):
+@contextmanager
+def _ui(runs_dir) -> Iterator[tuple[int, str]]:
+    """`cnn-search ui` on a free port: (port, its home page) once it serves; stopped afterwards. Its
+    output goes to a file, not a pipe: nobody reads it while the server runs."""
+    import tempfile
+
     port = _free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "search", "ui", "--runs-dir", str(tmp_path), "--port", str(port)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        env=ENV,
-        start_new_session=True,
-    )
-    try:
-        deadline = time.monotonic() + 120
-        body = ""
-        while time.monotonic() < deadline:
-            assert proc.poll() is None, proc.communicate()[0][-3000:]
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5) as response:
-                    body = response.read().decode()
-                    break
-            except OSError:
-                time.sleep(1)
+    with tempfile.TemporaryFile(mode="w+") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "search", "ui", "--runs-dir", str(runs_dir), "--port", str(port)],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            text=True,
+            env=ENV,
+            start_new_session=True,
+        )
+        try:
+            deadline = time.monotonic() + 120
+            body = ""
+            while time.monotonic() < deadline:
+                if proc.poll() is not None:
+                    log.seek(0)
+                    raise AssertionError(log.read()[-3000:])
+                try:
+                    with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5) as response:
+                        body = response.read().decode()
+                        break
+                except OSError:
+                    time.sleep(1)
+            yield port, body
+        finally:
+            os.killpg(proc.pid, signal.SIGTERM)
+            proc.wait(timeout=30)
+
+
+def test_ui_serves_the_store_on_loopback_only(tmp_path):
+    with _ui(tmp_path) as (port, body):
         assert "<html" in body.lower()
         assert _listening(port) == {"0100007F"}  # 127.0.0.1, and nothing else
         assert (tmp_path / "mlflow.db").exists()
-    finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        proc.wait(timeout=30)
 
 
 def _browser() -> str:
@@ -85,33 +100,15 @@ def test_the_ui_lists_a_search_in_a_real_browser(tmp_path):
     assert out.returncode == 0, out.stderr[-2000:]
     parents, children = runs_of(runs, "tiny-digits")
     experiment = parents[0].info.experiment_id
-    port = _free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "search", "ui", "--runs-dir", str(runs), "--port", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        env=ENV,
-        start_new_session=True,
-    )
     artifacts = Path(__file__).resolve().parent.parent / ".test-artifacts"
     artifacts.mkdir(exist_ok=True)
-    try:
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5).close()
-                break
-            except OSError:
-                time.sleep(1)
+    with _ui(runs) as (port, _):
         url = f"http://127.0.0.1:{port}/#/experiments/{experiment}/runs"
         common = [_browser(), "--headless", "--no-sandbox", "--disable-gpu", "--window-size=1600,1000"]
         common += ["--virtual-time-budget=30000", f"--user-data-dir={tmp_path / 'profile'}"]
         dom = subprocess.run([*common, "--dump-dom", url], capture_output=True, text=True, timeout=180).stdout
         shot = artifacts / "ui_runs.png"
         subprocess.run([*common, f"--screenshot={shot}", url], capture_output=True, timeout=180)
-    finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        proc.wait(timeout=30)
     import re
 
     text = " ".join(re.sub(r"<[^>]+>", " ", dom).split())

@@ -140,7 +140,7 @@ class Expressed:
     def ak_values(self) -> list[Any]:
         return [self.encode(v) for v in self.values]
 
-    def default(self, name: str) -> Any:
+    def default(self) -> Any:
         wanted = _AK_DEFAULTS.get(self.ak_name)
         values = self.ak_values()
         return wanted if wanted in values else values[0]
@@ -303,7 +303,7 @@ class AutoKerasParams(ParamSource):
         if ak_name in self.hp.values:
             value = self.hp.values[ak_name]
         else:
-            value = self.hp.Choice(ak_name, spec.ak_values(), default=spec.default(ak_name))
+            value = self.hp.Choice(ak_name, spec.ak_values(), default=spec.default())
         return spec.decode(value)
 
     def _choice(self, name: str, options: tuple[Any, ...]) -> Any:
@@ -357,7 +357,7 @@ def _arg(t: Translation, space: Space, key: str, local: str, fallback: Any) -> A
 
     spec = t.expressed.get(key)
     if spec is not None:
-        return KtChoice(local, spec.ak_values(), default=spec.default(spec.ak_name))
+        return KtChoice(local, spec.ak_values(), default=spec.default())
     section, name = key.split(".")
     value = t.kept.get(key, space.sections[section][name].values()[0])
     encoding = _AK[key][1]
@@ -416,7 +416,7 @@ def declared(t: Translation) -> Any:
     for key in ("head.pooling", "head.dropout", "training.optimizer", "training.learning_rate"):
         spec = t.expressed.get(key)
         if spec is not None:
-            hp.Choice(spec.ak_name, spec.ak_values(), default=spec.default(spec.ak_name))
+            hp.Choice(spec.ak_name, spec.ak_values(), default=spec.default())
     if "training.optimizer" not in t.expressed:
         hp.Fixed("optimizer", "adam")
     if "training.learning_rate" not in t.expressed:
@@ -432,24 +432,18 @@ def initial_hps(t: Translation) -> list[dict[str, Any]]:
 
 
 def make_oracle(tuner: str, t: Translation, *, trials: int, seed: int | None, epochs: int) -> Any:
-    import keras_tuner as kt
-    from autokeras.tuners.greedy import GreedyOracle
+    """AutoKeras's ``greedy`` oracle, or one of KerasTuner's (random, bayesian, hyperband) as AutoKeras
+    uses them, over the hyperparameters AutoKeras hard-codes, declared first (:func:`declared`)."""
+    from search.engines import _keras_tuner
 
-    common = {
-        "objective": kt.Objective("val_accuracy", direction="max"),
-        "seed": seed,
-        "hyperparameters": declared(t),
-        "max_consecutive_failed_trials": 10**9,
-    }
+    if tuner not in TUNERS:
+        raise SearchError(f"--tuner: unknown AutoKeras tuner {tuner!r}; expected one of {', '.join(TUNERS)}")
     if tuner == "greedy":
-        return GreedyOracle(initial_hps=initial_hps(t), max_trials=trials, **common)
-    if tuner == "random":
-        return kt.oracles.RandomSearchOracle(max_trials=trials, **common)
-    if tuner == "bayesian":
-        return kt.oracles.BayesianOptimizationOracle(max_trials=trials, **common)
-    if tuner == "hyperband":
-        return kt.oracles.HyperbandOracle(max_epochs=max(epochs, 2), **common)
-    raise SearchError(f"--tuner: unknown AutoKeras tuner {tuner!r}; expected one of {', '.join(TUNERS)}")
+        from autokeras.tuners.greedy import GreedyOracle
+
+        options = _keras_tuner.oracle_options(seed, declared(t))
+        return GreedyOracle(initial_hps=initial_hps(t), max_trials=trials, **options)
+    return _keras_tuner.make_oracle(tuner, trials=trials, seed=seed, epochs=epochs, hyperparameters=declared(t))
 
 
 def search_autokeras(

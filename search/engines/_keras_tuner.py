@@ -96,11 +96,23 @@ def serve_oracle(session: Session, oracle: Any, *, trials: int, directory: Path)
     return thread
 
 
-def make_oracle(tuner: str, *, trials: int, seed: int | None, epochs: int) -> Any:
+def oracle_options(seed: int | None, hyperparameters: Any = None) -> dict[str, Any]:
+    """What every oracle of cnn-search gets: the objective, the seed, declared hyperparameters, and
+    no consecutive-failure abort of its own (the Session counts real failures, not infeasible ones)."""
     import keras_tuner as kt
 
-    objective = kt.Objective("val_accuracy", direction="max")
-    common = {"objective": objective, "seed": seed, "max_consecutive_failed_trials": 10**9}
+    return {
+        "objective": kt.Objective("val_accuracy", direction="max"),
+        "seed": seed,
+        "hyperparameters": hyperparameters,
+        "max_consecutive_failed_trials": 10**9,
+    }
+
+
+def make_oracle(tuner: str, *, trials: int, seed: int | None, epochs: int, hyperparameters: Any = None) -> Any:
+    import keras_tuner as kt
+
+    common = oracle_options(seed, hyperparameters)
     if tuner == "random":
         return kt.oracles.RandomSearchOracle(max_trials=trials, **common)
     if tuner == "bayesian":

@@ -124,9 +124,10 @@ def fail_stale_trials(study: optuna.Study, session: Session | None = None) -> li
         last = float(t.user_attrs.get("heartbeat") or (t.datetime_start.timestamp() if t.datetime_start else now))
         if worker == worker_id():
             continue
-        if not (_dead_here(worker) or now - last > GRACE):
+        dead = _dead_here(worker)
+        if not (dead or now - last > GRACE):
             continue
-        why = "its worker process ended" if _dead_here(worker) else f"no heartbeat for {now - last:.0f} s"
+        why = "its worker process ended" if dead else f"no heartbeat for {now - last:.0f} s"
         reason = f"killed: {why} ({worker or 'unknown worker'})"
         storage = study._storage
         storage.set_trial_user_attr(t._trial_id, "state", "killed")

@@ -215,7 +215,6 @@ def run_worker(
     same ``--storage`` and ``--tracking-uri``). Returns how many trials it ran."""
     import optuna
 
-    from search.data import load_dataset
     from search.engines._optuna import make_pruner, make_sampler, optimize
     from search.engines._storage import default_storage_url, get_storage
     from search.space import Space
@@ -232,12 +231,7 @@ def run_worker(
     if "space_definition" not in attrs or "target_trials" not in attrs:
         raise SearchError(f"search {name!r} was not started by a cnn-search that supports workers; rerun it")
     space = Space.from_dict(attrs["space_definition"])
-    bundle = load_dataset(attrs["data"], seed=int(attrs.get("data_seed", 0)))
-    if bundle.fingerprint != attrs["data_fingerprint"]:
-        raise SearchError(
-            f"worker data differs from the search's: expected fingerprint {attrs['data_fingerprint']} for "
-            f"{attrs['data']!r}, received {bundle.fingerprint}"
-        )
+    bundle = _recorded_data(attrs)
     seed = attrs.get("seed")
     epochs = attrs.get("epochs")
     session = Session(
@@ -272,6 +266,19 @@ def run_worker(
             max_trials_here=recycle_after,
             max_rss_mb=max_rss_mb,
         )
+
+
+def _recorded_data(record: dict[str, Any]) -> Any:
+    """The search's data as ``cnn-search run`` recorded it (source, split seed), checked by its fingerprint."""
+    from search.data import load_dataset
+
+    bundle = load_dataset(record["data"], seed=int(record.get("data_seed", 0)))
+    if bundle.fingerprint != record["data_fingerprint"]:
+        raise SearchError(
+            f"worker data differs from the search's: expected fingerprint {record['data_fingerprint']} for "
+            f"{record['data']!r}, received {bundle.fingerprint}"
+        )
+    return bundle
 
 
 def _wait_for(read: Callable[[], dict[str, Any]], seconds: float) -> str:
@@ -341,7 +348,6 @@ def run_keras_tuner_worker(name: str, *, runs_dir: str | Path = "runs", tracking
     import json
 
     from search._run import tuner_directory
-    from search.data import load_dataset
     from search.engines._keras_tuner import search_keras_tuner
     from search.space import Space
     from search.tracking import default_tracking_uri
@@ -359,12 +365,7 @@ def run_keras_tuner_worker(name: str, *, runs_dir: str | Path = "runs", tracking
 
     first = state()
     space = Space.from_dict(first["space_definition"])
-    bundle = load_dataset(first["data"], seed=int(first.get("data_seed", 0)))
-    if bundle.fingerprint != first["data_fingerprint"]:
-        raise SearchError(
-            f"worker data differs from the search's: expected fingerprint {first['data_fingerprint']}, "
-            f"received {bundle.fingerprint}"
-        )
+    bundle = _recorded_data(first)
     session = Session(
         name=name,
         engine="keras-tuner",
