@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import TYPE_CHECKING, Any, Final
 
 import numpy as np
@@ -18,6 +19,8 @@ if TYPE_CHECKING:
 
 #: A file source's split is cached in memory (decoded once) when it is at most this big.
 CACHE_BYTES: Final = 256 * 2**20
+#: Training images that :attr:`DataBundle.pixel_stats` reads at most.
+STATS_IMAGES: Final = 4096
 
 
 @dataclass(frozen=True, eq=False)
@@ -60,6 +63,17 @@ class DataBundle:
             )
             for split in SPLITS
         }
+
+    @cached_property
+    def pixel_stats(self) -> tuple[float, float]:
+        """Mean and standard deviation of the raw training pixels (all channels together), from at most
+        :data:`STATS_IMAGES` training images spread over the split: what the models standardise their
+        input with. Constant images get a standard deviation of 1 (nothing to scale)."""
+        n = len(self.store.labels("train"))
+        x = self.store.images("train", np.linspace(0, n - 1, min(n, STATS_IMAGES)).astype(np.int64))
+        x = x.astype(np.float64)
+        std = float(x.std())
+        return float(x.mean()), std if std > 1e-6 else 1.0
 
     def labels(self, split: Split) -> np.ndarray:
         """int32 labels of ``split`` (cheap for every source)."""

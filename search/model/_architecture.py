@@ -104,10 +104,17 @@ class Training:
 
 @dataclass(frozen=True)
 class Preprocessing:
-    """Inside the model, so an exported model takes raw images: ``x * rescale``, then resize."""
+    """Inside the model, so an exported model takes raw images: ``x * rescale``, then resize.
+
+    ``standardize`` (default): the model subtracts the training split's mean pixel and divides by its
+    standard deviation instead (one number each, measured on the data by the Objective and stored in
+    the model's first layer, so every exported format carries it). Without data statistics (a model
+    built from an Architecture alone) ``x * rescale`` is used.
+    """
 
     rescale: float = 1 / 255
     image_size: tuple[int, int] | None = None
+    standardize: bool = True
 
 
 @dataclass(frozen=True)

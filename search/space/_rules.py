@@ -158,6 +158,12 @@ INPUT_RULES: dict[str, Rule] = {
         minimum=0,
         exclusive_minimum=True,
     ),
+    "standardize": _fixed(
+        "bool",
+        True,
+        "Subtract the training split's mean pixel and divide by its standard deviation inside the model "
+        "(replaces rescale; low-contrast images then reach the first layer at unit scale).",
+    ),
 }
 
 SECTIONS: dict[str, dict[str, Rule]] = {

@@ -187,7 +187,11 @@ class Space:
             augment=t["augment"].value,  # type: ignore[union-attr]
         )
         inp = self.sections["input"]
-        pre = Preprocessing(rescale=inp["rescale"].value, image_size=inp["image_size"].value)  # type: ignore[union-attr]
+        pre = Preprocessing(
+            rescale=inp["rescale"].value,  # type: ignore[union-attr]
+            image_size=inp["image_size"].value,  # type: ignore[union-attr]
+            standardize=inp["standardize"].value,  # type: ignore[union-attr]
+        )
         return Architecture(tuple(blocks), head, training, pre)
 
     def check(self, arch: Architecture, input_shape: Shape, num_classes: int) -> Plan:

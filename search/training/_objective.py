@@ -3,8 +3,14 @@
 It is the same for every engine. Feasibility comes first (a refused architecture costs
 milliseconds and no model is built); then the model is built, compiled and fitted with one callback
 that, each epoch, records the metrics, reports the validation metric to the engine (which may
-prune), stops on a non-finite loss, stops when validation accuracy has not improved for the
-architecture's ``patience`` epochs, and keeps the weights of the best epoch. With the TensorFlow
+prune), stops on a non-finite loss, stops a trial that measures a pitfall rather than the
+architecture (see :class:`Health`), stops when validation accuracy has not improved for the
+architecture's ``patience`` epochs, and keeps the weights of the best epoch.
+
+Two things make a short trial measure the architecture: the model standardises its input with the
+training split's pixel statistics (:attr:`DataBundle.pixel_stats`), and BatchNormalization's
+momentum comes from the number of steps in an epoch (:func:`search.model.bn_momentum`), so its
+moving statistics are right at the first validation however short the training. With the TensorFlow
 backend the data reaches ``fit`` as ``tf.data`` pipelines (batched gathers, 32 steps per execution);
 with another backend as NumPy arrays. The test split is
 never seen here.
@@ -39,6 +45,59 @@ MONITOR = "val_accuracy"
 #: in Python and dispatch overhead (measured: a 20-epoch digits trial 6.0 s -> 3.2 s with tf.data).
 STEPS_PER_EXECUTION = 32
 VALIDATION_BATCH = 256
+
+
+@dataclass(frozen=True)
+class Health:
+    """Stops a trial whose numbers say nothing about its architecture, with the reason.
+
+    ``chance`` is the share of the largest class (train and validation each): what predicting one
+    class scores. After each epoch:
+
+    * ``val_collapse`` (any epoch): training accuracy at least half-way from chance to 1 while
+      validation accuracy is within :data:`NEAR_CHANCE` of chance: the model is not judged on what it
+      learnt (e.g. normalisation statistics that differ between training and inference).
+    * ``not_learning`` (from the second epoch): training accuracy within :data:`NEAR_CHANCE` of chance
+      and the training loss not below :data:`LOSS_FALLING` of the first epoch's (e.g. a learning rate
+      that diverges); the sampler learns the trial was bad, without spending its other epochs.
+
+    >>> h = Health(train_chance=0.2, val_chance=0.2)
+    >>> h.verdict(0, {"loss": 1.2, "accuracy": 0.97, "val_accuracy": 0.2}, first_loss=1.2)
+    'val_collapse: validation accuracy 0.200 at chance (0.200) while training accuracy 0.970'
+    >>> print(h.verdict(1, {"loss": 1.61, "accuracy": 0.21, "val_accuracy": 0.2}, first_loss=1.6))
+    not_learning: training accuracy 0.210 at chance (0.200) and the loss not falling (1.600 -> 1.610) after 2 epochs
+    >>> h.verdict(1, {"loss": 1.2, "accuracy": 0.4, "val_accuracy": 0.35}, first_loss=1.6) is None
+    True
+    """
+
+    train_chance: float
+    val_chance: float
+
+    def verdict(self, epoch: int, logs: dict[str, Any], *, first_loss: float) -> str | None:
+        acc, val, loss = (float(logs.get(k, math.nan)) for k in ("accuracy", "val_accuracy", "loss"))
+        tc, vc = self.train_chance, self.val_chance
+        if acc >= tc + 0.5 * (1 - tc) and val <= vc + NEAR_CHANCE * (1 - vc):
+            return f"val_collapse: validation accuracy {val:.3f} at chance ({vc:.3f}) while training accuracy {acc:.3f}"
+        if epoch >= 1 and acc <= tc + NEAR_CHANCE * (1 - tc) and loss >= LOSS_FALLING * first_loss:
+            return (
+                f"not_learning: training accuracy {acc:.3f} at chance ({tc:.3f}) and the loss not falling "
+                f"({first_loss:.3f} -> {loss:.3f}) after {epoch + 1} epochs"
+            )
+        return None
+
+
+#: "At chance": within this fraction of the way from chance to perfect accuracy.
+NEAR_CHANCE = 0.05
+#: "Loss not falling": the epoch's training loss is at least this fraction of the first epoch's.
+LOSS_FALLING = 0.98
+
+
+def chance(labels: Any, num_classes: int) -> float:
+    """Share of the most frequent class in ``labels`` (what always answering that class scores)."""
+    import numpy as np
+
+    counts = np.bincount(np.asarray(labels), minlength=num_classes)
+    return float(counts.max() / max(counts.sum(), 1))
 
 
 @dataclass
@@ -85,6 +144,7 @@ class _Epochs:
         *,
         attempt: int = 0,
         deadline: float | None = None,
+        health: Health | None = None,
     ) -> keras.callbacks.Callback:
         import keras
 
@@ -95,6 +155,7 @@ class _Epochs:
             non_finite = False
             stopped_early = False
             timed_out = False
+            unhealthy: str | None = None
 
             def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
                 if _faults.oom_trial(trial_number, attempt):
@@ -126,7 +187,11 @@ class _Epochs:
                     self.weights = self.model.get_weights()
                 if sleep := _faults.epoch_sleep():
                     time.sleep(sleep)
-                if deadline is not None and time.time() >= deadline:
+                verdict = health and health.verdict(epoch, logs, first_loss=result.history["loss"][0])
+                if verdict:
+                    self.unhealthy = verdict
+                    self.model.stop_training = True
+                elif deadline is not None and time.time() >= deadline:
                     self.timed_out = True
                     self.model.stop_training = True
                 elif reporter(epoch, value):
@@ -158,6 +223,8 @@ class Objective:
         self.seed = seed
         self.keep_model = keep_model
         self.jit_compile = jit_compile
+        k = data.num_classes
+        self.health = Health(chance(data.labels("train"), k), chance(data.labels("validation"), k))
 
     def __call__(
         self, arch: Architecture, reporter: Reporter, *, trial_number: int = 0, deadline: float | None = None
@@ -172,7 +239,10 @@ class Objective:
             return TrialResult("infeasible", reason=f"{exc.reason}: {exc}")
         import keras
 
+        from search.model._builder import bn_momentum
+
         batch = arch.training.batch_size
+        n_train = len(self.data.labels("train"))
         for attempt in (0, 1):
             result = TrialResult("complete", params=plan.params, flops=plan.flops)
             # Keras's own gc.collect() walks every TensorFlow object (0.4 s a trial); run_search freezes the
@@ -183,10 +253,23 @@ class Objective:
                 keras.utils.set_random_seed(self.seed * 1_000_003 + trial_number)
             start = time.perf_counter()
             try:
-                model = build_model(arch, self.data.input_shape, self.data.num_classes, plan=plan)
+                model = build_model(
+                    arch,
+                    self.data.input_shape,
+                    self.data.num_classes,
+                    plan=plan,
+                    input_stats=self.data.pixel_stats,
+                    bn_momentum=bn_momentum(math.ceil(n_train / batch)),
+                )
                 compile_model(model, arch, steps_per_execution=STEPS_PER_EXECUTION, jit_compile=self.jit_compile)
                 callback = _Epochs.make(
-                    result, reporter, trial_number, arch.training.patience, attempt=attempt, deadline=deadline
+                    result,
+                    reporter,
+                    trial_number,
+                    arch.training.patience,
+                    attempt=attempt,
+                    deadline=deadline,
+                    health=self.health,
                 )
                 self._fit(model, arch, batch, callback)
             except (KeyboardInterrupt, SystemExit):
@@ -209,7 +292,9 @@ class Objective:
             result.state, result.reason = "failed", "non_finite: the loss became NaN or infinite"
             return result
         result.value = callback.best if math.isfinite(callback.best) else None
-        if callback.pruned:
+        if callback.unhealthy:
+            result.state, result.reason = "pruned", callback.unhealthy
+        elif callback.pruned:
             result.state, result.reason = "pruned", f"pruner: stopped after epoch {len(result.history['loss']) - 1}"
         elif callback.timed_out:
             done = len(result.history.get("loss", []))
