@@ -220,6 +220,9 @@ def run_search(
         pruner=make_pruner(pruner, epochs or max(space.training["epochs"].values())),
     )
     _check_study(study, space, bundle, name)
+    from search.engines._optuna import counted, enqueue_start_points, fail_stale_trials, has_complete, wait_for_others
+
+    enqueue_start_points(study, space.start)
     now = time.time()
     deadline = now + timeout if timeout is not None else None
     hard_deadline = now + timeout * HARD_LIMIT if timeout is not None else None
@@ -239,7 +242,6 @@ def run_search(
     }
     for key, value in settings.items():  # what workers read (several machines included)
         study.set_user_attr(key, value)
-    from search.engines._optuna import counted, fail_stale_trials, has_complete, wait_for_others
 
     if seed is not None:  # a resumed seeded search continues the random sequence instead of replaying it
         study.sampler = make_sampler(sampler, seed + len(study.trials))

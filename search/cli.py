@@ -61,6 +61,8 @@ def _size_line(space: object) -> str:
     text = f"{size.parameters} searchable parameters; {size.combinations:,} discrete combinations"
     if size.continuous:
         text += f" x {len(size.continuous)} continuous ({', '.join(size.continuous)})"
+    if space.start:
+        text += f"; {len(space.start)} start point(s) tried first"
     return text
 
 

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from search import load_space
+
 from .helpers import ENV, cnn_search, mlflow_client, runs_of, study_of
 
 pytestmark = pytest.mark.slow
@@ -40,6 +42,10 @@ def test_run_records_every_trial_registers_the_winner_and_resumes(tmp_path):
     )
     assert sum(map(sum, confusion["matrix"])) == 450  # the 25% test split of 1,797 digits, used once
 
+    assert children[0].data.tags["start_point"] == "0"  # tiny.yaml's start point runs first, and says so
+    start = load_space("tiny").start[0]
+    assert {k: children[0].data.params[k] for k in start} == {k: str(v) for k, v in start.items()}
+    assert all("start_point" not in c.data.tags for c in children[1:])
     for n, child in enumerate(children):
         assert child.info.run_name == f"trial-{n}"
         assert child.data.tags["mlflow.parentRunId"] == parent.info.run_id
@@ -65,6 +71,7 @@ def test_run_records_every_trial_registers_the_winner_and_resumes(tmp_path):
     assert again.returncode == 0, again.stderr[-3000:]
     parents, children = runs_of(runs, "tiny-digits")
     assert len(parents) == 1 and [c.info.run_name for c in children] == [f"trial-{n}" for n in range(5)]
+    assert [c.data.tags.get("start_point") for c in children] == ["0", None, None, None, None]  # not queued again
 
     done = cnn_search("run", "tiny", "--trials", "5", "--epochs", "1", "--runs-dir", str(runs), "--seed", "0")
     assert done.returncode == 0

@@ -62,7 +62,7 @@ def test_empty_file(write_yaml):
     [msg] = problems(write_yaml, "# nothing here\n")
     assert (
         msg
-        == "F: <top>: empty space; expected a mapping with keys name, description, input, blocks, head, training, budget, received nothing."
+        == "F: <top>: empty space; expected a mapping with keys name, description, input, blocks, head, training, budget, start, received nothing."
     )
 
 
@@ -210,3 +210,34 @@ def test_unknown_space_name_suggests():
         "<top>: unknown space 'vgj'; expected a YAML file or one of alexnet, lenet, mobilenet, resnet, tiny, vgg, "
         "received vgj. Did you mean 'vgg'?"
     )
+
+
+def test_bad_start_points_are_refused_with_file_line_and_key(write_yaml):
+    msgs = problems(
+        write_yaml,
+        "blocks:\n  depth: {low: 1, high: 3}\n  filters: [16, 32]\n"
+        "start:\n"
+        "  - blocks/depth: 2\n    block_0/filters: 32\n"  # fine
+        "  - blocks/depth: 1\n    block_1/filters: 16\n"  # block 1 does not exist at depth 1
+        "  - blocks/depht: 1\n"  # typo
+        "  - block_0/filters: 48\n"  # outside the space
+        "  - 3\n",
+    )
+    assert msgs == [
+        "F:8: start.1.block_1/filters: not used by this point; expected one of the names its values use: "
+        "block_0/filters, blocks/depth, received 'block_1/filters'.",
+        "F:9: start.2.blocks/depht: unknown parameter; expected one of block_0/filters, block_1/filters, "
+        "block_2/filters, blocks/depth, received 'blocks/depht'. Did you mean 'blocks/depth'?",
+        "F:10: start.3.block_0/filters: value outside the space; expected one of [16, 32], received 48.",
+        "F:11: start.4: wrong type; expected a mapping from parameter names to values, received 3.",
+    ]
+
+
+def test_start_points_keep_the_spaces_own_values_and_not_its_fingerprint(write_yaml):
+    from search import Space
+
+    with_start = Space.from_file(write_yaml("blocks:\n  depth: [1, 2]\nstart:\n  - blocks/depth: '2'\n"))
+    without = Space.from_file(write_yaml("blocks:\n  depth: [1, 2]\n", name="plain.yaml"))
+    assert with_start.start == ({"blocks/depth": 2},)  # MLflow-style strings become the space's values
+    assert with_start.fingerprint() == without.fingerprint()  # what is tried first is not what is searched
+    assert Space.from_dict(with_start.to_dict()).start == with_start.start

@@ -144,6 +144,15 @@ def fail_stale_trials(study: optuna.Study, session: Session | None = None) -> li
     return failed
 
 
+def enqueue_start_points(study: optuna.Study, points: tuple[dict[str, Any], ...]) -> None:
+    """Queue the space's start points as the first trials of a new study (``start_point`` = index);
+    a study that has trials already (a resumed search) is left as it is."""
+    if study.get_trials(deepcopy=False):
+        return
+    for i, point in enumerate(points):
+        study.enqueue_trial(point, user_attrs={"start_point": i}, skip_if_exists=False)
+
+
 def rss_mb() -> float:
     """This process's resident memory in MiB (Linux /proc; elsewhere the peak from getrusage)."""
     try:
@@ -209,9 +218,16 @@ def optimize(
         source = OptunaParams(trial)
         t0 = time.perf_counter()
         best = study.best_trial if has_complete(study) else None
+        start = trial.user_attrs.get("start_point")
         with heartbeat(study, trial):
             arch, result, run_id = session.run_trial(
-                trial.number, source, report, signals=signals, on_interrupt=interrupted, deadline=hard_deadline
+                trial.number,
+                source,
+                report,
+                signals=signals,
+                on_interrupt=interrupted,
+                deadline=hard_deadline,
+                tags={"start_point": str(start)} if start is not None else None,
             )
         attrs: dict[str, Any] = {
             "state": result.state,

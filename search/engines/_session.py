@@ -295,10 +295,12 @@ class Session:
         signals: Signals,
         on_interrupt: Callable[[], None],
         deadline: float | None = None,
+        tags: dict[str, str] | None = None,
     ) -> tuple[Architecture, TrialResult, str]:
         """Sample, train and judge one trial, then record it in MLflow in one go (its run carries the
         trial's real start and end times). Signals interrupt only the training; then the trial is
-        recorded as killed (engine via ``on_interrupt``, MLflow run KILLED) and the interrupt re-raised."""
+        recorded as killed (engine via ``on_interrupt``, MLflow run KILLED) and the interrupt re-raised.
+        ``tags`` are added to the trial's run (``start_point``: the index of the space's start point it tried)."""
         arch = self.space.sample(source)
         started_ms = int(time.time() * 1000)
         try:
@@ -307,9 +309,10 @@ class Session:
         except KeyboardInterrupt as exc:
             on_interrupt()
             reason = f"killed: {exc}" if str(exc) else "killed: interrupted"
-            self._record(number, arch, source, started_ms, TrialResult("failed", reason=reason), state="killed")
+            failed = TrialResult("failed", reason=reason)
+            self._record(number, arch, source, started_ms, failed, state="killed", tags=tags)
             raise
-        run_id = self._record(number, arch, source, started_ms, result, state=result.state)
+        run_id = self._record(number, arch, source, started_ms, result, state=result.state, tags=tags)
         if result.state == "failed":
             self.consecutive_failures += 1
             self.last_error = result.reason
@@ -327,10 +330,19 @@ class Session:
         return self._record(number, arch, source, started_ms, TrialResult("failed", reason=reason), state="killed")
 
     def _record(
-        self, number: int, arch: Architecture, source: ParamSource, started_ms: int, result: TrialResult, *, state: str
+        self,
+        number: int,
+        arch: Architecture,
+        source: ParamSource,
+        started_ms: int,
+        result: TrialResult,
+        *,
+        state: str,
+        tags: dict[str, str] | None = None,
     ) -> str:
         tracker, experiment_id, parent = self._tracked()
         tags = {
+            **(tags or {}),
             "engine": self.engine,
             "architecture": arch.summary(self.data.num_classes),
             "architecture_hash": arch.hash(),

@@ -179,4 +179,10 @@ TOP_RULES: dict[str, Rule] = {
     "description": _fixed("text", "", "One line about the space."),
 }
 
-TOP_KEYS: tuple[str, ...] = (*TOP_RULES, *SECTIONS)
+#: The list of known-good first trials (validated against the space, not by a rule of the table).
+START_DOC = (
+    "Start points: known-good configurations tried first by every engine, in order. Each is a mapping from "
+    "parameter names (as in MLflow: blocks/depth, block_0/filters, training/learning_rate) to values inside "
+    "the space; parameters left out are chosen by the engine."
+)
+TOP_KEYS: tuple[str, ...] = (*TOP_RULES, *SECTIONS, "start")

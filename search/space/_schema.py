@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from search.space._rules import PER_BLOCK_KEYS, SECTIONS, TOP_RULES, Rule
+from search.space._rules import PER_BLOCK_KEYS, SECTIONS, START_DOC, TOP_RULES, Rule
 
 _JSON_TYPES = {
     "int": "integer",
@@ -78,6 +78,9 @@ def json_schema() -> dict[str, Any]:
             "properties": {key: _key_schema(rule) for key, rule in rules.items()},
             "additionalProperties": False,
         }
+    value = {"type": ["integer", "number", "string", "boolean"]}
+    point = {"type": "object", "additionalProperties": value, "minProperties": 1}
+    properties["start"] = {"description": START_DOC, "type": "array", "items": point}
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "title": "cnn-search space",

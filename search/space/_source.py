@@ -143,3 +143,29 @@ class FixedParams(ParamSource):
 
     def _boolean(self, name: str) -> bool:
         return bool(self._choice(name, (False, True)))
+
+
+class PartialParams(FixedParams):
+    """Given values where there are some (checked as :class:`FixedParams` checks them), the first
+    option or the low end elsewhere: a start point's values checked against a space.
+
+    >>> from search.space import Space
+    >>> source = PartialParams({"blocks/depth": 2})
+    >>> len(Space(blocks={"depth": {"low": 1, "high": 3}, "filters": [8, 16]}).sample(source).blocks)
+    2
+    >>> source.given()
+    {'blocks/depth': 2}
+    """
+
+    def given(self) -> dict[str, Any]:
+        """The given values that the space asked for, as the space's own values (``'64'`` -> ``64``)."""
+        return {name: self.params[name] for name in self.values if name in self.params}
+
+    def _choice(self, name: str, options: tuple[Any, ...]) -> Any:
+        return super()._choice(name, options) if name in self.values else options[0]
+
+    def _int(self, name: str, low: int, high: int, step: int, log: bool) -> int:
+        return super()._int(name, low, high, step, log) if name in self.values else low
+
+    def _float(self, name: str, low: float, high: float, log: bool) -> float:
+        return super()._float(name, low, high, log) if name in self.values else low

@@ -21,9 +21,9 @@ from search._vocab import MOMENTUM_OPTIMIZERS
 from search.model._architecture import Architecture, ConvBlock, Head, Preprocessing, Training
 from search.model._plan import Plan, Shape, check_budget, make_plan
 from search.space._params import Fixed, Param
-from search.space._parse import Context, check_keys, parse_section, parse_value, show
+from search.space._parse import Context, check_keys, did_you_mean, parse_section, parse_value, show
 from search.space._rules import PER_BLOCK_KEYS, SECTIONS, TOP_KEYS, TOP_RULES
-from search.space._source import ParamSource, RandomParams
+from search.space._source import ParamSource, PartialParams, RandomParams
 from search.space._yaml import Lines, read_yaml
 
 __all__ = ["Space", "SpaceSize"]
@@ -63,6 +63,7 @@ class Space:
         head: Mapping[str, Any] | None = None,
         training: Mapping[str, Any] | None = None,
         budget: Mapping[str, Any] | None = None,
+        start: Any = None,
         _ctx: Context | None = None,
     ) -> None:
         ctx = _ctx or Context()
@@ -75,6 +76,8 @@ class Space:
         self.sections: dict[str, dict[str, Param]] = {
             section: parse_section(raw[section], rules, (section,), ctx) for section, rules in SECTIONS.items()
         }
+        ctx.raise_if_any()
+        self.start: tuple[dict[str, Any], ...] = self._parse_start(start, ctx)
         ctx.raise_if_any()
         self.source: str | None = ctx.file
 
@@ -94,7 +97,7 @@ class Space:
         check_keys(data, TOP_KEYS, (), ctx)
         name = data.get("name") or default_name
         sections = {key: data.get(key) for key in SECTIONS}
-        return cls(name, description=data.get("description", ""), _ctx=ctx, **sections)
+        return cls(name, description=data.get("description", ""), start=data.get("start"), _ctx=ctx, **sections)
 
     @classmethod
     def from_file(cls, path: str | Path) -> Space:
@@ -110,11 +113,14 @@ class Space:
             data["description"] = self.description
         for section, params in self.sections.items():
             data[section] = {key: param.to_raw() for key, param in params.items()}
+        if self.start:
+            data["start"] = [dict(point) for point in self.start]
         return data
 
     def fingerprint(self) -> str:
-        """A stable hash of the space's meaning (not of its file's formatting)."""
-        body = {k: v for k, v in self.to_dict().items() if k not in ("name", "description")}
+        """A stable hash of the space's meaning (not of its file's formatting, nor of its start points,
+        which only say what is tried first)."""
+        body = {k: v for k, v in self.to_dict().items() if k not in ("name", "description", "start")}
         return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()[:16]
 
     def __eq__(self, other: object) -> bool:
@@ -122,6 +128,60 @@ class Space:
 
     def __repr__(self) -> str:
         return f"Space(name={self.name!r}, source={self.source!r})"
+
+    def _parse_start(self, raw: Any, ctx: Context) -> tuple[dict[str, Any], ...]:
+        """Check each start point against the space: every name a parameter the point's own choices ask
+        for (``block_2/filters`` needs ``blocks/depth`` of 3 or more), every value inside the space."""
+        if raw is None:
+            return ()
+        expected = "a list of mappings from parameter names to values"
+        if not isinstance(raw, list):
+            ctx.problem(("start",), "wrong type", expected=expected, received=show(raw))
+            return ()
+        points = []
+        for i, point in enumerate(raw):
+            path = ("start", str(i))
+            if not isinstance(point, Mapping) or not point:
+                ctx.problem(
+                    path, "wrong type", expected="a mapping from parameter names to values", received=show(point)
+                )
+                continue
+            source = PartialParams({str(k): v for k, v in point.items()})
+            try:
+                self.sample(source)
+            except SpaceError as exc:
+                for p in exc.problems:
+                    ctx.problem((*path, p.path), p.what, expected=p.expected, received=p.received)
+                continue
+            unused = source.unused()
+            if unused:
+                names = self.parameter_names()
+                asked = ", ".join(sorted(source.params))
+                for name in unused:
+                    if name in names:  # e.g. block_2/filters with blocks/depth 2
+                        what, expected, hint = (
+                            "not used by this point",
+                            f"one of the names its values use: {asked}",
+                            None,
+                        )
+                    else:
+                        what, expected, hint = (
+                            "unknown parameter",
+                            "one of " + ", ".join(names),
+                            did_you_mean(name, names),
+                        )
+                    ctx.problem((*path, name), what, expected=expected, received=repr(name), hint=hint)
+                continue
+            points.append(source.given())
+        return tuple(points)
+
+    def parameter_names(self) -> list[str]:
+        """Every parameter name a sample of this space can ask for (conditional ones included), sorted."""
+        names: set[str] = set()
+        for source in (_Extreme(first=True), _Extreme(first=False), *(RandomParams(seed) for seed in range(20))):
+            self.sample(source)
+            names.update(source.params)
+        return sorted(names)
 
     # -- accessors ------------------------------------------------------------------------------
     @property
@@ -267,3 +327,20 @@ class Space:
         for key in ("learning_rate", "batch_size", "epochs", "weight_decay", "patience"):  # augment is fixed
             combos *= count(t[key], f"training/{key}")
         return SpaceSize(dims, combos, tuple(continuous))
+
+
+class _Extreme(ParamSource):
+    """Every choice at its first (or last) option, every range at its low (or high) end."""
+
+    def __init__(self, *, first: bool) -> None:
+        super().__init__()
+        self.first = first
+
+    def _choice(self, name: str, options: tuple[Any, ...]) -> Any:
+        return options[0 if self.first else -1]
+
+    def _int(self, name: str, low: int, high: int, step: int, log: bool) -> int:
+        return low if self.first else low + (high - low) // step * step
+
+    def _float(self, name: str, low: float, high: float, log: bool) -> float:
+        return low if self.first else high
