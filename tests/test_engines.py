@@ -29,6 +29,14 @@ def test_engine_contract(tmp_path, engine):
     assert len(parents) == 1 and len(children) == 3  # the trial count is respected
     assert all(c.info.status == "FINISHED" and c.data.tags["engine"] == engine for c in children)
     assert parents[0].data.tags["engine"] == engine and "test_accuracy" in parents[0].data.metrics
+    # tiny.yaml's start point is every engine's first trial, tagged (AutoKeras: what it can express of it;
+    # it has no activation choice, and its learning rates are a grid: 0.003 becomes the nearest, 0.001)
+    assert [c.data.tags.get("start_point") for c in children] == ["0", None, None]
+    point = load_space("tiny").start[0]
+    if engine == "autokeras":
+        point = {k: v for k, v in point.items() if "/activation" not in k} | {"training/learning_rate": 0.001}
+    expressible = point
+    assert {k: children[0].data.params.get(k) for k in expressible} == {k: str(v) for k, v in expressible.items()}
 
     # the best architecture rebuilds from its logged params with the fixed-dict source
     space = load_space("tiny")
@@ -43,6 +51,7 @@ def test_engine_contract(tmp_path, engine):
     assert again.returncode == 0, again.stderr[-3000:]
     parents, children = runs_of(runs, name)
     assert len(parents) == 1 and len(children) == 5
+    assert [c.data.tags.get("start_point") for c in children].count("0") == 1  # not tried again on resume
     done = cnn_search(*args, "--trials", "5")
     assert done.returncode == 0 and "nothing to do" in done.stderr
     assert len(runs_of(runs, name)[1]) == 5

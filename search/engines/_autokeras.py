@@ -431,9 +431,39 @@ def initial_hps(t: Translation) -> list[dict[str, Any]]:
     return [values] if values else []
 
 
-def make_oracle(tuner: str, t: Translation, *, trials: int, seed: int | None, epochs: int) -> Any:
+def start_hps(t: Translation, points: tuple[dict[str, Any], ...]) -> list[dict[str, Any]]:
+    """The space's start points in AutoKeras's names and values: a value between AutoKeras's grid points
+    takes the nearest one (on a log scale for the learning rate); what AutoKeras does not choose keeps
+    the translation's value, as in every AutoKeras trial."""
+    hps = []
+    for point in points:
+        values: dict[str, Any] = {}
+        for name, value in point.items():
+            key, index = _key_of(name)
+            spec = t.expressed.get(key)
+            if spec is None:
+                continue
+            if value in spec.values:
+                chosen = value
+            else:  # a number between AutoKeras's grid points
+                scale = math.log if key == "training.learning_rate" else float
+                chosen = min(spec.values, key=lambda v: abs(scale(v) - scale(value)))
+            values[spec.ak_name.format(i=index)] = spec.encode(chosen)
+        hps.append(values)
+    return hps
+
+
+#: The AutoKeras tuners whose first trials are the space's start points (Hyperband's are its brackets).
+START_TUNERS = ("greedy", "random", "bayesian")
+
+
+def make_oracle(
+    tuner: str, t: Translation, *, trials: int, seed: int | None, epochs: int, start: list[dict[str, Any]]
+) -> Any:
     """AutoKeras's ``greedy`` oracle, or one of KerasTuner's (random, bayesian, hyperband) as AutoKeras
-    uses them, over the hyperparameters AutoKeras hard-codes, declared first (:func:`declared`)."""
+    uses them, over the hyperparameters AutoKeras hard-codes, declared first (:func:`declared`). The
+    ``start`` points (AutoKeras's names, :func:`start_hps`) come first; greedy then tries its vanilla
+    classifier."""
     from search.engines import _keras_tuner
 
     if tuner not in TUNERS:
@@ -442,8 +472,11 @@ def make_oracle(tuner: str, t: Translation, *, trials: int, seed: int | None, ep
         from autokeras.tuners.greedy import GreedyOracle
 
         options = _keras_tuner.oracle_options(seed, declared(t))
-        return GreedyOracle(initial_hps=initial_hps(t), max_trials=trials, **options)
-    return _keras_tuner.make_oracle(tuner, trials=trials, seed=seed, epochs=epochs, hyperparameters=declared(t))
+        return GreedyOracle(initial_hps=[*start, *initial_hps(t)], max_trials=trials, **options)
+    hyperparameters = declared(t)
+    return _keras_tuner.make_oracle(
+        tuner, trials=trials, seed=seed, epochs=epochs, hyperparameters=hyperparameters, start=start
+    )
 
 
 def search_autokeras(
@@ -485,13 +518,15 @@ def search_autokeras(
         declarations.build(hp)
         return AutoKerasParams(hp, t)
 
+    start = start_hps(t, session.space.start) if tuner in START_TUNERS else []
     return run_tuner(
         session,
-        oracle=make_oracle(tuner, t, trials=trials, seed=seed, epochs=epochs),
+        oracle=make_oracle(tuner, t, trials=trials, seed=seed, epochs=epochs, start=start),
         source_of=source_of,
         trials=trials,
         limit_trials=tuner != "hyperband",
         directory=directory,
         signals=signals,
         hypermodel=declarations,
+        start_points=len(start),
     )

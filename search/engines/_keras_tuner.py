@@ -22,7 +22,7 @@ import json
 import os
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -109,14 +109,45 @@ def oracle_options(seed: int | None, hyperparameters: Any = None) -> dict[str, A
     }
 
 
-def make_oracle(tuner: str, *, trials: int, seed: int | None, epochs: int, hyperparameters: Any = None) -> Any:
+#: The oracles whose first trials are the space's start points. Hyperband's brackets and the grid's
+#: order are their own: those start as KerasTuner would.
+START_TUNERS = ("random", "bayesian")
+
+
+def start_first(oracle: Any, points: Sequence[Mapping[str, Any]]) -> Any:
+    """Make trial ``i`` of ``oracle`` start point ``i`` for the first ``len(points)`` trials (a resumed
+    search has them already); parameters a point leaves out take KerasTuner's defaults."""
+    import keras_tuner as kt
+
+    choose = oracle.populate_space
+
+    def populate_space(trial_id: str) -> dict[str, Any]:
+        index = int(trial_id)
+        if index < len(points):
+            return {"status": kt.engine.trial.TrialStatus.RUNNING, "values": dict(points[index])}
+        return choose(trial_id)
+
+    oracle.populate_space = populate_space
+    return oracle
+
+
+def make_oracle(
+    tuner: str,
+    *,
+    trials: int,
+    seed: int | None,
+    epochs: int,
+    hyperparameters: Any = None,
+    start: Sequence[Mapping[str, Any]] = (),
+) -> Any:
+    """KerasTuner's oracle ``tuner``; the random and bayesian ones try the ``start`` points first."""
     import keras_tuner as kt
 
     common = oracle_options(seed, hyperparameters)
     if tuner == "random":
-        return kt.oracles.RandomSearchOracle(max_trials=trials, **common)
+        return start_first(kt.oracles.RandomSearchOracle(max_trials=trials, **common), start)
     if tuner == "bayesian":
-        return kt.oracles.BayesianOptimizationOracle(max_trials=trials, **common)
+        return start_first(kt.oracles.BayesianOptimizationOracle(max_trials=trials, **common), start)
     if tuner == "grid":
         return kt.oracles.GridSearchOracle(max_trials=trials, **common)
     if tuner == "hyperband":
@@ -128,14 +159,16 @@ def search_keras_tuner(
     session: Session, *, tuner: str, trials: int, seed: int | None, epochs: int, directory: Path, signals: Signals
 ) -> list[dict[str, Any]]:
     """Run (or resume) the KerasTuner search; returns one row per finished trial."""
+    start = session.space.start if tuner in START_TUNERS else ()
     return run_tuner(
         session,
-        oracle=make_oracle(tuner, trials=trials, seed=seed, epochs=epochs),
+        oracle=make_oracle(tuner, trials=trials, seed=seed, epochs=epochs, start=start),
         source_of=KerasTunerParams,
         trials=trials,
         limit_trials=tuner != "hyperband",
         directory=directory,
         signals=signals,
+        start_points=len(start),
     )
 
 
@@ -149,11 +182,13 @@ def run_tuner(
     signals: Signals,
     limit_trials: bool = True,
     hypermodel: Any = None,
+    start_points: int = 0,
 ) -> list[dict[str, Any]]:
     """Run (or resume) a KerasTuner-style search (KerasTuner's or AutoKeras's oracle) whose trials are
     the Session's: ``source_of(hp)`` turns a trial's hyperparameters into a ParamSource. ``hypermodel``,
     when given, only declares hyperparameters (KerasTuner builds it to populate the space). ``trials``
-    caps the trials the oracle starts unless ``limit_trials`` is false (Hyperband sets its own)."""
+    caps the trials the oracle starts unless ``limit_trials`` is false (Hyperband sets its own). The
+    first ``start_points`` trials are the oracle's start points, tagged ``start_point`` in MLflow."""
     import keras_tuner as kt
 
     rows = load_rows(directory, session.name)  # every process's, for the best so far
@@ -177,7 +212,12 @@ def run_tuner(
                 default=None,
             )
             arch, result, _ = session.run_trial(
-                number, source, lambda epoch, value: False, signals=signals, on_interrupt=lambda: None
+                number,
+                source,
+                lambda epoch, value: False,
+                signals=signals,
+                on_interrupt=lambda: None,
+                tags={"start_point": str(number)} if number < start_points else None,
             )
             if result.state == "complete":
                 session.keep_if_best(

@@ -317,15 +317,15 @@ def supervise_keras_tuner(
     """KerasTuner's distributed mode: this process is the chief (its oracle served over gRPC on
     127.0.0.1), ``workers`` processes run the trials (``KERASTUNER_TUNER_ID=tuner<i>``). A worker that
     crashes is started again with the same id, and KerasTuner hands it its unfinished trial again."""
-    from search.engines._keras_tuner import make_oracle, serve_oracle
+    from search.engines._keras_tuner import START_TUNERS, make_oracle, serve_oracle
 
     address = {"KERASTUNER_ORACLE_IP": "127.0.0.1", "KERASTUNER_ORACLE_PORT": str(_free_port())}
     saved = {k: os.environ.get(k) for k in (*address, "KERASTUNER_TUNER_ID")}
     os.environ.update(address, KERASTUNER_TUNER_ID="chief")
     try:
-        serve_oracle(
-            session, make_oracle(tuner, trials=trials, seed=seed, epochs=epochs), trials=trials, directory=directory
-        )
+        points = session.space.start if tuner in START_TUNERS else ()
+        oracle = make_oracle(tuner, trials=trials, seed=seed, epochs=epochs, start=points)
+        serve_oracle(session, oracle, trials=trials, directory=directory)
         command = [sys.executable, "-m", "search", "worker", session.name, "--engine", "keras-tuner"]
         command += ["--runs-dir", str(session.runs_dir), "--tracking-uri", session.tracking_uri]
 
