@@ -27,6 +27,32 @@ HARD_LIMIT = 1.1
 #: Trials a supervised worker process runs before a fresh one replaces it, unless told otherwise
 #: (measured: TensorFlow keeps 5-6 MB per trained model in a process; benchmarks/workers.py).
 RECYCLE_AFTER = 50
+#: With no --workers on a machine without GPUs, an Optuna search of at least this many trial-epochs
+#: (trials x epochs, or any --timeout) runs in CPU_WORKERS worker processes. Measured on 2 cores
+#: (benchmarks/workers.py): 2 worker processes ran 2.65x the trials/hour of the in-process worker once
+#: started, because TensorFlow does not keep 2 cores busy with tiny CNNs; a worker's start (about 5 s
+#: of TensorFlow import and data loading) only pays off when the search is not over in seconds.
+AUTO_WORKERS_MIN_EPOCHS = 40
+#: One worker process per core, at most this many (measured on 2 cores only).
+CPU_WORKERS = 2
+
+
+def default_workers(engine: str, gpus: list[str], *, trials: int, epochs: int, timeout: float | None) -> int:
+    """Workers when ``--workers`` is not given: one per visible GPU; on a CPU, one per core (at most
+    :data:`CPU_WORKERS`) for an Optuna search of at least :data:`AUTO_WORKERS_MIN_EPOCHS` trial-epochs
+    (or with a ``--timeout``), else one in this process.
+
+    >>> default_workers("optuna", [], trials=20, epochs=20, timeout=None) == min(CPU_WORKERS, os.cpu_count() or 1)
+    True
+    >>> default_workers("optuna", [], trials=3, epochs=1, timeout=None)
+    1
+    >>> default_workers("optuna", ["0", "1"], trials=3, epochs=1, timeout=None)  # one per GPU
+    2
+    """
+    if gpus:
+        return len(gpus)
+    long = trials * epochs >= AUTO_WORKERS_MIN_EPOCHS or timeout is not None
+    return max(1, min(CPU_WORKERS, os.cpu_count() or 1)) if engine == "optuna" and long else 1
 
 
 def default_name(space: Space, data: str, engine: str = "optuna") -> str:
@@ -118,8 +144,11 @@ def run_search(
 
     ``timeout`` (seconds) is a wall-clock budget: no trial starts after it, a running one is stopped
     at ``HARD_LIMIT`` times it, and the winner is still evaluated and registered. ``workers`` (Optuna
-    only; default one per visible GPU, else one) runs trials in worker processes; one worker runs in
-    this process unless ``recycle_after`` (trials) or ``max_worker_rss_mb`` ask for recycling.
+    only; default :func:`default_workers`: one per visible GPU, else two on a 2-core CPU for a search
+    longer than a few seconds) runs trials in worker processes; one worker runs in this process unless
+    ``recycle_after`` (trials) or ``max_worker_rss_mb`` ask for recycling. With several workers,
+    ``seed`` seeds every trial but which worker takes which trial depends on timing: ``workers=1``
+    repeats a search exactly (said at launch).
     ``mixed_precision`` and ``xla`` are for GPUs (they run, slowly, on a CPU). ``report`` draws the
     search's pictures (:mod:`search.report`) and logs them on its MLflow run when trials ran.
     """
@@ -156,7 +185,18 @@ def run_search(
         raise SearchError(f"--recycle-after: expected a whole number of trials >= 1, received {recycle_after}")
     if max_worker_rss_mb is not None and max_worker_rss_mb <= 0:
         raise SearchError(f"--max-worker-rss: expected MiB > 0, received {max_worker_rss_mb}")
-    workers = workers or max(1, len(gpus))
+    if workers is None:
+        planned = epochs or max(load_space(space).training["epochs"].values())
+        workers = default_workers(engine, gpus, trials=trials, epochs=planned, timeout=timeout)
+        if storage is not None and storage.startswith("sqlite"):
+            workers = 1  # SQLite is not for parallel workers (refused below when asked for explicitly)
+        if workers > 1 and seed is not None:
+            log.warning(
+                "--seed %s with %d worker processes: every trial is seeded, but which worker takes which "
+                "trial depends on timing; --workers 1 repeats the search exactly",
+                seed,
+                workers,
+            )
     supervised = workers > 1 or recycle_after is not None or max_worker_rss_mb is not None or bool(gpus)
     if supervised and engine == "optuna" and recycle_after is None and max_worker_rss_mb is None:
         recycle_after = RECYCLE_AFTER  # TensorFlow keeps ~5-6 MB a trial in a process: start a fresh one now and then

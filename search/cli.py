@@ -172,7 +172,11 @@ def run(
     tracking_uri: TrackingUri = None,
     workers: Annotated[
         int | None,
-        typer.Option("--workers", help="Worker processes (optuna; default: one per visible GPU, else one)."),
+        typer.Option(
+            "--workers",
+            help="Worker processes (optuna; default: one per visible GPU; on a CPU, 2 for a search of 40+ "
+            "trial-epochs, else 1 in this process). --seed repeats a search exactly with --workers 1.",
+        ),
     ] = None,
     recycle_after: Annotated[
         int | None, typer.Option("--recycle-after", help="Start a fresh worker process after this many trials.")
