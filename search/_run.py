@@ -28,11 +28,13 @@ HARD_LIMIT = 1.1
 #: (measured: TensorFlow keeps 5-6 MB per trained model in a process; benchmarks/workers.py).
 RECYCLE_AFTER = 50
 #: With no --workers on a machine without GPUs, an Optuna search of at least this many trial-epochs
-#: (trials x epochs, or any --timeout) runs in CPU_WORKERS worker processes. Measured on 2 cores
-#: (benchmarks/workers.py): 2 worker processes ran 2.65x the trials/hour of the in-process worker once
-#: started, because TensorFlow does not keep 2 cores busy with tiny CNNs; a worker's start (about 5 s
-#: of TensorFlow import and data loading) only pays off when the search is not over in seconds.
+#: (trials x epochs), and no --timeout under AUTO_WORKERS_MIN_SECONDS, runs in CPU_WORKERS worker
+#: processes. Measured on 2 cores (benchmarks/workers.py): 2 worker processes ran 2.65x the
+#: trials/hour of the in-process worker once started, because TensorFlow does not keep 2 cores busy
+#: with tiny CNNs; a worker's start (about 5 s of TensorFlow import and data loading) only pays off
+#: when the search is not over in seconds.
 AUTO_WORKERS_MIN_EPOCHS = 40
+AUTO_WORKERS_MIN_SECONDS = 60
 #: One worker process per core, at most this many (measured on 2 cores only).
 CPU_WORKERS = 2
 
@@ -40,7 +42,7 @@ CPU_WORKERS = 2
 def default_workers(engine: str, gpus: list[str], *, trials: int, epochs: int, timeout: float | None) -> int:
     """Workers when ``--workers`` is not given: one per visible GPU; on a CPU, one per core (at most
     :data:`CPU_WORKERS`) for an Optuna search of at least :data:`AUTO_WORKERS_MIN_EPOCHS` trial-epochs
-    (or with a ``--timeout``), else one in this process.
+    whose ``--timeout``, if any, is at least :data:`AUTO_WORKERS_MIN_SECONDS`; else one in this process.
 
     >>> default_workers("optuna", [], trials=20, epochs=20, timeout=None) == min(CPU_WORKERS, os.cpu_count() or 1)
     True
@@ -51,7 +53,7 @@ def default_workers(engine: str, gpus: list[str], *, trials: int, epochs: int, t
     """
     if gpus:
         return len(gpus)
-    long = trials * epochs >= AUTO_WORKERS_MIN_EPOCHS or timeout is not None
+    long = trials * epochs >= AUTO_WORKERS_MIN_EPOCHS and (timeout is None or timeout >= AUTO_WORKERS_MIN_SECONDS)
     return max(1, min(CPU_WORKERS, os.cpu_count() or 1)) if engine == "optuna" and long else 1
 
 
