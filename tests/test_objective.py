@@ -153,15 +153,27 @@ def test_a_trial_that_does_not_learn_is_stopped_with_its_reason(digits):
     assert "at chance (0.10" in result.reason and "after 2 epochs" in result.reason
 
 
-def test_validation_collapse_is_stopped_at_once_with_its_reason():
+def _dark_or_bright(flip_validation: bool):
     from search.data import DataBundle
     from search.data._store import ArrayStore
 
     rng = np.random.default_rng(0)
     y = (np.arange(400) % 2).astype(np.int32)
     x = (y[:, None, None, None] * 200 + rng.integers(0, 40, (400, 8, 8, 1))).astype(np.uint8)  # dark vs bright
-    splits = {"train": (x[:300], y[:300]), "validation": (x[300:], 1 - y[300:]), "test": (x[300:], y[300:])}
-    data = DataBundle("flipped", ("dark", "bright"), (8, 8, 1), "f" * 16, ArrayStore(splits))
+    val = 1 - y[300:] if flip_validation else y[300:]
+    splits = {"train": (x[:300], y[:300]), "validation": (x[300:], val), "test": (x[300:], y[300:])}
+    return DataBundle("dark-bright", ("dark", "bright"), (8, 8, 1), "f" * 16, ArrayStore(splits))
+
+
+def test_a_trial_stops_once_every_validation_image_is_right():
+    space = Space(**{**SMALL, "training": {"epochs": 20, "batch_size": 16}})
+    result = Objective(space, _dark_or_bright(False), seed=0)(space.sample(FixedParams({})), lambda e, v: False)
+    assert result.state == "complete" and result.value == 1.0
+    assert result.epochs_run == result.best_epoch + 1 < 20  # the first perfect epoch is the last
+
+
+def test_validation_collapse_is_stopped_at_once_with_its_reason():
+    data = _dark_or_bright(True)
     space = Space(**{**SMALL, "training": {"epochs": 10, "batch_size": 16}})
     result = Objective(space, data, seed=0)(space.sample(FixedParams({})), lambda e, v: False)
     assert result.state == "pruned" and result.epochs_run <= 2  # of 10: the epoch training accuracy gets high

@@ -5,7 +5,8 @@ milliseconds and no model is built); then the model is built, compiled and fitte
 that, each epoch, records the metrics, reports the validation metric to the engine (which may
 prune), stops on a non-finite loss, stops a trial that measures a pitfall rather than the
 architecture (see :class:`Health`), stops when validation accuracy has not improved for the
-architecture's ``patience`` epochs, and keeps the weights of the best epoch.
+architecture's ``patience`` epochs or is perfect (1.0: no later epoch can beat it), and keeps the
+weights of the best epoch.
 
 Two things make a short trial measure the architecture: the model standardises its input with the
 training split's pixel statistics (:attr:`DataBundle.pixel_stats`), and BatchNormalization's
@@ -199,6 +200,9 @@ class _Epochs:
                     self.model.stop_training = True
                 elif patience is not None and result.best_epoch is not None and epoch - result.best_epoch >= patience:
                     self.stopped_early = True  # no improvement for `patience` epochs: no wasted work
+                    self.model.stop_training = True
+                elif patience is not None and value >= 1.0:
+                    self.stopped_early = True  # every validation image right: no later epoch can do better
                     self.model.stop_training = True
 
         return Epochs()
