@@ -6,7 +6,8 @@ TRIALS trials of up to EPOCHS epochs; the test split is used once, on the winner
 
     python benchmarks/vs_handwritten.py [--trials 20] [--epochs 20] [--only optuna,keras-tuner,cnn-search]
 
-Prints wall time, time inside model.fit, and test accuracy for each, side by side.
+Prints wall time, time inside model.fit, and test accuracy for each, side by side. The hand-written
+loops and their model live in benchmarks/_handwritten.py (shared with benchmarks/suite.py).
 """
 
 from __future__ import annotations
@@ -22,6 +23,9 @@ from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+from _handwritten import keras_tuner_loop, optuna_loop  # noqa: E402
 
 
 def reference_data():
@@ -37,99 +41,16 @@ def reference_data():
     return (x_tr, y_tr), (x_val, y_val), (x_test, y_test)
 
 
-def hand_model(hp_int, hp_choice, hp_float):
-    import keras
-
-    model = keras.Sequential([keras.Input((8, 8, 1)), keras.layers.Rescaling(1 / 255)])
-    for i in range(hp_int("n_blocks", 1, 3)):
-        model.add(
-            keras.layers.Conv2D(
-                hp_choice(f"filters_{i}", [16, 32, 64]),
-                hp_choice(f"kernel_{i}", [3, 5]),
-                padding="same",
-                activation=hp_choice(f"activation_{i}", ["relu", "elu"]),
-            )
-        )
-        model.add(keras.layers.MaxPooling2D(pool_size=2))
-    model.add(keras.layers.Flatten())
-    model.add(keras.layers.Dense(hp_choice("units", [32, 64, 128]), activation="relu"))
-    model.add(keras.layers.Dropout(hp_float("dropout", 0.0, 0.5)))
-    model.add(keras.layers.Dense(10, activation="softmax"))
-    lr = hp_float("learning_rate", 1e-4, 1e-2, log=True)
-    model.compile(optimizer=keras.optimizers.Adam(lr), loss="sparse_categorical_crossentropy", metrics=["accuracy"])
-    return model
-
-
 def handwritten_optuna(trials: int, epochs: int) -> dict[str, float]:
     """Optuna TPE + MedianPruner, one fit() call per epoch so the pruner can act (the usual recipe)."""
-    import keras
-    import optuna
-
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
     train, val, test = reference_data()
-    fit_seconds = 0.0
-    best: dict = {"value": -1.0, "model": None}
-
-    def objective(trial: optuna.Trial) -> float:
-        nonlocal fit_seconds
-        keras.backend.clear_session()
-        model = hand_model(
-            lambda n, lo, hi: trial.suggest_int(n, lo, hi),
-            lambda n, c: trial.suggest_categorical(n, c),
-            lambda n, lo, hi, log=False: trial.suggest_float(n, lo, hi, log=log),
-        )
-        value = 0.0
-        for epoch in range(epochs):
-            t0 = time.perf_counter()
-            history = model.fit(*train, batch_size=32, epochs=1, validation_data=val, verbose=0)
-            fit_seconds += time.perf_counter() - t0
-            value = max(value, history.history["val_accuracy"][-1])
-            trial.report(value, epoch)
-            if trial.should_prune():
-                raise optuna.TrialPruned()
-        if value > best["value"]:
-            best.update(value=value, model=model)
-        return value
-
-    start = time.perf_counter()
-    study = optuna.create_study(
-        direction="maximize", sampler=optuna.samplers.TPESampler(seed=0), pruner=optuna.pruners.MedianPruner()
-    )
-    study.optimize(objective, n_trials=trials)
-    _, accuracy = best["model"].evaluate(*test, verbose=0)
-    return {"wall": time.perf_counter() - start, "fit": fit_seconds, "test_accuracy": accuracy}
+    return optuna_loop(train, val, test, trials=trials, epochs=epochs)
 
 
 def handwritten_keras_tuner(trials: int, epochs: int) -> dict[str, float]:
     """KerasTuner RandomSearch over the same space, its usual recipe."""
-    import keras_tuner as kt
-
     train, val, test = reference_data()
-
-    def build(hp):
-        return hand_model(
-            lambda n, lo, hi: hp.Int(n, lo, hi),
-            lambda n, c: hp.Choice(n, c),
-            lambda n, lo, hi, log=False: hp.Float(n, lo, hi, sampling="log" if log else "linear"),
-        )
-
-    start = time.perf_counter()
-    with tempfile.TemporaryDirectory() as tmp:
-        tuner = kt.RandomSearch(
-            build,
-            objective="val_accuracy",
-            max_trials=trials,
-            seed=0,
-            directory=tmp,
-            project_name="ref",
-            overwrite=True,
-        )
-        t0 = time.perf_counter()
-        tuner.search(*train, batch_size=32, epochs=epochs, validation_data=val, verbose=0)
-        search_seconds = time.perf_counter() - t0
-        model = tuner.get_best_models(1)[0]
-        _, accuracy = model.evaluate(*test, verbose=0)
-    return {"wall": time.perf_counter() - start, "fit": search_seconds, "test_accuracy": accuracy}
+    return keras_tuner_loop(train, val, test, trials=trials, epochs=epochs)
 
 
 def cnn_search(trials: int, epochs: int) -> dict[str, float]:

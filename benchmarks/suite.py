@@ -1,0 +1,421 @@
+"""The benchmark suite: cnn-search against the loops people write by hand, on five offline tasks.
+
+Tasks (benchmarks/_tasks.py; procedural, seeded, written once as ``.npz`` in a temp cache): ``digits``
+(8x8), ``shapes`` (cnn-search's own synthetic source, 32x32), ``textures`` (32x32, low contrast:
+pixels in 100..140), ``objects`` (64x64 RGB, rotated letters on clutter), ``fewshot`` (150 images).
+Every contender reads the same ``.npz`` and is scored on its test split, once, with its winner.
+
+Contenders, each in a fresh process, one after another (nothing else runs meanwhile):
+
+- ``cnn-search``: exactly the README's command, ``cnn-search run vgg --data TASK.npz --trials T
+  --epochs E --seed 0 --runs-dir TMP --no-report`` (default space, sampler, pruner, patience...).
+  ``--no-report`` because the hand loops draw no pictures (README: 2.3 s for the 20-trial digits
+  search); everything else a user gets is paid: MLflow record of every trial, winner evaluated and
+  registered. cnn-search splits its own validation set off ``x_train`` (20%, stratified, seed 0).
+- ``cnn-search-reference``: the same command on the hand loops' space, ``benchmarks/spaces/reference.yaml``.
+- ``optuna``: the hand-written Optuna loop (TPE seed 0 + MedianPruner, one ``fit`` per epoch, batch 32)
+  over the 1-3-block space of benchmarks/_handwritten.py (Rescaling(1/255), no batch norm), sized to
+  the task's images and classes; 20% of ``x_train`` (stratified, seed 0) for validation.
+- ``keras-tuner``: KerasTuner RandomSearch (seed 0) over the same space, its usual recipe.
+  Both hand loops seed Keras once with 0 (``keras.utils.set_random_seed``) so that they repeat, as
+  cnn-search's ``--seed 0`` does (which also turns TensorFlow's op determinism on: its cost is paid).
+
+What is measured: **wall s** is the whole subprocess, from ``Popen`` to exit, imports and data
+loading included, the same for every contender (a throw-away process imports TensorFlow, Keras,
+MLflow, Optuna and KerasTuner once before the first contender so that nobody pays a cold disk cache).
+**test acc** is the winner's accuracy on the task's test split: printed by the hand loops, read back
+after cnn-search's process ended (``cnn-search compare NAME --format json``: the test accuracy logged
+on the search's MLflow run, the trials by state), not timed. **trials** is the number of trials
+started (cnn-search: MLflow child runs, infeasible architectures included). **vs hand** is wall
+divided by the faster hand-written loop's wall in the same round.
+
+Two rounds per task:
+
+1. ``same``: every contender gets T trials of up to E epochs.
+2. ``budget``: every contender gets the same wall-clock budget B seconds, through its own mechanism,
+   counted from where that tool starts searching (after imports and data loading, as cnn-search's
+   ``--timeout`` does): cnn-search ``--timeout B --trials 100000``; Optuna ``study.optimize(timeout=B)``;
+   KerasTuner ``max_trials=100000`` and an oracle that answers STOPPED once B has passed. No trial
+   starts after B; a running trial is stopped at 1.1 x B keeping what it reached (cnn-search's rule;
+   the hand loops get it from a Keras callback). B is ``--budget`` if given, else the faster
+   hand-written loop's whole-process wall from round 1 on that task, else a fixed per-task figure
+   (``BUDGETS``; 20 s with ``--quick``). The table's "acc@budget" is the test accuracy reached.
+
+Targets, per task: (a) round 1: cnn-search's (README command) test accuracy >= the best hand loop's
+and its wall <= 0.5 x the faster hand loop's; (b) round 2: cnn-search's test accuracy > both loops'.
+Accuracies are compared as counts of correct test images. A target holds only when shown: cnn-search
+without a test accuracy (it failed, or no trial finished within the budget) fails it.
+
+    python benchmarks/suite.py [--quick] [--tasks digits,textures] [--only cnn-search,optuna,keras-tuner]
+                               [--trials 20] [--epochs 20] [--rounds same,budget] [--budget S] [--json out.json]
+
+Full mode (20 x 20, five tasks) takes hours on a 2-core CPU; ``--quick`` (3 trials x 2 epochs, fewer
+images, budgets of 10-20 s) about 16 minutes: 40 fresh processes, each paying its imports.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+from _tasks import TASKS, default_cache, write_task  # noqa: E402
+
+CONTENDERS = {
+    "cnn-search": "cnn-search vgg (README)",
+    "cnn-search-reference": "cnn-search reference",
+    "optuna": "Optuna by hand",
+    "keras-tuner": "KerasTuner by hand",
+}
+HAND = ("optuna", "keras-tuner")
+SPACES = {"cnn-search": ("vgg", "vgg"), "cnn-search-reference": (str(HERE / "spaces" / "reference.yaml"), "reference")}
+ROUNDS = ("same", "budget")
+#: Trials asked for in the budget round: the budget, not this, ends the search.
+MANY_TRIALS = 100_000
+#: A running trial is stopped at this multiple of the budget (cnn-search's HARD_LIMIT).
+HARD_LIMIT = 1.1
+#: Budget (seconds) per task when round 1 did not run and --budget is not given.
+BUDGETS = {"digits": 60.0, "shapes": 300.0, "textures": 300.0, "objects": 600.0, "fewshot": 60.0}
+QUICK_BUDGET = 20.0
+STATES = ("complete", "pruned", "infeasible", "failed", "killed")
+#: TensorFlow's start-up chatter, left out of the stderr shown for a contender without a result.
+NOISE = re.compile(r"^(I0000|W0000|WARNING: All log messages|To enable the following instructions)")
+
+
+def child_env() -> dict[str, str]:
+    return {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONUNBUFFERED": "1"}
+
+
+def cnn_search_command() -> list[str]:
+    """The ``cnn-search`` entry point installed next to this Python, else ``python -m search``."""
+    beside = Path(sys.executable).with_name("cnn-search")
+    if beside.is_file():
+        return [str(beside)]
+    found = shutil.which("cnn-search")
+    return [found] if found else [sys.executable, "-m", "search"]
+
+
+def tail(text: str, n: int = 2000) -> str:
+    return text[-n:].strip()
+
+
+def timed(cmd: list[str]) -> tuple[subprocess.CompletedProcess[str], float]:
+    """Run ``cmd`` to its end; the wall time from start to exit. Interrupted, the child is killed too."""
+    start = time.perf_counter()
+    with subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=child_env()) as proc:
+        try:
+            stdout, stderr = proc.communicate()
+        except BaseException:
+            proc.kill()
+            raise
+    wall = time.perf_counter() - start
+    return subprocess.CompletedProcess(cmd, proc.returncode, stdout, stderr), wall
+
+
+# -- one contender in a fresh process ------------------------------------------------------------------------------
+
+
+def run_cnn_search(contender: str, npz: Path, *, trials: int, epochs: int, budget: float | None) -> dict[str, Any]:
+    space, space_name = SPACES[contender]
+    runs = Path(tempfile.mkdtemp(prefix=f"suite-{contender}-"))
+    cli = cnn_search_command()
+    cmd = [*cli, "run", space, "--data", str(npz), "--trials", str(trials), "--epochs", str(epochs), "--seed", "0"]
+    cmd += ["--runs-dir", str(runs), "--no-report"] + (["--timeout", f"{budget:.1f}"] if budget else [])
+    proc, wall = timed(cmd)
+    figures: dict[str, Any] = {"wall": wall, "command": " ".join(cmd)}
+    if proc.returncode != 0:
+        figures["error"] = f"exit {proc.returncode}: {tail(proc.stderr or proc.stdout)}"
+        return figures
+    found = re.search(r"models:/([^@\s]+)@champion", proc.stdout)
+    name = found.group(1) if found else f"{space_name}-{npz.stem}"
+    read = subprocess.run(
+        [*cli, "compare", name, "--runs-dir", str(runs), "--format", "json"],
+        capture_output=True,
+        text=True,
+        env=child_env(),
+    )
+    try:
+        row = json.loads(read.stdout)[0]
+    except (ValueError, IndexError):
+        figures["error"] = f"could not read search {name!r} back (exit {read.returncode}): {tail(read.stderr)}"
+        printed = re.search(r"test_accuracy ([0-9.]+)", proc.stdout)
+        if printed:
+            figures["test_accuracy"] = float(printed.group(1))
+        return figures
+    shutil.rmtree(runs, ignore_errors=True)
+    figures.update(
+        search=name,
+        test_accuracy=row.get("test_accuracy"),
+        best_val_accuracy=row.get("best_val_accuracy"),
+        trials=row.get("trials"),
+        states={s: row[s] for s in STATES if row.get(s)},
+    )
+    if figures["test_accuracy"] is None:
+        states = ", ".join(f"{k} {v}" for k, v in figures["states"].items()) or "none"
+        said = [line for line in proc.stderr.splitlines() if line.strip() and not NOISE.match(line)]
+        figures["error"] = (
+            f"exit 0 but no test accuracy on the search's run: {figures['trials']} trial(s) in MLflow ({states}); "
+            "stderr: " + tail("\n".join(said), 800)
+        )
+    return figures
+
+
+def run_hand(contender: str, npz: Path, *, trials: int, epochs: int, budget: float | None) -> dict[str, Any]:
+    cmd = [sys.executable, __file__, "--child", contender, "--data", str(npz)]
+    cmd += ["--trials", str(trials), "--epochs", str(epochs)] + (["--budget", f"{budget:.1f}"] if budget else [])
+    proc, wall = timed(cmd)
+    line = next((row for row in proc.stdout.splitlines() if row.startswith("RESULT ")), None)
+    if proc.returncode != 0 or line is None:
+        return {"wall": wall, "error": f"exit {proc.returncode}: {tail(proc.stderr or proc.stdout)}"}
+    figures = json.loads(line.removeprefix("RESULT "))
+    figures["wall_in_process"] = figures.pop("wall")
+    return {"wall": wall, **figures}
+
+
+def child(contender: str, npz: Path, *, trials: int, epochs: int, budget: float | None) -> None:
+    """One hand-written loop in this process; prints ``RESULT {json}``."""
+    import numpy as np
+    from _handwritten import keras_tuner_loop, optuna_loop, split_validation
+
+    with np.load(npz) as data:
+        x_train, y_train, x_test, y_test = (data[k] for k in ("x_train", "y_train", "x_test", "y_test"))
+        num_classes = len(data["class_names"])
+    train, val = split_validation(x_train, y_train)
+    loop = {"optuna": optuna_loop, "keras-tuner": keras_tuner_loop}[contender]
+    hard = HARD_LIMIT * budget if budget else None
+    figures = loop(
+        train,
+        val,
+        (x_test, y_test),
+        trials=trials,
+        epochs=epochs,
+        timeout=budget,
+        hard_timeout=hard,
+        seed=0,
+        num_classes=num_classes,
+    )
+    print("RESULT " + json.dumps(figures), flush=True)
+
+
+def run_contender(contender: str, npz: Path, **kwargs: Any) -> dict[str, Any]:
+    runner = run_hand if contender in HAND else run_cnn_search
+    try:
+        return runner(contender, npz, **kwargs)
+    except Exception as exc:  # the suite goes on
+        return {"wall": None, "error": f"{type(exc).__name__}: {exc}"}
+
+
+# -- tables and targets ----------------------------------------------------------------------------------------------
+
+
+def correct(figures: dict[str, Any] | None, n_test: int) -> int | None:
+    """Test accuracy as a count of correct images (float32 accuracies compare exactly this way)."""
+    if not figures or figures.get("error") or figures.get("test_accuracy") is None:
+        return None
+    return round(figures["test_accuracy"] * n_test)
+
+
+def faster_hand(results: dict[str, dict[str, Any]]) -> float | None:
+    walls = [results[h]["wall"] for h in HAND if h in results and not results[h].get("error")]
+    return min(walls) if walls else None
+
+
+def print_round(title: str, results: dict[str, dict[str, Any]], *, accuracy_label: str) -> None:
+    print(title)
+    print(f"  {'contender':<26} {'wall s':>8} {accuracy_label:>10} {'trials':>7} {'vs hand':>8}  states")
+    reference = faster_hand(results)
+    for contender, figures in results.items():
+        label = CONTENDERS[contender]
+        if figures.get("error"):
+            wall = f"{figures['wall']:8.1f}" if figures.get("wall") is not None else f"{'':8}"
+            print(f"  {label:<26} {wall}  FAILED")
+            print("    " + figures["error"].replace("\n", "\n    "))
+            continue
+        ratio = f"{figures['wall'] / reference:7.2f}x" if reference else f"{'':8}"
+        states = ", ".join(f"{k} {v}" for k, v in sorted(figures.get("states", {}).items()))
+        print(
+            f"  {label:<26} {figures['wall']:8.1f} {figures['test_accuracy']:10.4f} {figures['trials']:>7} "
+            f"{ratio}  {states}",
+            flush=True,
+        )
+
+
+def targets(task: dict[str, Any], n_test: int) -> dict[str, Any]:
+    """(a) and (b) for one task. A target holds only when shown: cnn-search without a test accuracy
+    (crashed, or no trial finished) fails it; with no hand loop to compare against it is n/a."""
+    out: dict[str, Any] = {}
+    for key, round_name in (("a", "same"), ("b", "budget")):
+        results = task["rounds"].get(round_name)
+        if results is None or "cnn-search" not in results:
+            continue
+        ours = results["cnn-search"]
+        hands = {h: results[h] for h in HAND if h in results and correct(results[h], n_test) is not None}
+        missing = [h for h in HAND if h not in hands]
+        if not hands:
+            out[key] = {"holds": None, "why": "no hand-written loop to compare with"}
+            continue
+        note = f"; without {', '.join(missing)}" if missing else ""
+        if correct(ours, n_test) is None:
+            out[key] = {"holds": False, "why": "cnn-search gave no test accuracy" + note}
+            continue
+        best = max(correct(h, n_test) or 0 for h in hands.values())
+        mine = correct(ours, n_test) or 0
+        if key == "a":
+            ratio = ours["wall"] / min(h["wall"] for h in hands.values())
+            acc_ok, wall_ok = mine >= best, ratio <= 0.5
+            out[key] = {
+                "holds": acc_ok and wall_ok,
+                "accuracy_holds": acc_ok,
+                "wall_holds": wall_ok,
+                "wall_ratio": ratio,
+                "why": f"test acc {ours['test_accuracy']:.4f} vs best hand {best / n_test:.4f} "
+                f"({'ok' if acc_ok else 'lower'}); wall {ratio:.2f}x the faster hand loop "
+                f"({'ok' if wall_ok else 'target <= 0.50x'}){note}",
+            }
+        else:
+            holds = mine > best
+            out[key] = {
+                "holds": holds,
+                "why": f"acc@budget {ours['test_accuracy']:.4f} vs hand loops' best {best / n_test:.4f}"
+                + ("" if holds else " (target: strictly higher)")
+                + note,
+            }
+    return out
+
+
+def verdict(target: dict[str, Any] | None) -> str:
+    if target is None:
+        return "not run"
+    word = {True: "HOLDS", False: "FAILS", None: "n/a"}[target["holds"]]
+    return f"{word} ({target['why']})"
+
+
+# -- main --------------------------------------------------------------------------------------------------------------
+
+
+def warm_up() -> None:
+    """Import the heavy libraries once in a throw-away process, so no contender pays a cold disk cache."""
+    subprocess.run(
+        [sys.executable, "-c", "import tensorflow, keras, mlflow, optuna, keras_tuner, sklearn"],
+        capture_output=True,
+        env=child_env(),
+    )
+
+
+def parse_list(text: str, allowed: tuple[str, ...] | list[str], what: str) -> list[str]:
+    items = [s.strip() for s in text.split(",") if s.strip()]
+    unknown = [s for s in items if s not in allowed]
+    if unknown or not items:
+        raise SystemExit(f"--{what}: unknown {unknown or text!r}; expected some of {', '.join(allowed)}")
+    return items
+
+
+def main() -> None:
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # so the running contender is killed with the suite
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="fewer images, 3 trials x 2 epochs, short budgets")
+    parser.add_argument("--tasks", default=",".join(TASKS), help="comma-separated, of " + ", ".join(TASKS))
+    parser.add_argument("--only", default=",".join(CONTENDERS), help="contenders, of " + ", ".join(CONTENDERS))
+    parser.add_argument("--trials", type=int, help="round 1 trials (default 20; 3 with --quick)")
+    parser.add_argument("--epochs", type=int, help="epochs per trial (default 20; 2 with --quick)")
+    parser.add_argument("--rounds", default="same,budget", help="same, budget or both")
+    parser.add_argument("--budget", type=float, help="round 2 budget in seconds (default: see the docstring)")
+    parser.add_argument("--seed", type=int, default=0, help="the tasks' seed (default 0)")
+    parser.add_argument("--cache", type=Path, default=None, help=f"where task files are kept ({default_cache()})")
+    parser.add_argument("--json", type=Path, help="write every figure here")
+    parser.add_argument("--child", help=argparse.SUPPRESS)
+    parser.add_argument("--data", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    trials = args.trials or (3 if args.quick else 20)
+    epochs = args.epochs or (2 if args.quick else 20)
+    if args.child:
+        child(args.child, args.data, trials=trials, epochs=epochs, budget=args.budget)
+        return
+    tasks = parse_list(args.tasks, list(TASKS), "tasks")
+    contenders = parse_list(args.only, list(CONTENDERS), "only")
+    rounds = parse_list(args.rounds, ROUNDS, "rounds")
+    suite_start = time.perf_counter()
+    report: dict[str, Any] = {
+        "settings": {
+            "quick": args.quick,
+            "trials": trials,
+            "epochs": epochs,
+            "rounds": rounds,
+            "contenders": contenders,
+            "seed": args.seed,
+            "python": sys.executable,
+            "cnn_search": " ".join(cnn_search_command()),
+            "cpus": os.cpu_count(),
+        },
+        "tasks": {},
+    }
+    print(
+        f"cnn-search benchmark suite: {'quick' if args.quick else 'full'} mode, tasks {', '.join(tasks)}; "
+        f"each contender in a fresh process, one after another; {os.cpu_count()} CPU(s)",
+        flush=True,
+    )
+    warm_up()
+    for name in tasks:
+        task = TASKS[name]
+        npz = write_task(name, args.cache, seed=args.seed, quick=args.quick)
+        n_train, n_test = task.counts(args.quick)
+        h, w, c = task.shape
+        print(
+            f"\n== {name}: {task.description}; {h}x{w}x{c}, {task.num_classes} classes, "
+            f"{n_train} train / {n_test} test ({npz}) ==",
+            flush=True,
+        )
+        record: dict[str, Any] = {"npz": str(npz), "n_train": n_train, "n_test": n_test, "rounds": {}}
+        if "same" in rounds:
+            results = record["rounds"]["same"] = {}
+            for contender in contenders:
+                results[contender] = run_contender(contender, npz, trials=trials, epochs=epochs, budget=None)
+            print_round(f"round 1: same trials x epochs ({trials} x {epochs})", results, accuracy_label="test acc")
+        if "budget" in rounds:
+            round1 = faster_hand(record["rounds"].get("same", {}))
+            if args.budget:
+                budget, source = args.budget, "--budget"
+            elif round1:
+                budget, source = round(round1, 1), "the faster hand loop's round-1 wall"
+            else:
+                budget = QUICK_BUDGET if args.quick else BUDGETS[name]
+                source = "fixed figure for this task"
+            record["budget_s"], record["budget_source"] = budget, source
+            results = record["rounds"]["budget"] = {}
+            for contender in contenders:
+                results[contender] = run_contender(contender, npz, trials=MANY_TRIALS, epochs=epochs, budget=budget)
+            title = f"round 2: same budget, {budget:.1f} s each ({source}), up to {epochs} epochs a trial"
+            print_round(title, results, accuracy_label="acc@budget")
+        record["targets"] = targets(record, n_test)
+        print(f"targets on {name}:")
+        print(f"  (a) same trials: {verdict(record['targets'].get('a'))}")
+        print(f"  (b) same budget: {verdict(record['targets'].get('b'))}", flush=True)
+        report["tasks"][name] = record
+        if args.json:
+            args.json.write_text(json.dumps(report, indent=2))
+    report["suite_seconds"] = time.perf_counter() - suite_start
+    print("\nsummary (targets for cnn-search run with the README's command)")
+    for name, record in report["tasks"].items():
+        marks = {k: {True: "holds", False: "FAILS", None: "n/a"}[v["holds"]] for k, v in record["targets"].items()}
+        print(f"  {name:<10} (a) {marks.get('a', 'not run'):<8} (b) {marks.get('b', 'not run')}")
+    print(f"suite: {report['suite_seconds']:.0f} s")
+    if args.json:
+        args.json.write_text(json.dumps(report, indent=2))
+        print(f"figures: {args.json}")
+
+
+if __name__ == "__main__":
+    main()
