@@ -81,6 +81,26 @@ def _deadline_callback(hard_deadline: float) -> Any:
     return StopAtDeadline()
 
 
+def _prepare(
+    train: Split, val: Split, test: Split, *, seed: int | None, num_classes: int | None
+) -> tuple[tuple[int, ...], int]:
+    """Seed Keras once (as cnn-search's --seed does) and size the model: (input shape, classes)."""
+    import keras
+
+    if seed is not None:
+        keras.utils.set_random_seed(seed)
+    classes = num_classes or int(max(train[1].max(), val[1].max(), test[1].max())) + 1
+    return tuple(train[0].shape[1:]), classes
+
+
+def _hard_limit(hard_timeout: float | None) -> tuple[float | None, list[Any]]:
+    """The budget's hard limit from now (``time.time()``) and the callbacks that stop a fit there."""
+    if hard_timeout is None:
+        return None, []
+    hard_deadline = time.time() + hard_timeout
+    return hard_deadline, [_deadline_callback(hard_deadline)]
+
+
 def optuna_loop(
     train: Split,
     val: Split,
@@ -98,14 +118,10 @@ def optuna_loop(
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    if seed is not None:
-        keras.utils.set_random_seed(seed)
-    input_shape = train[0].shape[1:]
-    num_classes = num_classes or int(max(train[1].max(), val[1].max(), test[1].max())) + 1
+    input_shape, num_classes = _prepare(train, val, test, seed=seed, num_classes=num_classes)
     fit_seconds = 0.0
     best: dict = {"value": -1.0, "model": None}
-    hard_deadline = time.time() + hard_timeout if hard_timeout is not None else None
-    callbacks = [_deadline_callback(hard_deadline)] if hard_deadline is not None else []
+    hard_deadline, callbacks = _hard_limit(hard_timeout)
 
     def objective(trial: optuna.Trial) -> float:
         nonlocal fit_seconds
@@ -166,10 +182,7 @@ def keras_tuner_loop(
     import keras
     import keras_tuner as kt
 
-    if seed is not None:
-        keras.utils.set_random_seed(seed)
-    input_shape = train[0].shape[1:]
-    num_classes = num_classes or int(max(train[1].max(), val[1].max(), test[1].max())) + 1
+    input_shape, num_classes = _prepare(train, val, test, seed=seed, num_classes=num_classes)
 
     def build(hp: kt.HyperParameters) -> keras.Model:
         return hand_model(
@@ -196,8 +209,7 @@ def keras_tuner_loop(
 
             oracle = BudgetOracle(objective=kt.Objective("val_accuracy", "max"), max_trials=trials, seed=0)
             tuner = kt.Tuner(oracle=oracle, hypermodel=build, **common)
-        hard_deadline = time.time() + hard_timeout if hard_timeout is not None else None
-        callbacks = [_deadline_callback(hard_deadline)] if hard_deadline is not None else []
+        _, callbacks = _hard_limit(hard_timeout)
         t0 = time.perf_counter()
         tuner.search(*train, batch_size=32, epochs=epochs, validation_data=val, verbose=0, callbacks=callbacks)
         search_seconds = time.perf_counter() - t0

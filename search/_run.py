@@ -188,7 +188,8 @@ def run_search(
     if max_worker_rss_mb is not None and max_worker_rss_mb <= 0:
         raise SearchError(f"--max-worker-rss: expected MiB > 0, received {max_worker_rss_mb}")
     if workers is None:
-        planned = epochs or max(load_space(space).training["epochs"].values())
+        space = load_space(space)  # loaded once: the load below passes a Space through
+        planned = epochs or max(space.training["epochs"].values())
         workers = default_workers(engine, gpus, trials=trials, epochs=planned, timeout=timeout)
         if storage is not None and storage.startswith("sqlite"):
             workers = 1  # SQLite is not for parallel workers (refused below when asked for explicitly)
