@@ -147,8 +147,10 @@ def test_model_standardises_its_input_with_the_training_pixels(low_contrast):
 
 def test_a_trial_that_does_not_learn_is_stopped_with_its_reason(digits):
     space = Space(**{**SMALL, "training": {"epochs": 10, "batch_size": 64, "learning_rate": 1e-7}})
-    result = Objective(space, digits, seed=0)(space.sample(FixedParams({})), lambda e, v: False)
+    reported = []
+    result = Objective(space, digits, seed=0)(space.sample(FixedParams({})), lambda e, v: reported.append(e) or False)
     assert result.state == "pruned" and result.epochs_run == 2
+    assert reported == [0, 1]  # the engine saw the epoch that stopped it (its record matches the trial's)
     assert result.reason.startswith("not_learning: training accuracy 0.")
     assert "at chance (0.10" in result.reason and "after 2 epochs" in result.reason
 

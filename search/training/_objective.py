@@ -190,6 +190,7 @@ class _Epochs:
                     time.sleep(sleep)
                 verdict = health and health.verdict(epoch, logs, first_loss=result.history["loss"][0])
                 if verdict:
+                    reporter(epoch, value)  # the engine records this epoch too, as for every other stop
                     self.unhealthy = verdict
                     self.model.stop_training = True
                 elif deadline is not None and time.time() >= deadline:
