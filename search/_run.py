@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import os
 import time
 from collections.abc import Callable, Sequence
@@ -10,6 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from search._errors import SearchError
+from search._names import check_name
 from search.space import Space, load_space
 
 if TYPE_CHECKING:
@@ -39,6 +41,47 @@ AUTO_WORKERS_MIN_SECONDS = 60
 CPU_WORKERS = 2
 
 
+#: Memory a worker process is planned with when --workers is capped by the machine's available memory:
+#: a worker training the shipped spaces' CNNs holds 0.9 GB resident (TensorFlow, the data, MLflow;
+#: ``worker_rss_mb`` on every Optuna trial), rounded up.
+WORKER_MIB = 1024
+
+
+def available_mib() -> int | None:
+    """MemAvailable from /proc/meminfo in MiB (Linux), else None (not capped by memory)."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) // 1024
+    except OSError:
+        pass
+    return None
+
+
+def cap_workers(
+    requested: int, *, trials: int, cores: int | None = None, memory_mib: int | None = None
+) -> tuple[int, str | None]:
+    """At most one worker per trial, per CPU core (TensorFlow processes beyond the cores only contend),
+    and per :data:`WORKER_MIB` of available memory; returns (workers, what capped it or None).
+
+    >>> cap_workers(64, trials=3, cores=2, memory_mib=100_000)
+    (2, '2 CPU cores, 3 trials')
+    >>> cap_workers(2, trials=10, cores=2, memory_mib=1500)
+    (1, 'memory for 1 worker(s) of ~1024 MiB (1500 MiB available)')
+    """
+    cores = cores if cores is not None else os.cpu_count() or 1
+    memory_mib = memory_mib if memory_mib is not None else available_mib()
+    limits = {f"{cores} CPU cores": cores, f"{trials} trials": trials}
+    if memory_mib is not None:
+        fits = max(1, memory_mib // WORKER_MIB)
+        limits[f"memory for {fits} worker(s) of ~{WORKER_MIB} MiB ({memory_mib} MiB available)"] = fits
+    workers = min(requested, *limits.values())
+    if workers == requested:
+        return workers, None
+    return workers, ", ".join(why for why, limit in limits.items() if limit < requested)
+
+
 def default_workers(engine: str, gpus: list[str], *, trials: int, epochs: int, timeout: float | None) -> int:
     """Workers when ``--workers`` is not given: one per visible GPU; on a CPU, one per core (at most
     :data:`CPU_WORKERS`) for an Optuna search of at least :data:`AUTO_WORKERS_MIN_EPOCHS` trial-epochs
@@ -57,10 +100,30 @@ def default_workers(engine: str, gpus: list[str], *, trials: int, epochs: int, t
     return max(1, min(CPU_WORKERS, os.cpu_count() or 1)) if engine == "optuna" and long else 1
 
 
+def check_limits(*, trials: int | None = None, epochs: int | None = None, timeout: float | None = None) -> None:
+    """Refuse out-of-range ``--trials``, ``--epochs`` and ``--timeout`` before anything is created: a
+    search must always end (``--epochs 0`` or ``-3`` trained nothing and was never counted, so the
+    search never reached its target).
+
+    >>> check_limits(trials=3, epochs=-3)
+    Traceback (most recent call last):
+    ...
+    search._errors.SearchError: --epochs: expected a whole number of epochs >= 1, received -3
+    """
+    if trials is not None and trials < 1:
+        raise SearchError(f"--trials: expected a whole number >= 1, received {trials}")
+    if epochs is not None and epochs < 1:
+        raise SearchError(f"--epochs: expected a whole number of epochs >= 1, received {epochs}")
+    if timeout is not None and not (math.isfinite(timeout) and timeout > 0):
+        raise SearchError(f"--timeout: expected a finite number of seconds > 0, received {timeout}")
+
+
 def default_name(space: Space, data: str, engine: str = "optuna") -> str:
     """``SPACE-DATA`` for Optuna, ``SPACE-DATA-ENGINE`` for the others (one MLflow experiment each)."""
+    from search._names import safe_name
+
     base = f"{space.name}-{Path(str(data)).stem}"
-    return base if engine == "optuna" else f"{base}-{engine}"
+    return safe_name(base if engine == "optuna" else f"{base}-{engine}")
 
 
 def check_same_search(recorded: dict[str, Any], space: Space, data: DataBundle, name: str) -> dict[str, Any]:
@@ -170,14 +233,13 @@ def run_search(
     )
     from search.engines._session import Session
     from search.engines._storage import default_storage_url, get_storage
-    from search.tracking import default_tracking_uri
+    from search.tracking import check_store, check_writable, default_tracking_uri
 
     if engine not in ENGINES:
         raise SearchError(f"--engine: unknown engine {engine!r}; expected one of {', '.join(ENGINES)}")
-    if trials < 1:
-        raise SearchError(f"--trials: expected a whole number >= 1, received {trials}")
-    if timeout is not None and timeout <= 0:
-        raise SearchError(f"--timeout: expected seconds > 0, received {timeout}")
+    check_limits(trials=trials, epochs=epochs, timeout=timeout)
+    if name is not None:
+        check_name(name)
     from search.engines._workers import visible_gpus
 
     gpus = visible_gpus()
@@ -185,11 +247,11 @@ def run_search(
         raise SearchError(f"--workers: expected a whole number >= 1, received {workers}")
     if recycle_after is not None and recycle_after < 1:
         raise SearchError(f"--recycle-after: expected a whole number of trials >= 1, received {recycle_after}")
-    if max_worker_rss_mb is not None and max_worker_rss_mb <= 0:
+    if max_worker_rss_mb is not None and not (math.isfinite(max_worker_rss_mb) and max_worker_rss_mb > 0):
         raise SearchError(f"--max-worker-rss: expected MiB > 0, received {max_worker_rss_mb}")
     if workers is None:
         space = load_space(space)  # loaded once: the load below passes a Space through
-        planned = epochs or max(space.training["epochs"].values())
+        planned = epochs if epochs is not None else max(space.training["epochs"].values())
         workers = default_workers(engine, gpus, trials=trials, epochs=planned, timeout=timeout)
         if storage is not None and storage.startswith("sqlite"):
             workers = 1  # SQLite is not for parallel workers (refused below when asked for explicitly)
@@ -200,6 +262,10 @@ def run_search(
                 seed,
                 workers,
             )
+    capped, why = cap_workers(workers, trials=trials)
+    if why is not None:
+        log.warning("--workers %d: running %d worker process(es) (capped by %s)", workers, capped, why)
+        workers = capped
     supervised = workers > 1 or recycle_after is not None or max_worker_rss_mb is not None or bool(gpus)
     if supervised and engine == "optuna" and recycle_after is None and max_worker_rss_mb is None:
         recycle_after = RECYCLE_AFTER  # TensorFlow keeps ~5-6 MB a trial in a process: start a fresh one now and then
@@ -231,8 +297,9 @@ def run_search(
     space.check_input(bundle.input_shape)
     name = name or default_name(space, bundle.source, engine)
     runs = Path(runs_dir)
-    runs.mkdir(parents=True, exist_ok=True)
+    check_writable(runs, what="--runs-dir", fix="choose another --runs-dir or fix its permissions")
     tracking_uri = tracking_uri or default_tracking_uri(runs)
+    check_store(tracking_uri)  # a store that cannot be used is refused before any trial
     session = Session(
         name=name,
         engine=engine,
@@ -260,7 +327,7 @@ def run_search(
         direction="maximize",
         load_if_exists=True,
         sampler=make_sampler(sampler, seed),
-        pruner=make_pruner(pruner, epochs or max(space.training["epochs"].values())),
+        pruner=make_pruner(pruner, epochs if epochs is not None else max(space.training["epochs"].values())),
     )
     _check_study(study, space, bundle, name)
     from search.engines._optuna import counted, enqueue_start_points, fail_stale_trials, has_complete, wait_for_others
@@ -296,9 +363,9 @@ def run_search(
             study.set_user_attr("mlflow_parent_run_id", parent_run_id)
             study.set_user_attr("mlflow_experiment_id", experiment_id)
 
-    session.begin(study.user_attrs.get("mlflow_parent_run_id"), on_ready=recorded)  # MLflow starts in the background
     ran = 0
-    with session.running() as signals:
+    # MLflow starts in the background, inside the block: a signal during start-up ends the parent run too
+    with session.running(study.user_attrs.get("mlflow_parent_run_id"), on_ready=recorded) as signals:
         stale = fail_stale_trials(study, session)
         if stale:
             log.warning("trial(s) %s were left running by a process that ended: failed, retried once", stale)
@@ -339,7 +406,15 @@ def run_search(
 
 
 def _finish(session: Any, study: optuna.Study) -> None:
-    """Evaluate and register the best trial, unless it is already the registered champion."""
+    """Evaluate and register the best trial, unless it is already the registered champion (checked
+    under the search's lock: two ``run`` processes of one search register one model version)."""
+    from search.tracking._store import search_lock
+
+    with search_lock(session.runs_dir, session.name):
+        _finish_locked(session, study)
+
+
+def _finish_locked(session: Any, study: optuna.Study) -> None:
     from search.engines._optuna import has_complete
 
     if not has_complete(study):
@@ -430,10 +505,9 @@ def _run_tuner(
         save_state()
 
     save_state()
-    session.begin(state.get("mlflow_parent_run_id"), on_ready=recorded)
     before = len(load_rows(directory, name))
     _determinism(seed)
-    with session.running() as signals:
+    with session.running(state.get("mlflow_parent_run_id"), on_ready=recorded) as signals:
         common: dict[str, Any] = {
             "tuner": tuner,
             "trials": trials,

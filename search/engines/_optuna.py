@@ -218,7 +218,8 @@ def optimize(
         source = OptunaParams(trial)
         t0 = time.perf_counter()
         best = study.best_trial if has_complete(study) else None
-        start = trial.user_attrs.get("start_point")
+        queued = trial.user_attrs
+        tags: dict[str, str] = {k: str(queued[k]) for k in ("start_point", "retry_of") if k in queued}
         with heartbeat(study, trial):
             arch, result, run_id = session.run_trial(
                 trial.number,
@@ -227,7 +228,7 @@ def optimize(
                 signals=signals,
                 on_interrupt=interrupted,
                 deadline=hard_deadline,
-                tags={"start_point": str(start)} if start is not None else None,
+                tags=tags,  # start_point: which of the space's start points; retry_of: the killed trial it reruns
             )
         attrs: dict[str, Any] = {
             "state": result.state,

@@ -29,6 +29,7 @@ from search._errors import SearchError
 from search.model import Architecture
 from search.space import ParamSource, Space
 from search.tracking import Tracker
+from search.tracking._store import search_lock
 from search.training import Objective, Reporter, TrialResult
 
 if TYPE_CHECKING:
@@ -195,7 +196,6 @@ class Session:
 
     def _begin(self, parent_run_id: str | None) -> tuple[Tracker, str, str]:
         tracker = Tracker(self.tracking_uri, artifact_root=self.runs_dir / "mlartifacts")
-        experiment_id = tracker.experiment(self.name)
         tags = {
             "engine": self.engine,
             "space": self.space.name,
@@ -213,9 +213,11 @@ class Session:
             "mixed_precision": self.mixed_precision,
             "xla": self.xla,
         }
-        parent = tracker.start_search(
-            experiment_id, name=self.name, parent_run_id=parent_run_id, tags=tags, params=params
-        )
+        with search_lock(self.runs_dir, self.name):  # two first runs of one search: one experiment, one parent
+            experiment_id = tracker.experiment(self.name)
+            parent = tracker.start_search(
+                experiment_id, name=self.name, parent_run_id=parent_run_id, tags=tags, params=params
+            )
         recorded = tracker.client.get_run(parent).data.tags.get("engine", self.engine)
         if recorded != self.engine:
             raise SearchError(
@@ -234,11 +236,15 @@ class Session:
         return self._tracking.result()
 
     @contextmanager
-    def running(self) -> Iterator[Signals]:
-        """The life of one invocation, the same for every engine: start-up objects kept out of garbage
+    def running(
+        self, parent_run_id: str | None = None, on_ready: Callable[[str, str], None] | None = None
+    ) -> Iterator[Signals]:
+        """The life of one invocation, the same for every engine: MLflow started (:meth:`begin`, with
+        ``parent_run_id`` and ``on_ready``) once signals are caught, start-up objects kept out of garbage
         collection (``gc.freeze``; Keras's per-trial ``gc.collect`` otherwise walks every TensorFlow
         object), SIGINT/SIGTERM held outside training, and the parent run ended FINISHED, KILLED or
-        FAILED however the block ends."""
+        FAILED however the block ends. A signal held until the block's work is done (the winner was being
+        registered) does not undo it: the parent run ends FINISHED and the signal is said, not raised."""
         import gc
 
         import keras  # (imported before the heap is frozen)
@@ -250,14 +256,20 @@ class Session:
         try:
             with interrupt_on_signals() as signals:
                 try:
+                    self.begin(parent_run_id, on_ready=on_ready)
                     yield signals
-                    signals.check()
                 except KeyboardInterrupt:
                     self.end_search("KILLED")
                     raise
                 except BaseException:
                     self.end_search("FAILED")
                     raise
+                if signals.pending is not None:
+                    log.warning(
+                        "%s received while the search was finishing: everything was recorded, it ended normally",
+                        signal.Signals(signals.pending).name,
+                    )
+                    signals.pending = None
                 self.end_search()
         finally:
             gc.unfreeze()

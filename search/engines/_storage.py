@@ -4,14 +4,29 @@ Default: a journal file ``runs/optuna.journal`` (Optuna's JournalStorage with a 
 safe for several local processes without a server; Optuna's FAQ advises against SQLite for that.
 ``sqlite:///...``, ``postgresql://...`` and ``mysql://...`` URLs go to RDBStorage; a path ending
 in ``.journal`` (or ``journal:///path``) to a journal file.
+
+A journal is one JSON record per line, appended under a lock. A process killed (or a disk filled)
+mid-write leaves a torn last line without its newline; Optuna reads past it, but the next record
+would be appended to it and the file would be broken for good. So before a journal is opened its
+tail is checked under the journal's own lock: a torn last line is dropped (the whole file is first
+copied to ``optuna.journal.torn-<time>``) and said; a record broken in the middle, or a file that
+is not a journal at all, is refused with the path, the line and the fix. Nothing is ever appended
+to a broken line.
 """
 
 from __future__ import annotations
 
+import json
+import logging
+import os
+import shutil
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from search._errors import SearchError
+
+log = logging.getLogger("search")
 
 if TYPE_CHECKING:
     import optuna
@@ -30,10 +45,63 @@ def get_storage(url: str) -> optuna.storages.BaseStorage:
     if url.endswith(".journal") and "://" not in url:
         path = Path(url)
         path.parent.mkdir(parents=True, exist_ok=True)
+        repair_journal(path)
         return optuna.storages.JournalStorage(JournalFileBackend(str(path)))
     if url.split("://")[0].split("+")[0] in ("sqlite", "postgresql", "mysql"):
         return optuna.storages.RDBStorage(url)
     raise SearchError(
         f"--storage: unknown storage {url!r}; expected a .journal file path, sqlite:///..., "
         f"postgresql://... or mysql://..."
+    )
+
+
+def repair_journal(path: Path) -> str | None:
+    """Drop a torn last line of the journal at ``path`` (after a backup), under the journal's lock;
+    refuse a journal broken elsewhere. Returns the backup's path when something was dropped."""
+    from optuna.storages.journal import JournalFileSymlinkLock
+    from optuna.storages.journal._file import get_lock_file
+
+    if not path.is_file() or path.stat().st_size == 0:
+        return None
+    with get_lock_file(JournalFileSymlinkLock(str(path))):  # the lock Optuna's writers take
+        data = path.read_bytes()
+        end = data.rfind(b"\n") + 1  # the end of the last complete line (0: none)
+        _check_records(path, data[:end])
+        if end == len(data):
+            return None
+        torn = data[end:]
+        if end == 0 and not torn.lstrip().startswith(b"{"):
+            _refuse(path, 1, torn)
+        backup = path.with_name(f"{path.name}.torn-{time.strftime('%Y%m%d-%H%M%S')}")
+        shutil.copy2(path, backup)
+        with open(path, "r+b") as f:
+            f.truncate(end)
+            f.flush()
+            os.fsync(f.fileno())
+    log.warning(
+        "%s: its last line was cut mid-write (%d bytes without a line end, from a process killed or a full disk "
+        "while writing); dropped it, the whole file is kept as %s",
+        path,
+        len(torn),
+        backup,
+    )
+    return str(backup)
+
+
+def _check_records(path: Path, data: bytes) -> None:
+    for number, line in enumerate(data.splitlines(), start=1):
+        try:
+            record = json.loads(line)
+        except ValueError:
+            _refuse(path, number, line)
+        if not isinstance(record, dict) or "op_code" not in record:
+            _refuse(path, number, line)
+
+
+def _refuse(path: Path, number: int, line: bytes) -> None:
+    excerpt = line[:60].decode("utf-8", "replace") + ("..." if len(line) > 60 else "")
+    raise SearchError(
+        f"{path}: line {number} is not an Optuna journal record; expected one JSON record per line, received "
+        f"{excerpt!r} ({len(line)} bytes). The file was left as it is: move it away to start a new store "
+        f"(mv {path} {path}.bad), or delete that line from a copy to keep the records before it"
     )

@@ -215,11 +215,13 @@ def run_worker(
     same ``--storage`` and ``--tracking-uri``). Returns how many trials it ran."""
     import optuna
 
+    from search._names import check_name
     from search.engines._optuna import make_pruner, make_sampler, optimize
     from search.engines._storage import default_storage_url, get_storage
     from search.space import Space
-    from search.tracking import default_tracking_uri
+    from search.tracking import check_store, default_tracking_uri
 
+    check_name(name, option="NAME")
     runs = Path(runs_dir)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     url = storage or default_storage_url(runs)
@@ -231,6 +233,7 @@ def run_worker(
     if "space_definition" not in attrs or "target_trials" not in attrs:
         raise SearchError(f"search {name!r} was not started by a cnn-search that supports workers; rerun it")
     space = Space.from_dict(attrs["space_definition"])
+    check_store(tracking_uri or default_tracking_uri(runs))
     bundle = _recorded_data(attrs)
     seed = attrs.get("seed")
     epochs = attrs.get("epochs")
@@ -254,8 +257,7 @@ def run_worker(
         attrs["sampler"], None if seed is None else seed + 7919 * (index + 1) + len(study.trials)
     )
     study.pruner = make_pruner(attrs["pruner"], epochs or max(space.training["epochs"].values()))
-    session.begin(parent)
-    with session.running() as signals:
+    with session.running(parent) as signals:
         return optimize(
             session,
             study,
@@ -379,8 +381,7 @@ def run_keras_tuner_worker(name: str, *, runs_dir: str | Path = "runs", tracking
         owns_parent=False,
     )
     before = len(_own_rows(directory, name))
-    session.begin(_wait_for(state, 120))
-    with session.running() as signals:
+    with session.running(_wait_for(state, 120)) as signals:
         search_keras_tuner(
             session,
             tuner=first["tuner"],

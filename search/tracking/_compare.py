@@ -28,9 +28,9 @@ def compare_searches(names: Sequence[str], tracking_uri: str) -> list[dict[str, 
     """One row per search: engine, trials by state, best validation and test accuracy, wall time
     (first trial start to last trial end), trials per hour, and time from the first trial's start to
     the end of the trial that turned out best."""
-    from mlflow import MlflowClient
+    from search.tracking._store import open_client
 
-    client = MlflowClient(tracking_uri=tracking_uri)
+    client = open_client(tracking_uri)
     rows = []
     for name in names:
         experiment = client.get_experiment_by_name(name)

@@ -49,11 +49,11 @@ class Tracker:
         import logging
 
         logging.getLogger("alembic").setLevel(logging.WARNING)
-        from mlflow import MlflowClient
+        from search.tracking._store import open_client
 
         self.tracking_uri = tracking_uri
         self.artifact_root = artifact_root
-        self.client: MlflowClient = MlflowClient(tracking_uri=tracking_uri)
+        self.client: MlflowClient = open_client(tracking_uri)
 
     # -- experiment and parent run ---------------------------------------------------------------
     def experiment(self, name: str) -> str:
@@ -202,11 +202,10 @@ def register_keras_model(tracking_uri: str, name: str, model: Any, *, run_id: st
 
 def find_search(name: str, tracking_uri: str) -> tuple[Any, Any, list[Any]]:
     """(client, parent run, trial runs) of search ``name``, or a SearchError naming what is missing."""
-    from mlflow import MlflowClient
-
     from search._errors import SearchError
+    from search.tracking._store import open_client
 
-    client = MlflowClient(tracking_uri=tracking_uri)
+    client = open_client(tracking_uri)
     experiment = client.get_experiment_by_name(name)
     if experiment is None:
         raise SearchError(f"no search named {name!r} in {tracking_uri}")

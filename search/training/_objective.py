@@ -222,6 +222,8 @@ class Objective:
         keep_model: bool = True,
         jit_compile: bool | str = "auto",
     ) -> None:
+        if epochs is not None and epochs < 1:  # zero epochs train nothing: no trial could ever count
+            raise ValueError(f"epochs: expected a whole number >= 1 or None (the space's), received {epochs}")
         self.space = space
         self.data = data
         self.epochs = epochs
@@ -306,6 +308,8 @@ class Objective:
             result.reason = f"timeout: stopped at the search's hard time limit after {done} epoch(s)"
             if result.value is None:
                 result.state = "pruned"
+        if result.state == "complete" and result.value is None:  # no epoch reported a value: nothing to count
+            result.state, result.reason = "failed", "error: training ended without a validation accuracy"
         if result.state == "complete" and self.keep_model:
             if callback.weights is not None:
                 model.set_weights(callback.weights)
