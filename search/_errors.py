@@ -28,28 +28,55 @@ class Problem:
     line: int | None = None
 
     def __str__(self) -> str:
+        # The parts that carry what the user wrote (a value, a key) are cut to an excerpt, so a 1 MB
+        # string in a space file gives a short message, not a 1 MB one.
         where = ""
         if self.file is not None:
             where = self.file + (f":{self.line}" if self.line is not None else "") + ": "
         elif self.line is not None:
             where = f"line {self.line}: "
-        text = f"{where}{self.path or '<top>'}: {self.what}"
+        text = f"{where}{excerpt(self.path, MAX_SHOWN) or '<top>'}: {excerpt(self.what, MAX_SHOWN)}"
         if self.expected is not None:
             text += f"; expected {self.expected}"
         if self.received is not None:
-            text += f", received {self.received}"
+            text += f", received {excerpt(self.received, MAX_RECEIVED)}"
         text += "."
         if self.hint:
             text += f" {self.hint}"
         return text
 
 
+MAX_RECEIVED = 80
+"""Characters of a received value shown in a message; a longer one is cut, with its length."""
+MAX_SHOWN = 200
+"""Characters shown of the other parts of a message (the key path and what was wrong), each cut like a value."""
+MAX_PROBLEMS = 20
+"""Problems listed in a :class:`SpaceError`'s message; all of them stay in ``problems``."""
+
+
+def excerpt(text: str, limit: int = MAX_RECEIVED) -> str:
+    """``text`` itself, or its first ``limit`` characters, '…' and its length when it is longer.
+
+    >>> excerpt("x" * 100, 10)
+    'xxxxxxxxxx… (100 characters)'
+    """
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}… ({len(text):,} characters)"
+
+
 class SpaceError(SearchError, ValueError):
-    """A search space that is not valid. ``problems`` lists every problem found, each located."""
+    """A search space that is not valid. ``problems`` lists every problem found, each located.
+
+    The message lists the first ``MAX_PROBLEMS`` of them and how many more there are.
+    """
 
     def __init__(self, problems: list[Problem] | Problem) -> None:
         self.problems = [problems] if isinstance(problems, Problem) else list(problems)
-        super().__init__("\n".join(str(p) for p in self.problems))
+        shown = [str(p) for p in self.problems[:MAX_PROBLEMS]]
+        if len(self.problems) > MAX_PROBLEMS:
+            shown.append(f"... and {len(self.problems) - MAX_PROBLEMS:,} more problem(s)")
+        super().__init__("\n".join(shown))
 
 
 class InfeasibleError(SearchError):
