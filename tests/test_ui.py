@@ -115,3 +115,101 @@ def test_the_ui_lists_a_search_in_a_real_browser(tmp_path):
     assert "tiny-digits" in text  # the search's parent run
     assert f"{len(children) + 1} matching runs" in text  # and its trial runs, nested under it
     assert shot.is_file() and shot.stat().st_size > 10_000
+
+
+def _stat(pid: str) -> tuple[str, int, int] | None:
+    """(state, ppid, pgid) of a process, from /proc; None once it is gone."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return fields[0], int(fields[1]), int(fields[2])
+
+
+def _processes() -> dict[int, tuple[str, int, int]]:
+    found = {}
+    for pid in os.listdir("/proc"):
+        if pid.isdigit() and (stat := _stat(pid)) is not None:
+            found[int(pid)] = stat
+    return found
+
+
+def _group(pgid: int) -> list[int]:
+    """The processes of group ``pgid`` (zombies included: `os.killpg(pgid, 0)` sees them too)."""
+    return [pid for pid, (_, _, group) in _processes().items() if group == pgid]
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_a_signal_to_ui_stops_the_server_and_all_its_processes(tmp_path, signum):
+    """SIGINT/SIGTERM to `cnn-search ui` (exit 130/143) take the MLflow server's whole process group
+    with it: mlflow, uvicorn, its workers; the port is free again. The banner only comes once the
+    server answers."""
+    import threading
+
+    port = _free_port()
+    with open(tmp_path / "ui.log", "w") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "search", "ui", "--runs-dir", str(tmp_path), "--port", str(port)],
+            stdout=subprocess.PIPE,
+            stderr=log,
+            text=True,
+            env=ENV,
+        )
+    banner: list[str] = []
+    lines: list[str] = []
+    ready = threading.Event()
+
+    def read() -> None:  # the pipe is drained to the end, so the server never blocks on it
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            lines.append(line)
+            if line.startswith("MLflow UI on ") and not ready.is_set():
+                banner.append(line)
+                ready.set()
+
+    threading.Thread(target=read, daemon=True).start()
+    pgid = None
+    try:
+        assert ready.wait(timeout=240), "".join(lines)[-2000:] + (tmp_path / "ui.log").read_text()[-2000:]
+        assert banner[0].startswith(f"MLflow UI on http://127.0.0.1:{port} ")
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=10) as response:  # at once, no retry
+            assert response.status == 200
+        children = [pid for pid, (_, ppid, _) in _processes().items() if ppid == proc.pid]
+        assert len(children) == 1, children
+        pgid = children[0]
+        assert _processes()[pgid][2] == pgid != os.getpgid(proc.pid)  # mlflow leads its own group
+        assert len(_group(pgid)) >= 3, _group(pgid)  # mlflow, uvicorn, its workers...
+
+        proc.send_signal(signum)
+        assert proc.wait(timeout=30) == 128 + signum
+        deadline = time.monotonic() + 15
+        while (_listening(port) or _group(pgid)) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert _listening(port) == set()
+        assert _group(pgid) == [], {pid: _processes().get(pid) for pid in _group(pgid)}
+        with pytest.raises(ProcessLookupError):
+            os.killpg(pgid, 0)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        if pgid is not None and _group(pgid):
+            os.killpg(pgid, signal.SIGKILL)
+        proc.wait(timeout=30)
+
+
+def test_a_port_in_use_is_an_error_before_mlflow_starts(tmp_path):
+    from .helpers import cnn_search
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        start = time.monotonic()
+        out = cnn_search("ui", "--runs-dir", str(tmp_path), "--port", str(port), timeout=60)
+        elapsed = time.monotonic() - start
+    assert out.returncode != 0
+    assert out.stderr == f"error: 127.0.0.1:{port} is already in use; choose another port with --port N\n"
+    assert "MLflow UI on" not in out.stdout
+    assert not (tmp_path / "mlflow.db").exists()  # mlflow never ran on the store
+    assert elapsed < 30, elapsed  # no server start (that takes 10 s and more)
