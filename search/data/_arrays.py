@@ -6,7 +6,7 @@ from typing import Final, Literal
 
 import numpy as np
 
-from search.data._errors import fail
+from search.data._errors import DataError, fail
 
 ColorMode = Literal["grayscale", "rgb"]
 COLOR_MODES: Final[tuple[ColorMode, ...]] = ("grayscale", "rgb")
@@ -30,8 +30,10 @@ def as_images(x: np.ndarray, *, name: str) -> np.ndarray:
         return x
     if not (np.issubdtype(x.dtype, np.integer) or np.issubdtype(x.dtype, np.floating)):
         raise fail(f"{name}: wrong dtype", expected="uint8 pixels 0..255", received=f"dtype {x.dtype}")
-    if x.size and (not np.all(np.isfinite(x)) or x.min() < 0 or x.max() > 255 or np.any(np.rint(x) != x)):
-        low, high = (float(np.nanmin(x)), float(np.nanmax(x))) if x.size else (0.0, 0.0)
+    if np.issubdtype(x.dtype, np.floating) and not np.all(finite := np.isfinite(x)):
+        raise _not_finite(x, finite, name=name)
+    if x.size and (x.min() < 0 or x.max() > 255 or np.any(np.rint(x) != x)):
+        low, high = float(x.min()), float(x.max())
         raise fail(
             f"{name}: pixel values out of range",
             expected="raw pixels, whole numbers 0..255 (uint8)",
@@ -39,6 +41,22 @@ def as_images(x: np.ndarray, *, name: str) -> np.ndarray:
             hint="Scaled data (0..1) must be multiplied by 255 and rounded; the models rescale inside themselves.",
         )
     return x.astype(np.uint8)
+
+
+def _not_finite(x: np.ndarray, finite: np.ndarray, *, name: str) -> DataError:
+    """The error for float images holding NaN or infinite values: how many, of which kind, the first index."""
+    bad = ~finite
+    first = tuple(int(i) for i in np.unravel_index(int(np.argmax(bad)), x.shape))
+    nan = int(np.count_nonzero(np.isnan(x)))
+    inf = int(np.count_nonzero(bad)) - nan
+    counts = ", ".join(f"{n:,} {k}" for k, n in (("NaN", nan), ("inf", inf)) if n)
+    return fail(
+        f"{name}: pixel values not finite (NaN or inf)",
+        expected="finite values 0..255 (raw pixels, whole numbers)",
+        received=f"{nan + inf:,} of {x.size:,} {x.dtype} values not finite ({counts}), the first at index "
+        f"{list(first)} (image {first[0]})",
+        hint="Drop or repair those images: np.isfinite(x).all(axis=(1, 2, 3)) marks the good ones.",
+    )
 
 
 def as_labels(y: np.ndarray, *, name: str, count: int) -> np.ndarray:

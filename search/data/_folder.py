@@ -10,6 +10,9 @@ Rules (decisions recorded here and in the README):
   its reason, or the whole folder is refused under ``strict=True``;
 * a symbolic link that resolves outside the root is refused the same way (skipped, or an error
   under ``strict``);
+* an image with more pixels than Pillow's ``Image.MAX_IMAGE_PIXELS`` (a decompression-bomb guard)
+  is skipped the same way, its size and the limit given as the reason; Pillow's warning between
+  the limit and twice it counts as the refusal too (:mod:`search.data._pixels`);
 * a class folder with no image is an error naming it (a class without images can be neither
   learned nor evaluated), and so are fewer than two classes.
 """
@@ -26,6 +29,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Final
 
 from search.data._errors import DataError, fail
+from search.data._pixels import bomb_types, bomb_warnings_as_errors, image_pixels, pixel_limit
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -33,7 +37,7 @@ if TYPE_CHECKING:
 IMAGE_EXTENSIONS: Final = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
 #: What ``tf.io.decode_image`` reads; anything else Pillow opens (TIFF, WebP...) is skipped.
 _DECODABLE: Final = ("PNG", "JPEG", "BMP", "GIF")
-_GREY_MODES: Final = ("1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "F")
+GREY_MODES: Final = ("1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "F")
 
 
 @dataclass(frozen=True)
@@ -72,7 +76,7 @@ def scan_folder(root: Path, *, strict: bool = False) -> Scan:
         classes.append((entry.name, list(_images(Path(entry.path), real_root, skipped, {Path(entry.path).resolve()}))))
     _check_classes(root, classes)
     paths = [(path, label) for label, (_, files) in enumerate(classes) for path in files]
-    with ThreadPoolExecutor(max_workers=min(8, (os.cpu_count() or 1) + 2)) as pool:
+    with bomb_warnings_as_errors(), ThreadPoolExecutor(max_workers=min(8, (os.cpu_count() or 1) + 2)) as pool:
         results = list(pool.map(lambda item: _check_image(*item), paths))
     files = tuple(r for r in results if isinstance(r, ImageFile))
     skipped += [(path, r) for (path, _), r in zip(paths, results, strict=True) if isinstance(r, str)]
@@ -168,11 +172,13 @@ def _check_image(path: str, label: int) -> ImageFile | str:
             image.verify()
         with Image.open(io.BytesIO(data)) as image:
             image.load()  # verify() does not decode: this catches truncated files
-            color = _has_color(image)
+            color = has_color(image)
             width, height = image.size
             mode = image.mode
     except UnidentifiedImageError:
         return "not an image (no known image format in its bytes)"
+    except bomb_types() as exc:  # over Pillow's Image.MAX_IMAGE_PIXELS: refused before decoding
+        return f"image too large: {image_pixels(exc, data)}, over the limit of {pixel_limit()}"
     except Exception as exc:  # any other decoder failure means a corrupt or truncated file
         text = " ".join(str(exc).split()) or type(exc).__name__
         return f"corrupt or truncated image ({text[:120]})"
@@ -183,10 +189,11 @@ def _check_image(path: str, label: int) -> ImageFile | str:
     return ImageFile(path, label, hashlib.sha256(data).hexdigest(), (height, width), color)
 
 
-def _has_color(image: Image.Image) -> bool:
+def has_color(image: Image.Image) -> bool:
+    """True when some pixel of ``image`` is not grey (R, G and B differ); grey modes never have colour."""
     import numpy as np
 
-    if image.mode in _GREY_MODES:
+    if image.mode in GREY_MODES:
         return False
     rgb = np.asarray(image.convert("RGB"))
     return bool(np.any(rgb[..., 0] != rgb[..., 1]) or np.any(rgb[..., 1] != rgb[..., 2]))

@@ -122,8 +122,22 @@ def load_keras(name: str) -> Pool:
 
 def load_npz(path: Path) -> Pool:
     """An ``.npz`` with ``x``/``y`` or ``x_train``/``y_train`` (and ``x_test``/``y_test``), ``class_names`` optional."""
+    import zipfile
+
     if not path.is_file():
         raise fail(f"{path}: no such file", expected="an .npz file with arrays x and y", received=str(path))
+    try:
+        with path.open("rb") as file:
+            head = file.read(64)
+    except OSError as exc:
+        raise fail(f"{path}: cannot read", expected="a readable .npz file", received=exc.strerror or str(exc)) from None
+    if not head.startswith(_ZIP_MAGIC):  # np.load would try it as a pickle, and say "pickled data"
+        raise fail(
+            f"{path}: not an .npz (zip) archive",
+            expected="a zip archive of NumPy arrays, as np.savez or np.savez_compressed write",
+            received=_describe(head),
+            hint="Save the arrays with np.savez(path, x=images, y=labels).",
+        )
     try:
         with np.load(path, allow_pickle=False) as npz:
             arrays = {key: npz[key] for key in npz.files}
@@ -133,9 +147,31 @@ def load_npz(path: Path) -> Pool:
             expected="plain numeric arrays (no pickled objects)",
             received=" ".join(str(exc).split()),
         ) from None
-    except (OSError, EOFError) as exc:
-        raise fail(f"{path}: cannot read", expected="a NumPy .npz file", received=" ".join(str(exc).split())) from None
+    except (OSError, EOFError, zipfile.BadZipFile) as exc:
+        raise fail(
+            f"{path}: cannot read",
+            expected="a complete NumPy .npz file",
+            received=f"a damaged zip archive ({' '.join(str(exc).split())})",
+        ) from None
     return _pool_from_npz(path, arrays)
+
+
+_ZIP_MAGIC: Final = (b"PK\x03\x04", b"PK\x05\x06")
+
+
+def _describe(head: bytes) -> str:
+    """What a file that is not a zip archive looks like, from its first bytes."""
+    if not head:
+        return "an empty file (0 bytes)"
+    if head.startswith(b"\x93NUMPY"):
+        return "a single-array .npy file (np.save), not an .npz archive"
+    if head[0] == 0x80 and len(head) > 1 and 2 <= head[1] <= 5:
+        return "a Python pickle"
+    text = head.decode("utf-8", errors="ignore")
+    if text and len(text) >= len(head) // 2 and all(c.isprintable() or c in "\r\n\t" for c in text):
+        first = text.splitlines()[0] if text.strip() else text
+        return f"a text file starting with {first[:40]!r}"
+    return f"binary data starting with bytes {head[:8].hex(' ')}"
 
 
 def _pool_from_npz(path: Path, arrays: dict[str, np.ndarray]) -> Pool:

@@ -19,11 +19,14 @@ architecture, parameters, FLOPs, validation and test accuracy (measured on the e
 the data fingerprint, the search and trial, package versions, and each format's file size,
 SHA-256, parity and batch-1 latency measured on this machine.
 
-Written atomically: the bundle is built in a hidden sibling folder and swapped in by two renames,
-so a kill during an export leaves the previous bundle as it was (a kill between the two renames is
-repaired by the next export). Then the bundle is logged on the search's MLflow run (artifacts under
-``export/``, file hashes as ``export.sha256.<file>`` tags) and the registered model's ``champion``
-alias is pointed at the exported trial's version (registering it first if needed).
+The ``--out`` folder is checked first, before any model is loaded or converted: a path that cannot
+be written (a read-only folder or mount, a file where a folder is expected) is refused with the path
+and the fix, and nothing is made. Written atomically: the bundle is built in a hidden sibling
+folder and swapped in by two renames, so a kill during an export leaves the previous bundle as it
+was (a kill between the two renames is repaired by the next export). Then the bundle is logged on
+the search's MLflow run (artifacts under ``export/``, file hashes as ``export.sha256.<file>`` tags)
+and the registered model's ``champion`` alias is pointed at the exported trial's version
+(registering it first if needed).
 """
 
 from __future__ import annotations
@@ -277,6 +280,41 @@ def _card_markdown(card: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _check_writable(out: Path) -> None:
+    """Refuse an ``out`` the bundle cannot be written to, before anything is made.
+
+    The bundle is built in a sibling of ``out`` and renamed into place, so what must be writable is
+    ``out``'s parent, or the nearest folder above it that exists (the missing ones are created). It
+    is probed by creating (and removing) an empty folder there: permission bits alone do not tell
+    (root ignores them, a read-only mount or ``/proc`` refuses root too).
+    """
+    import tempfile
+
+    fix = "Pass --out a folder you can write to"
+    if os.path.exists(out) and not os.path.isdir(out):
+        raise SearchError(
+            f"--out {out}: not a folder; expected a folder for the bundle (existing or to be created), "
+            f"received a file. {fix}, or move the file away."
+        )
+    base = out.parent
+    while not os.path.exists(base) and base != base.parent:
+        base = base.parent
+    if not os.path.isdir(base):
+        raise SearchError(
+            f"--out {out}: cannot create the bundle folder, {base} is a file; expected a path whose parents are "
+            f"folders, received a file at {base}. {fix}."
+        )
+    try:
+        probe = tempfile.mkdtemp(prefix=f".{out.name}.probe-", dir=base)
+    except OSError as exc:
+        raise SearchError(
+            f"--out {out}: cannot write there; expected a folder where the bundle can be created, received an "
+            f"error creating a folder in {base}: {exc.strerror or exc}. {fix}, or make {base} writable "
+            "(chmod u+w, or a read-write mount)."
+        ) from None
+    os.rmdir(probe)
+
+
 def _publish(tmp: Path, out: Path) -> None:
     """Swap ``tmp`` in as ``out`` by two renames; the previous bundle survives any kill before them."""
     old = out.parent / f".{out.name}.old-{os.getpid()}"
@@ -343,6 +381,8 @@ def export_search(
     if quantize != "none" and "tflite" not in chosen:
         raise SearchError(f"--quantize {quantize} applies to TFLite: add tflite to --format")
     runs = Path(runs_dir)
+    out_dir = Path(out) if out is not None else runs / "exports" / name
+    _check_writable(out_dir)  # before any work: a read-only --out fails now, not after the conversions
     s = _find(name, trial, tracking_uri or default_tracking_uri(runs))
     arch = _architecture(s)
     bundle = _data(s, data)
@@ -354,12 +394,16 @@ def export_search(
     reference = np.asarray(model.predict(x_val, verbose=0, batch_size=256))
     reference_test = np.asarray(model.predict(x_test, verbose=0, batch_size=256))
 
-    out_dir = Path(out) if out is not None else runs / "exports" / name
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    _recover(out_dir)
     tmp = out_dir.parent / f".{out_dir.name}.partial-{os.getpid()}"
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir()
+    try:
+        out_dir.parent.mkdir(parents=True, exist_ok=True)
+        _recover(out_dir)
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir()
+    except OSError as exc:  # what the probe of _check_writable could not foresee (a folder that cannot be searched)
+        raise SearchError(
+            f"--out {out_dir}: cannot write there ({exc}); no bundle written. Pass --out a folder you can write to."
+        ) from None
     try:
         produced: dict[str, dict[str, Any]] = {}
         jobs = [(fmt, "none") for fmt in chosen] + ([("tflite", quantize)] if quantize != "none" else [])

@@ -5,8 +5,11 @@ picks ``keras`` (default), ``tflite`` or ``onnx`` from it. A single file picks i
 suffix (``.keras``, ``.tflite``, ``.onnx``); class names then come from a ``labels.json`` beside it,
 else they are the class indices. ``.h5`` files and models needing code (``Lambda``, custom objects)
 are refused: Keras loads with ``safe_mode=True`` only. Images are read with Pillow, converted to the
-model's channels (grayscale or RGB) and resized to its input size when they differ (said in the
-output), then given as raw 0-255 pixel values: rescaling is inside the model.
+model's channels (grayscale or RGB) and resized to its input size when they differ (each said in
+the output's note: a grey image made RGB, a colour image made grey, transparency dropped, a
+resize), then given as raw 0-255 pixel values: rescaling is inside the model. An image over
+Pillow's pixel limit (``Image.MAX_IMAGE_PIXELS``) is refused before it is decoded
+(:mod:`search.data._pixels`).
 """
 
 from __future__ import annotations
@@ -59,22 +62,51 @@ def _image(path: Path, shape: tuple[int, ...]) -> tuple[Any, str]:
     import numpy as np
     from PIL import Image, UnidentifiedImageError
 
+    from search.data._pixels import bomb_types, bomb_warnings_as_errors, image_pixels, pixel_limit
+
     h, w, c = shape
     try:
-        with Image.open(path) as img:
+        with bomb_warnings_as_errors(), Image.open(path) as img:
             img.load()
             original = f"{img.width}x{img.height}"
+            notes = _conversions(img, c)
             converted = img.convert("L" if c == 1 else "RGB")
-            note = ""
             if (img.width, img.height) != (w, h):
                 converted = converted.resize((w, h), Image.Resampling.BILINEAR)
-                note = f"resized from {original} to {w}x{h}"
+                notes.append(f"resized from {original} to {w}x{h}")
     except FileNotFoundError:
         raise SearchError(f"{path}: no such image") from None
+    except bomb_types() as exc:
+        raise SearchError(
+            f"{path}: image too large to open safely (Pillow's decompression-bomb guard); expected at most "
+            f"{pixel_limit()}, received {image_pixels(exc, path)}. Shrink it first: the model takes {w}x{h}."
+        ) from None
     except (UnidentifiedImageError, OSError) as exc:
         raise SearchError(f"{path}: not a readable image ({exc})") from None
     array = np.asarray(converted, dtype="float32")
-    return (array[..., None] if c == 1 else array), note
+    return (array[..., None] if c == 1 else array), "; ".join(notes)
+
+
+def _conversions(img: Any, channels: int) -> list[str]:
+    """What the conversion to the model's channels changes, in words (nothing for a lossless one).
+
+    A grey image (a grey mode) given to an RGB model is said; so is a colour image given to a
+    grayscale model, colour meaning some pixel whose R, G and B differ (as for a dataset folder): an
+    RGB file holding only grey pixels loses nothing. Transparency that is dropped is said too.
+    """
+    from search.data._folder import GREY_MODES, has_color
+
+    notes = []
+    grey = img.mode in GREY_MODES
+    if channels == 3 and grey:
+        notes.append(f"converted from grayscale (mode {img.mode}) to RGB")
+    elif channels == 1 and not grey and has_color(img):
+        notes.append(f"converted from colour (mode {img.mode}) to grayscale")
+    if "A" in img.getbands() or "transparency" in img.info:
+        lowest_alpha = img.convert("RGBA").getchannel("A").getextrema()[0]
+        if lowest_alpha < 255:
+            notes.append("transparency dropped")
+    return notes
 
 
 def predict(
