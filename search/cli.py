@@ -282,6 +282,14 @@ def run(
         out.print(f"model: {result.model_uri}  (tracking URI {result.tracking_uri})")
     ui = "cnn-search ui" + (f" --runs-dir {runs_dir}" if str(runs_dir) != "runs" else "")
     out.print(f"look: {ui}  then open http://127.0.0.1:5000/#/experiments/{result.experiment_id}/runs")
+    if result.best_trial is None:  # a search that found nothing did not succeed (scripts see it)
+        states = ", ".join(f"{n} {state}" for state, n in sorted(result.states.items())) or "no trial ran"
+        typer.echo(
+            f"error: no trial completed ({states}): nothing registered; the reasons are in the table above and "
+            "in MLflow",
+            err=True,
+        )
+        raise typer.Exit(1)
 
 
 def _stdout_console() -> Console:
@@ -583,21 +591,19 @@ def ui(
     storage: Storage = None,
     tracking_uri: TrackingUri = None,
 ) -> None:
-    """Start the MLflow UI on the search store (127.0.0.1 only by default)."""
-    import os
-    import subprocess
-    import sys
-
+    """Start the MLflow UI on the search store (127.0.0.1 only by default); Ctrl+C or SIGTERM stops it."""
     from search.tracking import default_tracking_uri
+    from search.tracking._ui import UIError, serve_ui
 
-    uri = tracking_uri or default_tracking_uri(runs_dir)
-    env = dict(os.environ, MLFLOW_SERVER_ENABLE_JOB_EXECUTION="false")  # no GenAI job workers (~1.6 GB)
-    cmd = [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", uri, "--host", host, "--port", str(port)]
-    typer.echo(f"MLflow UI on http://{host}:{port}  (runs of a search: /#/experiments/<id>/runs); Ctrl+C stops it")
+    def banner(url: str) -> None:
+        typer.echo(f"MLflow UI on {url.rstrip('/')}  (runs of a search: /#/experiments/<id>/runs); Ctrl+C stops it")
+
     try:
-        raise typer.Exit(subprocess.call(cmd, env=env))
-    except KeyboardInterrupt:
-        raise typer.Exit(130) from None
+        code = serve_ui(tracking_uri or default_tracking_uri(runs_dir), host, port, on_ready=banner)
+    except UIError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(exc.exit_code) from None
+    raise typer.Exit(code)
 
 
 def main() -> None:

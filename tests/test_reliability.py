@@ -71,6 +71,8 @@ def test_sigkill_mid_trial_then_rerun_retries_the_killed_trial_once(tmp_path):
     assert not [c for c in children if c.info.status == "RUNNING"]
     record = [c for c in children if c.data.tags["trial"] == str(killed.number)]
     assert len(record) == 1 and record[0].info.status == "KILLED"
+    retry = [c for c in children if c.data.tags["trial"] == str(retries[0].number)]
+    assert retry[0].data.tags["retry_of"] == str(killed.number)  # the MLflow run says what it reruns
 
 
 @pytest.mark.slow

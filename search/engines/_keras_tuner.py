@@ -172,6 +172,16 @@ def search_keras_tuner(
     )
 
 
+def quiet_tracebacks() -> None:
+    """KerasTuner prints the full traceback of every failed trial (``keras_tuner.src.config.DEBUG``
+    is True by default; it has no public switch), an infeasible architecture's included, into the
+    terminal's progress display. The Session already records each failure (reason in the trial's line,
+    the traceback of a real error in MLflow as ``traceback.txt``), so the print is turned off."""
+    import keras_tuner.src.config
+
+    keras_tuner.src.config.DEBUG = False
+
+
 def run_tuner(
     session: Session,
     *,
@@ -191,6 +201,7 @@ def run_tuner(
     first ``start_points`` trials are the oracle's start points, tagged ``start_point`` in MLflow."""
     import keras_tuner as kt
 
+    quiet_tracebacks()
     rows = load_rows(directory, session.name)  # every process's, for the best so far
     rows_file = _rows_file(directory, session.name)
     own: dict[int, dict[str, Any]] = (
