@@ -295,6 +295,17 @@ def run_search(
         log.warning("%s", translation.report())
     bundle = data if isinstance(data, DataBundle) else load_dataset(data, seed=seed or 0, **(data_options or {}))
     space.check_input(bundle.input_shape)
+    if bundle.skipped:  # said on screen here, and on the search's MLflow run (skipped_files.json)
+        shown = "; ".join(f"{Path(path).name}: {reason}" for path, reason in bundle.skipped[:3])
+        more = f"; and {len(bundle.skipped) - 3} more" if len(bundle.skipped) > 3 else ""
+        log.warning(
+            "%d unusable file(s) in %s skipped (%s%s); cnn-search data %s lists them all",
+            len(bundle.skipped),
+            bundle.source,
+            shown,
+            more,
+            bundle.source,
+        )
     name = name or default_name(space, bundle.source, engine)
     runs = Path(runs_dir)
     check_writable(runs, what="--runs-dir", fix="choose another --runs-dir or fix its permissions")

@@ -203,6 +203,7 @@ class Session:
             "data": self.data.source,
             "data_fingerprint": self.data.fingerprint,
             "data_seed": str(self.data.seed),
+            "skipped_files": str(len(self.data.skipped)),
         }
         params = {
             "engine": self.engine,
@@ -228,6 +229,10 @@ class Session:
         if killed:
             log.warning("%d trial run(s) left RUNNING by an earlier process marked KILLED in MLflow", len(killed))
         tracker.client.log_text(parent, json.dumps(self.space.to_dict(), indent=2), "space.json")
+        if self.data.skipped:
+            tracker.log(parent, tags={"skipped_files": str(len(self.data.skipped))})
+            skipped = [{"path": path, "reason": reason} for path, reason in self.data.skipped]
+            tracker.client.log_dict(parent, {"skipped": skipped}, "skipped_files.json")
         return tracker, experiment_id, parent
 
     def _tracked(self) -> tuple[Tracker, str, str]:

@@ -243,3 +243,23 @@ def test_options_are_checked(options, message):
     with pytest.raises(DataError) as info:
         load_dataset("digits", **options)
     assert str(info.value).startswith(message)
+
+
+@pytest.mark.slow
+def test_run_says_which_files_it_skipped_on_screen_and_in_mlflow(damaged: Path, tmp_path: Path):
+    """Issue 13: `run` used to skip unreadable files silently (only `data` listed them)."""
+    import json
+
+    from tests.helpers import cnn_search, mlflow_client, runs_of
+
+    runs = tmp_path / "runs"
+    args = ("run", "tiny", "--data", str(damaged), "--trials", "1", "--epochs", "1", "--runs-dir", str(runs))
+    out = cnn_search(*args, "--name", "damaged")
+    said = " ".join(out.stderr.split())
+    assert f"3 unusable file(s) in {damaged} skipped (empty.png: empty file (0 bytes);" in said, out.stderr[-2000:]
+    assert f"cnn-search data {damaged} lists them all" in said
+    (parent,), _ = runs_of(runs, "damaged")
+    assert parent.data.tags["skipped_files"] == "3"
+    listed = mlflow_client(runs).download_artifacts(parent.info.run_id, "skipped_files.json", str(tmp_path))
+    skipped = json.loads(Path(listed).read_text())["skipped"]
+    assert {Path(s["path"]).name for s in skipped} == {"empty.png", "cut.jpg", "notes.png"}
