@@ -75,6 +75,7 @@ def test_engine_survives_infeasible_samples(tmp_path, engine):
     states = [c.data.tags["state"] for c in children]
     assert "infeasible" in states and "complete" in states, states
     assert all(c.info.status == "FINISHED" for c in children)
+    assert "Traceback" not in out.stderr  # an infeasible trial is a line with its reason, not a traceback (issue 13)
 
 
 def test_keras_tuner_params_ask_only_active_parameters_with_the_same_names():
