@@ -1,4 +1,4 @@
-"""RELIABILITY.md rows 1, 4, 7, 8 and the time budget, with real processes, signals and storage.
+"""docs/RELIABILITY.md rows 1, 4, 7, 8 and the time budget, with real processes, signals and storage.
 (Rows 2, 3, 5, 6, 15 are in test_run.py; 9-11 in test_space_errors and tests/data; 12-14 in
 test_export and test_ui.)"""
 

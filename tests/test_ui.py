@@ -1,4 +1,4 @@
-"""`cnn-search ui`: the MLflow UI on the search store, on 127.0.0.1 only (RELIABILITY.md row 13)."""
+"""`cnn-search ui`: the MLflow UI on the search store, on 127.0.0.1 only (docs/RELIABILITY.md rows 13, 22)."""
 
 from __future__ import annotations
 

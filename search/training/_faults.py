@@ -1,4 +1,4 @@
-"""A small, documented test hook for fault injection (RELIABILITY.md), read from the environment.
+"""A small, documented test hook for fault injection (docs/RELIABILITY.md), read from the environment.
 
 Never set in normal use. Each variable names trial numbers (comma-separated) or a value:
 
