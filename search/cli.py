@@ -603,6 +603,8 @@ def ui(
     except UIError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(exc.exit_code) from None
+    except SearchError_ as exc:  # a store that cannot be used
+        raise _fail(exc) from None
     raise typer.Exit(code)
 
 

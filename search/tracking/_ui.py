@@ -217,6 +217,10 @@ def serve_ui(
     handlers are installed only when called from the main thread.
     """
     check_port(host, port)
+    from search.tracking._store import check_store, ensure_store
+
+    check_store(uri)  # a store that cannot be used is said here, not by a server that never answers
+    ensure_store(uri)  # made whole under the store's lock, never by the server's own migrations beside a search
     url = _local_url(host, port)
     cmd = [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", uri, "--host", host, "--port", str(port)]
     child_env = dict(os.environ if env is None else env)
