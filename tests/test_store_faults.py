@@ -243,3 +243,13 @@ def test_search_names_are_checked_once_and_default_names_made_safe():
             check_name(bad)
     assert default_name(load_space("tiny"), str(Path("/data/my photos (2)"))) == "tiny-my-photos-2"
     assert check_name(safe_name("../../x y")) == "x-y"
+
+
+def test_a_journal_path_that_is_not_a_writable_file_is_refused(tmp_path):
+    from search._errors import SearchError
+    from search.engines._storage import get_storage
+
+    folder = tmp_path / "optuna.journal"
+    folder.mkdir()
+    with pytest.raises(SearchError, match="not a file this user can read and write"):
+        get_storage(str(folder))

@@ -61,6 +61,11 @@ def repair_journal(path: Path) -> str | None:
     from optuna.storages.journal import JournalFileSymlinkLock
     from optuna.storages.journal._file import get_lock_file
 
+    if path.exists() and (not path.is_file() or not os.access(path, os.R_OK | os.W_OK)):
+        raise SearchError(
+            f"{path}: not a file this user can read and write; expected the search's Optuna journal. Fix its "
+            "permissions, or choose another --runs-dir / --storage"
+        )
     if not path.is_file() or path.stat().st_size == 0:
         return None
     with get_lock_file(JournalFileSymlinkLock(str(path))):  # the lock Optuna's writers take
