@@ -188,7 +188,7 @@ def run_search(
     storage: str | None = None,
     tracking_uri: str | None = None,
     max_failures: int = 3,
-    callbacks: Sequence[Callable[[TrialEvent], None]] = (),
+    callbacks: Sequence[Callable[[TrialEvent], None] | Any] = (),
     data_options: dict[str, Any] | None = None,
     workers: int | None = None,
     recycle_after: int | None = None,
@@ -214,6 +214,9 @@ def run_search(
     ``recycle_after`` (trials) or ``max_worker_rss_mb`` ask for recycling. With several workers,
     ``seed`` seeds every trial but which worker takes which trial depends on timing: ``workers=1``
     repeats a search exactly (said at launch).
+    ``callbacks`` follow Keras's callback pattern: an object gets ``on_search_begin(SearchStarted)``,
+    ``on_trial_begin(TrialStarted)``, ``on_epoch_end(EpochEvent)`` and ``on_trial_end(TrialEvent)``,
+    whichever it has; a plain function gets each :class:`TrialEvent`.
     ``mixed_precision`` and ``xla`` are for GPUs (they run, slowly, on a CPU). ``report`` draws the
     search's pictures (:mod:`search.report`) and logs them on its MLflow run when trials ran.
     """
@@ -375,6 +378,8 @@ def run_search(
             study.set_user_attr("mlflow_experiment_id", experiment_id)
 
     ran = 0
+    if not already_final:
+        session.search_started(done=counted(study), target=trials)
     # MLflow starts in the background, inside the block: a signal during start-up ends the parent run too
     with session.running(study.user_attrs.get("mlflow_parent_run_id"), on_ready=recorded) as signals:
         stale = fail_stale_trials(study, session)
@@ -517,6 +522,8 @@ def _run_tuner(
 
     save_state()
     before = len(load_rows(directory, name))
+    if before < trials:
+        session.search_started(done=before, target=trials)
     _determinism(seed)
     with session.running(state.get("mlflow_parent_run_id"), on_ready=recorded) as signals:
         common: dict[str, Any] = {

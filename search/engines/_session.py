@@ -95,8 +95,53 @@ def interrupt_on_signals() -> Iterator[Signals]:
 
 
 @dataclass
+class SearchStarted:
+    """Passed to ``on_search_begin``: the search's name and engine, trials already done (a resumed
+    search), the target, and the most epochs a trial trains."""
+
+    name: str
+    engine: str
+    done: int
+    target: int
+    epochs: int
+
+
+@dataclass
+class TrialStarted:
+    """Passed to ``on_trial_begin`` when trial ``number`` starts training (``epochs`` at most)."""
+
+    number: int
+    epochs: int
+    summary: str
+
+
+@dataclass
+class EpochEvent:
+    """Passed to ``on_epoch_end`` after each epoch of a trial: ``epoch`` counts from 1; ``metrics`` are
+    Keras's logs (``accuracy``, ``val_accuracy``, ``loss``, ``val_loss``; only ``val_accuracy`` for a
+    trial running in a worker process); ``seconds`` since the trial started."""
+
+    number: int
+    epoch: int
+    epochs: int
+    metrics: dict[str, float]
+    seconds: float
+
+
+def dispatch(callbacks: tuple[Any, ...], method: str, event: Any) -> None:
+    """Progress callbacks, the way Keras callbacks work: an object gets the methods it has
+    (``on_search_begin``, ``on_trial_begin``, ``on_epoch_end``, ``on_trial_end``); a plain function is
+    called with each :class:`TrialEvent` only (``on_trial_end``)."""
+    for callback in callbacks:
+        if hasattr(callback, method):
+            getattr(callback, method)(event)
+        elif method == "on_trial_end" and callable(callback):
+            callback(event)
+
+
+@dataclass
 class TrialEvent:
-    """Passed to progress callbacks after each trial."""
+    """Passed to progress callbacks after each trial (``on_trial_end``)."""
 
     number: int
     state: str
@@ -320,9 +365,17 @@ class Session:
         ``tags`` are added to the trial's run (``start_point``: the index of the space's start point it tried)."""
         arch = self.space.sample(source)
         started_ms = int(time.time() * 1000)
+        epochs = self.objective.epochs or arch.training.epochs
+        dispatch(self.callbacks, "on_trial_begin", TrialStarted(number, epochs, arch.summary(self.data.num_classes)))
+        t0 = time.perf_counter()
+
+        def on_epoch(epoch: int, logs: dict[str, float]) -> None:
+            event = EpochEvent(number, epoch + 1, epochs, logs, time.perf_counter() - t0)
+            dispatch(self.callbacks, "on_epoch_end", event)
+
         try:
             with signals.armed():
-                result = self.objective(arch, reporter, trial_number=number, deadline=deadline)
+                result = self.objective(arch, reporter, trial_number=number, deadline=deadline, on_epoch=on_epoch)
         except KeyboardInterrupt as exc:
             on_interrupt()
             reason = f"killed: {exc}" if str(exc) else "killed: interrupted"
@@ -416,8 +469,16 @@ class Session:
             event.summary,
             reason,
         )
-        for callback in self.callbacks:
-            callback(event)
+        dispatch(self.callbacks, "on_trial_end", event)
+
+    def search_started(self, *, done: int, target: int) -> None:
+        """Say what this run does (a resumed search says what it continues) and tell the callbacks."""
+        epochs = self.objective.epochs or max(self.space.training["epochs"].values())
+        if done:
+            log.info("continuing search %s (%s): %d of %d trials done", self.name, self.engine, done, target)
+        else:
+            log.info("search %s (%s): %d trials of up to %d epochs", self.name, self.engine, target, epochs)
+        dispatch(self.callbacks, "on_search_begin", SearchStarted(self.name, self.engine, done, target, epochs))
 
     # -- the winner --------------------------------------------------------------------------------
     def finish(

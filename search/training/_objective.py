@@ -146,6 +146,7 @@ class _Epochs:
         attempt: int = 0,
         deadline: float | None = None,
         health: Health | None = None,
+        on_epoch: Callable[[int, dict[str, float]], None] | None = None,
     ) -> keras.callbacks.Callback:
         import keras
 
@@ -178,6 +179,8 @@ class _Epochs:
                 logs = logs or {}
                 for key, value in logs.items():
                     result.history.setdefault(key, []).append(float(value))
+                if on_epoch is not None:
+                    on_epoch(epoch, {key: float(value) for key, value in logs.items()})
                 if not all(math.isfinite(float(logs.get(k, 0.0))) for k in ("loss", "val_loss")):
                     self.non_finite = True
                     self.model.stop_training = True
@@ -234,12 +237,19 @@ class Objective:
         self.health = Health(chance(data.labels("train"), k), chance(data.labels("validation"), k))
 
     def __call__(
-        self, arch: Architecture, reporter: Reporter, *, trial_number: int = 0, deadline: float | None = None
+        self,
+        arch: Architecture,
+        reporter: Reporter,
+        *,
+        trial_number: int = 0,
+        deadline: float | None = None,
+        on_epoch: Callable[[int, dict[str, float]], None] | None = None,
     ) -> TrialResult:
         """Train and judge ``arch``. KeyboardInterrupt and SystemExit propagate; any other exception
         becomes a failed result with its traceback (reason ``oom`` for out-of-memory, else ``error``).
         Out of memory is retried once at half the batch size. ``deadline`` (``time.time()``) is the
-        search's hard time limit: training stops there and keeps what it reached."""
+        search's hard time limit: training stops there and keeps what it reached. ``on_epoch(epoch,
+        logs)`` is called after every epoch (from 0) with Keras's logs, for progress displays."""
         try:
             plan = self.space.check(arch, self.data.input_shape, self.data.num_classes)
         except InfeasibleError as exc:
@@ -277,6 +287,7 @@ class Objective:
                     attempt=attempt,
                     deadline=deadline,
                     health=self.health,
+                    on_epoch=on_epoch,
                 )
                 self._fit(model, arch, batch, callback)
             except (KeyboardInterrupt, SystemExit):

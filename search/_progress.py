@@ -1,0 +1,143 @@
+"""What ``cnn-search run`` shows while it searches, the way Keras and Optuna users expect it.
+
+* In a terminal: a live display, one bar for the search (trials done of the target, the best
+  validation accuracy so far, elapsed time and ETA) and one bar per running trial (epoch e of E,
+  its latest validation accuracy, elapsed time and ETA); one line per finished trial above it.
+* Not a terminal (a log file, CI, a notebook): plain lines, never redrawn or wrapped: one when a
+  trial starts, one per epoch (like Keras's ``verbose=2``), one per finished trial with the best so far.
+* ``--quiet``: warnings, errors and the final table only. ``--verbose``: the epoch lines in a
+  terminal too, and TensorFlow's own start-up log lines (silenced otherwise).
+
+It is a progress callback of :func:`search.run_search` (Keras-style ``on_*`` methods).
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from typing import IO, TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.progress import Progress, TaskID
+
+    from search.engines._session import EpochEvent, SearchStarted, TrialEvent, TrialStarted
+
+
+def _metrics(metrics: dict[str, float]) -> str:
+    keys = ("accuracy", "val_accuracy", "loss", "val_loss")
+    return ", ".join(f"{key} {metrics[key]:.4f}" for key in keys if key in metrics)
+
+
+class PlainLines:
+    """One line per trial start and per epoch, for output that is not a terminal."""
+
+    def __init__(self, stream: IO[str] | None = None) -> None:
+        self.stream = stream or sys.stderr
+
+    def _say(self, text: str) -> None:
+        print(text, file=self.stream, flush=True)
+
+    def on_trial_begin(self, event: TrialStarted) -> None:
+        self._say(f"trial {event.number} started (up to {event.epochs} epochs): {event.summary}")
+
+    def on_epoch_end(self, event: EpochEvent) -> None:
+        self._say(
+            f"trial {event.number} epoch {event.epoch}/{event.epochs}: {_metrics(event.metrics)} "
+            f"({event.seconds:.1f} s)"
+        )
+
+
+class LiveDisplay:
+    """The terminal's live display (rich): the search's bar and one bar per running trial."""
+
+    def __init__(self, console: Console, *, name: str, target: int, epoch_lines: bool = False) -> None:
+        from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+        self.console = console
+        self.epoch_lines = epoch_lines
+        self.progress: Progress = Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(bar_width=24),
+            TextColumn("{task.fields[count]}"),
+            TimeElapsedColumn(),
+            TextColumn("ETA"),
+            TimeRemainingColumn(),
+            TextColumn("{task.fields[note]}"),
+            console=console,
+            transient=True,
+        )
+        self.search: TaskID = self.progress.add_task(name, total=target, count=f"0/{target} trials", note="")
+        self.trials: dict[int, TaskID] = {}
+        self.best: float | None = None
+        self.best_trial: int | None = None
+
+    def __enter__(self) -> LiveDisplay:
+        self.progress.__enter__()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.progress.__exit__(*exc)
+
+    def _best(self) -> str:
+        return f"best val_accuracy {self.best:.4f} (trial {self.best_trial})" if self.best is not None else ""
+
+    def on_search_begin(self, event: SearchStarted) -> None:
+        self.progress.reset(  # a resumed search: the trials done before do not count in the speed (ETA)
+            self.search,
+            total=event.target,
+            completed=event.done,
+            description=f"search {event.name}",
+            count=f"{event.done}/{event.target} trials",
+            note="continuing" if event.done else "",
+        )
+
+    def on_trial_begin(self, event: TrialStarted) -> None:
+        self.trials[event.number] = self.progress.add_task(
+            f"  trial {event.number}", total=event.epochs, count=f"epoch 0/{event.epochs}", note=""
+        )
+
+    def on_epoch_end(self, event: EpochEvent) -> None:
+        task = self.trials.get(event.number)
+        if task is None:
+            task = self.trials[event.number] = self.progress.add_task(
+                f"  trial {event.number}", total=event.epochs, count="", note=""
+            )
+        value = event.metrics.get("val_accuracy")
+        self.progress.update(
+            task,
+            completed=event.epoch,
+            count=f"epoch {event.epoch}/{event.epochs}",
+            note=f"val_accuracy {value:.4f}" if value is not None else "",
+        )
+        if self.epoch_lines:
+            self.console.print(
+                f"trial {event.number} epoch {event.epoch}/{event.epochs}: {_metrics(event.metrics)} "
+                f"({event.seconds:.1f} s)",
+                highlight=False,
+            )
+
+    def on_trial_end(self, event: TrialEvent) -> None:
+        task = self.trials.pop(event.number, None)
+        if task is not None:
+            self.progress.remove_task(task)
+        if event.best_value is not None:
+            self.best, self.best_trial = event.best_value, event.best_trial
+        self.progress.update(
+            self.search,
+            completed=event.done,
+            total=event.target,
+            count=f"{event.done}/{event.target} trials",
+            note=self._best(),
+        )
+
+
+def log_handler(console: Console, *, live: bool) -> logging.Handler:
+    """Log lines above the live display in a terminal; plain, unwrapped lines otherwise."""
+    if live:
+        from rich.logging import RichHandler
+
+        return RichHandler(console=console, show_time=False, show_path=False, show_level=False, markup=False)
+    handler = logging.StreamHandler(console.file)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    return handler

@@ -1,0 +1,118 @@
+"""What `cnn-search run` shows while it searches (issue 14): plain per-epoch lines when not a terminal,
+a resume line, --quiet, and no TensorFlow start-up noise; the callback protocol behind it."""
+
+from __future__ import annotations
+
+import io
+import os
+import sys
+
+import pytest
+
+from search._progress import PlainLines
+from search.engines._session import EpochEvent, TrialEvent, TrialStarted, dispatch
+
+from .helpers import cnn_search
+
+NAME = "tiny-digits"
+NOISE = ("oneDNN", "cuda drivers", "absl::InitializeLog", "cuInit")
+
+
+@pytest.fixture(scope="module")
+def searched(tmp_path_factory):
+    """One search run three times: 2 trials, continued to 3, then to 4 with --quiet; TensorFlow's
+    log level left as a new user has it (not set)."""
+    runs = tmp_path_factory.mktemp("progress") / "runs"
+    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    args = ["run", "tiny", "--epochs", "2", "--seed", "0", "--runs-dir", str(runs)]
+    outs = []
+    for extra in (["--trials", "2"], ["--trials", "3"], ["--trials", "4", "--quiet"]):
+        out = cnn_search(*args, *extra, env=env)
+        assert out.returncode == 0, out.stderr[-3000:]
+        outs.append(out)
+    return outs
+
+
+@pytest.mark.slow
+def test_piped_output_has_a_line_per_trial_start_epoch_and_end(searched):
+    stderr = searched[0].stderr
+    assert f"search {NAME} (optuna): 2 trials of up to 2 epochs" in stderr
+    for n in (0, 1):
+        assert f"trial {n} started (up to 2 epochs): conv" in stderr
+        for epoch in (1, 2):
+            assert f"trial {n} epoch {epoch}/2: accuracy " in stderr
+        assert f"trial {n} complete: val_accuracy" in stderr
+    lines = stderr.splitlines()
+    first_epoch = next(i for i, line in enumerate(lines) if line.startswith("trial 0 epoch 1/2"))
+    assert lines.index(next(line for line in lines if line.startswith("trial 0 complete"))) > first_epoch
+    assert "\r" not in stderr and "\x1b[" not in stderr  # no redrawn bars in a log
+
+
+@pytest.mark.slow
+def test_no_tensorflow_start_up_noise(searched):
+    for out in searched:
+        assert not [word for word in NOISE if word in out.stderr], out.stderr[:2000]
+
+
+@pytest.mark.slow
+def test_a_resumed_search_says_what_it_continues(searched):
+    assert f"continuing search {NAME} (optuna): 2 of 3 trials done" in searched[1].stderr
+    assert "trial 2 epoch 1/2" in searched[1].stderr and "trial 0 epoch" not in searched[1].stderr
+
+
+@pytest.mark.slow
+def test_quiet_prints_the_table_only(searched):
+    quiet = searched[2]
+    assert "epoch" not in quiet.stderr and "complete:" not in quiet.stderr and "continuing" not in quiet.stderr
+    assert "trials, best first" in quiet.stdout and "best: trial" in quiet.stdout
+
+
+def test_quiet_and_verbose_together_are_refused():
+    out = cnn_search("run", "tiny", "--quiet", "--verbose", timeout=60)
+    assert out.returncode == 1 and "--quiet and --verbose: expected one of them, received both" in out.stderr
+
+
+def test_callbacks_get_the_methods_they_have_and_functions_get_trial_events():
+    seen: list[str] = []
+
+    class Epochs:
+        def on_epoch_end(self, event: EpochEvent) -> None:
+            seen.append(f"epoch {event.epoch}")
+
+    def after_trial(event: TrialEvent) -> None:
+        seen.append(f"trial {event.number}")
+
+    callbacks = (Epochs(), after_trial)
+    dispatch(callbacks, "on_trial_begin", TrialStarted(0, 2, "conv"))
+    dispatch(callbacks, "on_epoch_end", EpochEvent(0, 1, 2, {"val_accuracy": 0.5}, 1.0))
+    dispatch(callbacks, "on_trial_end", TrialEvent(0, "complete", 0.5, None, "conv", 1.0, 0.5, 0, 1, 2))
+    assert seen == ["epoch 1", "trial 0"]
+
+
+def test_plain_lines_read_like_keras_verbose_2():
+    stream = io.StringIO()
+    lines = PlainLines(stream)
+    lines.on_trial_begin(TrialStarted(3, 5, "conv3x3·8·relu → softmax10"))
+    lines.on_epoch_end(EpochEvent(3, 2, 5, {"accuracy": 0.8, "val_accuracy": 0.9, "loss": 0.5, "val_loss": 0.4}, 4.25))
+    assert stream.getvalue().splitlines() == [
+        "trial 3 started (up to 5 epochs): conv3x3·8·relu → softmax10",
+        "trial 3 epoch 2/5: accuracy 0.8000, val_accuracy 0.9000, loss 0.5000, val_loss 0.4000 (4.2 s)",
+    ]
+
+
+def test_the_tensorflow_hook_silences_only_the_import_and_only_once():
+    import subprocess
+
+    code = (
+        "import os, sys\n"
+        "from search._quiet import silence_tensorflow_import\n"
+        "silence_tensorflow_import()\n"
+        "import tensorflow\n"
+        "os.write(2, b'after the import\\n')\n"
+        "print(any(type(f).__name__ == '_QuietTensorFlow' for f in sys.meta_path))\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stderr == "after the import\n"  # descriptor 2 is back after the import, and was quiet during it
+    assert out.stdout.strip() == "False"  # the hook removed itself
