@@ -68,12 +68,27 @@ def _size_line(space: object) -> str:
 
 @spaces_app.command("list")
 def spaces_list() -> None:
-    """List the ready-made spaces shipped with cnn-search."""
+    """List the ready-made spaces shipped with cnn-search, each with its whole description."""
+    import shutil
+    import textwrap
+
     from search.space import list_spaces, load_space
 
+    width = max(shutil.get_terminal_size().columns, 40)  # COLUMNS, the terminal, or 80 when piped
     for name in list_spaces():
         space = load_space(name)
-        typer.echo(f"{name:<10} {space.description.split(':')[0][:70]}")
+        text = " ".join(space.description.split()) or "(no description)"
+        # folded between words under the name, never cut: the continuation lines are indented
+        typer.echo(
+            textwrap.fill(
+                text,
+                width=width - 1,
+                initial_indent=f"{name:<10} ",
+                subsequent_indent=" " * 11,
+                break_long_words=False,
+                break_on_hyphens=False,
+            )
+        )
 
 
 @spaces_app.command("show")
@@ -95,9 +110,87 @@ def spaces_show(space: Annotated[str, typer.Argument(help="A shipped space name 
 @spaces_app.command("validate")
 def spaces_validate(
     files: Annotated[list[Path], typer.Argument(help="YAML files to check.", show_default=False)],
+    data: Annotated[
+        str | None,
+        typer.Option(
+            "--data", help="Also check the space fits these images: digits, shapes, a folder or an .npz (as run)."
+        ),
+    ] = None,
+    samples: Annotated[int, typer.Option("--samples", help="With --data: architectures sampled (seeded).")] = 20,
 ) -> None:
-    """Check space files; exit 0 when all are valid, 1 otherwise."""
-    from search.space import Space
+    """Check space files; exit 0 when all are valid, 1 otherwise. With --data, also sample architectures
+    (seeded, the same every time) and say how many fit those images, and why the others do not."""
+    import re
+    from collections import Counter
+
+    from search._errors import InfeasibleError
+    from search.space import RandomParams, Space
+
+    bundle = None
+    if data is not None:
+        from search.data import load_dataset
+
+        try:
+            bundle = load_dataset(data)
+        except SearchError_ as exc:
+            raise _fail(exc) from None
+        if samples < 1:
+            raise _fail(SearchError_(f"--samples: expected a whole number >= 1, received {samples}"))
+
+    def advice(exc: InfeasibleError) -> str:
+        text = str(exc)
+        if exc.reason == "collapse" and "pooling" in text:
+            return "lower blocks.depth, or use pooling: none (or a smaller pool_size) in the later blocks"
+        if exc.reason == "collapse":
+            return "use padding: same, a smaller kernel_size or strides 1, or lower blocks.depth"
+        if exc.reason == "residual_shape":
+            return "use padding: same in residual blocks"
+        if exc.reason.startswith("max_"):
+            return f"raise budget.{exc.reason}, or narrow filters, units or blocks.depth"
+        return "see the reason above"
+
+    def fit_report(space: Space, label: str) -> tuple[bool, list[str]]:
+        """(whether any architecture fits, lines): how many of `samples` seeded samples fit, and why not."""
+        assert bundle is not None
+        h, w, c = bundle.input_shape
+        images = f"{h}x{w}x{c} images ({bundle.source})"
+        source = RandomParams(0)
+        causes: dict[str, Counter[int | None]] = {}  # cause -> the blocks where it happened, counted
+        fixes: dict[str, str] = {}
+        largest: dict[str, int] = {}  # over a budget: the largest value met
+        for _ in range(samples):
+            try:
+                space.check(space.sample(source), bundle.input_shape, bundle.num_classes)
+            except InfeasibleError as exc:
+                text = str(exc)
+                if exc.reason == "collapse" and " on a " in text:  # one cause per layer, in whichever block
+                    layer = text.split(" on a ")[0].removeprefix(f"block {exc.block}: ")
+                    cause = f"the feature map collapses to 0x0 at {layer}"
+                elif budget := re.fullmatch(r"over budget: (\w+) ([\d,]+) > (\w+ [\d,]+)", text):  # one per budget
+                    cause = f"over budget: {budget[1]} > {budget[3]}"
+                    value = int(budget[2].replace(",", ""))
+                    largest[cause] = max(largest.get(cause, value), value)
+                else:
+                    cause = text.removeprefix(f"block {exc.block}: ")
+                causes.setdefault(cause, Counter())[exc.block] += 1
+                fixes[cause] = advice(exc)
+        fit = samples - sum(sum(c.values()) for c in causes.values())
+        lines = [f"{label}: {fit}/{samples} sampled architectures fit {images}"]
+        for cause, blocks in sorted(causes.items(), key=lambda item: -sum(item[1].values())):
+            where = ", ".join(f"block {b} ({n})" for b, n in sorted(blocks.items()) if b is not None)
+            shown = f"{cause} (up to {largest[cause]:,})" if cause in largest else cause
+            shown += f" in {where}" if where else ""
+            lines.append(f"  {sum(blocks.values())} of {samples}: {shown}: {fixes[cause]}")
+        if causes and fit:
+            lines.append("  (those are refused before training, in milliseconds; the search samples again)")
+        if fit:
+            return True, lines
+        try:  # none of these fit: does any? (the check run makes before it starts)
+            space.check_input(bundle.input_shape)
+        except SpaceError:
+            return False, [f"no sampled architecture fits {images}; cnn-search run would refuse this space", *lines[1:]]
+        lines.append(f"  a few architectures fit, but most trials of a search would be refused on {images}")
+        return True, lines
 
     failed = 0
     for path in files:
@@ -107,7 +200,16 @@ def spaces_validate(
             failed += 1
             typer.echo(str(exc), err=True)
             continue
-        typer.echo(f"ok {path}: {_size_line(space)}")
+        if bundle is None:
+            typer.echo(f"ok {path}: {_size_line(space)}")
+            continue
+        fits, lines = fit_report(space, "ok")
+        if fits:
+            typer.echo(f"ok {path}: {_size_line(space)}")
+            typer.echo("\n".join("  " + line for line in lines))
+        else:
+            failed += 1
+            typer.echo(f"{path}: " + "\n".join(lines), err=True)
     if failed:
         typer.echo(f"{failed} of {len(files)} file(s) invalid", err=True)
         raise typer.Exit(1)
@@ -134,10 +236,16 @@ TrackingUri = Annotated[
 ]
 
 
-def _quiet_libraries() -> None:
+def _quiet_libraries(*, tensorflow_log: bool = False) -> None:
+    """Library noise off: TensorFlow's start-up C++ log lines (unless ``tensorflow_log`` or your own
+    ``TF_CPP_MIN_LOG_LEVEL`` below 3 asks for them), MLflow's and alembic's INFO lines."""
     import logging
     import os
 
+    from search._quiet import silence_tensorflow_import
+
+    if not tensorflow_log and os.environ.get("TF_CPP_MIN_LOG_LEVEL", "3") == "3":
+        silence_tensorflow_import()
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
@@ -191,40 +299,43 @@ def run(
     no_report: Annotated[
         bool, typer.Option("--no-report", help="Skip the pictures logged on the search's run.")
     ] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Warnings, errors and the final table only.")] = False,
+    verbose: Annotated[
+        bool,
+        typer.Option("--verbose", "-v", help="Epoch lines in a terminal too, and TensorFlow's own start-up log."),
+    ] = False,
 ) -> None:
-    """Search SPACE on DATA (Optuna, KerasTuner or AutoKeras); every trial lands in MLflow; the winner is registered."""
+    """Search SPACE on DATA (Optuna, KerasTuner or AutoKeras); every trial lands in MLflow; the winner is registered.
+
+    In a terminal a live display shows the search and each running trial (epoch, validation accuracy,
+    ETA); piped or in a log, one plain line per trial start, epoch and trial end."""
+    import contextlib
     import logging
 
-    _quiet_libraries()
+    if quiet and verbose:
+        raise _fail(SearchError_("--quiet and --verbose: expected one of them, received both"))
+    _quiet_libraries(tensorflow_log=verbose)
     from rich.console import Console
-    from rich.logging import RichHandler
-    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
+    from search._progress import LiveDisplay, PlainLines, log_handler
     from search._run import run_search
-    from search.engines._session import SearchInterrupted, TrialEvent
+    from search.engines._session import SearchInterrupted
 
     console = Console(stderr=True)
-    progress = Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        TextColumn("{task.completed}/{task.total}"),
-        TimeElapsedColumn(),
-        TextColumn("{task.fields[best]}"),
-        console=console,
-        transient=True,
-    )
-    handler = RichHandler(console=console, show_time=False, show_path=False, show_level=False, markup=False)
+    live = console.is_terminal and not quiet
+    handler = log_handler(console, live=live)
     logger = logging.getLogger("search")
     logger.addHandler(handler)
-    logger.setLevel(logging.INFO)
-    task = progress.add_task("trials", total=trials, best="")
-
-    def on_trial(event: TrialEvent) -> None:
-        best = f"best {event.best_value:.4f} (trial {event.best_trial})" if event.best_value is not None else ""
-        progress.update(task, completed=event.done, total=event.target, best=best)
+    logger.setLevel(logging.WARNING if quiet else logging.INFO)
+    display: LiveDisplay | PlainLines | None = None
+    if live:
+        display = LiveDisplay(console, name=name or "search", target=trials, epoch_lines=verbose)
+    elif not quiet:
+        display = PlainLines(console.file)
+    shown = display if isinstance(display, LiveDisplay) else contextlib.nullcontext()
 
     try:
-        with progress:
+        with shown:
             result = run_search(
                 space,
                 data,
@@ -240,7 +351,7 @@ def run(
                 runs_dir=runs_dir,
                 storage=storage,
                 tracking_uri=tracking_uri,
-                callbacks=[on_trial],
+                callbacks=[display] if display is not None else [],
                 workers=workers,
                 recycle_after=recycle_after,
                 max_worker_rss_mb=max_worker_rss,
@@ -272,7 +383,7 @@ def run(
             err=True,
         )
     out = _stdout_console()
-    _print_trials(result.trials[:10], console=out)
+    _print_trials(result.trials[:10], console=out, fixed=_space_training(space))
     if result.best_trial is not None:
         test = result.test_metrics.get("test_accuracy")
         out.print(
@@ -281,7 +392,10 @@ def run(
         )
         out.print(f"model: {result.model_uri}  (tracking URI {result.tracking_uri})")
     ui = "cnn-search ui" + (f" --runs-dir {runs_dir}" if str(runs_dir) != "runs" else "")
-    out.print(f"look: {ui}  then open http://127.0.0.1:5000/#/experiments/{result.experiment_id}/runs")
+    from search.tracking._ui import runs_address
+
+    look = runs_address("http://127.0.0.1:5000", result.experiment_id)
+    out.print(f"look: {ui}  then open {look}", soft_wrap=True)
     if result.best_trial is None:  # a search that found nothing did not succeed (scripts see it)
         states = ", ".join(f"{n} {state}" for state, n in sorted(result.states.items())) or "no trial ran"
         typer.echo(
@@ -300,26 +414,68 @@ def _stdout_console() -> Console:
     return Console(width=None if sys.stdout.isatty() else 160)
 
 
-def _print_trials(rows: list[dict], *, console: Console) -> None:
+def _print_trials(rows: list[dict], *, console: Console, fixed: dict | None = None) -> None:
+    """``fixed``: the training parameters the space fixes (:func:`_fixed_training`), shown where a
+    trial's sampled ones (``hyperparameters``) lack them."""
     from rich.table import Table
 
-    table = Table(
-        "trial",
-        "state",
-        "val_accuracy",
-        "epochs",
-        "params",
-        "seconds",
-        "architecture / reason",
-        title="trials, best first",
-    )
+    table = Table(title="trials, best first")
+    for header in ("trial", "state", "val_accuracy", "epochs", "params", "seconds", *_TRAINING_COLUMNS):
+        table.add_column(header, overflow="fold")  # narrow: the architecture wraps first, then these fold
+    table.add_column("architecture / reason", overflow="fold")
     for r in rows:
         value = f"{r['val_accuracy']:.4f}" if r["val_accuracy"] is not None else ""
         seconds = f"{r['seconds']:.1f}" if r["seconds"] is not None else ""
         params = f"{r['params']:,}" if r["params"] is not None else ""
         text = r["architecture"] + (f"  [{r['reason']}]" if r["reason"] else "")
-        table.add_row(str(r["trial"]), r["state"], value, str(r["epochs_run"] or ""), params, seconds, text)
+        sampled = {**(fixed or {}), **(r.get("hyperparameters") or {})}
+        training = [_training_text(sampled.get(key)) for key in _TRAINING_COLUMNS.values()]
+        table.add_row(str(r["trial"]), r["state"], value, str(r["epochs_run"] or ""), params, seconds, *training, text)
+    if not console.is_terminal:  # piped: one line per trial, however long its architecture
+        from rich.measure import Measurement
+
+        needed = Measurement.get(console, console.options.update_width(10_000), table).maximum
+        console.width = max(console.width, needed)
     console.print(table)
+
+
+#: The training parameters shown beside the architecture: column -> parameter name (as in MLflow).
+_TRAINING_COLUMNS = {"lr": "training/learning_rate", "optimizer": "training/optimizer", "batch": "training/batch_size"}
+
+
+def _training_text(value: object) -> str:
+    """A learning rate as ``2.03e-3`` (3 significant digits), other values as they are, '-' if unknown."""
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        mantissa, exponent = f"{value:.2e}".split("e")
+        return f"{mantissa.rstrip('0').rstrip('.')}e{int(exponent)}"
+    return str(value)
+
+
+def _fixed_training(definition: dict | None) -> dict:
+    """The values of :data:`_TRAINING_COLUMNS` a space definition (``Space.to_dict()``) fixes: not
+    sampled, so in no trial's parameters."""
+    fixed = {}
+    for key, name in ((name.split("/")[1], name) for name in _TRAINING_COLUMNS.values()):
+        value = ((definition or {}).get("training") or {}).get(key)
+        if isinstance(value, list) and len(value) == 1:
+            value = value[0]
+        elif isinstance(value, dict) and value.get("low") is not None and value.get("low") == value.get("high"):
+            value = value["low"]
+        if value is not None and not isinstance(value, list | dict):
+            fixed[name] = float(value) if key == "learning_rate" else value
+    return fixed
+
+
+def _space_training(space: str) -> dict:
+    """:func:`_fixed_training` of a shipped space or a YAML file; {} if it cannot be read (now)."""
+    from search.space import load_space
+
+    try:
+        return _fixed_training(load_space(space).to_dict())
+    except (SpaceError, OSError):
+        return {}
 
 
 @app.command("worker")
@@ -336,13 +492,14 @@ def worker(
     engine: Annotated[
         str, typer.Option("--engine", help="optuna, or keras-tuner (started by run --workers N only).")
     ] = "optuna",
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Warnings and errors only.")] = False,
 ) -> None:
     """Join a running search as one more worker (this machine or another: same --storage and --tracking-uri)."""
     import logging
 
     _quiet_libraries()
     logging.basicConfig(format=f"[worker {index}] %(message)s")
-    logging.getLogger("search").setLevel(logging.INFO)
+    logging.getLogger("search").setLevel(logging.WARNING if quiet else logging.INFO)
     from search.engines._session import SearchInterrupted
     from search.engines._workers import run_keras_tuner_worker, run_worker
 
@@ -371,13 +528,15 @@ def worker(
 
 @app.command("trials")
 def trials_command(
-    name: Annotated[str, typer.Argument(help="The search name.")],
+    name: Annotated[
+        str | None, typer.Argument(help="The search name (none: every search, as cnn-search searches).")
+    ] = None,
     format: Annotated[str, typer.Option("--format", help="table, csv or json.")] = "table",
     runs_dir: RunsDir = Path("runs"),
     storage: Storage = None,
     tracking_uri: TrackingUri = None,
 ) -> None:
-    """The trials of a search, best first, read back from the store."""
+    """The trials of a search, best first, read back from the store (no NAME: the list of searches)."""
     import csv
     import io
     import sys
@@ -389,6 +548,9 @@ def trials_command(
 
     if format not in ("table", "csv", "json"):
         raise _fail(SearchError_(f"--format: expected table, csv or json, received {format!r}"))
+    if name is None:
+        searches_command(format=format, runs_dir=runs_dir, tracking_uri=tracking_uri)
+        return
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     from search.engines._keras_tuner import load_rows
 
@@ -398,12 +560,21 @@ def trials_command(
             load_rows(candidates[0], name).values(),
             key=lambda r: (r["val_accuracy"] is None, -(r["val_accuracy"] or 0), r["trial"]),
         )
+        state_file = candidates[0] / name / "cnn_search.json"
+        recorded = json.loads(state_file.read_text()) if state_file.is_file() else {}
     else:
         try:
             study = optuna.load_study(study_name=name, storage=get_storage(storage or default_storage_url(runs_dir)))
         except KeyError:
-            raise _fail(SearchError_(f"no search named {name!r} in {storage or runs_dir}")) from None
+            from search.tracking import default_tracking_uri
+            from search.tracking._searches import names_in, unknown_search
+
+            _quiet_libraries()
+            known = names_in(tracking_uri or default_tracking_uri(runs_dir))
+            known += optuna.get_all_study_names(get_storage(storage or default_storage_url(runs_dir)))
+            raise _fail(unknown_search(name, known, str(storage or runs_dir))) from None
         rows = trial_rows(study)
+        recorded = study.user_attrs
     if format == "json":
         typer.echo(json.dumps(rows, indent=2, default=str))
     elif format == "csv":
@@ -414,7 +585,65 @@ def trials_command(
             writer.writerow({k: v for k, v in r.items() if k != "hyperparameters"})
         sys.stdout.write(buffer.getvalue())
     else:
-        _print_trials(rows, console=_stdout_console())
+        _print_trials(rows, console=_stdout_console(), fixed=_fixed_training(recorded.get("space_definition")))
+
+
+@app.command("searches")
+def searches_command(
+    format: Annotated[str, typer.Option("--format", help="table, csv or json.")] = "table",
+    runs_dir: RunsDir = Path("runs"),
+    tracking_uri: TrackingUri = None,
+) -> None:
+    """Every search in the store, most recently active first: engine, space, data, trials by state, best accuracy."""
+    import csv
+    import sys
+
+    from search.tracking import default_tracking_uri
+    from search.tracking._searches import STATES, list_searches
+
+    _quiet_libraries()
+    if format not in ("table", "csv", "json"):
+        raise _fail(SearchError_(f"--format: expected table, csv or json, received {format!r}"))
+    try:
+        rows = list_searches(tracking_uri or default_tracking_uri(runs_dir))
+    except SearchError_ as exc:
+        raise _fail(exc) from None
+    if format == "json":
+        typer.echo(json.dumps(rows, indent=2))
+        return
+    if format == "csv":
+        fields = ["name", "engine", "space", "data", "trials", *STATES, "best_val_accuracy", "test_accuracy"]
+        writer = csv.DictWriter(sys.stdout, fieldnames=[*fields, "last_activity"], extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows({**r, **{s: r["states"].get(s, 0) for s in STATES}} for r in rows)
+        return
+    if not rows:
+        own_dir = tracking_uri is None and str(runs_dir) != "runs"
+        start = "cnn-search run tiny" + (f" --runs-dir {runs_dir}" if own_dir else "")
+        typer.echo(f"no searches in {tracking_uri or runs_dir} yet; start one with {start}")
+        return
+    from rich.console import Console
+
+    # piped: as wide as the table, so that no name, path or header is ever cut or folded
+    _print_searches(rows, console=_stdout_console() if sys.stdout.isatty() else Console(width=10_000))
+
+
+def _print_searches(rows: list[dict], *, console: Console) -> None:
+    from rich.table import Table
+
+    table = Table(title="searches, most recently active first")
+    # a terminal too narrow for the table: every column but the names folds (nothing is cut)
+    table.add_column("search", no_wrap=True, min_width=max(len(r["name"]) for r in rows))
+    for header in ("engine", "space", "data", "trials", "by state", "best val_accuracy", "test_accuracy"):
+        numeric = "accuracy" in header or header == "trials"
+        table.add_column(header, overflow="fold", justify="right" if numeric else "left")
+    table.add_column("last activity", overflow="fold")
+    for r in rows:
+        states = ", ".join(f"{n} {state}" for state, n in r["states"].items()) or "-"
+        best, test = (f"{v:.4f}" if v is not None else "" for v in (r["best_val_accuracy"], r["test_accuracy"]))
+        described = (r["engine"] or "", r["space"] or "", r["data"] or "")
+        table.add_row(r["name"], *described, str(r["trials"]), states, best, test, r["last_activity"])
+    console.print(table)
 
 
 @app.command("compare")
@@ -425,18 +654,24 @@ def compare(
     storage: Storage = None,
     tracking_uri: TrackingUri = None,
 ) -> None:
-    """Searches side by side: engine, trials by state, best accuracies, wall time, trials per hour."""
+    """Searches side by side: engine, trials by state, best accuracies, running time, trials per hour.
+
+    Times count running time only (the union of the trials' start-to-end intervals): the idle gap
+    before a search was resumed does not count. Searches run on different data splits are warned
+    about on stderr (their test accuracies are not comparable). csv and json rows also carry the data,
+    its seed and fingerprint, and the MLflow experiment and run ids."""
     import csv
     import sys
 
     from search.tracking import default_tracking_uri
-    from search.tracking._compare import COLUMNS, compare_searches
+    from search.tracking._compare import COLUMNS, TABLE_COLUMNS, compare_runs_url, compare_searches, split_warnings
 
     _quiet_libraries()
     if format not in ("table", "csv", "json"):
         raise _fail(SearchError_(f"--format: expected table, csv or json, received {format!r}"))
+    uri = tracking_uri or default_tracking_uri(runs_dir)
     try:
-        rows = compare_searches(names, tracking_uri or default_tracking_uri(runs_dir))
+        rows = compare_searches(names, uri)
     except SearchError_ as exc:
         raise _fail(exc) from None
     if format == "json":
@@ -446,21 +681,43 @@ def compare(
         writer.writeheader()
         writer.writerows(rows)
     else:
+        from rich.measure import Measurement
         from rich.table import Table
 
-        table = Table(*COLUMNS, title="searches side by side")
-        for row in rows:
-            table.add_row(
-                *(
-                    ""
-                    if row[c] is None
-                    else f"{row[c]:.4f}"
-                    if isinstance(row[c], float) and c.endswith("accuracy")
-                    else str(row[c])
-                    for c in COLUMNS
-                )
-            )
-        _stdout_console().print(table)
+        cells = [
+            [
+                ""
+                if row[c] is None
+                else f"{row[c]:.4f}"
+                if isinstance(row[c], float) and c.endswith("accuracy")
+                else str(row[c])
+                for c in TABLE_COLUMNS
+            ]
+            for row in rows
+        ]
+        console = _stdout_console()
+        table = Table(title="searches side by side")
+        for c in TABLE_COLUMNS:  # fold, never cut: names and headers are shown whole at any width
+            table.add_column(c.replace("_", " "), overflow="fold", justify="left" if c == "search" else "right")
+        for r in cells:
+            table.add_row(*r)
+        needed = Measurement.get(console, console.options.update_width(10_000), table)  # unclamped
+        if not console.is_terminal:  # piped: as wide as the table needs, so nothing folds in a file
+            console.width = max(console.width, needed.maximum)
+        elif needed.minimum > console.width:
+            # a narrow terminal: one column per search, one row per figure, so numbers are not folded
+            table = Table("", title="searches side by side")
+            for r in cells:
+                table.add_column(r[0], overflow="fold", justify="right")
+            for i, c in enumerate(TABLE_COLUMNS[1:], 1):
+                table.add_row(c.replace("_", " "), *(r[i] for r in cells))
+        console.print(table)
+        url = compare_runs_url(rows, uri if uri.startswith(("http://", "https://")) else "http://127.0.0.1:5000")
+        if url:
+            where = "" if uri.startswith(("http://", "https://")) else " (cnn-search ui, on its default port)"
+            typer.echo(f"the searches' runs side by side in the MLflow UI{where}: {url}")
+    for line in split_warnings(rows):
+        typer.echo(f"warning: {line}", err=True)
 
 
 @app.command("export")
@@ -590,16 +847,48 @@ def ui(
     runs_dir: RunsDir = Path("runs"),
     storage: Storage = None,
     tracking_uri: TrackingUri = None,
+    optuna: Annotated[
+        bool,
+        typer.Option(
+            "--optuna",
+            help="Also serve Optuna's own dashboard (optuna-dashboard: pip install 'cnn-search[dashboard]') on the "
+            "searches' Optuna storage, at --port + 1.",
+        ),
+    ] = False,
 ) -> None:
-    """Start the MLflow UI on the search store (127.0.0.1 only by default); Ctrl+C or SIGTERM stops it."""
+    """Start the MLflow UI on the search store (127.0.0.1 only by default) and print each search's runs
+    address; Ctrl+C or SIGTERM stops it."""
+    from collections.abc import Callable
+
+    from search.engines._storage import default_storage_url
     from search.tracking import default_tracking_uri
-    from search.tracking._ui import UIError, serve_ui
+    from search.tracking._ui import UIError, search_addresses, serve_ui, study_addresses
+
+    uri = tracking_uri or default_tracking_uri(runs_dir)
+    optuna_storage = (storage or default_storage_url(runs_dir)) if optuna else None
+
+    def listing(found: Callable[[], list[tuple[str, str]]], empty: str) -> None:
+        try:
+            rows = found()
+        except Exception as exc:  # the server runs all the same
+            typer.echo(f"  (could not list them: {exc})")
+            return
+        for name, address in rows:
+            typer.echo(f"  {name}: {address}")
+        if not rows:
+            typer.echo(f"  ({empty})")
 
     def banner(url: str) -> None:
-        typer.echo(f"MLflow UI on {url.rstrip('/')}  (runs of a search: /#/experiments/<id>/runs); Ctrl+C stops it")
+        typer.echo(f"MLflow UI on {url.rstrip('/')}  (each search's trials by best_val_accuracy:); Ctrl+C stops it")
+        listing(lambda: search_addresses(uri, url), "no search in this store yet")
+
+    def dashboard(url: str) -> None:
+        typer.echo(f"Optuna dashboard on {url}  (each search's study:)")
+        assert optuna_storage is not None
+        listing(lambda: study_addresses(optuna_storage, url), "no Optuna study in this storage yet")
 
     try:
-        code = serve_ui(tracking_uri or default_tracking_uri(runs_dir), host, port, on_ready=banner)
+        code = serve_ui(uri, host, port, on_ready=banner, optuna=optuna_storage, on_dashboard=dashboard)
     except UIError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(exc.exit_code) from None

@@ -90,6 +90,8 @@ def test_two_workers_share_one_study(tmp_path):
     assert len(parents) == 1 and parents[0].info.status == "FINISHED"
     assert sorted(int(c.data.tags["trial"]) for c in children) == numbers
     assert "[worker 0] ran" in out.stderr and "[worker 1] ran" in out.stderr
+    # the run process shows its workers' trials epoch by epoch (read from the study), as for its own
+    assert sum(f"trial {n} epoch 1/2: val_accuracy" in out.stderr for n in numbers) >= 4
     assert study.user_attrs["recycle_after"] == 50  # supervised workers are recycled by default
     kept = list((runs / "models" / NAME).glob("*.keras"))
     assert [p.name for p in kept] == [f"trial-{parents[0].data.tags['best_trial']}.keras"]

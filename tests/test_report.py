@@ -1,16 +1,26 @@
-"""Pictures of a search: logged on its MLflow run at the end of every search, and `cnn-search report`."""
+"""Pictures of a search: logged on its MLflow run at the end of every search, and `cnn-search report`.
+
+One real small search on RGB images (a module fixture) serves most tests: it is drawn at the end of
+the search and once more by `cnn-search report`."""
 
 from __future__ import annotations
 
+import re
+
+import numpy as np
 import pytest
 from PIL import Image
 
 from search.report import PICTURES
+from search.report._interactive import INTERACTIVE, PLOTLY_JS
+from search.report._plots import MIN_TRIALS_FOR_IMPORTANCES
 
 from .helpers import cnn_search, mlflow_client, runs_of
 
 pytestmark = pytest.mark.slow
 NAME = "tiny-digits"
+RGB = "tiny-rgb"
+CLASSES = ("circle", "square", "triangle", "cross")
 
 
 def _valid_png(path) -> None:
@@ -18,43 +28,149 @@ def _valid_png(path) -> None:
         img.verify()  # a complete, uncorrupted PNG
     with Image.open(path) as img:
         assert img.format == "PNG" and img.width >= 200 and img.height >= 100, (path, img.size)
-        import numpy as np
-
         assert len(np.unique(np.asarray(img.convert("L")))) > 10, path  # not a blank canvas
 
 
-def test_every_search_logs_its_pictures_and_report_writes_the_page(tmp_path):
-    runs = tmp_path / "runs"
-    out = cnn_search("run", "tiny", "--trials", "4", "--epochs", "2", "--seed", "0", "--runs-dir", str(runs))
+def _description(path) -> str:
+    """What the report wrote into the PNG's metadata: its titles and axis names."""
+    with Image.open(path) as img:
+        return img.text["Description"]
+
+
+def _text(page: str) -> str:
+    import html
+
+    return " ".join(html.unescape(re.sub(r"<[^>]+>", " ", page)).split())
+
+
+@pytest.fixture(scope="module")
+def rgb_search(tmp_path_factory):
+    """A 4-trial search without a pruner on 16x16 RGB shapes, pictures drawn at its end, and
+    `cnn-search report` run once more on it: (runs dir, report folder, the report's stdout)."""
+    from search.data import make_shapes
+
+    root = tmp_path_factory.mktemp("report")
+    x, y, names = make_shapes(count=400, image_size=16, channels=3, num_classes=4, seed=0)
+    np.savez(root / "rgb.npz", x=x, y=y, class_names=np.array(names))
+    runs = root / "runs"
+    out = cnn_search(
+        "run", "tiny", "--data", str(root / "rgb.npz"), "--trials", "4", "--epochs", "2", "--pruner", "none",
+        "--seed", "0", "--runs-dir", str(runs),
+    )  # fmt: skip
     assert out.returncode == 0, out.stderr[-3000:]
-    parent = runs_of(runs, NAME)[0][0]
+    folder = root / "pictures"
+    made = cnn_search("report", RGB, "--runs-dir", str(runs), "--out", str(folder))
+    assert made.returncode == 0, made.stderr[-3000:]
+    return runs, folder, made.stdout
+
+
+def test_every_search_logs_its_pictures_and_report_writes_the_page(rgb_search, tmp_path):
+    runs, folder, stdout = rgb_search
+    parent = runs_of(runs, RGB)[0][0]
     client = mlflow_client(runs)
     logged = {a.path.split("/")[-1] for a in client.list_artifacts(parent.info.run_id, "report")}
-    assert set(PICTURES) | {"index.html"} <= logged
+    assert set(PICTURES) | set(INTERACTIVE.values()) | {"index.html"} <= logged
+    assert PLOTLY_JS not in logged and (folder / PLOTLY_JS).is_file()  # 4.8 MB: on disk once, not on every run
     local = client.download_artifacts(parent.info.run_id, "report", str(tmp_path))
     for name in PICTURES:
         _valid_png(f"{local}/{name}")
 
-    folder = tmp_path / "pictures"
-    made = cnn_search("report", NAME, "--runs-dir", str(runs), "--out", str(folder))
-    assert made.returncode == 0, made.stderr[-3000:]
     for name in PICTURES:
         _valid_png(folder / name)
-        assert str(folder / name) in made.stdout
+        assert str(folder / name) in stdout
     page = (folder / "index.html").read_text()
-    assert all(f"src='{name}'" in page for name in PICTURES)
+    assert all(f"'{name}'" in page for name in PICTURES)  # shown (img) or linked beside its interactive version
     assert parent.data.tags["best_architecture"] in page
 
 
-def test_pictures_that_cannot_be_drawn_are_said(tmp_path):
-    runs = tmp_path / "runs"
-    out = cnn_search("run", "tiny", "--trials", "1", "--epochs", "1", "--runs-dir", str(runs), "--no-report")
+def test_interactive_versions_share_one_local_plotly(rgb_search):
+    """Optuna's plotly plots are on the page (iframes) and load the plotly.js beside them: offline."""
+    _, folder, _ = rgb_search
+    page = (folder / "index.html").read_text()
+    assert (folder / PLOTLY_JS).stat().st_size > 1_000_000  # the whole library, written once
+    for interactive in INTERACTIVE.values():
+        assert f"<iframe src='{interactive}'" in page
+        text = (folder / interactive).read_text()
+        assert f'src="{PLOTLY_JS}"' in text and "cdn.plot.ly" not in text, interactive
+        assert "validation accuracy" in text
+
+
+def test_captions_say_pruned_only_when_trials_were_pruned(rgb_search, tmp_path):
+    """`--pruner none`: a trial is pruned only when it does not learn (the health check); the page
+    names pruning exactly when some trial was, with how many and why."""
+    runs, folder, _ = rgb_search
+    pruned = [c for c in runs_of(runs, RGB)[1] if c.data.tags["state"] == "pruned"]
+    text = _text((folder / "index.html").read_text())
+    if pruned:
+        was = "was" if len(pruned) == 1 else "were"
+        assert f"{len(pruned)} of them {was} pruned, stopped early (" in text
+    else:
+        assert "prun" not in text.lower(), text
+        assert "each ran 2 epochs" in text
+
+    one = tmp_path / "runs"  # one trial of one epoch: nothing can be stopped early
+    out = cnn_search("run", "tiny", "--trials", "1", "--epochs", "1", "--runs-dir", str(one), "--no-report")
     assert out.returncode == 0, out.stderr[-3000:]
-    parent = runs_of(runs, NAME)[0][0]
-    assert not mlflow_client(runs).list_artifacts(parent.info.run_id, "report")  # --no-report
-    made = cnn_search("report", NAME, "--runs-dir", str(runs), "--out", str(tmp_path / "p"))
+    made = cnn_search("report", NAME, "--runs-dir", str(one), "--out", str(tmp_path / "p"))
     assert made.returncode == 0, made.stderr[-3000:]
+    page = (tmp_path / "p" / "index.html").read_text()
+    assert "prun" not in _text(page).lower()
+    assert "param_importances.png: needs at least 2 completed trials; this search has 1" in page
     assert "not drawn: param_importances.png: needs at least 2 completed trials; this search has 1" in made.stderr
-    assert "param_importances.png: needs at least 2 completed trials" in (tmp_path / "p" / "index.html").read_text()
-    missing = cnn_search("report", "nope", "--runs-dir", str(runs))
-    assert missing.returncode == 1 and "no search named 'nope'" in missing.stderr
+
+
+def test_importances_are_marked_unreliable_below_the_threshold(rgb_search):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from search.report._plots import importances_figure
+
+    runs, folder, _ = rgb_search
+    completed = sum(c.data.tags["state"] == "complete" for c in runs_of(runs, RGB)[1])
+    assert 2 <= completed < MIN_TRIALS_FOR_IMPORTANCES
+    caveat = f"nreliable below {MIN_TRIALS_FOR_IMPORTANCES} completed trials"
+    assert f"fANOVA over {completed} completed trials). U{caveat}" in _text((folder / "index.html").read_text())
+    assert f"from {completed} completed trials u{caveat}" in _description(folder / "param_importances.png")
+    assert caveat in (folder / INTERACTIVE["param_importances.png"]).read_text()
+    enough = importances_figure({"a": 0.7, "b": 0.3}, MIN_TRIALS_FOR_IMPORTANCES)
+    assert "unreliable" not in enough.axes[0].get_title()
+
+
+def test_search_pictures_are_labelled_in_the_searchs_words(rgb_search):
+    """'validation accuracy' and 'epoch' (from 1), in the PNGs and in the interactive versions."""
+    from search.report import _interactive
+    from search.report._report import _study, _trials
+    from search.tracking import default_tracking_uri, find_search
+
+    runs, folder, _ = rgb_search
+    curves = _description(folder / "intermediate_values.png")
+    assert "x axis: epoch; y axis: validation accuracy" in curves
+    assert "x axis: trial; y axis: validation accuracy" in _description(folder / "optimization_history.png")
+    assert "axes: " in _description(folder / "parallel_coordinates.png")
+    assert "validation accuracy" in _description(folder / "parallel_coordinates.png")
+
+    client, _, children = find_search(RGB, default_tracking_uri(runs))
+    figure = _interactive.learning_curves(_study(_trials(client, children)[0]), "t")
+    assert figure.layout.xaxis.title.text == "epoch" and figure.layout.yaxis.title.text == "validation accuracy"
+    assert min(min(trace.x) for trace in figure.data if trace.x) == 1  # Optuna's step 0 is epoch 1
+
+
+def test_rgb_filters_are_drawn_in_colour(rgb_search):
+    _, folder, _ = rgb_search
+    with Image.open(folder / "first_layer_filters.png") as img:
+        pixels = np.asarray(img.convert("RGB")).astype(int)
+    coloured = (np.abs(pixels[..., 0] - pixels[..., 1]) > 30) | (np.abs(pixels[..., 1] - pixels[..., 2]) > 30)
+    assert coloured.sum() > 500, "the kernels of an RGB model are drawn grey"
+    assert "in colour" in _description(folder / "first_layer_filters.png")
+
+
+def test_feature_maps_are_titled_with_classes_and_channels(rgb_search):
+    _, folder, _ = rgb_search
+    text = _description(folder / "feature_maps.png")
+    for name in CLASSES:  # one validation image per class, each titled with its true and predicted class
+        assert f"true: {name} predicted: " in text, text
+    predicted = re.findall(r"predicted: (\w+)", text)
+    assert len(predicted) == 4 and set(predicted) <= set(CLASSES)
+    assert len(set(re.findall(r"channel \d+", text))) >= 4
+    page = _text((folder / "index.html").read_text())
+    assert "each row is titled with the true class and the winner's prediction" in page

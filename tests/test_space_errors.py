@@ -117,7 +117,9 @@ def test_python_tag_refused_and_nothing_runs(write_yaml, tmp_path):
 
 def test_invalid_yaml_syntax(write_yaml):
     [msg] = problems(write_yaml, "blocks:\n  filters: [16, 32\n")
-    assert msg.startswith("F:3: <top>: not valid YAML:")
+    assert msg.startswith(
+        "F:2: <top>: not valid YAML: the '[' opened on line 2, column 12 is never closed; add the ']'. (PyYAML: "
+    )
 
 
 def test_range_only_for_numbers(write_yaml):

@@ -9,7 +9,7 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 import pytest
@@ -39,15 +39,20 @@ def _listening(port: int) -> set[str]:
 
 
 @contextmanager
-def _ui(runs_dir) -> Iterator[tuple[int, str]]:
-    """`cnn-search ui` on a free port: (port, its home page) once it serves; stopped afterwards. Its
-    output goes to a file, not a pipe: nobody reads it while the server runs."""
+def _ui(runs_dir, *args: str) -> Iterator[tuple[int, str, Callable[[], str]]]:
+    """`cnn-search ui` on a free port: (port, its home page, its output so far) once it serves; stopped
+    afterwards. Its output goes to a file, not a pipe: nobody reads it while the server runs."""
     import tempfile
 
     port = _free_port()
     with tempfile.TemporaryFile(mode="w+") as log:
+
+        def output() -> str:
+            log.seek(0)
+            return log.read()
+
         proc = subprocess.Popen(
-            [sys.executable, "-m", "search", "ui", "--runs-dir", str(runs_dir), "--port", str(port)],
+            [sys.executable, "-m", "search", "ui", "--runs-dir", str(runs_dir), "--port", str(port), *args],
             stdout=log,
             stderr=subprocess.STDOUT,
             text=True,
@@ -59,22 +64,32 @@ def _ui(runs_dir) -> Iterator[tuple[int, str]]:
             body = ""
             while time.monotonic() < deadline:
                 if proc.poll() is not None:
-                    log.seek(0)
-                    raise AssertionError(log.read()[-3000:])
+                    raise AssertionError(output()[-3000:])
                 try:
                     with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5) as response:
                         body = response.read().decode()
                         break
                 except OSError:
                     time.sleep(1)
-            yield port, body
+            yield port, body, output
         finally:
             os.killpg(proc.pid, signal.SIGTERM)
             proc.wait(timeout=30)
 
 
+def _line(output: Callable[[], str], start: str, timeout: float = 60) -> str:
+    """The first line of ``output()`` that starts with ``start``, waited for up to ``timeout`` s."""
+    deadline = time.monotonic() + timeout
+    while True:
+        found = [line for line in output().splitlines() if line.startswith(start)]
+        if found:
+            return found[0]
+        assert time.monotonic() < deadline, f"no line starting {start!r} in:\n{output()[-3000:]}"
+        time.sleep(0.5)
+
+
 def test_ui_serves_the_store_on_loopback_only(tmp_path):
-    with _ui(tmp_path) as (port, body):
+    with _ui(tmp_path) as (port, body, _):
         assert "<html" in body.lower()
         assert _listening(port) == {"0100007F"}  # 127.0.0.1, and nothing else
         assert (tmp_path / "mlflow.db").exists()
@@ -88,33 +103,130 @@ def _browser() -> str:
     return found
 
 
+def _chromium(url: str, tmp_path, *, screenshot=None, budget_ms: int = 30000) -> str:
+    """The DOM of ``url`` rendered in headless chromium (given ``budget_ms`` of virtual time for the page's
+    scripts); with ``screenshot``, a 1600x1000 picture of it saved there too."""
+    common = [_browser(), "--headless", "--no-sandbox", "--disable-gpu", "--window-size=1600,1000"]
+    common += [f"--virtual-time-budget={budget_ms}", f"--user-data-dir={tmp_path / 'profile'}"]
+    dom = subprocess.run([*common, "--dump-dom", url], capture_output=True, text=True, timeout=180).stdout
+    if screenshot is not None:
+        subprocess.run([*common, f"--screenshot={screenshot}", url], capture_output=True, timeout=180)
+    return dom
+
+
+def _text(dom: str) -> str:
+    import re
+
+    return " ".join(re.sub(r"<[^>]+>", " ", dom).split())
+
+
+def _row_names(dom: str) -> list[str]:
+    """The run names of the runs table's rows, in the order shown (ag-grid's ``row-index``)."""
+    import re
+
+    names: dict[int, str] = {}
+    marks = list(re.finditer(r'row-index="(\d+)"', dom))
+    for mark, after in zip(marks, [*marks[1:], None], strict=True):
+        segment = dom[mark.end() : after.start() if after else len(dom)]
+        name = re.search(r">(trial-\d+|tiny-digits)<", segment)
+        if name and int(mark.group(1)) not in names:
+            names[int(mark.group(1))] = name.group(1)
+    return [names[i] for i in sorted(names)]
+
+
 def test_the_ui_lists_a_search_in_a_real_browser(tmp_path):
-    """`cnn-search ui` opened in headless chromium: the experiment's runs page renders the search and
-    its trial runs; the screenshot is kept in .test-artifacts/ui_runs.png."""
+    """The address `run` and `ui` print opens, in headless chromium, the search's runs page in MLflow's
+    "Model training" view on the saved view ``cnn-search``: every trial listed flat, sorted by
+    best_val_accuracy descending, the key metrics as columns. The screenshot is kept under tmp_path (its
+    path printed) and in .test-artifacts/ui_runs.png."""
+    import shutil
     from pathlib import Path
 
-    from .helpers import cnn_search, runs_of
+    from search.tracking._ui import EXPERIMENT_KIND, VIEW_TAG
+
+    from .helpers import cnn_search, mlflow_client, runs_of
 
     runs = tmp_path / "runs"
     out = cnn_search("run", "tiny", "--trials", "3", "--epochs", "1", "--runs-dir", str(runs), "--no-report")
     assert out.returncode == 0, out.stderr[-2000:]
     parents, children = runs_of(runs, "tiny-digits")
     experiment = parents[0].info.experiment_id
+    path = f"/#/experiments/{experiment}/runs?workflowType=machine_learning&viewStateShareKey=cnn-search"
+    assert f"then open http://127.0.0.1:5000{path}\n" in out.stdout  # the `look:` line, on one line
+    tags = mlflow_client(runs).get_experiment(experiment).tags
+    assert tags[EXPERIMENT_KIND[0]] == EXPERIMENT_KIND[1] and VIEW_TAG in tags
+
+    with _ui(runs) as (port, _, output):
+        line = _line(output, "  tiny-digits: ")
+        assert line == f"  tiny-digits: http://127.0.0.1:{port}{path}"
+        shot = tmp_path / "ui_runs.png"
+        dom = _chromium(line.split(": ", 1)[1], tmp_path, screenshot=shot)
+    print(f"screenshot of the runs page: {shot}")
     artifacts = Path(__file__).resolve().parent.parent / ".test-artifacts"
     artifacts.mkdir(exist_ok=True)
-    with _ui(runs) as (port, _):
-        url = f"http://127.0.0.1:{port}/#/experiments/{experiment}/runs"
-        common = [_browser(), "--headless", "--no-sandbox", "--disable-gpu", "--window-size=1600,1000"]
-        common += ["--virtual-time-budget=30000", f"--user-data-dir={tmp_path / 'profile'}"]
-        dom = subprocess.run([*common, "--dump-dom", url], capture_output=True, text=True, timeout=180).stdout
-        shot = artifacts / "ui_runs.png"
-        subprocess.run([*common, f"--screenshot={shot}", url], capture_output=True, timeout=180)
-    import re
+    shutil.copy(shot, artifacts / "ui_runs.png")
+    assert mlflow_client(runs).get_experiment(experiment).tags == tags  # ui found the view there: unchanged
 
-    text = " ".join(re.sub(r"<[^>]+>", " ", dom).split())
-    assert "tiny-digits" in text  # the search's parent run
-    assert f"{len(children) + 1} matching runs" in text  # and its trial runs, nested under it
+    text = _text(dom)
+    assert f"{len(children) + 1} matching runs" in text  # the search's run and its trial runs
+    assert "Sort: best_val_accuracy" in text
+    for column in ("best_val_accuracy", "val_accuracy", "test_accuracy", "num_params"):
+        assert f">{column}<" in dom, column  # a column header
+    shown = _row_names(dom)
+    assert sorted(shown) == sorted(["tiny-digits", *(f"trial-{c.data.tags['trial']}" for c in children)])
+    best = {f"trial-{c.data.tags['trial']}": c.data.metrics["best_val_accuracy"] for c in children}
+    values = [best.get(name, float("-inf")) for name in shown]  # the search's run has none: last
+    assert values == sorted(values, reverse=True), shown
     assert shot.is_file() and shot.stat().st_size > 10_000
+
+
+def test_ui_optuna_serves_the_dashboard_beside_mlflow_and_stops_it(tmp_path):
+    """`cnn-search ui --optuna`: optuna-dashboard on the Optuna journal at --port + 1, its study's address
+    printed, the study and its trials shown in headless chromium (screenshot under tmp_path); SIGTERM to
+    `ui` stops both servers."""
+    pytest.importorskip("optuna_dashboard")
+    import json
+
+    import optuna
+    from optuna.storages.journal import JournalFileBackend
+
+    storage = optuna.storages.JournalStorage(JournalFileBackend(str(tmp_path / "optuna.journal")))
+    study = optuna.create_study(study_name="demo-digits", storage=storage, direction="maximize")
+    study.optimize(lambda trial: trial.suggest_float("x", 0, 1), n_trials=3)
+    study_id = storage.get_study_id_from_name("demo-digits")
+
+    with _ui(tmp_path, "--optuna") as (port, _, output):
+        assert _line(output, "Optuna dashboard on ") == (
+            f"Optuna dashboard on http://127.0.0.1:{port + 1}/dashboard  (each search's study:)"
+        )
+        address = f"http://127.0.0.1:{port + 1}/dashboard/studies/{study_id}"
+        assert _line(output, "  demo-digits: ") == f"  demo-digits: {address}"
+        assert _line(output, "  (no search in this store yet)")  # the MLflow store has none
+        with urllib.request.urlopen(f"http://127.0.0.1:{port + 1}/api/studies", timeout=10) as response:
+            studies = json.load(response)["study_summaries"]
+        assert [s["study_name"] for s in studies] == ["demo-digits"]
+        shot = tmp_path / "dashboard.png"
+        text = _text(_chromium(f"{address}/trials", tmp_path, screenshot=shot, budget_ms=15000))
+        print(f"screenshot of optuna-dashboard: {shot}")
+        assert "demo-digits" in text and "3 Trials" in text and "Trial 2" in text, text[:2000]
+        assert _listening(port + 1) == {"0100007F"}
+        journal = str(tmp_path / "optuna.journal")
+        # the dashboard leads a process group of its own (a child it forks for a moment has its command line too)
+        dashboards = [pid for pid, (_, _, pgid) in _processes().items() if pgid == pid and journal in _cmdline(pid)]
+        assert len(dashboards) == 1 and os.getpgid(dashboards[0]) != os.getpgid(0)
+    deadline = time.monotonic() + 15
+    while (_listening(port) or _listening(port + 1) or _group(dashboards[0])) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert _listening(port) == set() and _listening(port + 1) == set()
+    assert _group(dashboards[0]) == []
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            return f.read().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return ""
 
 
 def _stat(pid: str) -> tuple[str, int, int] | None:
@@ -209,6 +321,25 @@ def test_a_port_in_use_is_an_error_before_mlflow_starts(tmp_path):
     assert out.returncode != 0
     assert out.stderr == f"error: 127.0.0.1:{port} is already in use; choose another port with --port N\n"
     assert "MLflow UI on" not in out.stdout
+    assert not (tmp_path / "mlflow.db").exists()  # mlflow never ran on the store
+
+
+def test_optuna_dashboard_port_in_use_or_no_journal_is_an_error_before_anything_starts(tmp_path):
+    from .helpers import cnn_search
+
+    port = _free_port()
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", port + 1))
+        taken.listen()
+        out = cnn_search("ui", "--runs-dir", str(tmp_path), "--port", str(port), "--optuna", timeout=60)
+    assert out.returncode == 1
+    assert out.stderr == (
+        f"error: 127.0.0.1:{port + 1} is already in use; choose another port with --port N "
+        "(optuna-dashboard listens on --port + 1)\n"
+    )
+    out = cnn_search("ui", "--runs-dir", str(tmp_path), "--port", str(port), "--optuna", timeout=60)
+    assert out.returncode == 1 and "MLflow UI on" not in out.stdout
+    assert out.stderr.startswith(f"error: --optuna: no Optuna journal at {(tmp_path / 'optuna.journal').resolve()};")
     assert not (tmp_path / "mlflow.db").exists()  # mlflow never ran on the store
 
 

@@ -16,6 +16,7 @@ to every worker (each records its running trial as killed) before exiting 130/14
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import signal
@@ -27,7 +28,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from search._errors import SearchError
-from search.engines._session import SearchInterrupted, Session, Signals, TrialEvent, log
+from search.engines._session import (
+    EpochEvent,
+    SearchInterrupted,
+    Session,
+    Signals,
+    TrialEvent,
+    TrialStarted,
+    dispatch,
+    log,
+)
 
 if TYPE_CHECKING:
     import optuna
@@ -96,7 +106,10 @@ def supervise(
         command += ["--recycle-after", str(recycle_after)]
     if max_rss_mb:
         command += ["--max-worker-rss", str(max_rss_mb)]
+    if not log.isEnabledFor(logging.INFO):  # run --quiet: its workers too
+        command += ["--quiet"]
     seen: set[int] = set()
+    running: dict[int, tuple[int, int]] = {}  # trial -> (epochs planned, epochs announced)
 
     def start(index: int) -> subprocess.Popen[bytes]:
         return subprocess.Popen([*command, "--index", str(index)], env=worker_env(index, gpus, workers))
@@ -106,7 +119,7 @@ def supervise(
         workers=workers,
         signals=signals,
         restart_after_exit=lambda: counted(study) < trials and (deadline is None or time.time() < deadline),
-        on_tick=lambda: _announce(session, study, seen, trials),
+        on_tick=lambda: _announce(session, study, seen, trials, running),
     )
     return len(study.trials) - before
 
@@ -170,12 +183,36 @@ def _stop(procs: dict[int, subprocess.Popen[bytes]], sig: int, wait: float = 60)
             proc.wait()
 
 
-def _announce(session: Session, study: optuna.Study, seen: set[int], trials: int) -> None:
-    """Progress callbacks for trials the workers finished since the last look."""
+def _announce(
+    session: Session, study: optuna.Study, seen: set[int], trials: int, running: dict[int, tuple[int, int]]
+) -> None:
+    """Progress callbacks for what the workers did since the last look: trials started, their epochs
+    (the validation accuracy each reported to Optuna) and trials finished."""
+    import datetime
+
     import optuna
 
     from search.engines._optuna import counted, has_complete
+    from search.space import FixedParams
 
+    now = datetime.datetime.now()
+    for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
+        if t.number not in running:
+            try:
+                arch = session.space.sample(FixedParams(t.params))
+            except Exception:  # parameters still being written: next look
+                continue
+            epochs = session.objective.epochs or arch.training.epochs
+            running[t.number] = (epochs, 0)
+            dispatch(session.callbacks, "on_trial_begin", TrialStarted(t.number, epochs, arch.summary()))
+        epochs, announced = running[t.number]
+        started = t.datetime_start or now
+        for step in sorted(s for s in t.intermediate_values if s >= announced):
+            metrics = {"val_accuracy": float(t.intermediate_values[step])}
+            epoch = EpochEvent(t.number, step + 1, epochs, metrics, (now - started).total_seconds())
+            dispatch(session.callbacks, "on_epoch_end", epoch)
+            announced = step + 1
+        running[t.number] = (epochs, announced)
     finished = [t for t in study.get_trials(deepcopy=False) if t.state.is_finished() and t.number not in seen]
     if not finished:
         return
@@ -196,8 +233,8 @@ def _announce(session: Session, study: optuna.Study, seen: set[int], trials: int
             done,
             trials,
         )
-        for callback in session.callbacks:
-            callback(event)
+        running.pop(t.number, None)
+        dispatch(session.callbacks, "on_trial_end", event)
 
 
 def run_worker(
@@ -228,7 +265,10 @@ def run_worker(
     try:
         study = optuna.load_study(study_name=name, storage=get_storage(url))
     except KeyError:
-        raise SearchError(f"no search named {name!r} in {url}; start it with cnn-search run") from None
+        from search.tracking._searches import unknown_search
+
+        names = optuna.get_all_study_names(get_storage(url))
+        raise unknown_search(name, names, url, hint="start it with cnn-search run") from None
     attrs = study.user_attrs
     if "space_definition" not in attrs or "target_trials" not in attrs:
         raise SearchError(f"search {name!r} was not started by a cnn-search that supports workers; rerun it")
@@ -330,6 +370,7 @@ def supervise_keras_tuner(
         serve_oracle(session, oracle, trials=trials, directory=directory)
         command = [sys.executable, "-m", "search", "worker", session.name, "--engine", "keras-tuner"]
         command += ["--runs-dir", str(session.runs_dir), "--tracking-uri", session.tracking_uri]
+        command += [] if log.isEnabledFor(logging.INFO) else ["--quiet"]
 
         def start(index: int) -> subprocess.Popen[bytes]:
             env = {**worker_env(index, gpus, workers), **address, "KERASTUNER_TUNER_ID": f"tuner{index}"}

@@ -4,16 +4,24 @@ Written as PNG files plus ``index.html`` that ties them together, and logged on 
 under ``report/``:
 
 * ``optimization_history.png`` — each trial's validation accuracy and the best so far;
-* ``param_importances.png`` — which parameters mattered (Optuna's fANOVA over the trials);
-* ``parallel_coordinates.png`` — every trial as a line through its parameter values;
-* ``intermediate_values.png`` — validation accuracy per epoch of every trial: where pruning cut;
+* ``param_importances.png`` — which parameters mattered (Optuna's fANOVA over the trials), marked
+  unreliable below :data:`MIN_TRIALS_FOR_IMPORTANCES` completed trials;
+* ``parallel_coordinates.png`` — every completed trial as a line through its most important parameters;
+* ``intermediate_values.png`` — validation accuracy per epoch (from 1) of every trial;
 * ``architecture.png`` — the winner drawn layer by layer with output shapes and parameters;
-* ``first_layer_filters.png`` — the winner's first convolution kernels;
-* ``feature_maps.png`` — what that convolution makes of a few validation images;
+* ``first_layer_filters.png`` — the winner's first convolution kernels (in colour for RGB input);
+* ``feature_maps.png`` — what that convolution makes of validation images, with their true and
+  predicted classes and the channel of each panel;
 * ``confusion_matrix.png`` — the winner on the test split (evaluated once, at the end of the search).
 
-The four search pictures use Optuna's matplotlib plots over an in-memory study rebuilt from the
-MLflow trial runs (parameters, final and per-epoch validation accuracy). A picture that cannot be
+The four search pictures are drawn with matplotlib from the MLflow trial runs (parameters, final and
+per-epoch validation accuracy), labelled in the search's words ("validation accuracy", "epoch" from 1);
+their interactive versions are Optuna's plotly plots over an in-memory study rebuilt from the same runs,
+shown in ``index.html`` and sharing one ``plotly.min.js`` beside it, so the page works offline (on
+disk, ``runs/reports/NAME``; the copy logged on the search's MLflow run leaves the 4.8 MB
+``plotly.min.js`` out, so there the PNGs are the pictures and the interactive files need it beside them). The
+captions are computed from the search (pruning is mentioned only when trials were pruned), and each
+PNG's metadata ("Description") and alt text say its titles and axis names. A picture that cannot be
 made (fewer than two completed trials for importances, no convolution in the winner) is listed on
 the page with the reason instead.
 """
@@ -24,19 +32,38 @@ import html
 import json
 import logging
 import warnings
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from search.report import _interactive as interactive
+from search.report._interactive import INTERACTIVE, plotly_missing
+from search.report._plots import (
+    MIN_TRIALS_FOR_IMPORTANCES,
+    Curve,
+    describe,
+    describe_counts,
+    describe_stops,
+    feature_maps_figure,
+    filters_figure,
+    history_figure,
+    importances_figure,
+    learning_curves_figure,
+    parallel_figure,
+    pick_images,
+)
+
 log = logging.getLogger("search")
 
+#: Every picture and what it shows in general; the page's captions are computed from the search.
 PICTURES = {
     "optimization_history.png": "Validation accuracy of each trial, and the best so far.",
     "param_importances.png": "How much each parameter explains the validation accuracy (fANOVA).",
-    "parallel_coordinates.png": "Every trial as a line through its 6 most important parameters, coloured by accuracy.",
-    "intermediate_values.png": "Validation accuracy after each epoch: pruned trials stop early.",
+    "parallel_coordinates.png": "Every completed trial as a line through its 6 most important parameters, by accuracy.",
+    "intermediate_values.png": "Validation accuracy after each epoch (counted from 1) of every trial.",
     "architecture.png": "The winning CNN, layer by layer: output shape and parameters.",
-    "first_layer_filters.png": "The winner's first-layer kernels (averaged over input channels).",
+    "first_layer_filters.png": "The winner's first-layer kernels (in colour when they read RGB images).",
     "feature_maps.png": "What the first convolution (after its activation) makes of a few validation images.",
     "confusion_matrix.png": "The winner on the test split: rows are true classes, columns predictions.",
 }
@@ -49,6 +76,9 @@ class Report:
     folder: Path
     pictures: list[Path] = field(default_factory=list)
     missing: dict[str, str] = field(default_factory=dict)
+    captions: dict[str, str] = field(default_factory=dict)  # picture -> caption computed from the search
+    descriptions: dict[str, str] = field(default_factory=dict)  # picture -> its titles and axis names
+    interactive: dict[str, Path] = field(default_factory=dict)  # picture -> its interactive HTML
 
     @property
     def html(self) -> Path:
@@ -67,23 +97,46 @@ def _value(text: str) -> Any:
     return text
 
 
-def _study(client: Any, children: list[Any]) -> Any:
-    """An in-memory Optuna study of the trials (complete and pruned), whatever engine ran them."""
-    import optuna
-    from optuna.distributions import CategoricalDistribution, FloatDistribution
-
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    rows = []
+def _trials(client: Any, children: list[Any]) -> tuple[list[Curve], dict[str, int]]:
+    """The trials that trained (complete and pruned), whatever engine ran them, and how many trials
+    ended in each state (infeasible and failed ones included)."""
+    counts: Counter[str] = Counter()
+    curves = []
     for run in children:
-        state = run.data.tags.get("state")
+        state = run.data.tags.get("state", "unknown")
+        counts[state] += 1
         if state not in ("complete", "pruned"):
             continue
         params = {k: _value(v) for k, v in run.data.params.items()}
         history = {m.step: m.value for m in client.get_metric_history(run.info.run_id, "val_accuracy")}
-        rows.append((int(run.data.tags["trial"]), state, params, run.data.metrics.get("best_val_accuracy"), history))
+        value = run.data.metrics.get("best_val_accuracy")
+        complete = state == "complete" and value is not None
+        curves.append(
+            Curve(
+                int(run.data.tags["trial"]),
+                "complete" if complete else "pruned",
+                history,
+                value if complete else None,
+                params,
+                run.data.tags.get("reason", ""),
+            )
+        )
+    order = ["complete", "pruned"]
+    ordered = {state: counts[state] for state in order if counts[state]}
+    ordered.update({state: n for state, n in sorted(counts.items()) if state not in order})
+    return sorted(curves, key=lambda c: c.trial), ordered
+
+
+def _study(curves: list[Curve]) -> Any:
+    """An in-memory Optuna study of the trials, numbered as in the search (a failed placeholder fills
+    the number of a trial that never trained), for Optuna's importances and plotly plots."""
+    import optuna
+    from optuna.distributions import CategoricalDistribution, FloatDistribution
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
     values: dict[str, list[Any]] = {}
-    for _, _, params, _, _ in rows:
-        for k, v in params.items():
+    for curve in curves:
+        for k, v in (curve.params or {}).items():
             values.setdefault(k, []).append(v)
     distributions: dict[str, Any] = {}
     for k, vs in values.items():
@@ -92,70 +145,141 @@ def _study(client: Any, children: list[Any]) -> Any:
         else:
             distributions[k] = CategoricalDistribution(sorted(set(vs), key=str))
     study = optuna.create_study(direction="maximize")
-    for number, state, params, value, history in sorted(rows, key=lambda r: r[0]):
-        complete = state == "complete" and value is not None
+    for curve in curves:
+        while len(study.trials) < curve.trial:
+            study.add_trial(optuna.trial.create_trial(state=optuna.trial.TrialState.FAIL))
+        params = curve.params or {}
         study.add_trial(
             optuna.trial.create_trial(
                 params={
                     k: float(v) if isinstance(distributions[k], FloatDistribution) else v for k, v in params.items()
                 },
                 distributions={k: distributions[k] for k in params},
-                value=value if complete else None,
-                state=optuna.trial.TrialState.COMPLETE if complete else optuna.trial.TrialState.PRUNED,
-                intermediate_values=history,
-                user_attrs={"trial": number},
+                value=curve.value,
+                state=optuna.trial.TrialState.COMPLETE if curve.state == "complete" else optuna.trial.TrialState.PRUNED,
+                intermediate_values=curve.history,
+                user_attrs={"trial": curve.trial},
             )
         )
     return study
 
 
-def _save(figure: Any, path: Path) -> Path:
+def _save(figure: Any, path: Path, report: Report) -> Path:
+    """The figure as a PNG whose metadata (and the page's alt text) says its titles and axis names."""
     import matplotlib.pyplot as plt
 
-    figure.savefig(path, dpi=110, bbox_inches="tight")
+    report.descriptions[path.name] = describe(figure)
+    figure.savefig(
+        path, dpi=110, bbox_inches="tight", metadata={"Title": path.stem, "Description": report.descriptions[path.name]}
+    )
     plt.close(figure)
+    report.pictures.append(path)
     return path
 
 
-def _search_pictures(study: Any, folder: Path, report: Report) -> None:
-    import optuna
-    from optuna.visualization import matplotlib as ovm
-
-    plots: dict[str, Any] = {
-        "optimization_history.png": ovm.plot_optimization_history,
-        "param_importances.png": ovm.plot_param_importances,
-        "parallel_coordinates.png": ovm.plot_parallel_coordinate,
-        "intermediate_values.png": ovm.plot_intermediate_values,
+def _captions(curves: list[Curve], counts: dict[str, int], shown: list[str], ranked: bool) -> dict[str, str]:
+    """The search pictures' captions, true to this search: pruning is named only when a trial was pruned."""
+    complete = counts.get("complete", 0)
+    pruned = counts.get("pruned", 0)
+    untrained = {s: n for s, n in counts.items() if s not in ("complete", "pruned")}
+    epochs = max((max(c.history) + 1 for c in curves if c.history), default=0)
+    history = f"Validation accuracy of each of the {complete} completed trials (its best epoch), and the best so far"
+    if pruned:
+        history += f"; pruned trials ({pruned}) are grey ×, at their best epoch before they stopped early"
+    if untrained:
+        history += "; not shown: " + ", ".join(f"{n} {s}" for s, n in untrained.items())
+    importances = f"How much each parameter explains the validation accuracy (fANOVA over {complete} completed trials)."
+    if complete < MIN_TRIALS_FOR_IMPORTANCES:
+        importances += (
+            f" Unreliable below {MIN_TRIALS_FOR_IMPORTANCES} completed trials: with {complete},"
+            " the ranking may change with a few more trials."
+        )
+    curves_text = f"Validation accuracy after each epoch (1 to {epochs}) of the {len(curves)} trials that trained"
+    if pruned:
+        why = describe_stops([c.reason for c in curves if c.state == "pruned"])
+        ends = "the dashed grey lines of pruned trials end at the last epoch they ran"
+        curves_text += f"; {pruned} of them {'was' if pruned == 1 else 'were'} pruned, stopped early ({why}): {ends}."
+    else:
+        ran = {len(c.history) for c in curves if c.history} or {0}
+        curves_text += (
+            f"; each ran {epochs} epochs." if len(ran) == 1 else f"; they ran {min(ran)} to {max(ran)} epochs."
+        )
+    which = (
+        f"the {len(shown)} parameters that matter most (by the importances)" if ranked else f"{len(shown)} parameters"
+    )
+    colours = "coloured by validation accuracy: dark purple low, yellow high"
+    parallel = f"Each completed trial as a line through {which}, {colours}."
+    if any(p not in (c.params or {}) for c in curves if c.state == "complete" for p in shown):
+        parallel += " 'unused': a parameter the trial's network did not have (a block beyond its depth, for instance)."
+    return {
+        "optimization_history.png": history + ".",
+        "param_importances.png": importances,
+        "parallel_coordinates.png": parallel,
+        "intermediate_values.png": curves_text,
     }
-    complete = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
-    top: list[str] | None = None
-    evaluator = optuna.importance.FanovaImportanceEvaluator(seed=0)  # the same ranking in both pictures
-    if len(complete) >= 2:  # the parallel coordinates keep the 6 parameters that matter most (readable)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            importances = optuna.importance.get_param_importances(study, evaluator=evaluator)
-        top = list(importances)[:6] or None
-    for file, plot in plots.items():
-        if file == "param_importances.png" and len(complete) < 2:
-            report.missing[file] = f"needs at least 2 completed trials; this search has {len(complete)}"
+
+
+def _search_pictures(study: Any, curves: list[Curve], counts: dict[str, int], folder: Path, report: Report) -> None:
+    import optuna
+
+    complete = [c for c in curves if c.state == "complete"]
+    params = sorted({k for c in complete for k in (c.params or {})})
+    importances: dict[str, float] = {}
+    evaluator = optuna.importance.FanovaImportanceEvaluator(seed=0)  # the same ranking in every picture
+    if len(complete) >= 2:
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                importances = dict(optuna.importance.get_param_importances(study, evaluator=evaluator))
+        except (ValueError, RuntimeError) as exc:
+            report.missing["param_importances.png"] = str(exc)
+    top = list(importances)[:6] or params[:6]  # the parallel coordinates keep the 6 that matter most (readable)
+    report.captions.update(_captions(curves, counts, top, bool(importances)))
+    title = f"Validation accuracy of each trial: {describe_counts(counts)}"
+    ranked = f"the {len(top)} most important parameters" if importances else f"{len(top)} parameters"
+    if complete:
+        _save(history_figure(curves, counts), folder / "optimization_history.png", report)
+    else:
+        report.missing["optimization_history.png"] = "no trial completed"
+    if len(complete) < 2:
+        report.missing["param_importances.png"] = f"needs at least 2 completed trials; this search has {len(complete)}"
+    elif importances:
+        _save(importances_figure(importances, len(complete)), folder / "param_importances.png", report)
+    if complete and top:
+        _save(parallel_figure(curves, top), folder / "parallel_coordinates.png", report)
+    else:
+        report.missing["parallel_coordinates.png"] = "no completed trial with parameters"
+    if any(c.history for c in curves):
+        _save(learning_curves_figure(curves), folder / "intermediate_values.png", report)
+    else:
+        report.missing["intermediate_values.png"] = "no trial recorded a validation accuracy per epoch"
+    why = plotly_missing()
+    if why is not None:
+        report.missing["interactive pictures"] = why
+        return
+    makers = {
+        "optimization_history.png": lambda: interactive.history(study, title),
+        "param_importances.png": lambda: interactive.importances(study, evaluator, len(complete)),
+        "parallel_coordinates.png": lambda: interactive.parallel(
+            study, top, f"{len(complete)} completed trials through {ranked}"
+        ),
+        "intermediate_values.png": lambda: interactive.learning_curves(
+            study, f"Validation accuracy after each epoch, {sum(1 for c in curves if c.history)} trials"
+        ),
+    }
+    drawn = {p.name for p in report.pictures}
+    for picture, make in makers.items():
+        if picture not in drawn:
             continue
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # Optuna's "experimental" warnings
-                if file == "parallel_coordinates.png":
-                    axes = plot(study, params=top)
-                elif file == "param_importances.png":
-                    axes = plot(study, evaluator=evaluator)
-                else:
-                    axes = plot(study)
+                report.interactive[picture] = interactive.write(make(), folder / INTERACTIVE[picture])
         except (ValueError, RuntimeError) as exc:
-            report.missing[file] = str(exc)
-            continue
-        figure = (axes.flat[0] if hasattr(axes, "flat") else axes).figure
-        report.pictures.append(_save(figure, folder / file))
+            report.missing[INTERACTIVE[picture]] = str(exc)
 
 
-def _architecture_picture(arch: Any, input_shape: Any, num_classes: int, path: Path) -> Path:
+def _architecture_picture(arch: Any, input_shape: Any, num_classes: int, path: Path, report: Report) -> Path:
     import matplotlib.pyplot as plt
 
     from search.model import make_plan
@@ -184,7 +308,7 @@ def _architecture_picture(arch: Any, input_shape: Any, num_classes: int, path: P
     ax.text(6.1, 0.8, "output shape", fontsize=8, weight="bold")
     ax.text(8.4, 0.8, "params", fontsize=8, weight="bold")
     ax.set_title(f"{arch.summary(num_classes)}\n{plan.params:,} parameters, {plan.flops:,} FLOPs per image", fontsize=9)
-    return _save(figure, path)
+    return _save(figure, path, report)
 
 
 def _first_convolution(model: Any) -> Any:
@@ -194,48 +318,37 @@ def _first_convolution(model: Any) -> Any:
     return next((layer for layer in model.layers if isinstance(layer, kinds)), None)
 
 
-def _filters_picture(layer: Any, path: Path) -> Path:
-    import matplotlib.pyplot as plt
-    import numpy as np
-
-    kernel = np.asarray(layer.get_weights()[0])  # (k, k, in, out) or (k, k, in, multiplier)
-    maps = kernel.mean(axis=2)  # (k, k, out)
-    n = min(maps.shape[-1], 32)
-    cols = min(8, n)
-    rows = (n + cols - 1) // cols
-    figure, axes = plt.subplots(rows, cols, figsize=(1.1 * cols, 1.1 * rows + 0.4), squeeze=False)
-    for i, ax in enumerate(axes.flat):
-        ax.axis("off")
-        if i < n:
-            ax.imshow(maps[:, :, i], cmap="coolwarm", vmin=-abs(maps).max(), vmax=abs(maps).max())
-    figure.suptitle(f"{layer.name}: {n} of {maps.shape[-1]} kernels, {kernel.shape[0]}x{kernel.shape[1]}", fontsize=9)
-    return _save(figure, path)
+def _filters_picture(layer: Any, path: Path, report: Report) -> Path:
+    figure, how = filters_figure(layer)
+    report.captions[path.name] = f"The winner's first-layer kernels ({layer.name}), {how}."
+    return _save(figure, path, report)
 
 
-def _feature_maps_picture(model: Any, layer: Any, images: Any, path: Path) -> Path:
+def _feature_maps_picture(model: Any, layer: Any, data: Any, path: Path, report: Report) -> Path:
     import keras
-    import matplotlib.pyplot as plt
     import numpy as np
 
     names = {lyr.name: lyr for lyr in model.layers}
     layer = names.get(f"{layer.name}_act", layer)  # after the activation when it is a layer of its own
-    probe = keras.Model(model.inputs[0], layer.output)
-    maps = np.asarray(probe(images.astype("float32"), training=False))
-    channels = min(8, maps.shape[-1])
-    figure, axes = plt.subplots(len(images), channels + 1, figsize=(1.1 * (channels + 1), 1.15 * len(images) + 0.4))
-    axes = np.atleast_2d(axes)
-    for r, image in enumerate(images):
-        axes[r, 0].imshow(image[..., 0] if image.shape[-1] == 1 else image.astype("uint8"), cmap="gray")
-        for c in range(channels + 1):
-            axes[r, c].axis("off")
-        for c in range(channels):
-            axes[r, c + 1].imshow(maps[r, :, :, c], cmap="viridis")
-    axes[0, 0].set_title("image", fontsize=8)
-    figure.suptitle(f"feature maps: output of {layer.name} for 4 validation images", fontsize=9)
-    return _save(figure, path)
+    x, y = data.arrays("validation")
+    chosen = pick_images(y)
+    images = x[chosen]
+    probe = keras.Model(model.inputs[0], [layer.output, model.outputs[0]])
+    maps, probabilities = (np.asarray(t) for t in probe(images.astype("float32"), training=False))
+    classes = list(data.class_names)
+    truth = [classes[int(y[i])] for i in chosen]
+    predicted = [classes[int(k)] for k in probabilities.argmax(axis=-1)]
+    figure, channels = feature_maps_figure(images, maps, truth, predicted, layer.name)
+    right = sum(t == p for t, p in zip(truth, predicted, strict=True))
+    report.captions[path.name] = (
+        f"What {layer.name} makes of {len(images)} validation images ({', '.join(truth)}): each row is titled with"
+        f" the true class and the winner's prediction ({right} of {len(images)} right), each panel with its channel"
+        + (f" (the {len(channels)} most active of {maps.shape[-1]})." if len(channels) < maps.shape[-1] else ".")
+    )
+    return _save(figure, path, report)
 
 
-def _confusion_picture(confusion: dict[str, Any], path: Path) -> Path:
+def _confusion_picture(confusion: dict[str, Any], path: Path, report: Report) -> Path:
     import matplotlib.pyplot as plt
     import numpy as np
 
@@ -255,16 +368,44 @@ def _confusion_picture(confusion: dict[str, Any], path: Path) -> Path:
             )
     accuracy = np.trace(matrix) / max(1, matrix.sum())
     ax.set_title(f"test split: accuracy {accuracy:.4f} on {matrix.sum()} images", fontsize=9)
-    return _save(figure, path)
+    return _save(figure, path, report)
 
 
-def _page(name: str, parent: Any, report: Report) -> str:
+_STYLE = (
+    "body{font-family:sans-serif;max-width:1000px;margin:2em auto;color:#222}"
+    "img{max-width:100%;border:1px solid #ddd}td{padding:2px 12px 2px 0}figure{margin:2.5em 0}"
+    "iframe{width:100%;height:480px;border:1px solid #ddd}figcaption{margin-top:.4em}"
+    ".links{font-size:.85em;color:#555}.caveat{color:#b22222}"
+)
+
+
+def _figure(picture: Path, report: Report) -> str:
+    """One picture on the page: the interactive plot when there is one (its static PNG linked), else the PNG."""
+    caption = report.captions.get(picture.name) or PICTURES.get(picture.name, "")
+    alt = html.escape(report.descriptions.get(picture.name) or caption)
+    name = html.escape(picture.name)
+    text = html.escape(caption)
+    if picture.name == "param_importances.png" and "Unreliable below" in caption:
+        first, _, rest = caption.partition(" Unreliable below")
+        text = f"{html.escape(first)} <b class='caveat'>Unreliable below{html.escape(rest)}</b>"
+    if picture.name in report.interactive:
+        page = html.escape(report.interactive[picture.name].name)
+        return (
+            f"<figure><iframe src='{page}' title='{alt}'></iframe><figcaption>{text}"
+            f"<br><span class='links'>static picture (as logged in MLflow): <a href='{name}'>{name}</a>;"
+            f" full page: <a href='{page}'>{page}</a></span></figcaption></figure>"
+        )
+    return f"<figure><img src='{name}' alt='{alt}'><figcaption>{text}</figcaption></figure>"
+
+
+def _page(name: str, parent: Any, report: Report, counts: dict[str, int]) -> str:
     tags, metrics = parent.data.tags, parent.data.metrics
     rows = [
         ("search", name),
         ("engine", tags.get("engine", "")),
         ("space", tags.get("space", "")),
         ("data", f"{tags.get('data', '')} (fingerprint {tags.get('data_fingerprint', '')})"),
+        ("trials", describe_counts(counts) if counts else "none"),
         ("best trial", tags.get("best_trial", "none")),
         ("best architecture", tags.get("best_architecture", "")),
         ("test accuracy", f"{metrics['test_accuracy']:.4f}" if "test_accuracy" in metrics else "not evaluated"),
@@ -272,18 +413,12 @@ def _page(name: str, parent: Any, report: Report) -> str:
     parts = [
         "<!doctype html><html><head><meta charset='utf-8'>",
         f"<title>cnn-search report: {html.escape(name)}</title>",
-        "<style>body{font-family:sans-serif;max-width:980px;margin:2em auto;color:#222}"
-        "img{max-width:100%;border:1px solid #ddd}td{padding:2px 12px 2px 0}figure{margin:2em 0}</style>",
+        f"<style>{_STYLE}</style>",
         f"</head><body><h1>cnn-search report: {html.escape(name)}</h1><table>",
         *(f"<tr><td><b>{html.escape(k)}</b></td><td>{html.escape(str(v))}</td></tr>" for k, v in rows),
         "</table>",
     ]
-    for picture in report.pictures:
-        caption = PICTURES.get(picture.name, "")
-        parts.append(
-            f"<figure><img src='{html.escape(picture.name)}' alt='{html.escape(caption)}'>"
-            f"<figcaption>{html.escape(caption)}</figcaption></figure>"
-        )
+    parts += [_figure(picture, report) for picture in report.pictures]
     if report.missing:
         parts.append("<h2>Not drawn</h2><ul>")
         parts += [f"<li>{html.escape(k)}: {html.escape(v)}</li>" for k, v in report.missing.items()]
@@ -315,16 +450,21 @@ def make_report(
     folder = Path(out) if out is not None else runs / "reports" / name
     folder.mkdir(parents=True, exist_ok=True)
     report = Report(folder)
-    _search_pictures(_study(client, children), folder, report)
+    curves, counts = _trials(client, children)
+    _search_pictures(_study(curves), curves, counts, folder, report)
     best = parent.data.tags.get("best_trial")
     if best is None:
         for file in list(PICTURES)[4:]:
             report.missing[file] = "no trial completed: there is no winner to draw"
     else:
         _winner_pictures(client, parent, runs, name, int(best), data, model, folder, report)
-    report.html.write_text(_page(name, parent, report))
-    if log_to_mlflow:
-        client.log_artifacts(parent.info.run_id, str(folder), artifact_path="report")
+    report.html.write_text(_page(name, parent, report, counts))
+    if log_to_mlflow:  # every file but the 4.8 MB plotly.js: it would be stored again on every (re)run
+        from search.report._interactive import PLOTLY_JS
+
+        for path in sorted(folder.iterdir()):
+            if path.is_file() and path.name != PLOTLY_JS:
+                client.log_artifact(parent.info.run_id, str(path), artifact_path="report")
     return report
 
 
@@ -341,7 +481,7 @@ def _winner_pictures(
     )
     shape = tuple(int(d) for d in parent.data.params.get("input_shape", "8x8x1").split("x"))
     classes = int(parent.data.params.get("num_classes", "10"))
-    report.pictures.append(_architecture_picture(arch, shape, classes, folder / "architecture.png"))
+    _architecture_picture(arch, shape, classes, folder / "architecture.png", report)
     if model is None:
         kept = runs / "models" / name / f"trial-{best}.keras"
         if kept.is_file():
@@ -356,17 +496,16 @@ def _winner_pictures(
         for file in ("first_layer_filters.png", "feature_maps.png"):
             report.missing[file] = "the winner has no convolution layer"
     else:
-        report.pictures.append(_filters_picture(layer, folder / "first_layer_filters.png"))
+        _filters_picture(layer, folder / "first_layer_filters.png", report)
         if data is None:
             from search.data import load_dataset
 
             tags = parent.data.tags
             data = load_dataset(tags.get("data", "digits"), seed=int(tags.get("data_seed", "0")))
-        images = data.arrays("validation")[0][:4]
-        report.pictures.append(_feature_maps_picture(model, layer, images, folder / "feature_maps.png"))
+        _feature_maps_picture(model, layer, data, folder / "feature_maps.png", report)
     try:
         confusion = json.loads(Path(client.download_artifacts(run_id, "confusion_matrix.json")).read_text())
     except Exception:  # an MLflow error when the artifact is absent
         report.missing["confusion_matrix.png"] = "the winner was not evaluated on the test split yet"
     else:
-        report.pictures.append(_confusion_picture(confusion, folder / "confusion_matrix.png"))
+        _confusion_picture(confusion, folder / "confusion_matrix.png", report)

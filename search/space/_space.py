@@ -280,7 +280,10 @@ class Space:
                 "blocks",
                 f"no architecture of {tries} sampled fits the input",
                 expected=f"architectures that fit {input_shape[0]}x{input_shape[1]} images",
-                received=f"{reasons}; last: {last}",
+                received=", ".join(f"{n} {reason}" for reason, n in sorted(reasons.items(), key=lambda r: -r[1]))
+                + f" (the last: {last})",
+                hint="Lower blocks.depth, use smaller strides or pool sizes, or padding: same; "
+                "cnn-search spaces validate FILE --data DATA shows why samples do not fit.",
                 file=self.source,
             )
         )

@@ -250,6 +250,80 @@ def _file_too_large(size: str, file: str) -> SpaceError:
     return _too_much("file too large", f"a space file of at most {MAX_FILE_BYTES:,} bytes", size, file)
 
 
+def _plain_words(exc: yaml.MarkedYAMLError, text: str) -> tuple[str, Any]:
+    """PyYAML's common syntax errors in plain words, with their line and column, and the mark to locate
+    them at (the opening bracket or quote of one never closed, else where PyYAML stopped)."""
+    problem, context = exc.problem or "", exc.context or ""
+    mark, opened = exc.problem_mark or exc.context_mark, exc.context_mark
+
+    def at(m: Any) -> str:
+        return f"line {m.line + 1}, column {m.column + 1}"
+
+    def line_of(m: Any) -> str:
+        lines = text.split("\n")  # PyYAML also breaks lines at \x85 and \u2028: an index may not be there
+        return lines[m.line] if m.line < len(lines) else ""
+
+    def char(m: Any) -> str:
+        return line_of(m)[m.column] if m.column < len(line_of(m)) else "?"
+
+    plain, located = None, False  # located: the words say where already
+    if "'\\t'" in problem or "tab character" in problem:
+        plain = "a tab character; YAML does not allow tab characters for indentation (or after a ':'); use spaces"
+    elif "but found '<block mapping start>'" in problem:
+        plain = (
+            "this line is indented differently from the lines above it; keys of one mapping must start in the "
+            "same column"
+        )
+    elif "but found '<block sequence start>'" in problem:
+        plain = "this list item is indented differently from the items above it; the '- ' of one list line up"
+    elif problem.startswith("expected <block end>, but found '-'"):
+        plain = "a list item ('- ') among the keys of a mapping; indent the list under its key, or add the key"
+    elif problem.startswith("expected <block end>, but found '<scalar>'"):
+        plain = (
+            "more text after a complete value (a quote closed too early?); quote the whole value, and inside "
+            "'...' write a quote as ''"
+        )
+    elif problem.startswith("expected <block end>, but found") and problem[-2:-1] in ("]", "}"):
+        opening = "[" if problem[-2] == "]" else "{"
+        plain = f"a '{problem[-2]}' that closes nothing; remove it, or add the opening '{opening}'"
+    elif "mapping values are not allowed here" in problem and mark is not None:
+        before = line_of(mark)[: mark.column]
+        if ": " in before or before.rstrip().endswith(":"):  # an earlier "key:" on the line: a ':' in its value
+            plain = 'a ":" inside a value; quote the value (description: "VGG: stacks of convolutions")'
+        else:
+            plain = (
+                "this key continues the value above it; give it the same indentation as the keys beside it, and "
+                "check the line above ends its key with ':'"
+            )
+    elif context.startswith("while parsing a flow") and opened is not None and problem.startswith("expected ','"):
+        bracket, close = char(opened), problem[len("expected ',' or '")]
+        if "<stream end>" in problem:
+            plain = f"the '{bracket}' opened on {at(opened)} is never closed; add the '{close}'"
+        else:
+            plain = (
+                f"the '{bracket}' opened on {at(opened)} is not closed before {at(mark)}; add the '{close}' "
+                f"(separate items with commas, quote an item that contains ':')"
+            )
+        mark, located = opened, True
+    elif "while scanning a quoted scalar" in context and opened is not None:
+        quote = char(opened) if char(opened) in ("'", '"') else None
+        shown = f" ({quote})" if quote else ""
+        plain = f"the quote{shown} opened on {at(opened)} is never closed; add the closing {quote or 'quote'}"
+        mark, located = opened, True
+    elif "expected the node content, but found '<stream end>'" in problem:
+        plain = "the file ends inside a [ ] list or a { } mapping; close it"
+    elif problem.startswith("found character") and "cannot start any token" in problem:
+        plain = f"a value cannot start with {problem.split()[2]} (YAML reserves it); quote the value"
+    elif problem.startswith("found undefined alias"):
+        name = problem.split()[-1].strip("'")
+        plain = f"*{name} refers to no anchor &{name} defined above it; write &{name} before the value it names"
+    elif "another document" in problem:
+        plain = "a second document (after '---'); a space file holds one"
+    if plain is None:
+        return problem or context, mark
+    return (f"{at(mark)}: {plain}" if mark is not None and not located else plain), mark
+
+
 def parse_yaml(text: str, *, file: str = "<string>") -> tuple[Any, Lines]:
     """Parse ``text``; return the data and a map from key path to line number.
 
@@ -268,11 +342,13 @@ def parse_yaml(text: str, *, file: str = "<string>") -> tuple[Any, Lines]:
         _check_expansion(node, loader.aliases, file)
         return _convert(loader, node, (), lines, file), lines
     except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
+        what, mark = _plain_words(exc, text)
+        pyyaml = "; ".join(str(part) for part in (exc.problem, exc.context) if part)
         raise SpaceError(
             Problem(
                 "",
-                f"not valid YAML: {exc.problem or exc.context}",
+                f"not valid YAML: {what}",
+                hint=f"(PyYAML: {pyyaml})" if pyyaml and pyyaml not in what else None,
                 file=file,
                 line=mark.line + 1 if mark else None,
             )

@@ -57,13 +57,19 @@ class Tracker:
 
     # -- experiment and parent run ---------------------------------------------------------------
     def experiment(self, name: str) -> str:
+        """The search's experiment (made if missing), tagged to open in MLflow's UI as ``cnn-search ui``
+        says (classic kind, the saved view ``cnn-search``: see :mod:`search.tracking._ui`); the tags are
+        set again only where missing or changed, so a resumed search finds them unchanged."""
+        from search.tracking._ui import ensure_view, experiment_tags
+
         found = self.client.get_experiment_by_name(name)
         if found is not None:
+            ensure_view(self.client, str(found.experiment_id), found.tags)
             return str(found.experiment_id)
         location = None
         if self.artifact_root is not None:
             location = (self.artifact_root / name).resolve().as_uri()
-        return str(self.client.create_experiment(name, artifact_location=location))
+        return str(self.client.create_experiment(name, artifact_location=location, tags=experiment_tags({})))
 
     def start_search(
         self,
@@ -208,7 +214,9 @@ def find_search(name: str, tracking_uri: str) -> tuple[Any, Any, list[Any]]:
     client = open_client(tracking_uri)
     experiment = client.get_experiment_by_name(name)
     if experiment is None:
-        raise SearchError(f"no search named {name!r} in {tracking_uri}")
+        from search.tracking._searches import unknown_search
+
+        raise unknown_search(name, client, tracking_uri)
     runs = client.search_runs([experiment.experiment_id], max_results=50_000)
     parent = next((r for r in runs if r.data.tags.get("role") == "search"), None)
     if parent is None:

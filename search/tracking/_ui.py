@@ -27,6 +27,36 @@ listeners that do not accept from this address and says nothing of addresses we 
 
 The banner goes out only once the server answers HTTP (any status), polled every 0.2 s; the
 server's own exit before that (a race for the port, a bad store) ends ``ui`` with a one-line error.
+With ``optuna`` (``cnn-search ui --optuna``) Optuna's own dashboard (``optuna-dashboard``, the optional
+extra ``cnn-search[dashboard]``) is served beside it on the next port, on the search's Optuna storage,
+in a process group of its own handled the same way: both start, both are watched, both are stopped.
+
+Where to look (read from MLflow 3.17's UI bundle, ``mlflow/server/js/build/static/js``):
+
+* ``/#/experiments/<id>/runs`` alone lands in the GenAI view: which of the GenAI and "Model training"
+  views the UI shows follows its ``workflowType`` (the address's ``?workflowType=``, else the switch's
+  last choice kept in the browser, default ``genai``). The experiment tag ``mlflow.experimentKind``
+  that MLflow 3.0-3.x read is no longer consulted by 3.17 (its ``useExperimentKind`` reads the tag only
+  when the workflow switch is off, and the switch is on); we set it all the same
+  (``custom_model_development``), it says what the experiment is to any reader, and
+  ``workflowType=machine_learning`` goes in every address we print.
+* The runs table nests trial runs under a collapsed parent when sorted by creation time and unfiltered;
+  sorted by a metric it lists every run flat. Its URL state is ``searchFilter``, ``orderByKey``
+  (``metrics.`KEY```), ``orderByAsc``, ``startTime``, ``lifecycleFilter``, ``modelVersionFilter``,
+  ``datasetsFilter``; the columns shown are not URL state (the browser keeps them per experiment).
+* A saved view is an experiment tag ``mlflow.sharedViewState.<id>`` (``{"name", "createdAt",
+  "updatedAt", "state"}``, ``state`` the JSON of the sort, filter and table state: ``selectedColumns``,
+  ``columnOrder``, ...), listed in the runs page's "Views" menu and opened by ``?viewStateShareKey=<id>``
+  (which the UI ignores when the address also holds a sort or filter). Every search's experiment carries
+  one, ``cnn-search``: trials flat, sorted by ``best_val_accuracy`` descending, the key metrics as
+  columns. The page says it shows a shared view (your own column changes are kept once you choose
+  "Override saved view").
+* The compare page is ``/#/compare-runs?runs=[ids]&experiments=[ids]`` (JSON lists); its parallel
+  coordinates plot starts with the first three differing parameters and the first shared metric in
+  name order (``accuracy``, the training accuracy): component state, no address or tag sets them. A run
+  without a parameter is drawn above the axis's top value (numbers) or as ``unknown`` at its top
+  (strings). The runs page's own chart view draws parallel coordinates only of runs that have every
+  chosen key.
 """
 
 from __future__ import annotations
@@ -41,10 +71,15 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from types import FrameType
+from typing import TYPE_CHECKING
 
 from search._errors import SearchError
+
+if TYPE_CHECKING:
+    from mlflow import MlflowClient
 
 READY_TIMEOUT = 180.0  # seconds for the server to answer (about 10 s on a laptop, slower on a busy CI box)
 POLL_EVERY = 0.2
@@ -197,6 +232,51 @@ def _stop(proc: subprocess.Popen[bytes], grace: float) -> None:
     proc.wait()
 
 
+@dataclass
+class _Server:
+    """One served process group: what it is called in messages, where it answers, whom to tell."""
+
+    name: str
+    proc: subprocess.Popen[bytes]
+    url: str
+    on_ready: Callable[[str], object]
+    ready: bool = False
+
+
+def _dashboard_command(storage: str, host: str, port: int) -> list[str]:
+    """``optuna-dashboard STORAGE --host HOST --port PORT --quiet`` run by this Python (its console
+    script's entry point), or :class:`UIError` when optuna-dashboard is not installed."""
+    from importlib.metadata import entry_points
+
+    found = list(entry_points(group="console_scripts", name="optuna-dashboard"))
+    if not found:
+        raise UIError(
+            "--optuna needs optuna-dashboard, not installed here: pip install 'cnn-search[dashboard]' "
+            "(or pip install optuna-dashboard)"
+        )
+    module, _, attr = found[0].value.partition(":")
+    code = f"import sys; from {module} import {attr} as main; sys.argv[0] = 'optuna-dashboard'; sys.exit(main())"
+    return [sys.executable, "-c", code, storage, "--host", host, "--port", str(port), "--quiet"]
+
+
+def dashboard_storage(url: str) -> str:
+    """The storage argument for optuna-dashboard from an Optuna storage URL as ``--storage`` takes it
+    (a ``.journal`` path, ``journal:///path``, or a database URL); a journal that does not exist is
+    a :class:`UIError` (the dashboard would only say it cannot guess the storage)."""
+    from pathlib import Path
+
+    if url.startswith("journal:///"):
+        url = url.removeprefix("journal://")
+    if "://" in url:
+        return url
+    if not Path(url).is_file():
+        raise UIError(
+            f"--optuna: no Optuna journal at {url}; it is written by an Optuna search (KerasTuner and AutoKeras "
+            "searches have none). Run one first, or name the storage with --storage"
+        )
+    return url
+
+
 def serve_ui(
     uri: str,
     host: str = "127.0.0.1",
@@ -206,6 +286,8 @@ def serve_ui(
     env: Mapping[str, str] | None = None,
     ready_timeout: float = READY_TIMEOUT,
     grace: float = GRACE,
+    optuna: str | None = None,
+    on_dashboard: Callable[[str], object] | None = None,
 ) -> int:
     """Serve the MLflow UI on the store ``uri`` at ``host:port`` until a signal or the server ends.
 
@@ -215,8 +297,20 @@ def serve_ui(
     (nothing started then), or when the server exits or stays silent ``ready_timeout`` s before it
     answers. Whatever the way out, the server's whole process group is gone on return. Signal
     handlers are installed only when called from the main thread.
+
+    With ``optuna`` (an Optuna storage URL, see :func:`dashboard_storage`), optuna-dashboard serves it
+    at ``host:port + 1`` beside MLflow, in a process group of its own handled the same way; it is
+    checked before anything starts, and ``on_dashboard(url)`` is called once it answers. Either server
+    ending ends both.
     """
     check_port(host, port)
+    dashboard: list[str] | None = None
+    if optuna is not None:
+        try:
+            check_port(host, port + 1)
+        except UIError as exc:
+            raise UIError(f"{exc} (optuna-dashboard listens on --port + 1)") from None
+        dashboard = _dashboard_command(dashboard_storage(optuna), host, port + 1)
     from search.tracking._store import check_store, ensure_store
 
     check_store(uri)  # a store that cannot be used is said here, not by a server that never answers
@@ -238,38 +332,202 @@ def serve_ui(
             previous[signum] = signal.signal(signum, on_signal)
     except ValueError:  # not the main thread: the caller handles its signals
         pass
+    servers: list[_Server] = []
     try:
         with _subreaper():
-            proc = subprocess.Popen(cmd, env=child_env, start_new_session=True, preexec_fn=_die_with_parent())
             try:
-                return _watch(proc, url, caught, on_ready, ready_timeout)
+                proc = subprocess.Popen(cmd, env=child_env, start_new_session=True, preexec_fn=_die_with_parent())
+                servers.append(_Server("the MLflow server", proc, url, on_ready))
+                if dashboard is not None:
+                    proc = subprocess.Popen(
+                        dashboard, env=child_env, start_new_session=True, preexec_fn=_die_with_parent()
+                    )
+                    where = _local_url(host, port + 1) + "dashboard"
+                    servers.append(_Server("optuna-dashboard", proc, where, on_dashboard or (lambda _: None)))
+                return _watch(servers, caught, ready_timeout)
             finally:
-                _stop(proc, grace)
+                for server in servers:  # all asked at once, then each waited for
+                    with contextlib.suppress(ProcessLookupError, PermissionError):
+                        if os.name == "posix":
+                            os.killpg(server.proc.pid, signal.SIGTERM)
+                for server in servers:
+                    _stop(server.proc, grace)
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)  # type: ignore[arg-type]
 
 
-def _watch(
-    proc: subprocess.Popen[bytes], url: str, caught: list[int], on_ready: Callable[[str], object], ready_timeout: float
-) -> int:
-    """Wait for the server to answer (then call ``on_ready``), and then for a signal or its end."""
+def _watch(servers: list[_Server], caught: list[int], ready_timeout: float) -> int:
+    """Wait for the servers to answer (calling each one's ``on_ready``), then for a signal or the
+    end of one of them."""
     deadline = time.monotonic() + ready_timeout
-    ready = False
     while not caught:
-        code = proc.poll()
-        if code is not None:
-            if ready:
-                return code
-            raise UIError(f"the MLflow server exited with code {code} before answering on {url}; see above", code or 1)
-        if not ready:
+        for server in servers:
+            code = server.proc.poll()
+            if code is not None:
+                if server.ready:
+                    return code
+                raise UIError(
+                    f"{server.name} exited with code {code} before answering on {server.url}; see above", code or 1
+                )
+        waiting = [server for server in servers if not server.ready]
+        for server in waiting:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
-                raise UIError(f"the MLflow server did not answer on {url} in {ready_timeout:g} s; stopped it")
-            if _answers(url, timeout=min(1.0, remaining)):
-                ready = True
+                raise UIError(f"{server.name} did not answer on {server.url} in {ready_timeout:g} s; stopped it")
+            if _answers(server.url, timeout=min(1.0, remaining)):
+                server.ready = True
                 if not caught:
-                    on_ready(url)
-                continue
+                    server.on_ready(server.url)
         time.sleep(POLL_EVERY)
     return 128 + caught[0]
+
+
+# -- where to look -------------------------------------------------------------------------------
+
+#: The experiment tag MLflow 3 reads (before 3.17) to choose its classic view, and its classic value.
+EXPERIMENT_KIND = ("mlflow.experimentKind", "custom_model_development")
+VIEW_ID = "cnn-search"
+VIEW_TAG = f"mlflow.sharedViewState.{VIEW_ID}"
+VIEW_NAME = "cnn-search: trials by best_val_accuracy"
+SORT_METRIC = "best_val_accuracy"
+#: The runs table's columns in the view: the trial's best and last validation accuracy, the winner's
+#: test accuracy (on the search's run), size, epochs, state, then the architecture and where it ran.
+VIEW_COLUMNS = (
+    "metrics.`best_val_accuracy`",
+    "metrics.`val_accuracy`",
+    "metrics.`test_accuracy`",
+    "metrics.`num_params`",
+    "metrics.`epochs_run`",
+    "tags.`state`",
+    "attributes.`Models`",
+    "attributes.`Duration`",
+    "tags.`architecture`",
+)
+
+
+def view_state() -> dict[str, object]:
+    """The state of the saved view ``cnn-search`` (sort, filter and table state of the runs page)."""
+    return {
+        "searchFilter": "",
+        "orderByKey": f"metrics.`{SORT_METRIC}`",
+        "orderByAsc": False,
+        "selectedColumns": list(VIEW_COLUMNS),
+        "columnOrder": list(VIEW_COLUMNS),
+    }
+
+
+def experiment_tags(existing: Mapping[str, str], *, now_ms: int | None = None) -> dict[str, str]:
+    """The experiment tags to set so that a search's experiment opens as :func:`runs_address` says:
+    those of ``existing`` that are missing or differ (nothing when all are there: idempotent)."""
+    import json
+
+    wanted: dict[str, str] = {}
+    key, kind = EXPERIMENT_KIND
+    if existing.get(key) != kind:
+        wanted[key] = kind
+    state = json.dumps(view_state(), separators=(",", ":"))
+    try:
+        saved = json.loads(existing.get(VIEW_TAG, ""))
+        current = saved["name"] == VIEW_NAME and saved["state"] == state
+    except (ValueError, TypeError, KeyError):
+        current = False
+    if not current:
+        now = int(time.time() * 1000) if now_ms is None else now_ms
+        wanted[VIEW_TAG] = json.dumps(
+            {"name": VIEW_NAME, "createdAt": now, "updatedAt": now, "state": state}, separators=(",", ":")
+        )
+    return wanted
+
+
+def _base(base_url: str) -> str:
+    return base_url.rstrip("/")
+
+
+def runs_address(base_url: str, experiment_id: str, *, view: bool = True) -> str:
+    """The runs page of an experiment in MLflow 3's "Model training" view: with ``view``, opened on the
+    saved view ``cnn-search`` (:func:`experiment_tags`); without, sorted by ``best_val_accuracy``
+    descending (trials listed flat, default columns).
+
+    >>> runs_address("http://127.0.0.1:5000/", "3")
+    'http://127.0.0.1:5000/#/experiments/3/runs?workflowType=machine_learning&viewStateShareKey=cnn-search'
+    >>> runs_address("http://127.0.0.1:5000", "3", view=False)  # doctest: +ELLIPSIS
+    'http://127.0.0.1:5000/#/experiments/3/runs?workflowType=machine_learning&orderByKey=metrics.%60best_val_...'
+    """
+    query: dict[str, str] = {"workflowType": "machine_learning"}
+    if view:
+        query["viewStateShareKey"] = VIEW_ID
+    else:  # (the UI ignores a share key beside sort or filter parameters)
+        query |= {"orderByKey": f"metrics.`{SORT_METRIC}`", "orderByAsc": "false"}
+    return f"{_base(base_url)}/#/experiments/{experiment_id}/runs?{_query(query)}"
+
+
+def _query(pairs: Mapping[str, str]) -> str:
+    from urllib.parse import quote
+
+    return "&".join(f"{key}={quote(value, safe='')}" for key, value in pairs.items())
+
+
+def compare_address(base_url: str, experiment_ids: Sequence[str], run_ids: Sequence[str]) -> str:
+    """MLflow's compare-runs page for ``run_ids`` (of ``experiment_ids``): parameters, metrics and
+    plots side by side.
+
+    >>> compare_address("http://127.0.0.1:5000/", ["1"], ["ab", "cd"])
+    'http://127.0.0.1:5000/#/compare-runs?runs=%5B%22ab%22%2C%22cd%22%5D&experiments=%5B%221%22%5D&workflowType=machine_learning'
+    """
+    import json
+
+    def listed(ids: Sequence[str]) -> str:
+        return json.dumps([str(i) for i in ids], separators=(",", ":"))
+
+    # ``runs`` first: the page reads it as the query's first key ("?runs")
+    query = {"runs": listed(run_ids), "experiments": listed(experiment_ids), "workflowType": "machine_learning"}
+    return f"{_base(base_url)}/#/compare-runs?{_query(query)}"
+
+
+def ensure_view(client: MlflowClient, experiment_id: str, existing: Mapping[str, str]) -> None:
+    """Set the tags of :func:`experiment_tags` on the experiment (those missing only)."""
+    for key, value in experiment_tags(existing).items():
+        client.set_experiment_tag(experiment_id, key, value)
+
+
+def search_addresses(uri: str, base_url: str) -> list[tuple[str, str]]:
+    """``(search name, runs address)`` for each search in the store ``uri`` (an experiment with a
+    search's run), by name. The experiments' view tags are set where missing (stores written before
+    they existed); an experiment whose tags cannot be written gets the address without the view."""
+    import logging
+
+    from search.tracking._store import open_client
+
+    client = open_client(uri)
+    experiments = {e.experiment_id: e for e in client.search_experiments()}
+    if not experiments:
+        return []
+    parents = client.search_runs(list(experiments), filter_string="tags.role = 'search'", max_results=50_000)
+    found = []
+    for experiment_id in sorted({r.info.experiment_id for r in parents}):
+        experiment = experiments[experiment_id]
+        view = True
+        try:
+            ensure_view(client, experiment_id, experiment.tags)
+        except Exception as exc:  # a store we may not write (read-only, busy): the address without the view
+            logging.getLogger("search").warning("experiment %s: view not saved (%s)", experiment.name, exc)
+            view = VIEW_TAG in experiment.tags
+        found.append((experiment.name, runs_address(base_url, experiment_id, view=view)))
+    return sorted(found)
+
+
+def study_addresses(storage: str, dashboard_url: str) -> list[tuple[str, str]]:
+    """``(study name, its page in optuna-dashboard at dashboard_url)`` for each study of the Optuna
+    ``storage`` (as ``--storage`` takes it), by name. Reads only: a journal is not repaired here."""
+    import optuna
+    from optuna.storages.journal import JournalFileBackend
+
+    url = dashboard_storage(storage)
+    store: optuna.storages.BaseStorage
+    if "://" in url:
+        store = optuna.storages.RDBStorage(url, skip_compatibility_check=True, skip_table_creation=True)
+    else:
+        store = optuna.storages.JournalStorage(JournalFileBackend(url))
+    names = optuna.get_all_study_names(store)
+    return sorted((name, f"{_base(dashboard_url)}/studies/{store.get_study_id_from_name(name)}") for name in names)
