@@ -131,6 +131,7 @@ def test_split_warnings_name_each_group():
     assert (
         url
         == "http://127.0.0.1:5000/#/compare-runs?runs=%5B%22r1%22%2C%22r2%22%5D&experiments=%5B%2212%22%2C%223%22%5D"
+        "&workflowType=machine_learning"
     )
 
 

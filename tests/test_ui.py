@@ -184,7 +184,6 @@ def test_ui_optuna_serves_the_dashboard_beside_mlflow_and_stops_it(tmp_path):
     """`cnn-search ui --optuna`: optuna-dashboard on the Optuna journal at --port + 1, its study's address
     printed, the study and its trials shown in headless chromium (screenshot under tmp_path); SIGTERM to
     `ui` stops both servers."""
-    pytest.importorskip("optuna_dashboard")
     import json
 
     import optuna
@@ -352,3 +351,22 @@ def test_a_store_that_is_not_one_is_said_before_the_server_starts(tmp_path):
     assert out.returncode == 1 and "Traceback" not in out.stderr
     assert f"MLflow store {store}: not an SQLite database" in " ".join(out.stderr.split())
     assert store.read_bytes() == b"not a database at all" * 100
+
+
+def test_the_view_tags_are_set_once_and_again_only_when_changed():
+    """What `run` and `ui` set on a search's experiment: the classic kind and the saved view ``cnn-search``
+    (MLflow's envelope around the JSON of the page's state); nothing more once they are there."""
+    import json
+
+    from search.tracking._ui import EXPERIMENT_KIND, VIEW_NAME, VIEW_TAG, experiment_tags, view_state
+
+    tags = experiment_tags({}, now_ms=1)
+    assert tags[EXPERIMENT_KIND[0]] == "custom_model_development"
+    saved = json.loads(tags[VIEW_TAG])
+    assert saved == {"name": VIEW_NAME, "createdAt": 1, "updatedAt": 1, "state": saved["state"]}
+    assert json.loads(saved["state"]) == view_state()
+    assert view_state()["orderByKey"] == "metrics.`best_val_accuracy`" and view_state()["orderByAsc"] is False
+    assert experiment_tags(tags) == {}
+    stale = {**tags, VIEW_TAG: json.dumps({**saved, "state": "{}"})}
+    assert list(experiment_tags(stale)) == [VIEW_TAG]
+    assert list(experiment_tags({**tags, VIEW_TAG: "not json"})) == [VIEW_TAG]

@@ -153,20 +153,14 @@ b (digits, seed 1, ba238589…); their test accuracies are not comparable']
 
 def compare_runs_url(rows: Sequence[dict[str, Any]], ui: str = "http://127.0.0.1:5000") -> str | None:
     """The MLflow UI page (``cnn-search ui`` at ``ui``) that compares the searches' own runs side by side
-    (MLflow 3's route ``#/compare-runs?runs=[...]&experiments=[...]``, JSON lists, URL-encoded).
+    (:func:`search.tracking._ui.compare_address`); None for fewer than two runs.
 
     >>> compare_runs_url([{"run_id": "ab", "experiment_id": "2"}, {"run_id": "cd", "experiment_id": "1"}])
-    'http://127.0.0.1:5000/#/compare-runs?runs=%5B%22ab%22%2C%22cd%22%5D&experiments=%5B%221%22%2C%222%22%5D'
+    'http://127.0.0.1:5000/#/compare-runs?runs=%5B%22ab%22%2C%22cd%22%5D&experiments=%5B%221%22%2C%222%22%5D&workflowType=machine_learning'
     """
-    import json
-    from urllib.parse import quote
+    from search.tracking._ui import compare_address
 
     runs = [r["run_id"] for r in rows if r.get("run_id")]
     if len(runs) < 2:
         return None
-    experiments = sorted({str(r["experiment_id"]) for r in rows if r.get("run_id")})
-
-    def dumps(values: list[str]) -> str:
-        return quote(json.dumps(values, separators=(",", ":")), safe="")
-
-    return f"{ui.rstrip('/')}/#/compare-runs?runs={dumps(runs)}&experiments={dumps(experiments)}"
+    return compare_address(ui, sorted({str(r["experiment_id"]) for r in rows if r.get("run_id")}), runs)
