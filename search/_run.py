@@ -426,6 +426,7 @@ def _finish(session: Any, study: optuna.Study) -> None:
     under the search's lock: two ``run`` processes of one search register one model version)."""
     from search.tracking._store import search_lock
 
+    session.tracker  # noqa: B018 -- MLflow's start-up (a background thread) takes this lock too: wait for it first
     with search_lock(session.runs_dir, session.name):
         _finish_locked(session, study)
 

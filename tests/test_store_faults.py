@@ -253,3 +253,65 @@ def test_a_journal_path_that_is_not_a_writable_file_is_refused(tmp_path):
     folder.mkdir()
     with pytest.raises(SearchError, match="not a file this user can read and write"):
         get_storage(str(folder))
+
+
+@pytest.mark.slow
+def test_a_rerun_that_must_register_the_winner_does_not_deadlock(tmp_path):
+    """Found by benchmarks/soak.py: a `run` killed after reaching the target but before registering left a
+    rerun waiting forever on its own search lock (held while MLflow's start-up thread waited for it)."""
+    runs = tmp_path / "runs"
+    args = ["run", "tiny", "--trials", "2", "--epochs", "1", "--seed", "0", "--runs-dir", str(runs)]
+    first = cnn_search(*args)
+    assert first.returncode == 0, first.stderr[-2000:]
+    study_of(runs, NAME).set_user_attr("champion_trial", -1)  # as if killed before registering
+    again = cnn_search(*args, timeout=180)
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert "winner: trial" in again.stderr
+    assert len(mlflow_client(runs).search_model_versions(f"name='{NAME}'")) == 2
+
+
+def test_reconcile_kills_only_runs_whose_writer_is_gone_and_a_killed_trial_reuses_its_half_written_run(tmp_path):
+    """Found by benchmarks/soak.py: a worker starting up marked KILLED the run another live worker was
+    writing; a trial killed mid-record got a second KILLED run."""
+    from search._process import worker_id
+    from search.tracking import Tracker, default_tracking_uri
+
+    tracker = Tracker(default_tracking_uri(tmp_path))
+    experiment = tracker.experiment("s")
+    parent = tracker.start_search(experiment, name="s", parent_run_id=None, tags={}, params={})
+
+    def running(number: int, worker: str | None) -> str:
+        tags = {"mlflow.parentRunId": parent, "trial": str(number)} | ({"worker": worker} if worker else {})
+        return str(tracker.client.create_run(experiment, run_name=f"trial-{number}", tags=tags).info.run_id)
+
+    live = running(0, worker_id())  # this process: alive, still writing
+    gone = running(1, f"{worker_id().rpartition(':')[0]}:{2**22 + 12345}")  # no such pid
+    old = running(2, None)  # written by a version without the tag
+    assert sorted(tracker.reconcile(experiment, parent, killed_reason="killed: gone")) == sorted([gone, old])
+    assert tracker.client.get_run(live).info.status == "RUNNING"
+
+    again = tracker.record_trial(
+        experiment, parent, 0, started_ms=0, state="killed", params={}, history={}, final={},
+        tags={"reason": "killed: its worker process ended"}, architecture=None,
+    )  # fmt: skip
+    assert again == live and tracker.client.get_run(live).info.status == "KILLED"
+
+
+def test_a_killed_trial_without_its_retry_gets_one_at_the_next_look(tmp_path):
+    """Found by benchmarks/soak.py: a worker killed between failing a stale trial and queueing its retry
+    lost the retry for good."""
+    import optuna
+
+    from search.engines._optuna import fail_stale_trials
+    from search.engines._storage import get_storage
+
+    study = optuna.create_study(study_name="s", storage=get_storage(str(tmp_path / "optuna.journal")))
+    trial = study.ask()
+    trial.suggest_int("blocks/depth", 1, 3)
+    trial.set_user_attr("state", "killed")
+    study.tell(trial, state=optuna.trial.TrialState.FAIL)  # failed, then the process died
+    assert fail_stale_trials(study) == []  # nothing stale now...
+    retries = [t for t in study.trials if t.user_attrs.get("retry_of") == trial.number]
+    assert len(retries) == 1 and retries[0].state.name == "WAITING"  # ...but the retry is queued
+    fail_stale_trials(study)
+    assert len([t for t in study.trials if t.user_attrs.get("retry_of") == trial.number]) == 1  # once

@@ -9,20 +9,22 @@ Crash safety, for any storage (Optuna's own heartbeat needs an RDB): each runnin
 thread. A RUNNING trial is stale when its worker is a dead process on this host, or when its
 heartbeat is older than ``GRACE`` seconds (a worker on another machine). Before each trial, every
 worker fails the stale ones (state ``killed``, an MLflow run recorded for them) and enqueues each
-once more with the same parameters (``retry_of``); a retried trial is not retried again.
+once more with the same parameters (``retry_of``); a retried trial is not retried again. Any killed
+trial still lacking its retry or its MLflow run (its worker died while failing it, or a signal
+stopped it) gets them at that point too.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
-import socket
 import threading
 import time
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from search._errors import SearchError
+from search._process import dead_here, worker_id
 from search.engines._optuna_params import OptunaParams
 from search.engines._session import SearchResult, Session, Signals, TrialEvent, log
 
@@ -74,26 +76,6 @@ HEARTBEAT = float(os.environ.get("CNN_SEARCH_HEARTBEAT_SECONDS", "10"))
 GRACE = 3 * HEARTBEAT
 
 
-def worker_id() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}"
-
-
-def _dead_here(worker: str) -> bool:
-    """True when ``worker`` (``host:pid``) is a process of this host that no longer runs."""
-    host, _, pid = worker.rpartition(":")
-    if host != socket.gethostname() or not pid.isdigit():
-        return False
-    if int(pid) == os.getpid():
-        return False
-    try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:
-        return False
-    return False
-
-
 @contextlib.contextmanager
 def heartbeat(study: optuna.Study, trial: optuna.Trial) -> Iterator[None]:
     """Refresh the trial's ``heartbeat`` every HEARTBEAT seconds while the block runs."""
@@ -124,7 +106,7 @@ def fail_stale_trials(study: optuna.Study, session: Session | None = None) -> li
         last = float(t.user_attrs.get("heartbeat") or (t.datetime_start.timestamp() if t.datetime_start else now))
         if worker == worker_id():
             continue
-        dead = _dead_here(worker)
+        dead = dead_here(worker)
         if not (dead or now - last > GRACE):
             continue
         why = "its worker process ended" if dead else f"no heartbeat for {now - last:.0f} s"
@@ -137,10 +119,21 @@ def fail_stale_trials(study: optuna.Study, session: Session | None = None) -> li
         except RuntimeError:  # another worker failed it first (UpdateFinishedTrialError)
             continue
         failed.append(t.number)
-        if session is not None:
-            session.record_killed(t.number, dict(t.params), reason, started=t.datetime_start)
-        if "retry_of" not in t.user_attrs and t.params:
+    # The retry is queued and the MLflow run written for every killed trial that lacks them, not only
+    # for those failed just now: a process killed between failing a trial and these steps (MLflow's
+    # start-up takes seconds) leaves them to the next worker instead of losing them.
+    killed = [t for t in study.get_trials(deepcopy=False) if t.user_attrs.get("state") == "killed"]
+    retried = {t.user_attrs.get("retry_of") for t in study.get_trials(deepcopy=False)}
+    for t in killed:  # retries first: milliseconds
+        fail = t.state == optuna.trial.TrialState.FAIL
+        if fail and t.params and "retry_of" not in t.user_attrs and t.number not in retried:
             study.enqueue_trial(dict(t.params), user_attrs={"retry_of": t.number}, skip_if_exists=False)
+    if session is not None:
+        for t in killed:
+            if t.state == optuna.trial.TrialState.FAIL and "mlflow_run_id" not in t.user_attrs:
+                reason = str(t.user_attrs.get("reason") or "killed")
+                run_id = session.record_killed(t.number, dict(t.params), reason, started=t.datetime_start)
+                study._storage.set_trial_user_attr(t._trial_id, "mlflow_run_id", run_id)
     return failed
 
 

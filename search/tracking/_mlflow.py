@@ -6,8 +6,9 @@
   architecture summary and hash, data fingerprint) and ``architecture.json``;
 * every run ends FINISHED, FAILED or KILLED: a trial's run is written when the trial ends (created
   with its real start time, one batch of params, metrics and tags, its artifacts, its final status),
-  so a process killed mid-trial leaves no RUNNING run behind; a parent (or a child written by an
-  older version) left RUNNING is set to KILLED by :meth:`Tracker.reconcile` on the next start.
+  so a process killed mid-trial leaves no RUNNING run behind; a child left RUNNING by a process
+  killed while writing it (its ``worker`` tag names the process) is set to KILLED by
+  :meth:`Tracker.reconcile` on the next start, never one whose writer is still alive.
 
 The client API (not the fluent one) is used throughout so nothing depends on a global active run.
 """
@@ -40,6 +41,12 @@ def default_tracking_uri(runs_dir: str | Path) -> str:
 
 def _now_ms() -> int:
     return int(time.time() * 1000)
+
+
+def _here(worker: str) -> bool:
+    import socket
+
+    return worker.rpartition(":")[0] == socket.gethostname()
 
 
 class Tracker:
@@ -93,11 +100,23 @@ class Tracker:
         return str(run.info.run_id)
 
     def reconcile(self, experiment_id: str, parent_run_id: str, *, killed_reason: str) -> list[str]:
-        """Children left RUNNING by a process that died are set to KILLED. Returns their run ids."""
-        runs = self.client.search_runs(
+        """Children left RUNNING by a process that died while writing them are set to KILLED; a run
+        another live process is writing right now (its ``worker`` tag, ``host:pid``, on this host) is
+        left alone, and so is a run of another host younger than a minute. Returns the run ids set."""
+        from search._process import dead_here
+
+        found = self.client.search_runs(
             [experiment_id],
             filter_string=f"tags.mlflow.parentRunId = '{parent_run_id}' and attributes.status = 'RUNNING'",
         )
+        now = _now_ms()
+        runs = [
+            r
+            for r in found
+            if "worker" not in r.data.tags
+            or dead_here(r.data.tags["worker"])
+            or (not _here(r.data.tags["worker"]) and now - r.info.start_time > 60_000)
+        ]
         for run in runs:
             self.client.set_tag(run.info.run_id, "state", "killed")
             self.client.set_tag(run.info.run_id, "reason", killed_reason)
@@ -127,11 +146,24 @@ class Tracker:
         batch (plus its artifacts), and end it with the status of ``state``. Returns the run id."""
         from mlflow.entities import Metric
 
+        from search._process import worker_id
+
+        existing = self.trial_run(experiment_id, parent_run_id, number) if state == "killed" else None
+        if existing is not None:  # half-written by a process killed while recording it: finish that one
+            self.log(existing, tags={"state": state, **tags})
+            self.client.set_terminated(existing, status=STATUS[state])
+            return existing
         run = self.client.create_run(
             experiment_id,
             start_time=started_ms,
             run_name=f"trial-{number}",
-            tags={"mlflow.parentRunId": parent_run_id, "trial": str(number), "state": state, **tags},
+            tags={
+                "mlflow.parentRunId": parent_run_id,
+                "trial": str(number),
+                "state": state,
+                "worker": worker_id(),  # who writes it: reconcile() leaves a live writer's run alone
+                **tags,
+            },
         )
         run_id = str(run.info.run_id)
         now = _now_ms()
@@ -149,6 +181,15 @@ class Tracker:
             self.client.log_text(run_id, traceback, "traceback.txt")
         self.client.set_terminated(run_id, status=STATUS[state], end_time=now)
         return run_id
+
+    def trial_run(self, experiment_id: str, parent_run_id: str, number: int) -> str | None:
+        """The run id of trial ``number``'s child run, if one was written."""
+        runs = self.client.search_runs(
+            [experiment_id],
+            filter_string=f"tags.mlflow.parentRunId = '{parent_run_id}' and tags.trial = '{number}'",
+            max_results=1,
+        )
+        return str(runs[0].info.run_id) if runs else None
 
     def log(
         self,
