@@ -273,7 +273,7 @@ def test_worker_options_are_checked(tmp_path):
         (["--workers", "2", "--engine", "autokeras"], "worker processes run the optuna and keras-tuner engines"),
         (["--engine", "keras-tuner", "--recycle-after", "2"], "KerasTuner's workers are not recycled"),
         (["--workers", "2", "--storage", f"sqlite:///{tmp_path}/o.db"], "several worker processes need a journal"),
-        (["--timeout", "0"], "--timeout: expected seconds > 0, received 0"),
+        (["--timeout", "0"], "--timeout: expected a finite number of seconds > 0, received 0.0"),
     ]
     for extra, message in cases:
         out = cnn_search("run", "tiny", "--runs-dir", str(tmp_path / "runs"), *extra)
