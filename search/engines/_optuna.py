@@ -129,11 +129,13 @@ def fail_stale_trials(study: optuna.Study, session: Session | None = None) -> li
         if fail and t.params and "retry_of" not in t.user_attrs and t.number not in retried:
             study.enqueue_trial(dict(t.params), user_attrs={"retry_of": t.number}, skip_if_exists=False)
     if session is not None:
+        recorded = study.user_attrs  # a finished trial's attributes are frozen: the study's carry the mark
         for t in killed:
-            if t.state == optuna.trial.TrialState.FAIL and "mlflow_run_id" not in t.user_attrs:
+            key = f"killed_run_{t.number}"
+            if t.state == optuna.trial.TrialState.FAIL and key not in recorded and "mlflow_run_id" not in t.user_attrs:
                 reason = str(t.user_attrs.get("reason") or "killed")
                 run_id = session.record_killed(t.number, dict(t.params), reason, started=t.datetime_start)
-                study._storage.set_trial_user_attr(t._trial_id, "mlflow_run_id", run_id)
+                study.set_user_attr(key, run_id)
     return failed
 
 
