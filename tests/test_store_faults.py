@@ -315,3 +315,40 @@ def test_a_killed_trial_without_its_retry_gets_one_at_the_next_look(tmp_path):
     assert len(retries) == 1 and retries[0].state.name == "WAITING"  # ...but the retry is queued
     fail_stale_trials(study)
     assert len([t for t in study.trials if t.user_attrs.get("retry_of") == trial.number]) == 1  # once
+
+
+def test_a_trial_killed_while_sampling_is_recorded_and_retried_without_stopping_the_worker(tmp_path):
+    """Found by benchmarks/soak.py: a trial killed before all its parameters were sampled made every
+    later worker fail ("blocks/depth: missing parameter") while recording it."""
+    import optuna
+
+    from search.data import load_dataset
+    from search.engines._optuna import fail_stale_trials
+    from search.engines._session import Session
+    from search.engines._storage import get_storage
+    from search.space import load_space
+    from search.tracking import default_tracking_uri
+
+    runs = tmp_path / "runs"
+    study = optuna.create_study(study_name="half", storage=get_storage(str(runs / "optuna.journal")))
+    trial = study.ask()
+    trial.suggest_float("training/learning_rate", 1e-4, 1e-2, log=True)  # the process died here
+    trial.set_user_attr("state", "killed")
+    trial.set_user_attr("reason", "killed: its worker process ended")
+    study.tell(trial, state=optuna.trial.TrialState.FAIL)
+    session = Session(
+        name="half",
+        engine="optuna",
+        space=load_space("tiny"),
+        data=load_dataset("digits"),
+        runs_dir=runs,
+        tracking_uri=default_tracking_uri(runs),
+        epochs=1,
+        seed=0,
+    )
+    with session.running():
+        fail_stale_trials(study, session)
+    _, children = runs_of(runs, "half")
+    assert [(c.info.status, c.data.tags["state"]) for c in children] == [("KILLED", "killed")]
+    assert "training/learning_rate" in children[0].data.params
+    assert [t.user_attrs.get("retry_of") for t in study.trials] == [None, trial.number]

@@ -134,7 +134,11 @@ def fail_stale_trials(study: optuna.Study, session: Session | None = None) -> li
             key = f"killed_run_{t.number}"
             if t.state == optuna.trial.TrialState.FAIL and key not in recorded and "mlflow_run_id" not in t.user_attrs:
                 reason = str(t.user_attrs.get("reason") or "killed")
-                run_id = session.record_killed(t.number, dict(t.params), reason, started=t.datetime_start)
+                try:
+                    run_id = session.record_killed(t.number, dict(t.params), reason, started=t.datetime_start)
+                except Exception as exc:  # bookkeeping of another process's trial never stops this one
+                    log.warning("trial %d: killed run not recorded in MLflow (%r)", t.number, exc)
+                    continue
                 study.set_user_attr(key, run_id)
     return failed
 

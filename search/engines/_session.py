@@ -391,12 +391,22 @@ class Session:
         return arch, result, run_id
 
     def record_killed(self, number: int, params: dict[str, Any], reason: str, *, started: Any = None) -> str:
-        """Record in MLflow a trial whose worker died mid-trial (found stale by another worker)."""
+        """Record in MLflow a trial whose worker died mid-trial (found stale by another worker). A worker
+        killed while it was still sampling leaves only some parameters: then the run has those and no
+        architecture."""
         from search.space import FixedParams
 
         source = FixedParams(params)
-        arch = self.space.sample(source)
         started_ms = int(started.timestamp() * 1000) if started is not None else int(time.time() * 1000)
+        try:
+            arch = self.space.sample(source)
+        except SearchError:  # the parameters of a trial killed mid-sampling: an incomplete point
+            tracker, experiment_id, parent = self._tracked()
+            tags = {"engine": self.engine, "data_fingerprint": self.data.fingerprint, "reason": reason}
+            return tracker.record_trial(
+                experiment_id, parent, number, started_ms=started_ms, state="killed", params=params,
+                history={}, final={}, tags=tags, architecture=None,
+            )  # fmt: skip
         return self._record(number, arch, source, started_ms, TrialResult("failed", reason=reason), state="killed")
 
     def _record(
