@@ -344,6 +344,12 @@ def run_search(
         pruner=make_pruner(pruner, epochs if epochs is not None else max(space.training["epochs"].values())),
     )
     _check_study(study, space, bundle, name)
+    if study.metric_names is None:  # optuna-dashboard and Optuna's plots then say "val_accuracy", not "Objective 0"
+        import warnings
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            study.set_metric_names(["val_accuracy"])
     from search.engines._optuna import counted, enqueue_start_points, fail_stale_trials, has_complete, wait_for_others
 
     enqueue_start_points(study, space.start)

@@ -42,6 +42,7 @@ def test_run_records_every_trial_registers_the_winner_and_resumes(tmp_path):
     )
     assert sum(map(sum, confusion["matrix"])) == 450  # the 25% test split of 1,797 digits, used once
 
+    assert study_of(runs, "tiny-digits").metric_names == ["val_accuracy"]  # named in optuna-dashboard too
     assert children[0].data.tags["start_point"] == "0"  # tiny.yaml's start point runs first, and says so
     start = load_space("tiny").start[0]
     assert {k: children[0].data.params[k] for k in start} == {k: str(v) for k, v in start.items()}
