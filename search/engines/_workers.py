@@ -108,7 +108,7 @@ def supervise(
         command += ["--max-worker-rss", str(max_rss_mb)]
     if not log.isEnabledFor(logging.INFO):  # run --quiet: its workers too
         command += ["--quiet"]
-    seen: set[int] = set()
+    seen = {t.number for t in study.get_trials(deepcopy=False) if t.state.is_finished()}  # said before: a resume
     running: dict[int, tuple[int, int]] = {}  # trial -> (epochs planned, epochs announced)
 
     def start(index: int) -> subprocess.Popen[bytes]:
@@ -196,12 +196,14 @@ def _announce(
     from search.space import FixedParams
 
     now = datetime.datetime.now()
-    for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
+
+    def epochs_of(t: optuna.trial.FrozenTrial) -> None:
+        """on_trial_begin the first time ``t`` is seen, then on_epoch_end for the epochs it reported since."""
         if t.number not in running:
             try:
                 arch = session.space.sample(FixedParams(t.params))
             except Exception:  # parameters still being written: next look
-                continue
+                return
             epochs = session.objective.epochs or arch.training.epochs
             running[t.number] = (epochs, 0)
             dispatch(session.callbacks, "on_trial_begin", TrialStarted(t.number, epochs, arch.summary()))
@@ -213,9 +215,15 @@ def _announce(
             dispatch(session.callbacks, "on_epoch_end", epoch)
             announced = step + 1
         running[t.number] = (epochs, announced)
+
+    for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
+        epochs_of(t)
     finished = [t for t in study.get_trials(deepcopy=False) if t.state.is_finished() and t.number not in seen]
     if not finished:
         return
+    for t in finished:  # a trial that ended between two looks: its epochs are said before its end
+        if t.intermediate_values:
+            epochs_of(t)
     best = study.best_trial if has_complete(study) else None
     done = counted(study)
     for t in finished:
