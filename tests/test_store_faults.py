@@ -352,3 +352,31 @@ def test_a_trial_killed_while_sampling_is_recorded_and_retried_without_stopping_
     assert [(c.info.status, c.data.tags["state"]) for c in children] == [("KILLED", "killed")]
     assert "training/learning_rate" in children[0].data.params
     assert [t.user_attrs.get("retry_of") for t in study.trials] == [None, trial.number]
+
+
+def test_two_workers_failing_the_same_stale_trial_do_not_crash(tmp_path, monkeypatch):
+    """Found by benchmarks/soak.py (400 trials, 52 kills): a worker that listed a stale trial just before
+    another failed it crashed with UpdateFinishedTrialError while marking it."""
+    import optuna
+
+    from search.engines._optuna import fail_stale_trials
+    from search.engines._storage import get_storage
+
+    path = str(tmp_path / "optuna.journal")
+    study = optuna.create_study(study_name="s", storage=get_storage(path))
+    trial = study.ask()
+    trial.suggest_int("blocks/depth", 1, 3)
+    trial.set_user_attr("worker", "gone-host:1")
+    trial.set_user_attr("heartbeat", 1.0)  # stale: no heartbeat since 1970
+    snapshot = study.get_trials(deepcopy=True)  # what the slower worker listed
+    other = optuna.load_study(study_name="s", storage=get_storage(path))
+    assert fail_stale_trials(other) == [trial.number]  # the faster worker failed it
+    listed = study.get_trials
+
+    def stale_once(*args, **kwargs):
+        monkeypatch.setattr(study, "get_trials", listed)
+        return [t for t in snapshot if t.state.name == "RUNNING"]
+
+    monkeypatch.setattr(study, "get_trials", stale_once)
+    assert fail_stale_trials(study) == []  # found finished: left to the worker that failed it
+    assert [t.user_attrs.get("retry_of") for t in study.trials].count(trial.number) == 1

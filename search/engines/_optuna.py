@@ -112,11 +112,11 @@ def fail_stale_trials(study: optuna.Study, session: Session | None = None) -> li
         why = "its worker process ended" if dead else f"no heartbeat for {now - last:.0f} s"
         reason = f"killed: {why} ({worker or 'unknown worker'})"
         storage = study._storage
-        storage.set_trial_user_attr(t._trial_id, "state", "killed")
-        storage.set_trial_user_attr(t._trial_id, "reason", reason)
-        try:
+        try:  # any step can find the trial finished: another worker failed it first (UpdateFinishedTrialError)
+            storage.set_trial_user_attr(t._trial_id, "state", "killed")
+            storage.set_trial_user_attr(t._trial_id, "reason", reason)
             storage.set_trial_state_values(t._trial_id, optuna.trial.TrialState.FAIL)
-        except RuntimeError:  # another worker failed it first (UpdateFinishedTrialError)
+        except RuntimeError:
             continue
         failed.append(t.number)
     # The retry is queued and the MLflow run written for every killed trial that lacks them, not only
