@@ -38,6 +38,25 @@ def _wait_for(predicate, proc, limit=120.0):
     raise AssertionError("never happened")
 
 
+def _tiny_session(runs: Path, name: str):
+    """A real Session of the tiny space on digits, MLflow under ``runs`` (for in-process fault tests)."""
+    from search.data import load_dataset
+    from search.engines._session import Session
+    from search.space import load_space
+    from search.tracking import default_tracking_uri
+
+    return Session(
+        name=name,
+        engine="optuna",
+        space=load_space("tiny"),
+        data=load_dataset("digits"),
+        runs_dir=runs,
+        tracking_uri=default_tracking_uri(runs),
+        epochs=1,
+        seed=0,
+    )
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
@@ -209,22 +228,9 @@ def test_a_signal_during_start_up_leaves_no_running_parent(tmp_path):
 
 def test_a_signal_while_the_winner_is_registered_does_not_undo_the_search(tmp_path):
     """SIGTERM held during registration used to mark a search KILLED although its model was registered."""
-    from search.data import load_dataset
-    from search.engines._session import Session
-    from search.space import load_space
-    from search.tracking import default_tracking_uri
 
     runs = tmp_path / "runs"
-    session = Session(
-        name="held",
-        engine="optuna",
-        space=load_space("tiny"),
-        data=load_dataset("digits"),
-        runs_dir=runs,
-        tracking_uri=default_tracking_uri(runs),
-        epochs=1,
-        seed=0,
-    )
+    session = _tiny_session(runs, "held")
     with session.running():
         session.parent_run_id  # noqa: B018 (MLflow is ready)
         os.kill(os.getpid(), signal.SIGTERM)  # a real signal, held: no trial is training
@@ -322,12 +328,8 @@ def test_a_trial_killed_while_sampling_is_recorded_and_retried_without_stopping_
     later worker fail ("blocks/depth: missing parameter") while recording it."""
     import optuna
 
-    from search.data import load_dataset
     from search.engines._optuna import fail_stale_trials
-    from search.engines._session import Session
     from search.engines._storage import get_storage
-    from search.space import load_space
-    from search.tracking import default_tracking_uri
 
     runs = tmp_path / "runs"
     study = optuna.create_study(study_name="half", storage=get_storage(str(runs / "optuna.journal")))
@@ -336,16 +338,7 @@ def test_a_trial_killed_while_sampling_is_recorded_and_retried_without_stopping_
     trial.set_user_attr("state", "killed")
     trial.set_user_attr("reason", "killed: its worker process ended")
     study.tell(trial, state=optuna.trial.TrialState.FAIL)
-    session = Session(
-        name="half",
-        engine="optuna",
-        space=load_space("tiny"),
-        data=load_dataset("digits"),
-        runs_dir=runs,
-        tracking_uri=default_tracking_uri(runs),
-        epochs=1,
-        seed=0,
-    )
+    session = _tiny_session(runs, "half")
     with session.running():
         fail_stale_trials(study, session)
     _, children = runs_of(runs, "half")
