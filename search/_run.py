@@ -333,7 +333,8 @@ def run_search(
             session, tuner=tuner, trials=trials, translation=translation, report=report, workers=workers, gpus=gpus
         )
     storage_url = storage or default_storage_url(runs)
-    _determinism(seed)
+    if not supervised:  # trials run here; worker processes seed themselves (this one never imports Keras)
+        _determinism(seed)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.create_study(
         study_name=name,
@@ -350,7 +351,14 @@ def run_search(
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             study.set_metric_names(["val_accuracy"])
-    from search.engines._optuna import counted, enqueue_start_points, fail_stale_trials, has_complete, wait_for_others
+    from search.engines._optuna import (
+        counted,
+        enqueue_start_points,
+        fail_stale_trials,
+        finish_search,
+        has_complete,
+        wait_for_others,
+    )
 
     enqueue_start_points(study, space.start)
     now = time.time()
@@ -387,7 +395,8 @@ def run_search(
     if not already_final:
         session.search_started(done=counted(study), target=trials)
     # MLflow starts in the background, inside the block: a signal during start-up ends the parent run too
-    with session.running(study.user_attrs.get("mlflow_parent_run_id"), on_ready=recorded) as signals:
+    parent = study.user_attrs.get("mlflow_parent_run_id")
+    with session.running(parent, on_ready=recorded, trains=not supervised) as signals:
         stale = fail_stale_trials(study, session)
         if stale:
             log.warning("trial(s) %s were left running by a process that ended: failed, retried once", stale)
@@ -419,50 +428,12 @@ def run_search(
                 wait_for_others(
                     study, session, signals, limit=None if hard_deadline is None else hard_deadline - time.time()
                 )
-            _finish(session, study)
+            finish_search(session, study)  # done already when a worker finished it
             if report:
                 _pictures(session)
         study.set_user_attr("mlflow_parent_run_id", session.parent_run_id)
         study.set_user_attr("mlflow_experiment_id", session.experiment_id)
     return result_of(session, study, ran=ran, nothing_to_do=already_final)
-
-
-def _finish(session: Any, study: optuna.Study) -> None:
-    """Evaluate and register the best trial, unless it is already the registered champion (checked
-    under the search's lock: two ``run`` processes of one search register one model version)."""
-    from search.tracking._store import search_lock
-
-    session.tracker  # noqa: B018 -- MLflow's start-up (a background thread) takes this lock too: wait for it first
-    with search_lock(session.runs_dir, session.name):
-        _finish_locked(session, study)
-
-
-def _finish_locked(session: Any, study: optuna.Study) -> None:
-    from search.engines._optuna import has_complete
-
-    if not has_complete(study):
-        log.warning("no trial completed: nothing to register")
-        return
-    best = study.best_trial
-    if study.user_attrs.get("champion_trial") == best.number:
-        return
-    t0 = time.perf_counter()
-    metrics, uri = session.finish(
-        best_trial=best.number, best_params=best.params, best_epoch=best.user_attrs.get("best_epoch")
-    )
-    study.set_user_attr("test_metrics", metrics)
-    study.set_user_attr("model_uri", uri)
-    study.set_user_attr("champion_trial", best.number)
-    for path in session.models_dir.glob("trial-*.keras"):  # several workers may have kept one each
-        if path != session.model_path(best.number):
-            path.unlink(missing_ok=True)
-    log.info(
-        "winner: trial %d, test accuracy %.4f (evaluated once, %.1f s), registered as %s",
-        best.number,
-        metrics["test_accuracy"],
-        time.perf_counter() - t0,
-        uri,
-    )
 
 
 def tuner_directory(runs_dir: Path, engine: str) -> Path:

@@ -95,6 +95,12 @@ def test_two_workers_share_one_study(tmp_path):
     assert study.user_attrs["recycle_after"] == 50  # supervised workers are recycled by default
     kept = list((runs / "models" / NAME).glob("*.keras"))
     assert [p.name for p in kept] == [f"trial-{parents[0].data.tags['best_trial']}.keras"]
+    # the last worker out evaluated and registered the winner (Keras loaded there), once
+    winner = [line for line in out.stderr.splitlines() if "winner: trial" in line]
+    assert len(winner) == 1 and winner[0].startswith("[worker "), winner
+    assert study.user_attrs["champion_trial"] == int(parents[0].data.tags["best_trial"])
+    # no worker was started again for trials the other was running: two "ran" lines, not three
+    assert out.stderr.count("] ran ") == 2
 
 
 @pytest.mark.slow

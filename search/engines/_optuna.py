@@ -358,3 +358,42 @@ def result_of(session: Session, study: optuna.Study, *, ran: int, nothing_to_do:
         new_trials=ran,
         trials=trial_rows(study),
     )
+
+
+def finish_search(session: Session, study: optuna.Study) -> None:
+    """Evaluate and register the best trial, unless it is already the registered champion (checked
+    under the search's lock: two ``run`` processes of one search register one model version). The
+    worker process that ends a supervised search does it (it has Keras and the data loaded; the
+    supervising process would spend 3 s importing Keras first); the supervisor's call then finds it
+    done, or does it when no worker could."""
+    from search.tracking._store import search_lock
+
+    session.tracker  # noqa: B018 -- MLflow's start-up (a background thread) takes this lock too: wait for it first
+    with search_lock(session.runs_dir, session.name):
+        _finish_locked(session, study)
+
+
+def _finish_locked(session: Session, study: optuna.Study) -> None:
+    if not has_complete(study):
+        log.warning("no trial completed: nothing to register")
+        return
+    best = study.best_trial
+    if study.user_attrs.get("champion_trial") == best.number:
+        return
+    t0 = time.perf_counter()
+    metrics, uri = session.finish(
+        best_trial=best.number, best_params=best.params, best_epoch=best.user_attrs.get("best_epoch")
+    )
+    study.set_user_attr("test_metrics", metrics)
+    study.set_user_attr("model_uri", uri)
+    study.set_user_attr("champion_trial", best.number)
+    for path in session.models_dir.glob("trial-*.keras"):  # several workers may have kept one each
+        if path != session.model_path(best.number):
+            path.unlink(missing_ok=True)
+    log.info(
+        "winner: trial %d, test accuracy %.4f (evaluated once, %.1f s), registered as %s",
+        best.number,
+        metrics["test_accuracy"],
+        time.perf_counter() - t0,
+        uri,
+    )

@@ -86,8 +86,6 @@ def supervise(
     gpus: list[str],
 ) -> int:
     """Run ``workers`` worker processes until the target is met; returns how many trials they ran."""
-    from search.engines._optuna import counted
-
     before = len(study.trials)
     command = [
         sys.executable,
@@ -118,10 +116,27 @@ def supervise(
         start,
         workers=workers,
         signals=signals,
-        restart_after_exit=lambda: counted(study) < trials and (deadline is None or time.time() < deadline),
+        restart_after_exit=lambda: more_work(study, trials, deadline),
         on_tick=lambda: _announce(session, study, seen, trials, running),
     )
     return len(study.trials) - before
+
+
+def more_work(study: optuna.Study, trials: int, deadline: float | None) -> bool:
+    """Whether a worker that ended should be started again: trials are still to be started. Trials
+    other workers are running count as coming (a worker started for none of them would spend 5 s
+    starting up, find nothing to do, and keep the search waiting for its exit)."""
+    from search.engines._optuna import _running, counted
+
+    return counted(study) + _running(study) < trials and (deadline is None or time.time() < deadline)
+
+
+def search_done(study: optuna.Study, trials: int, deadline: float | None) -> bool:
+    """Whether the search's trials are over (none to start, none running) and one of them completed:
+    the winner can be evaluated and registered."""
+    from search.engines._optuna import _running, has_complete
+
+    return not more_work(study, trials, deadline) and _running(study) == 0 and has_complete(study)
 
 
 def watch(
@@ -138,12 +153,15 @@ def watch(
     signal or an error every worker gets SIGTERM (each records its running trial as killed)."""
     procs = {i: start(i) for i in range(workers)}
     crashes = 0
+    ticked = time.monotonic()
     try:
         while procs:
             if signals.pending is not None:
                 raise SearchInterrupted(signals.pending)
-            time.sleep(0.5)
-            on_tick()
+            time.sleep(0.1)  # an ended worker is seen at once (the search may be over); progress every 0.5 s
+            if time.monotonic() - ticked >= 0.5:
+                ticked = time.monotonic()
+                on_tick()
             for index, proc in list(procs.items()):
                 rc = proc.poll()
                 if rc is None:
@@ -261,7 +279,7 @@ def run_worker(
     import optuna
 
     from search._names import check_name
-    from search.engines._optuna import make_pruner, make_sampler, optimize
+    from search.engines._optuna import finish_search, make_pruner, make_sampler, optimize
     from search.engines._storage import default_storage_url, get_storage
     from search.space import Space
     from search.tracking import check_store, default_tracking_uri
@@ -305,17 +323,21 @@ def run_worker(
         attrs["sampler"], None if seed is None else seed + 7919 * (index + 1) + len(study.trials)
     )
     study.pruner = make_pruner(attrs["pruner"], epochs or max(space.training["epochs"].values()))
+    trials = int(attrs["target_trials"])
     with session.running(parent) as signals:
-        return optimize(
+        ran = optimize(
             session,
             study,
-            trials=int(attrs["target_trials"]),
+            trials=trials,
             signals=signals,
             deadline=attrs.get("deadline"),
             hard_deadline=attrs.get("hard_deadline"),
             max_trials_here=recycle_after,
             max_rss_mb=max_rss_mb,
         )
+        if search_done(study, trials, attrs.get("deadline")):  # the last one out evaluates and registers the winner
+            finish_search(session, study)
+        return ran
 
 
 def _recorded_data(record: dict[str, Any]) -> Any:
