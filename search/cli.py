@@ -904,8 +904,9 @@ def main() -> None:
 
     A process that imported TensorFlow or MLflow ends without the interpreter's module teardown, which
     spends 1.4-1.9 s in TensorFlow's destructors after a search and 1 s after MLflow alone (measured;
-    a search's worker processes pay it too): every stream is flushed, other non-daemon threads joined,
-    ``atexit`` handlers and logging shut down first, so nothing written is lost. mypy ends its runs the
+    a search's worker processes pay it too): every stream is flushed, cnn-search's own threads joined,
+    ``atexit`` handlers and logging shut down first, so nothing written is lost. Other libraries'
+    idle threads (thread pools waiting for work, MLflow's telemetry) are not waited for. mypy ends its runs the
     same way. Called in-process (tests, ``app`` with typer's runner) nothing changes."""
     try:
         app()
@@ -931,9 +932,9 @@ def _fast_exit(code: object) -> NoReturn:
         print(code, file=sys.stderr)
         code = 1
     status = code if isinstance(code, int) else (0 if code is None else 1)
-    for thread in threading.enumerate():  # what the interpreter would wait for at exit
-        if thread is not threading.current_thread() and not thread.daemon:
-            thread.join()
+    for thread in threading.enumerate():  # cnn-search's own unfinished work (MLflow's start-up), if any
+        if thread.name.startswith("cnn-search") and thread is not threading.current_thread() and not thread.daemon:
+            thread.join(timeout=60)
     atexit._run_exitfuncs()  # what Py_Finalize runs first (MLflow's, tempfile's finalizers...)
     logging.shutdown()
     for stream in (sys.stdout, sys.stderr):

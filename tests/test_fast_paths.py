@@ -82,7 +82,7 @@ def test_the_supervising_process_does_not_import_keras_to_start_a_search(tmp_pat
 def test_the_winner_is_judged_without_tracing_and_scores_as_evaluate_does() -> None:
     import keras
 
-    from search.engines._session import predict_eagerly, sparse_crossentropy
+    from search.training._eager import predict_eagerly, sparse_crossentropy
 
     model = keras.Sequential(
         [
@@ -116,7 +116,10 @@ def _fast_exit_script(tmp_path: Path, body: str) -> subprocess.CompletedProcess[
         def late():
             time.sleep(0.5)
             open({str(tmp_path / "thread.txt")!r}, "w").write("joined")
-        threading.Thread(target=late).start()  # not a daemon: the interpreter would wait for it
+        threading.Thread(target=late, name="cnn-search-late").start()  # cnn-search's own, not a daemon: waited for
+        # a library's idle pool thread (not a daemon, waits for work forever): not waited for
+        import concurrent.futures
+        concurrent.futures.ThreadPoolExecutor(max_workers=1).submit(lambda: None).result()
         sys.stdout.write("buffered, not yet flushed")
         """
     )
@@ -155,3 +158,37 @@ def test_the_console_entry_point_exits_with_the_command_s_code_after_tensorflow(
     )
     assert shown.returncode == 0, shown.stderr[-2000:]
     assert "failed" in shown.stdout
+
+
+def test_eager_validation_logs_what_keras_s_validation_pass_computes() -> None:
+    import keras
+
+    from search.training._objective import _EagerValidation
+
+    keras.utils.set_random_seed(0)
+    rng = np.random.default_rng(1)
+    x, y = rng.random((96, 8, 8, 1)).astype("float32"), rng.integers(0, 3, 96)
+    xv, yv = rng.random((300, 8, 8, 1)).astype("float32"), rng.integers(0, 3, 300)
+    model = keras.Sequential(
+        [keras.Input((8, 8, 1)), keras.layers.Conv2D(4, 3), keras.layers.Flatten(), keras.layers.Dense(3, "softmax")]
+    )
+    model.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
+    history = model.fit(x, y, epochs=2, verbose=0, callbacks=[_EagerValidation.make(xv, yv)])
+    loss, accuracy = model.evaluate(xv, yv, verbose=0)  # Keras's own pass, on the final weights
+    assert history.history["val_accuracy"][-1] == pytest.approx(accuracy, abs=1e-6)
+    assert history.history["val_loss"][-1] == pytest.approx(loss, rel=1e-5)
+
+
+def test_a_trial_on_data_in_memory_traces_no_test_function() -> None:
+    from search.data import load_dataset
+    from search.space import FixedParams, load_space
+    from search.training import Objective
+
+    space = load_space("tiny")
+    data = load_dataset("digits")
+    arch = space.sample(FixedParams(space.start[0]))  # the tiny space's first start point
+    result = Objective(space, data, epochs=2, seed=0)(arch, lambda epoch, value: False)
+    assert result.state == "complete", result.reason
+    assert len(result.history["val_accuracy"]) == 2 and result.value == max(result.history["val_accuracy"])
+    assert result.model is not None and result.model.test_function is None  # judged eagerly
+    assert result.model.optimizer.built  # its slots were made before the first trace
