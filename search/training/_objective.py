@@ -13,8 +13,10 @@ training split's pixel statistics (:attr:`DataBundle.pixel_stats`), and BatchNor
 momentum comes from the number of steps in an epoch (:func:`search.model.bn_momentum`), so its
 moving statistics are right at the first validation however short the training. With the TensorFlow
 backend the data reaches ``fit`` as ``tf.data`` pipelines (batched gathers, 32 steps per execution);
-with another backend as NumPy arrays. The test split is
-never seen here.
+with another backend as NumPy arrays. A trial's fixed cost on a CPU is mostly tracing its functions,
+so a validation split held in memory (up to :data:`EAGER_VALIDATION_MAX` images) is judged by eager
+calls after each epoch rather than by a traced test function, and the optimizer's variables are made
+before the first trace (:func:`search.model.compile_model`). The test split is never seen here.
 """
 
 from __future__ import annotations
