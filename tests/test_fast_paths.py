@@ -192,3 +192,39 @@ def test_a_trial_on_data_in_memory_traces_no_test_function() -> None:
     assert len(result.history["val_accuracy"]) == 2 and result.value == max(result.history["val_accuracy"])
     assert result.model is not None and result.model.test_function is None  # judged eagerly
     assert result.model.optimizer.built  # its slots were made before the first trace
+
+
+def test_a_worker_imports_keras_while_it_waits_for_the_supervisor(tmp_path: Path) -> None:
+    """A worker's Keras import (3-4 s) overlaps the supervisor's MLflow start-up: it is done before
+    the worker waits for the search's parent run (here never recorded: the wait times out)."""
+    code = textwrap.dedent(
+        f"""
+        import sys
+        from pathlib import Path
+        import optuna
+        from search._errors import SearchError
+        from search.data import load_dataset
+        from search.engines._storage import default_storage_url, get_storage
+        from search.engines._workers import run_worker
+        from search.space import load_space
+
+        runs = Path({str(tmp_path)!r})
+        study = optuna.create_study(study_name="w", storage=get_storage(default_storage_url(runs)))
+        data = load_dataset("digits")
+        attrs = {{"space_definition": load_space("tiny").to_dict(), "target_trials": 2, "data": "digits",
+                  "data_seed": 0, "data_fingerprint": data.fingerprint, "sampler": "tpe", "pruner": "median",
+                  "epochs": 1, "seed": 0}}
+        for key, value in attrs.items():
+            study.set_user_attr(key, value)
+        assert "keras" not in sys.modules
+        try:
+            run_worker("w", runs_dir=runs, wait_for_parent=1)
+        except SearchError as exc:
+            print("waited:", exc, file=sys.stderr)
+        print("keras" in sys.modules)
+        """
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=240)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "waited:" in out.stderr
+    assert out.stdout.split()[-1] == "True"

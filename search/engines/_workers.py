@@ -318,6 +318,8 @@ def run_worker(
         mixed_precision=bool(attrs.get("mixed_precision")),
         xla=bool(attrs.get("xla")),
     )
+    import keras  # noqa: F401 -- before waiting: 3-4 s of import overlap the supervisor's MLflow start-up
+
     parent = _wait_for(lambda: optuna.load_study(study_name=name, storage=study._storage).user_attrs, wait_for_parent)
     study.sampler = make_sampler(
         attrs["sampler"], None if seed is None else seed + 7919 * (index + 1) + len(study.trials)
