@@ -16,7 +16,8 @@ import numpy as np
 import optuna
 import pytest
 
-from search.engines._workers import more_work, watch
+from search.engines._optuna import more_work
+from search.engines._workers import watch
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 

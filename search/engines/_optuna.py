@@ -184,7 +184,7 @@ def optimize(
 
     State = optuna.trial.TrialState
     ran = 0
-    while counted(study) + _running(study) < trials:  # trials other workers are running count as coming
+    while more_work(study, trials, None):  # trials other workers are running count as coming
         signals.check()  # a signal held since the last trial ends the search here, with nothing half-done
         if deadline is not None and time.time() >= deadline:
             log.info("--timeout reached: no new trial starts")
@@ -292,6 +292,20 @@ def _running(study: optuna.Study) -> int:
     import optuna
 
     return len(study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)))
+
+
+def more_work(study: optuna.Study, trials: int, deadline: float | None) -> bool:
+    """Whether trials remain to be started (before ``deadline``, if any): the trial loop's condition, and
+    whether the supervisor starts a worker that ended again. Trials running in any worker count as
+    coming (a worker started for none of them would spend 5 s starting up, find nothing to do, and keep
+    the search waiting for its exit)."""
+    return counted(study) + _running(study) < trials and (deadline is None or time.time() < deadline)
+
+
+def search_done(study: optuna.Study, trials: int, deadline: float | None) -> bool:
+    """Whether the search's trials are over (none to start, none running) and one of them completed:
+    the winner can be evaluated and registered."""
+    return not more_work(study, trials, deadline) and _running(study) == 0 and has_complete(study)
 
 
 def has_complete(study: optuna.Study) -> bool:

@@ -520,17 +520,14 @@ class Session:
                 raise SearchError(f"could not retrain the best trial {best_trial}: {result.reason}")
             model = result.model
         x_test, y_test = self.data.arrays("test")
-        from search.training._eager import predict_eagerly, sparse_crossentropy
+        from search.training._eager import predict_eagerly, scores
 
         probabilities = predict_eagerly(model, x_test)
         y = y_test.astype(int)
-        predicted = np.argmax(probabilities, axis=1)
         k = self.data.num_classes
-        confusion = np.bincount(y * k + predicted, minlength=k * k).reshape(k, k)
-        metrics = {
-            "test_accuracy": float(np.mean(predicted == y)),
-            "test_loss": sparse_crossentropy(probabilities, y),
-        }
+        confusion = np.bincount(y * k + probabilities.argmax(axis=1), minlength=k * k).reshape(k, k)
+        accuracy, loss = scores(probabilities, y)
+        metrics = {"test_accuracy": accuracy, "test_loss": loss}
         uri = self._log_winner(model, arch, best_trial, metrics, confusion, x_test[:5])
         return metrics, uri
 

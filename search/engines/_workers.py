@@ -86,6 +86,8 @@ def supervise(
     gpus: list[str],
 ) -> int:
     """Run ``workers`` worker processes until the target is met; returns how many trials they ran."""
+    from search.engines._optuna import more_work
+
     before = len(study.trials)
     command = [
         sys.executable,
@@ -120,23 +122,6 @@ def supervise(
         on_tick=lambda: _announce(session, study, seen, trials, running),
     )
     return len(study.trials) - before
-
-
-def more_work(study: optuna.Study, trials: int, deadline: float | None) -> bool:
-    """Whether a worker that ended should be started again: trials are still to be started. Trials
-    other workers are running count as coming (a worker started for none of them would spend 5 s
-    starting up, find nothing to do, and keep the search waiting for its exit)."""
-    from search.engines._optuna import _running, counted
-
-    return counted(study) + _running(study) < trials and (deadline is None or time.time() < deadline)
-
-
-def search_done(study: optuna.Study, trials: int, deadline: float | None) -> bool:
-    """Whether the search's trials are over (none to start, none running) and one of them completed:
-    the winner can be evaluated and registered."""
-    from search.engines._optuna import _running, has_complete
-
-    return not more_work(study, trials, deadline) and _running(study) == 0 and has_complete(study)
 
 
 def watch(
@@ -279,7 +264,7 @@ def run_worker(
     import optuna
 
     from search._names import check_name
-    from search.engines._optuna import finish_search, make_pruner, make_sampler, optimize
+    from search.engines._optuna import finish_search, make_pruner, make_sampler, optimize, search_done
     from search.engines._storage import default_storage_url, get_storage
     from search.space import Space
     from search.tracking import check_store, default_tracking_uri

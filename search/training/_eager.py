@@ -30,3 +30,18 @@ def sparse_crossentropy(probabilities: Any, labels: Any) -> float:
 
     picked = probabilities[np.arange(len(labels)), labels]
     return float(-np.mean(np.log(np.clip(picked, 1e-7, 1.0)))) if len(labels) else float("nan")
+
+
+def scores(probabilities: Any, labels: Any) -> tuple[float, float]:
+    """(accuracy, loss) of softmax ``probabilities`` for integer ``labels``, as ``evaluate`` reports them
+    for the compiled models (``nan`` for no labels).
+
+    >>> import numpy as np
+    >>> [round(v, 4) for v in scores(np.array([[0.5, 0.5], [0.9, 0.1]]), np.array([1, 0]))]
+    [1.0, 0.3993]
+    """
+    import numpy as np
+
+    if not len(labels):
+        return float("nan"), float("nan")
+    return float(np.mean(probabilities.argmax(axis=1) == labels)), sparse_crossentropy(probabilities, labels)

@@ -335,23 +335,28 @@ class Objective:
         epochs = self.epochs or arch.training.epochs
         augment = arch.training.augment
         eager = self.data.in_memory and len(self.data.labels("validation")) <= EAGER_VALIDATION_MAX
-        validation: dict[str, Any] = {}
         callbacks = [_EagerValidation.make(*self.data.arrays("validation")), callback] if eager else [callback]
         if keras.backend.backend() != "tensorflow" and self.data.in_memory and not augment:
             x, y = self.data.arrays("train")  # NumPy reaches fit on any Keras backend
-            if not eager:
-                validation["validation_data"] = self.data.arrays("validation")
-            model.fit(x, y, batch_size=batch, epochs=epochs, callbacks=callbacks, verbose=0, shuffle=True, **validation)
+            validation = None if eager else self.data.arrays("validation")
+            model.fit(
+                x,
+                y,
+                batch_size=batch,
+                epochs=epochs,
+                validation_data=validation,
+                callbacks=callbacks,
+                verbose=0,
+                shuffle=True,
+            )
         else:
-            if not eager:
-                validation["validation_data"] = self.data.validation(VALIDATION_BATCH)
             model.fit(
                 self.data.train(batch, augment=augment),
                 epochs=epochs,
+                validation_data=None if eager else self.data.validation(VALIDATION_BATCH),
                 callbacks=callbacks,
                 verbose=0,
                 shuffle=False,  # the pipeline reshuffles every epoch itself
-                **validation,
             )
 
 
@@ -369,7 +374,7 @@ class _EagerValidation:
     def make(x: Any, y: Any) -> keras.callbacks.Callback:
         import keras
 
-        from search.training._eager import predict_eagerly, sparse_crossentropy
+        from search.training._eager import predict_eagerly, scores
 
         labels = y.astype(int)
 
@@ -378,7 +383,6 @@ class _EagerValidation:
                 if logs is None:
                     return
                 probabilities = predict_eagerly(self.model, x, batch_size=VALIDATION_BATCH)
-                logs["val_loss"] = sparse_crossentropy(probabilities, labels)
-                logs["val_accuracy"] = float((probabilities.argmax(axis=1) == labels).mean()) if len(labels) else 0.0
+                logs["val_accuracy"], logs["val_loss"] = scores(probabilities, labels)
 
         return EagerValidation()
