@@ -37,8 +37,8 @@ def scores(probabilities: Any, labels: Any) -> tuple[float, float]:
     for the compiled models (``nan`` for no labels).
 
     >>> import numpy as np
-    >>> [round(v, 4) for v in scores(np.array([[0.5, 0.5], [0.9, 0.1]]), np.array([1, 0]))]
-    [1.0, 0.3993]
+    >>> [round(v, 4) for v in scores(np.array([[0.2, 0.8], [0.9, 0.1]]), np.array([1, 0]))]
+    [1.0, 0.1643]
     """
     import numpy as np
 
