@@ -221,27 +221,36 @@ def register_keras_model(tracking_uri: str, name: str, model: Any, *, run_id: st
     it as a new version of ``name`` tagged with ``trial``, and return the version number.
 
     (``input_example=`` fails in MLflow 3.17, "No such file ... input_example.json"; a signature works.)
+    MLflow's own "Successfully registered model" / "Created version" lines are not printed: the caller
+    says where the model went, and a worker process registering the winner would write them into the
+    supervisor's live display.
     """
+    import contextlib
+    import io
+
     import mlflow
     import mlflow.keras
     from mlflow import MlflowClient
     from mlflow.models import Model, infer_signature
 
-    signature = infer_signature(example, model.predict(example, verbose=0))
+    from search.training._eager import predict_eagerly
+
+    signature = infer_signature(example, predict_eagerly(model, example))  # no predict function traced
     mlflow.set_tracking_uri(tracking_uri)  # Model.log and the registry read the global URI
     # MLflow 3 files the logged model under the *active* experiment: without this it is experiment 0,
     # whose artifact root is ./mlruns in whatever folder the process runs in.
     mlflow.set_experiment(experiment_id=MlflowClient(tracking_uri=tracking_uri).get_run(run_id).info.experiment_id)
-    info = Model.log(
-        artifact_path=None,
-        name="model",
-        flavor=mlflow.keras,
-        model=model,
-        run_id=run_id,
-        registered_model_name=name,
-        signature=signature,
-        pip_requirements=_requirements(),
-    )
+    with contextlib.redirect_stderr(io.StringIO()):  # print()s and Python warnings; its logging and errors still show
+        info = Model.log(
+            artifact_path=None,
+            name="model",
+            flavor=mlflow.keras,
+            model=model,
+            run_id=run_id,
+            registered_model_name=name,
+            signature=signature,
+            pip_requirements=_requirements(),
+        )
     version = str(info.registered_model_version)
     MlflowClient(tracking_uri=tracking_uri).set_model_version_tag(name, version, "trial", str(trial))
     return version
