@@ -37,3 +37,37 @@ def test_previous_handlers_are_restored():
     with interrupt_on_signals():
         assert signal.getsignal(signal.SIGINT) is not before
     assert signal.getsignal(signal.SIGINT) is before
+
+
+def test_a_signal_that_a_library_swallows_or_turns_into_another_error_still_interrupts():
+    """TensorFlow's C++ code may catch the handler's exception and carry on, or raise another error in
+    its place (CI: ``SystemError: Objects/listobject.c:338``); the trial must still end as interrupted."""
+
+    def swallowing_library() -> str:
+        try:
+            os.kill(os.getpid(), signal.SIGINT)  # the real handler runs here
+            for _ in range(1000):
+                pass
+        except KeyboardInterrupt:
+            return "carried on"
+        raise AssertionError("the handler did not run")
+
+    def mangling_library() -> None:
+        try:
+            os.kill(os.getpid(), signal.SIGTERM)
+            for _ in range(1000):
+                pass
+        except KeyboardInterrupt:
+            raise SystemError("Objects/listobject.c:338: bad argument to internal function") from None
+        raise AssertionError("the handler did not run")
+
+    with interrupt_on_signals() as signals:
+        with pytest.raises(SearchInterrupted) as swallowed, signals.armed():
+            assert swallowing_library() == "carried on"
+        assert swallowed.value.exit_code == 130
+        with pytest.raises(SearchInterrupted) as mangled, signals.armed():
+            mangling_library()
+        assert mangled.value.exit_code == 143 and isinstance(mangled.value.__cause__, SystemError)
+        with signals.armed():  # the next trial starts clean: nothing held, nothing raised again
+            pass
+    assert signals.pending is None

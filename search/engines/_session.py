@@ -50,15 +50,23 @@ class SearchInterrupted(KeyboardInterrupt):
 class Signals:
     """SIGINT/SIGTERM during a search. Inside :meth:`armed` (a trial's training) a signal raises
     :class:`SearchInterrupted` at once; anywhere else (recording a trial, the winner) it is held and
-    raised at the next :meth:`check`, so bookkeeping is never cut in half."""
+    raised at the next :meth:`check`, so bookkeeping is never cut in half.
+
+    The handler runs wherever Python checks for signals, C code included: TensorFlow may catch the
+    exception and go on, or turn it into another one (CI saw ``SystemError: Objects/listobject.c:338:
+    bad argument to internal function``), so the trial would end "failed" and the search go on.
+    :meth:`armed` therefore remembers the signal it raised and raises it again on the way out, whatever
+    became of the first exception."""
 
     def __init__(self) -> None:
         self.is_armed = False
         self.pending: int | None = None
+        self.fired: int | None = None  # the signal raised inside the current armed block
 
     def handler(self, signum: int, frame: Any) -> None:
         if self.is_armed:
             self.is_armed = False  # a second signal while unwinding is held, not raised
+            self.fired = signum
             raise SearchInterrupted(signum)
         self.pending = signum
 
@@ -70,11 +78,19 @@ class Signals:
     @contextmanager
     def armed(self) -> Iterator[None]:
         self.check()
-        self.is_armed = True
+        self.is_armed, self.fired = True, None
         try:
             yield
+        except KeyboardInterrupt:
+            raise
+        except BaseException as exc:  # a library turned the interrupt into another exception
+            if self.fired is not None:
+                raise SearchInterrupted(self.fired) from exc
+            raise
         finally:
             self.is_armed = False
+        if self.fired is not None:  # a library swallowed the interrupt
+            raise SearchInterrupted(self.fired)
 
 
 @contextmanager
