@@ -154,3 +154,39 @@ def test_every_activation_name_is_a_keras_activation():
         y = keras.ops.convert_to_numpy(keras.layers.Activation(name)(x))
         assert y.shape == (9,) and np.all(np.isfinite(y)), name
         assert callable(fn)
+
+
+def test_fused_batch_norm_trains_as_keras_batch_norm_and_leaves_only_builtin_layers(tmp_path):
+    """The training twin (TensorFlow's fused kernel) normalises a batch as Keras's BatchNormalization
+    does and updates the same moving statistics (variance with Bessel's correction, n/(n-1)); the model
+    handed on after training holds plain BatchNormalization, the same weights and the same answers."""
+    from search.model import with_builtin_layers
+
+    arch = Architecture(
+        blocks=(ConvBlock(filters=4, batch_norm=True), ConvBlock(filters=6, batch_norm=True, residual=True)),
+        head=Head(pooling="global_average", units=(8,)),
+    )
+    x = np.random.default_rng(0).uniform(100, 140, size=(16, 8, 8, 1)).astype("float32")  # low contrast
+    keras.utils.set_random_seed(1)
+    plain = build_model(arch, (8, 8, 1), 3, bn_momentum=0.5)
+    keras.utils.set_random_seed(1)
+    fused = build_model(arch, (8, 8, 1), 3, bn_momentum=0.5, fused_batch_norm=True)
+    bn = [layer.name for layer in plain.layers if type(layer).__name__ == "BatchNormalization"]
+    assert len(bn) == 3 and {type(fused.get_layer(n)).__name__ for n in bn} == {"FusedBatchNormalization"}
+    np.testing.assert_allclose(fused(x, training=True), plain(x, training=True), atol=1e-5)
+    for name in bn:
+        a, b = plain.get_layer(name), fused.get_layer(name)
+        n = 16 * int(np.prod(a.input.shape[1:3]))  # values a channel in this batch
+        np.testing.assert_allclose(b.moving_mean.numpy(), a.moving_mean.numpy(), atol=1e-5)
+        batch_var = (a.moving_variance.numpy() - 0.5) / 0.5  # momentum 0.5 from a start of 1
+        np.testing.assert_allclose(b.moving_variance.numpy(), 0.5 + 0.5 * batch_var * n / (n - 1), rtol=1e-4)
+    np.testing.assert_allclose(fused(x), fused.predict(x, verbose=0), atol=1e-5)  # inference: Keras's own path
+
+    kept = with_builtin_layers(fused)
+    assert {type(kept.get_layer(n)).__name__ for n in bn} == {"BatchNormalization"}
+    assert not any("Fused" in type(layer).__name__ for layer in kept.layers)
+    np.testing.assert_allclose(kept(x), fused(x), atol=1e-6)
+    kept.save(tmp_path / "kept.keras")
+    again = keras.saving.load_model(tmp_path / "kept.keras", safe_mode=True)  # no cnn-search class needed
+    np.testing.assert_allclose(again(x), fused(x), atol=1e-6)
+    assert with_builtin_layers(plain) is plain

@@ -1,7 +1,7 @@
 """Architectures (plain data), their feasibility plan, and the Keras builder."""
 
 from search.model._architecture import Architecture, ConvBlock, Head, Preprocessing, Training
-from search.model._builder import build_model, compile_model
+from search.model._builder import build_model, compile_model, with_builtin_layers
 from search.model._plan import Plan, Step, check_budget, make_plan
 
 __all__ = [
@@ -16,4 +16,5 @@ __all__ = [
     "check_budget",
     "compile_model",
     "make_plan",
+    "with_builtin_layers",
 ]
