@@ -160,7 +160,7 @@ def test_fused_batch_norm_trains_as_keras_batch_norm_and_leaves_only_builtin_lay
     """The training twin (TensorFlow's fused kernel) normalises a batch as Keras's BatchNormalization
     does and updates the same moving statistics (variance with Bessel's correction, n/(n-1)); the model
     handed on after training holds plain BatchNormalization, the same weights and the same answers."""
-    from search.model import with_builtin_layers
+    from search.model import for_saving
 
     arch = Architecture(
         blocks=(ConvBlock(filters=4, batch_norm=True), ConvBlock(filters=6, batch_norm=True, residual=True)),
@@ -170,7 +170,7 @@ def test_fused_batch_norm_trains_as_keras_batch_norm_and_leaves_only_builtin_lay
     keras.utils.set_random_seed(1)
     plain = build_model(arch, (8, 8, 1), 3, bn_momentum=0.5)
     keras.utils.set_random_seed(1)
-    fused = build_model(arch, (8, 8, 1), 3, bn_momentum=0.5, fused_batch_norm=True)
+    fused = build_model(arch, (8, 8, 1), 3, bn_momentum=0.5, fused=True)
     bn = [layer.name for layer in plain.layers if type(layer).__name__ == "BatchNormalization"]
     assert len(bn) == 3 and {type(fused.get_layer(n)).__name__ for n in bn} == {"FusedBatchNormalization"}
     np.testing.assert_allclose(fused(x, training=True), plain(x, training=True), atol=1e-5)
@@ -182,11 +182,44 @@ def test_fused_batch_norm_trains_as_keras_batch_norm_and_leaves_only_builtin_lay
         np.testing.assert_allclose(b.moving_variance.numpy(), 0.5 + 0.5 * batch_var * n / (n - 1), rtol=1e-4)
     np.testing.assert_allclose(fused(x), fused.predict(x, verbose=0), atol=1e-5)  # inference: Keras's own path
 
-    kept = with_builtin_layers(fused)
+    kept = for_saving(fused)
     assert {type(kept.get_layer(n)).__name__ for n in bn} == {"BatchNormalization"}
     assert not any("Fused" in type(layer).__name__ for layer in kept.layers)
     np.testing.assert_allclose(kept(x), fused(x), atol=1e-6)
     kept.save(tmp_path / "kept.keras")
     again = keras.saving.load_model(tmp_path / "kept.keras", safe_mode=True)  # no cnn-search class needed
     np.testing.assert_allclose(again(x), fused(x), atol=1e-6)
-    assert with_builtin_layers(plain) is plain
+    assert for_saving(plain) is plain
+
+
+@pytest.mark.parametrize("optimizer", ["adam", "adamw"])
+def test_fused_adam_takes_the_steps_keras_adam_takes_and_is_not_saved(tmp_path, optimizer):
+    """Trained side by side from the same weights on the same batches, the fused optimizer (one
+    ResourceApplyAdam a weight) leaves the weights Keras's Adam/AdamW leaves; the model handed on is
+    compiled with Keras's own optimizer (same configuration), evaluates the same, and loads without
+    cnn-search."""
+    from search.model import for_saving
+
+    arch = Architecture(
+        blocks=(ConvBlock(filters=4),),
+        head=Head(pooling="flatten", units=(8,)),
+        training=Training(optimizer=optimizer, learning_rate=3e-3, weight_decay=1e-2 if optimizer == "adamw" else 0.0),
+    )
+    rng = np.random.default_rng(0)
+    x, y = rng.integers(0, 256, size=(64, 8, 8, 1)).astype("float32"), rng.integers(0, 3, size=64)
+    models = {}
+    for fused in (False, True):
+        keras.utils.set_random_seed(2)
+        models[fused] = compile_model(build_model(arch, (8, 8, 1), 3), arch, steps_per_execution=4, fused=fused)
+        models[fused].fit(x, y, batch_size=8, epochs=3, shuffle=False, verbose=0)
+    assert type(models[True].optimizer).__name__ == f"Fused{type(models[False].optimizer).__name__}"
+    assert int(models[True].optimizer.iterations) == int(models[False].optimizer.iterations) == 24
+    for a, b in zip(models[False].get_weights(), models[True].get_weights(), strict=True):
+        np.testing.assert_allclose(b, a, rtol=1e-3, atol=1e-5)
+    kept = for_saving(models[True])
+    assert kept is not models[True] and type(kept.optimizer) is type(models[False].optimizer)
+    assert kept.optimizer.get_config() == {**models[True].optimizer.get_config(), "name": optimizer}
+    assert kept.evaluate(x, y, verbose=0) == pytest.approx(models[True].evaluate(x, y, verbose=0), abs=1e-6)
+    kept.save(tmp_path / "kept.keras")
+    again = keras.saving.load_model(tmp_path / "kept.keras", safe_mode=True)
+    np.testing.assert_allclose(again(x), models[True](x), atol=1e-6)

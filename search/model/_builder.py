@@ -1,9 +1,9 @@
 """Architecture + input shape + number of classes → ``keras.Model`` (functional API).
 
 Only built-in Keras layers (no ``Lambda``): the model saves as ``.keras`` and loads back under
-``safe_mode=True``. The one exception is training-only: ``fused_batch_norm=True`` builds
-:func:`fused_batch_norm_class` in place of BatchNormalization, and :func:`with_builtin_layers` turns
-the trained model back into built-in layers (same weights) before anything saves or exports it.
+``safe_mode=True``. The one exception is training-only: ``fused=True`` (:mod:`search.model._fused`)
+builds TensorFlow's fused batch norm and optimizers, and :func:`search.model.for_saving` turns the
+trained model back into built-in layers (same weights) before anything saves or exports it.
 Preprocessing (rescaling, resizing) is inside the model, so it takes raw images.
 The builder instantiates the plan of :func:`search.model.make_plan`; an infeasible architecture
 raises :class:`search.InfeasibleError` before any layer is created.
@@ -11,9 +11,10 @@ raises :class:`search.InfeasibleError` before any layer is created.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from search.model._architecture import Architecture
+from search.model._fused import fused_batch_norm_class, fused_optimizer_class
 from search.model._plan import Plan, Shape, make_plan
 
 if TYPE_CHECKING:
@@ -29,7 +30,7 @@ def build_model(
     name: str = "cnn",
     input_stats: tuple[float, float] | None = None,
     bn_momentum: float | None = None,
-    fused_batch_norm: bool = False,
+    fused: bool = False,
 ) -> keras.Model:
     """Build the (uncompiled) Keras model of ``arch``.
 
@@ -37,9 +38,9 @@ def build_model(
     ``input_stats`` (mean, standard deviation of the raw training pixels) makes the first layer
     standardise its input when ``arch.preprocessing.standardize`` is on: ``Rescaling(1/std, -mean/std)``,
     a built-in layer every export format carries. ``bn_momentum`` sets every BatchNormalization's
-    momentum (see :func:`bn_momentum`). ``fused_batch_norm`` (TensorFlow backend) trains batch norm with
-    TensorFlow's fused kernel (:func:`fused_batch_norm_class`). None changes the layer plan or the
-    parameter count.
+    momentum (see :func:`bn_momentum`). ``fused`` (TensorFlow backend, training only) trains batch norm
+    with TensorFlow's fused kernel (:func:`search.model._fused.fused_batch_norm_class`). None changes
+    the layer plan or the parameter count.
     """
     import keras
 
@@ -56,83 +57,13 @@ def build_model(
             config = {**config, "momentum": bn_momentum}
         if mixed and step.name == plan.output:
             config = {**config, "dtype": "float32"}
-        if step.layer == "BatchNormalization" and fused_batch_norm:
+        if step.layer == "BatchNormalization" and fused:
             layer = fused_batch_norm_class()(name=step.name, **config)
         else:
             layer = getattr(keras.layers, step.layer)(name=step.name, **config)
         args = [tensors[i] for i in step.inputs]
         tensors[step.name] = layer(args if step.layer == "Add" else args[0])
     return keras.Model(inputs, tensors[plan.output], name=name)
-
-
-def with_builtin_layers(model: keras.Model) -> keras.Model:
-    """``model`` with built-in layers only: a model built with ``fused_batch_norm=True`` is rebuilt
-    from its own config with plain BatchNormalization and given the same weights (the two classes
-    create the same variables in the same order); any other model is returned as it is."""
-    import keras
-
-    fused = fused_batch_norm_class()
-    if not any(isinstance(layer, fused) for layer in model.layers):
-        return model
-    config = model.get_config()
-    for layer in config["layers"]:
-        if layer["class_name"] == fused.__name__:
-            layer["class_name"], layer["module"], layer["registered_name"] = "BatchNormalization", "keras.layers", None
-    plain = keras.Model.from_config(config)
-    plain.set_weights(model.get_weights())
-    return plain
-
-
-_FUSED: type | None = None
-
-
-def fused_batch_norm_class() -> type:
-    """BatchNormalization whose training step is TensorFlow's fused kernel (``FusedBatchNormV3``).
-
-    Keras 3 normalises with separate ops (moments, then the affine transform, and their gradients);
-    the fused kernel does the step in one op each way. Measured on this project's 2-core CPU
-    (benchmarks/batch_norm.py): a 3-block BN CNN's epoch about a third faster. Inference (and every
-    case the kernel does not cover: masks, renorm, another axis, float16, no centre or scale) runs
-    Keras's own code. The moving variance it keeps is the batch variance with Bessel's correction
-    (n/(n-1), as Keras 2's fused path kept it); Keras 3's unfused path keeps the biased one, a
-    difference of 1/(n-1) for n values a channel in a batch. Used for training only: saved,
-    registered and exported models hold plain BatchNormalization (:func:`with_builtin_layers`)."""
-    global _FUSED
-    if _FUSED is None:
-        import keras
-        import tensorflow as tf
-
-        class FusedBatchNormalization(keras.layers.BatchNormalization):
-            def call(self, inputs: Any, training: Any = None, mask: Any = None) -> Any:
-                fusable = (
-                    training
-                    and self.trainable
-                    and mask is None
-                    and len(inputs.shape) == 4
-                    and self.axis in (-1, 3)
-                    and self.center
-                    and self.scale
-                    and not self.renorm
-                    and keras.backend.standardize_dtype(inputs.dtype) == "float32"
-                )
-                if not fusable:
-                    return super().call(inputs, training=training, mask=mask)
-                outputs, mean, variance = tf.compat.v1.nn.fused_batch_norm(
-                    inputs,
-                    self.gamma.value,
-                    self.beta.value,
-                    mean=self.moving_mean.value,
-                    variance=self.moving_variance.value,
-                    epsilon=self.epsilon,
-                    is_training=True,
-                    exponential_avg_factor=1.0 - self.momentum,  # returns the updated moving statistics
-                )
-                self.moving_mean.assign(mean)
-                self.moving_variance.assign(variance)
-                return outputs
-
-        _FUSED = FusedBatchNormalization
-    return _FUSED
 
 
 #: Weight left on BatchNormalization's initial moving statistics (mean 0, variance 1) after one epoch.
@@ -155,10 +86,17 @@ def bn_momentum(steps_per_epoch: int) -> float:
 
 
 def compile_model(
-    model: keras.Model, arch: Architecture, *, steps_per_execution: int = 1, jit_compile: bool | str = "auto"
+    model: keras.Model,
+    arch: Architecture,
+    *,
+    steps_per_execution: int = 1,
+    jit_compile: bool | str = "auto",
+    fused: bool = False,
 ) -> keras.Model:
     """Compile with the architecture's optimizer (keywords only: Keras 3 reads a third positional
-    argument as ``loss_weights``). ``jit_compile=True`` asks for XLA compilation.
+    argument as ``loss_weights``). ``jit_compile=True`` asks for XLA compilation. ``fused`` (TensorFlow
+    backend, training only): Adam and AdamW update each weight with TensorFlow's fused kernel
+    (:func:`search.model._fused.fused_optimizer_class`).
 
     The optimizer's slot variables are created here, eagerly, not where Keras would create them: inside
     the first trace of the train function (TensorFlow lifts each out of the graph being traced). Measured
@@ -172,12 +110,13 @@ def compile_model(
         kwargs["weight_decay"] = t.weight_decay
     if t.optimizer in ("sgd", "rmsprop") and t.momentum is not None:
         kwargs["momentum"] = t.momentum
-    optimizer = {
+    optimizer_class = {
         "adam": keras.optimizers.Adam,
         "adamw": keras.optimizers.AdamW,
         "sgd": keras.optimizers.SGD,
         "rmsprop": keras.optimizers.RMSprop,
-    }[t.optimizer](**kwargs)
+    }[t.optimizer]
+    optimizer = (fused_optimizer_class(optimizer_class) if fused else optimizer_class)(**kwargs)
     model.compile(
         optimizer=optimizer,
         loss="sparse_categorical_crossentropy",

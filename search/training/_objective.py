@@ -16,10 +16,9 @@ backend the data reaches ``fit`` as ``tf.data`` pipelines (batched gathers, 32 s
 with another backend as NumPy arrays. A trial's fixed cost on a CPU is mostly tracing its functions,
 so a validation split held in memory (up to :data:`EAGER_VALIDATION_MAX` images) is judged by eager
 calls after each epoch rather than by a traced test function, and the optimizer's variables are made
-before the first trace (:func:`search.model.compile_model`). With TensorFlow, batch norm trains
-with TensorFlow's fused kernel (:func:`search.model._builder.fused_batch_norm_class`; 11-17% off a
-batch-norm trial's fit, ``benchmarks/batch_norm.py``) and the model kept afterwards holds plain
-BatchNormalization. The test split is never seen here.
+before the first trace (:func:`search.model.compile_model`). With TensorFlow, batch norm, Adam and
+AdamW train with TensorFlow's fused kernels (:mod:`search.model._fused`: fewer ops to trace and to
+run) and the model kept afterwards holds plain built-in layers. The test split is never seen here.
 """
 
 from __future__ import annotations
@@ -33,7 +32,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 from search._errors import InfeasibleError
-from search.model import Architecture, build_model, compile_model, with_builtin_layers
+from search.model import Architecture, build_model, compile_model, for_saving
 from search.training import _faults
 
 if TYPE_CHECKING:
@@ -265,6 +264,7 @@ class Objective:
 
         batch = arch.training.batch_size
         n_train = len(self.data.labels("train"))
+        fused = keras.backend.backend() == "tensorflow"  # TensorFlow's fused kernels while training
         for attempt in (0, 1):
             result = TrialResult("complete", params=plan.params, flops=plan.flops)
             # Keras's own gc.collect() walks every TensorFlow object (0.4 s a trial); run_search freezes the
@@ -282,9 +282,11 @@ class Objective:
                     plan=plan,
                     input_stats=self.data.pixel_stats,
                     bn_momentum=bn_momentum(math.ceil(n_train / batch)),
-                    fused_batch_norm=keras.backend.backend() == "tensorflow",
+                    fused=fused,
                 )
-                compile_model(model, arch, steps_per_execution=STEPS_PER_EXECUTION, jit_compile=self.jit_compile)
+                compile_model(
+                    model, arch, steps_per_execution=STEPS_PER_EXECUTION, jit_compile=self.jit_compile, fused=fused
+                )
                 callback = _Epochs.make(
                     result,
                     reporter,
@@ -330,7 +332,7 @@ class Objective:
         if result.state == "complete" and self.keep_model:
             if callback.weights is not None:
                 model.set_weights(callback.weights)
-            result.model = with_builtin_layers(model)  # what is saved, registered and exported
+            result.model = for_saving(model)  # what is saved, registered and exported
         return result
 
     def _fit(self, model: keras.Model, arch: Architecture, batch: int, callback: Any) -> None:
