@@ -1,11 +1,15 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 import pytest
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# The empty MLflow store copied for new stores (search/tracking/_store.py) is kept per test process,
+# not in the user's cache; the processes the tests start inherit it.
+os.environ.setdefault("CNN_SEARCH_CACHE", tempfile.mkdtemp(prefix="cnn-search-cache-"))
 
 ROOT = Path(__file__).resolve().parents[1]
 SPACES = ROOT / "spaces"

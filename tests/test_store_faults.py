@@ -171,10 +171,11 @@ def test_two_first_runs_at_once_share_one_store_one_parent_and_one_registration(
 
 @pytest.mark.slow
 def test_a_kill_while_the_store_is_created_leaves_nothing_half_made(tmp_path):
-    """Row 17: kill -9 during MLflow's first set-up used to leave a store every later run failed on."""
+    """Row 17: kill -9 during MLflow's first set-up used to leave a store every later run failed on.
+    An empty cache: the store is made by MLflow's migrations, not copied from a template."""
     runs = tmp_path / "runs"
     args = ["run", "tiny", "--trials", "2", "--epochs", "1", "--runs-dir", str(runs)]
-    proc = _popen(*args)
+    proc = _popen(*args, env={"CNN_SEARCH_CACHE": str(tmp_path / "cache")})
     _wait_for(lambda: any(runs.glob(".mlflow.db.creating-*")), proc)
     time.sleep(0.6)
     proc.kill()

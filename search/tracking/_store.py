@@ -9,6 +9,13 @@ later run failed on ("table ... already exists"). Decisions:
   does not exist, lets MLflow create it under a temporary name in the same folder, then renames it
   into place. A second process waits on the lock and finds the store made; a kill mid-creation
   leaves only a temporary file, removed by the next creation.
+* **Made from a template after the first time.** The migrations cost about 2 s of CPU, paid by every
+  new ``--runs-dir`` while the workers import TensorFlow on the same cores. The first store a given
+  MLflow version makes on a machine is copied, empty, to ``~/.cache/cnn-search/mlflow-VERSION-store.db``
+  (``$CNN_SEARCH_CACHE`` or ``$XDG_CACHE_HOME/cnn-search`` if set); later new stores are copies of it
+  with the Default experiment's artifact location and times rewritten as MLflow writes them (the
+  current folder's ``mlruns/0``, now). A template that is missing, unreadable, not an empty store of
+  that version, or a cache folder that cannot be written, means migrations as before, never an error.
 * **Checked before any trial.** :func:`check_store` (no MLflow import, milliseconds) refuses a file
   that is not an SQLite database, or a folder the store cannot be written in, with the path and the
   fix. A half-made store left by an older version (tables but no ``alembic_version``, and no run
@@ -24,6 +31,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import shutil
 import sqlite3
 import time
 from collections.abc import Iterator
@@ -164,10 +172,74 @@ def ensure_store(tracking_uri: str) -> None:
             old.unlink(missing_ok=True)
         tmp = db.with_name(f".{db.name}.creating-{os.getpid()}")
         tmp.unlink(missing_ok=True)
-        client = MlflowClient(tracking_uri=f"sqlite:///{tmp}")
-        client.search_experiments(max_results=1)  # runs MLflow's migrations on the temporary file
-        client.search_registered_models(max_results=1)
+        template = template_path()
+        if template is not None and _empty_store(template):
+            shutil.copyfile(template, tmp)
+            _localise(tmp)
+        else:
+            client = MlflowClient(tracking_uri=f"sqlite:///{tmp}")
+            client.search_experiments(max_results=1)  # runs MLflow's migrations on the temporary file
+            client.search_registered_models(max_results=1)
+            if template is not None:
+                _keep_template(tmp, template)
         os.replace(tmp, db)
+
+
+def template_path() -> Path | None:
+    """Where the empty store of the installed MLflow version is kept (None: MLflow's version unknown)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        mlflow_version = version("mlflow")
+    except PackageNotFoundError:
+        return None
+    folder = os.environ.get("CNN_SEARCH_CACHE") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache", "cnn-search"
+    )
+    return Path(folder) / f"mlflow-{mlflow_version}-store.db"
+
+
+def _empty_store(db: Path) -> bool:
+    """``db`` is a whole MLflow store (an alembic revision, the runs table) holding no run."""
+    try:
+        with open(db, "rb") as f:
+            if f.read(len(_SQLITE_HEADER)) != _SQLITE_HEADER:
+                return False
+        tables, revision, runs = _tables(db)
+    except (OSError, sqlite3.Error):
+        return False
+    return revision is not None and "runs" in tables and runs == 0
+
+
+def _keep_template(db: Path, template: Path) -> None:
+    """Copy the freshly migrated ``db`` to ``template`` (whole or not at all; a failure is only logged)."""
+    partial = template.with_name(f".{template.name}.{os.getpid()}.tmp")
+    try:
+        template.parent.mkdir(parents=True, exist_ok=True)
+        for old in template.parent.glob(f".{template.name}.*.tmp"):  # left by a process killed mid-copy
+            old.unlink(missing_ok=True)
+        shutil.copyfile(db, partial)
+        os.replace(partial, template)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            partial.unlink(missing_ok=True)
+        log.debug("MLflow store template not kept at %s: %s", template, exc)
+
+
+def _localise(db: Path) -> None:
+    """The Default experiment of a store copied from the template, as MLflow writes it when it creates
+    a store from this folder now: artifacts under ``./mlruns/0``, created and updated now."""
+    now = int(time.time() * 1000)
+    connection = sqlite3.connect(db, timeout=30)
+    try:
+        with connection:
+            connection.execute(
+                "UPDATE experiments SET artifact_location = ?, creation_time = ?, last_update_time = ? "
+                "WHERE experiment_id = 0",
+                (str(Path.cwd() / "mlruns" / "0"), now, now),
+            )
+    finally:
+        connection.close()
 
 
 def open_client(tracking_uri: str) -> MlflowClient:
