@@ -4,10 +4,10 @@ A trial on a CPU spends much of its time outside the convolutions: Keras 3 write
 Adam update as chains of small ops (moments, then the affine transform; about fifteen ops a weight for
 Adam), and TensorFlow traces every one of them once per trial and dispatches every one at every step.
 TensorFlow ships one kernel for each (``FusedBatchNormV3``, ``ResourceApplyAdam``). Measured on the
-2-core machine this project is built on (``benchmarks/fused.py``, vgg's start points on 32x32
-images): the first epoch (trace included) and the later epochs each about a fifth to a quarter faster.
-Profiled on a whole 10-trial search (py-spy), tracing was 30% of the workers' time and the optimizer
-update 38% of the tracing.
+2-core machine this project is built on (``benchmarks/fused.py``: the vgg and resnet start points, 2,400
+images of 32x32, one thread): the first epoch (trace included) 37-50% shorter, the later epochs 23-35%,
+all fits 0.62x Keras's own, the same training loss to 3 decimals. Profiled on a whole 10-trial search
+(py-spy), tracing had been 30% of the workers' time and the optimizer update 38% of the tracing.
 
 Same arithmetic: the batch-norm twin computes what Keras's layer computes, except that the moving
 variance it keeps is the batch variance with Bessel's correction (n/(n-1), as Keras 2's fused path
