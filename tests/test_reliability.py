@@ -117,9 +117,9 @@ def test_sigterm_stops_every_worker_and_the_rerun_completes(tmp_path):
     assert proc.returncode == 143, stderr[-3000:]
     assert "interrupted (SIGTERM)" in stderr
     study = study_of(runs, NAME)
-    assert not [t for t in study.trials if t.state.name == "RUNNING"]
+    assert not [t.number for t in study.trials if t.state.name == "RUNNING"], stderr[-4000:]
     killed = [t for t in study.trials if t.user_attrs.get("state") == "killed"]
-    assert len(killed) == 2
+    assert len(killed) == 2, stderr[-4000:]
     parents, children = runs_of(runs, NAME)
     assert parents[0].info.status == "KILLED"
     assert sum(c.info.status == "KILLED" for c in children) == 2 and not [
