@@ -17,8 +17,8 @@ kernels do not cover (masks, renorm, another axis, float16 batch norm, amsgrad, 
 backends) runs Keras's own code.
 
 The twins live only while a trial trains: :func:`for_saving` rebuilds the trained model from its own
-config with plain built-in layers and the same weights, uncompiled, before anything saves, registers or
-exports it, so a ``.keras`` file never needs cnn-search to load.
+config with plain built-in layers and the same weights, compiled with Keras's own optimizer, before
+anything saves, registers or exports it, so a ``.keras`` file never needs cnn-search to load.
 """
 
 from __future__ import annotations

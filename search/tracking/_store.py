@@ -96,6 +96,12 @@ def check_writable(folder: Path, *, what: str, fix: str) -> None:
         ) from None
 
 
+def _header(db: Path) -> bytes:
+    """The first bytes of ``db``: :data:`_SQLITE_HEADER` for an SQLite database."""
+    with open(db, "rb") as f:
+        return f.read(len(_SQLITE_HEADER))
+
+
 def _tables(db: Path) -> tuple[set[str], str | None, int | None]:
     """(tables, alembic revision, number of runs) of the SQLite file ``db``, read-only."""
     connection = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=30)
@@ -125,8 +131,7 @@ def check_store(tracking_uri: str) -> None:
             f"MLflow store {db}: not a file this user can read and write; expected the store cnn-search made there. "
             f"Fix its permissions, or choose another --runs-dir"
         )
-    with open(db, "rb") as f:
-        header = f.read(len(_SQLITE_HEADER))
+    header = _header(db)
     if header != _SQLITE_HEADER:
         raise SearchError(
             f"MLflow store {db}: not an SQLite database (it starts with {header[:8]!r}); expected the store "
@@ -202,9 +207,8 @@ def template_path() -> Path | None:
 def _empty_store(db: Path) -> bool:
     """``db`` is a whole MLflow store (an alembic revision, the runs table) holding no run."""
     try:
-        with open(db, "rb") as f:
-            if f.read(len(_SQLITE_HEADER)) != _SQLITE_HEADER:
-                return False
+        if _header(db) != _SQLITE_HEADER:
+            return False
         tables, revision, runs = _tables(db)
     except (OSError, sqlite3.Error):
         return False
