@@ -83,9 +83,9 @@ def test_two_workers_share_one_study(tmp_path):
     assert out.returncode == 0, out.stderr[-3000:]
     assert "locked" not in out.stderr.lower() and "Traceback" not in out.stderr
     study = study_of(runs, NAME)
-    numbers = [t.number for t in study.trials]
+    numbers = [t.number for t in study.trials if t.user_attrs.get("state") != "surplus"]
     assert len(numbers) == len(set(numbers)) and len(numbers) == 8  # no overshoot either
-    assert len({t.user_attrs["worker"] for t in study.trials}) == 2  # both workers ran trials
+    assert len({t.user_attrs["worker"] for t in study.trials if t.number in numbers}) == 2  # both workers ran trials
     parents, children = runs_of(runs, NAME)
     assert len(parents) == 1 and parents[0].info.status == "FINISHED"
     assert sorted(int(c.data.tags["trial"]) for c in children) == numbers
@@ -221,6 +221,34 @@ def test_stale_trials_of_other_machines_are_found_by_their_heartbeat(tmp_path):
     retry.set_user_attr("heartbeat", time.time() - GRACE - 5)
     assert fail_stale_trials(study) == [retry.number]
     assert not [t for t in study.trials if t.user_attrs.get("retry_of") == retry.number]  # retried once only
+
+
+def test_of_two_workers_that_ask_for_the_last_trial_at_once_exactly_one_gives_way(tmp_path):
+    """Workers share only the storage: two that both saw one trial to go both ask for it. The rule each
+    applies after ask() lets the smaller number run; a failure ahead makes the other one needed again."""
+    import optuna
+
+    from search.engines._optuna import SURPLUS, summarize, surplus, trial_rows
+    from search.engines._storage import get_storage
+
+    storage = get_storage(str(tmp_path / "s.journal"))
+    mine = optuna.create_study(study_name="s", storage=storage, direction="maximize")
+    theirs = optuna.load_study(study_name="s", storage=storage)  # another worker's handle on the same file
+    for study, value in ((mine, 0.5), (theirs, 0.6)):
+        trial = study.ask()
+        study.tell(trial, value)
+    first, second = theirs.ask(), mine.ask()  # both counted 2 of 3 and asked
+    assert not surplus(theirs, first.number, 3) and surplus(mine, second.number, 3)
+    assert not surplus(mine, first.number, 3)  # the same answer from either handle
+    theirs.tell(first, state=optuna.trial.TrialState.FAIL)  # the one ahead failed: the other is needed now
+    assert not surplus(mine, second.number, 3)
+    mine.tell(second, 0.7)
+    extra = theirs.ask()
+    assert surplus(theirs, extra.number, 3)
+    extra.set_user_attr("state", SURPLUS)
+    theirs.tell(extra, state=optuna.trial.TrialState.FAIL)
+    assert [r["trial"] for r in trial_rows(mine)] == [second.number, 1, 0, first.number]  # the surplus one left out
+    assert summarize(mine) == {"complete": 3, "fail": 1}
 
 
 def test_gpu_workers_are_pinned_one_gpu_each():

@@ -12,6 +12,14 @@ worker fails the stale ones (state ``killed``, an MLflow run recorded for them) 
 once more with the same parameters (``retry_of``); a retried trial is not retried again. Any killed
 trial still lacking its retry or its MLflow run (its worker died while failing it, or a signal
 stopped it) gets them at that point too.
+
+Workers share no lock (another machine's worker has only the storage), so two can see one trial to go
+and both ask for it. Right after ``ask()`` a worker counts the trials ahead of its own (finished and
+counted, or running with a smaller number); when they already reach ``trials`` its trial is surplus:
+failed at once with state ``surplus``, never trained, no MLflow run, and left out of the trial table
+and the counts. Every worker applies the same rule to the same storage, so exactly one of two racing
+workers gives way and the search runs ``trials`` trials, not one more (Optuna's own
+``MaxTrialsCallback`` overshoots here).
 """
 
 from __future__ import annotations
@@ -199,6 +207,12 @@ def optimize(
         if stale:
             log.warning("trial(s) %s were left running by a worker that stopped: failed, retried once", stale)
         trial = study.ask()
+        if surplus(study, trial.number, trials):  # another worker took the last trial at the same moment
+            trial.set_user_attr("state", SURPLUS)
+            trial.set_user_attr("reason", f"surplus: {trials} trials were already counted or running")
+            study.tell(trial, state=State.FAIL, skip_if_finished=True)
+            log.debug("trial %d: surplus (another worker started the last trial at the same moment)", trial.number)
+            continue
         trial.set_user_attr("worker", worker_id())
         trial.set_user_attr("heartbeat", time.time())
         if "CUDA_VISIBLE_DEVICES" in os.environ:  # the GPU a supervised worker is pinned to
@@ -275,6 +289,19 @@ def optimize(
     return ran
 
 
+SURPLUS = "surplus"
+
+
+def surplus(study: optuna.Study, number: int, trials: int) -> bool:
+    """Whether trial ``number``, just asked for, would exceed ``trials``: the trials ahead of it
+    (COMPLETE or PRUNED, or RUNNING with a smaller number) already reach the target."""
+    import optuna
+
+    State = optuna.trial.TrialState
+    ahead = study.get_trials(deepcopy=False, states=(State.COMPLETE, State.PRUNED, State.RUNNING))
+    return sum(t.state != State.RUNNING or t.number < number for t in ahead) >= trials
+
+
 def wait_for_others(study: optuna.Study, session: Session, signals: Signals, *, limit: float | None = None) -> None:
     """Wait until trials other workers are running (another machine's ``cnn-search worker``) end,
     so the winner is chosen among them too; stale ones are failed on the way."""
@@ -318,6 +345,8 @@ def trial_rows(study: optuna.Study) -> list[dict[str, Any]]:
     """One plain dict per trial, best first (complete by value, then the rest by number)."""
     rows = []
     for t in study.get_trials(deepcopy=False):
+        if t.user_attrs.get("state") == SURPLUS:
+            continue
         rows.append(
             {
                 "trial": t.number,
@@ -341,6 +370,8 @@ def summarize(study: optuna.Study) -> dict[str, int]:
     states: dict[str, int] = {}
     for t in study.get_trials(deepcopy=False):
         key = t.user_attrs.get("state", t.state.name.lower())
+        if key == SURPLUS:
+            continue
         states[key] = states.get(key, 0) + 1
     return states
 

@@ -195,7 +195,7 @@ def _announce(
 
     import optuna
 
-    from search.engines._optuna import counted, has_complete
+    from search.engines._optuna import SURPLUS, counted, has_complete
     from search.space import FixedParams
 
     now = datetime.datetime.now()
@@ -220,8 +220,13 @@ def _announce(
         running[t.number] = (epochs, announced)
 
     for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
-        epochs_of(t)
-    finished = [t for t in study.get_trials(deepcopy=False) if t.state.is_finished() and t.number not in seen]
+        if "worker" in t.user_attrs:  # set once the trial is known not to be surplus
+            epochs_of(t)
+    finished = [
+        t
+        for t in study.get_trials(deepcopy=False)
+        if t.state.is_finished() and t.number not in seen and t.user_attrs.get("state") != SURPLUS
+    ]
     if not finished:
         return
     for t in finished:  # a trial that ended between two looks: its epochs are said before its end
