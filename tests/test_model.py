@@ -147,6 +147,35 @@ def test_compile_and_one_step_with_each_optimizer(optimizer):
     assert np.isfinite(history.history["loss"][0])
 
 
+@pytest.mark.parametrize("steps_per_execution", [1, 32])
+def test_a_compiled_model_traces_its_train_step_once(steps_per_execution):
+    """compile_model creates the metrics', loss's and optimizer's variables before fit: a first trace
+    that creates variables is traced again by TensorFlow, the whole train step twice per trial."""
+    import tensorflow as tf
+
+    arch = Architecture(
+        blocks=(ConvBlock(filters=4, batch_norm=True),), head=Head(pooling="global_average"), training=Training()
+    )
+    model = compile_model(
+        build_model(arch, (8, 8, 1), 3, fused=True), arch, steps_per_execution=steps_per_execution, fused=True
+    )
+    traces = []
+    train_step = model.train_step
+
+    def counting(data):
+        traces.append(tf.inside_function())
+        return train_step(data)
+
+    model.train_step = counting
+    rng = np.random.default_rng(0)
+    data = tf.data.Dataset.from_tensor_slices((rng.integers(0, 255, (96, 8, 8, 1), "uint8"), rng.integers(0, 3, 96)))
+    history = model.fit(data.batch(16), epochs=3, verbose=0)
+    assert traces == [True]  # one trace (in a graph), reused by every step of every epoch
+    assert len(history.history["accuracy"]) == 3 and 0 <= history.history["accuracy"][-1] <= 1
+    _, accuracy = model.evaluate(data.batch(16), verbose=0)
+    assert float(model.get_metrics_result()["accuracy"]) == pytest.approx(accuracy)
+
+
 def test_every_activation_name_is_a_keras_activation():
     x = keras.ops.convert_to_tensor(np.linspace(-2, 2, 9, dtype="float32"))
     for name in ACTIVATIONS:
