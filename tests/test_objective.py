@@ -155,6 +155,21 @@ def test_a_trial_that_does_not_learn_is_stopped_with_its_reason(digits):
     assert "at chance (0.10" in result.reason and "after 2 epochs" in result.reason
 
 
+def test_a_trial_that_diverged_then_settled_on_the_class_frequencies_is_stopped(digits):
+    """Adam at 1.0: the first epoch's loss is above 30, then it falls, but settles above the loss of
+    answering the class frequencies (ln 10) while training accuracy stays at chance: nothing learnt."""
+    from search.training._objective import prior_loss
+
+    training = {"epochs": 10, "batch_size": 64, "learning_rate": 1.0, "optimizer": "adam", "patience": 10}
+    space = Space(**{**SMALL, "training": training})
+    result = Objective(space, digits, seed=0)(space.sample(FixedParams({})), lambda e, v: False)
+    assert result.state == "pruned" and result.epochs_run < 10, result.history
+    assert result.history["loss"][0] > 10 * result.history["loss"][-1]  # the loss did fall
+    assert "no lower than answering the class frequencies" in result.reason, result.reason
+    expected = prior_loss(digits.labels("train"), 10)
+    assert expected == pytest.approx(np.log(10), abs=0.01) and f"frequencies ({expected:.3f})" in result.reason
+
+
 def _dark_or_bright(flip_validation: bool):
     from search.data import DataBundle
     from search.data._store import ArrayStore

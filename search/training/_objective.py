@@ -64,30 +64,52 @@ class Health:
       learnt (e.g. normalisation statistics that differ between training and inference).
     * ``not_learning`` (from the second epoch): training accuracy within :data:`NEAR_CHANCE` of chance
       and the training loss not below :data:`LOSS_FALLING` of the first epoch's (e.g. a learning rate
-      that diverges); the sampler learns the trial was bad, without spending its other epochs.
+      that diverges); the sampler learns the trial was bad, without spending its other epochs. Or
+      training accuracy at chance, the loss no lower than ``prior_loss`` (the cross-entropy of always
+      answering the training classes' frequencies: ln K for K balanced classes) and not falling since
+      the epoch before: a network that settled on answering the class frequencies learnt nothing,
+      however high its first epoch's loss was (a diverged start: AdamW at 0.0073 on the suite's
+      textures went 1.768, 1.611, 1.611, 1.611, 1.611 for 5 epochs, ln 5 = 1.609).
 
-    >>> h = Health(train_chance=0.2, val_chance=0.2)
+    >>> h = Health(train_chance=0.2, val_chance=0.2, prior_loss=1.609)
     >>> h.verdict(0, {"loss": 1.2, "accuracy": 0.97, "val_accuracy": 0.2}, first_loss=1.2)
     'val_collapse: validation accuracy 0.200 at chance (0.200) while training accuracy 0.970'
     >>> print(h.verdict(1, {"loss": 1.61, "accuracy": 0.21, "val_accuracy": 0.2}, first_loss=1.6))
     not_learning: training accuracy 0.210 at chance (0.200) and the loss not falling (1.600 -> 1.610) after 2 epochs
+    >>> h.verdict(1, {"loss": 1.611, "accuracy": 0.19, "val_accuracy": 0.2}, first_loss=1.768, previous_loss=1.768)
+    >>> print(h.verdict(2, {"loss": 1.611, "accuracy": 0.19, "val_accuracy": 0.2}, first_loss=1.768, previous_loss=1.611))
+    not_learning: training accuracy 0.190 at chance (0.200) and the loss no lower than answering the class frequencies (1.609) and not falling (1.611 -> 1.611) after 3 epochs
     >>> h.verdict(1, {"loss": 1.2, "accuracy": 0.4, "val_accuracy": 0.35}, first_loss=1.6) is None
     True
     """
 
     train_chance: float
     val_chance: float
+    prior_loss: float = math.inf
 
-    def verdict(self, epoch: int, logs: dict[str, Any], *, first_loss: float) -> str | None:
+    def verdict(
+        self, epoch: int, logs: dict[str, Any], *, first_loss: float, previous_loss: float | None = None
+    ) -> str | None:
         acc, val, loss = (float(logs.get(k, math.nan)) for k in ("accuracy", "val_accuracy", "loss"))
         tc, vc = self.train_chance, self.val_chance
         if acc >= tc + 0.5 * (1 - tc) and val <= vc + NEAR_CHANCE * (1 - vc):
             return f"val_collapse: validation accuracy {val:.3f} at chance ({vc:.3f}) while training accuracy {acc:.3f}"
-        if epoch >= 1 and acc <= tc + NEAR_CHANCE * (1 - tc) and loss >= LOSS_FALLING * first_loss:
-            return (
-                f"not_learning: training accuracy {acc:.3f} at chance ({tc:.3f}) and the loss not falling "
-                f"({first_loss:.3f} -> {loss:.3f}) after {epoch + 1} epochs"
-            )
+        if epoch >= 1 and acc <= tc + NEAR_CHANCE * (1 - tc):
+            if loss >= LOSS_FALLING * first_loss:
+                return (
+                    f"not_learning: training accuracy {acc:.3f} at chance ({tc:.3f}) and the loss not falling "
+                    f"({first_loss:.3f} -> {loss:.3f}) after {epoch + 1} epochs"
+                )
+            if (
+                previous_loss is not None
+                and loss >= LOSS_FALLING * self.prior_loss
+                and loss >= LOSS_FALLING * previous_loss
+            ):
+                return (
+                    f"not_learning: training accuracy {acc:.3f} at chance ({tc:.3f}) and the loss no lower than "
+                    f"answering the class frequencies ({self.prior_loss:.3f}) and not falling "
+                    f"({previous_loss:.3f} -> {loss:.3f}) after {epoch + 1} epochs"
+                )
         return None
 
 
@@ -95,6 +117,16 @@ class Health:
 NEAR_CHANCE = 0.05
 #: "Loss not falling": the epoch's training loss is at least this fraction of the first epoch's.
 LOSS_FALLING = 0.98
+
+
+def prior_loss(labels: Any, num_classes: int) -> float:
+    """Cross-entropy of answering every image with the class frequencies of ``labels`` (ln K for K
+    balanced classes): the training loss of a network that learnt nothing from the images."""
+    import numpy as np
+
+    counts = np.bincount(np.asarray(labels), minlength=num_classes).astype(float)
+    p = counts[counts > 0] / max(counts.sum(), 1)
+    return float(-(p * np.log(p)).sum())
 
 
 def chance(labels: Any, num_classes: int) -> float:
@@ -195,7 +227,10 @@ class _Epochs:
                     self.weights = self.model.get_weights()
                 if sleep := _faults.epoch_sleep():
                     time.sleep(sleep)
-                verdict = health and health.verdict(epoch, logs, first_loss=result.history["loss"][0])
+                losses = result.history["loss"]
+                verdict = health and health.verdict(
+                    epoch, logs, first_loss=losses[0], previous_loss=losses[-2] if len(losses) > 1 else None
+                )
                 if verdict:
                     reporter(epoch, value)  # the engine records this epoch too, as for every other stop
                     self.unhealthy = verdict
@@ -238,7 +273,8 @@ class Objective:
         self.keep_model = keep_model
         self.jit_compile = jit_compile
         k = data.num_classes
-        self.health = Health(chance(data.labels("train"), k), chance(data.labels("validation"), k))
+        train = data.labels("train")
+        self.health = Health(chance(train, k), chance(data.labels("validation"), k), prior_loss(train, k))
 
     def __call__(
         self,
