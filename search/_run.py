@@ -34,9 +34,12 @@ RECYCLE_AFTER = 50
 #: processes. Measured on 2 cores (benchmarks/workers.py): 2 worker processes ran 2.65x the
 #: trials/hour of the in-process worker once started, because TensorFlow does not keep 2 cores busy
 #: with tiny CNNs; a worker's start (about 5 s of TensorFlow import and data loading) only pays off
-#: when the search is not over in seconds.
+#: when the search is not over in seconds. The two workers import TensorFlow side by side, so with a
+#: --timeout they already pay at 15 s (the suite's digits and fewshot tasks, vgg, 5 epochs a trial:
+#: at --timeout 15, 8 trials either way, 17.9 s of wall against 22.9 s in-process; at --timeout 30,
+#: 29 trials against 15 on digits and 37 against 20 on fewshot). Was 60 s, never measured.
 AUTO_WORKERS_MIN_EPOCHS = 40
-AUTO_WORKERS_MIN_SECONDS = 60
+AUTO_WORKERS_MIN_SECONDS = 15
 #: One worker process per core, at most this many (measured on 2 cores only).
 CPU_WORKERS = 2
 
@@ -93,6 +96,8 @@ def default_workers(engine: str, gpus: list[str], *, trials: int, epochs: int, t
     1
     >>> default_workers("optuna", ["0", "1"], trials=3, epochs=1, timeout=None)  # one per GPU
     2
+    >>> default_workers("optuna", [], trials=100, epochs=5, timeout=10)  # a search of seconds: in this process
+    1
     """
     if gpus:
         return len(gpus)

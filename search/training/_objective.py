@@ -76,9 +76,11 @@ class Health:
     'val_collapse: validation accuracy 0.200 at chance (0.200) while training accuracy 0.970'
     >>> print(h.verdict(1, {"loss": 1.61, "accuracy": 0.21, "val_accuracy": 0.2}, first_loss=1.6))
     not_learning: training accuracy 0.210 at chance (0.200) and the loss not falling (1.600 -> 1.610) after 2 epochs
-    >>> h.verdict(1, {"loss": 1.611, "accuracy": 0.19, "val_accuracy": 0.2}, first_loss=1.768, previous_loss=1.768)
-    >>> print(h.verdict(2, {"loss": 1.611, "accuracy": 0.19, "val_accuracy": 0.2}, first_loss=1.768, previous_loss=1.611))
-    not_learning: training accuracy 0.190 at chance (0.200) and the loss no lower than answering the class frequencies (1.609) and not falling (1.611 -> 1.611) after 3 epochs
+    >>> settled = {"loss": 1.611, "accuracy": 0.19, "val_accuracy": 0.2}  # ln 5 = 1.609
+    >>> h.verdict(1, settled, first_loss=1.768, previous_loss=1.768)  # still falling
+    >>> print(h.verdict(2, settled, first_loss=1.768, previous_loss=1.611))  # doctest: +NORMALIZE_WHITESPACE
+    not_learning: training accuracy 0.190 at chance (0.200) and the loss no lower than answering the class
+    frequencies (1.609) and not falling (1.611 -> 1.611) after 3 epochs
     >>> h.verdict(1, {"loss": 1.2, "accuracy": 0.4, "val_accuracy": 0.35}, first_loss=1.6) is None
     True
     """
