@@ -285,7 +285,8 @@ def run(
         typer.Option(
             "--workers",
             help="Worker processes (optuna; default: one per visible GPU; on a CPU, 2 for a search of 40+ "
-            "trial-epochs, else 1 in this process). --seed repeats a search exactly with --workers 1.",
+            "trial-epochs and no --timeout under 15 s, else 1 in this process). --seed repeats a search exactly "
+            "with --workers 1.",
         ),
     ] = None,
     recycle_after: Annotated[
