@@ -496,6 +496,14 @@ def worker(
         str, typer.Option("--engine", help="optuna, or keras-tuner (started by run --workers N only).")
     ] = "optuna",
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Warnings and errors only.")] = False,
+    relay: Annotated[
+        bool,
+        typer.Option(
+            "--relay",
+            help="Leave MLflow to the cnn-search run process of this machine that started the search "
+            "(how run starts its workers): records go through runs/spool/NAME.",
+        ),
+    ] = False,
 ) -> None:
     """Join a running search as one more worker (this machine or another: same --storage and --tracking-uri)."""
     import logging
@@ -518,6 +526,7 @@ def worker(
                 index=index,
                 recycle_after=recycle_after,
                 max_rss_mb=max_worker_rss,
+                relay=relay,
             )
         else:
             raise SearchError_(f"--engine: expected optuna or keras-tuner, received {engine!r}")

@@ -77,10 +77,29 @@ def test_sigkill_mid_trial_then_rerun_retries_the_killed_trial_once(tmp_path):
 
 @pytest.mark.slow
 def test_two_workers_share_one_study(tmp_path):
-    """Row 4: both finish, unique trial numbers, no lock errors; MLflow has every trial once."""
+    """Row 4: both finish, unique trial numbers, no lock errors; MLflow has every trial once. The
+    workers never import MLflow (their records reach it through the supervisor: search.tracking._spool)
+    and the supervisor never imports Keras (its report pictures do: left out); seen at each process's
+    exit by a ``sitecustomize``."""
     runs = tmp_path / "runs"
-    out = cnn_search("run", "tiny", "--trials", "8", "--epochs", "2", "--workers", "2", "--runs-dir", str(runs))
+    probe = tmp_path / "probe"
+    probe.mkdir()
+    (probe / "sitecustomize.py").write_text(
+        "import atexit, os, sys\n"
+        "def said():\n"
+        f"    with open({str(tmp_path / 'modules.txt')!r}, 'a') as f:\n"
+        "        f.write(f\"{sys.argv[1]} mlflow={'mlflow' in sys.modules} keras={'keras' in sys.modules}\\n\")\n"
+        "atexit.register(said)\n"
+    )
+    out = cnn_search(
+        "run", "tiny", "--trials", "8", "--epochs", "2", "--workers", "2", "--runs-dir", str(runs), "--no-report",
+        env={"PYTHONPATH": str(probe)},
+    )  # fmt: skip
     assert out.returncode == 0, out.stderr[-3000:]
+    said = sorted((tmp_path / "modules.txt").read_text().splitlines())
+    assert said[0] == "run mlflow=True keras=False", said
+    assert said[1:] and set(said[1:]) == {"worker mlflow=False keras=True"}, said
+    assert list((runs / "spool" / NAME).iterdir()) == []  # every record written into MLflow
     assert "locked" not in out.stderr.lower() and "Traceback" not in out.stderr
     study = study_of(runs, NAME)
     numbers = [t.number for t in study.trials if t.user_attrs.get("state") != "surplus"]
@@ -95,9 +114,9 @@ def test_two_workers_share_one_study(tmp_path):
     assert study.user_attrs["recycle_after"] == 50  # supervised workers are recycled by default
     kept = list((runs / "models" / NAME).glob("*.keras"))
     assert [p.name for p in kept] == [f"trial-{parents[0].data.tags['best_trial']}.keras"]
-    # the last worker out evaluated and registered the winner (Keras loaded there), once
+    # the last worker out evaluated the winner (Keras loaded there), the supervisor registered it and said so, once
     winner = [line for line in out.stderr.splitlines() if "winner: trial" in line]
-    assert len(winner) == 1 and winner[0].startswith("[worker "), winner
+    assert len(winner) == 1 and winner[0].startswith("winner: trial"), winner
     assert "Successfully registered" not in out.stderr  # MLflow's own line would cut into the live display
     assert study.user_attrs["champion_trial"] == int(parents[0].data.tags["best_trial"])
     # no worker was started again for trials the other was running: two "ran" lines, not three

@@ -408,9 +408,10 @@ def result_of(session: Session, study: optuna.Study, *, ran: int, nothing_to_do:
 def finish_search(session: Session, study: optuna.Study) -> None:
     """Evaluate and register the best trial, unless it is already the registered champion (checked
     under the search's lock: two ``run`` processes of one search register one model version). The
-    worker process that ends a supervised search does it (it has Keras and the data loaded; the
-    supervising process would spend 3 s importing Keras first); the supervisor's call then finds it
-    done, or does it when no worker could."""
+    worker process that ends a supervised search evaluates it (it has Keras and the data loaded; the
+    supervising process would spend 3 s importing Keras first) and hands it to the supervisor through
+    the spool to register (:mod:`search.tracking._spool`); the supervisor's call then finds it done,
+    or does it all when no worker could."""
     from search.tracking._store import search_lock
 
     session.tracker  # noqa: B018 -- MLflow's start-up (a background thread) takes this lock too: wait for it first
@@ -435,6 +436,8 @@ def _finish_locked(session: Session, study: optuna.Study) -> None:
     for path in session.models_dir.glob("trial-*.keras"):  # several workers may have kept one each
         if path != session.model_path(best.number):
             path.unlink(missing_ok=True)
+    if session.relay is not None:  # the supervisor says it once it has registered the model
+        return
     log.info(
         "winner: trial %d, test accuracy %.4f (evaluated once, %.1f s), registered as %s",
         best.number,

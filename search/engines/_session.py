@@ -3,7 +3,8 @@
 An engine (Optuna now; KerasTuner and AutoKeras later) only decides which parameters a trial gets
 and when trials run. For each trial it calls :meth:`Session.run_trial` with a ParamSource and a
 pruning reporter; at the end :meth:`Session.finish` evaluates the winner once on the test split,
-logs it and registers it.
+logs it and registers it. In a worker process started by ``cnn-search run`` (``relay``) the same calls
+write into the spool instead, and the supervising process writes MLflow (:mod:`search.tracking._spool`).
 
 "Best" (README): the completed trial with the highest validation accuracy at its best epoch; its
 model is that epoch's weights (no retraining on train+validation), kept on disk as
@@ -223,8 +224,10 @@ class Session:
         owns_parent: bool = True,
         mixed_precision: bool = False,
         xla: bool = False,
+        relay: Path | None = None,
     ) -> None:
         self.name, self.engine, self.space, self.data = name, engine, space, data
+        self.relay = relay  # a supervised worker: MLflow records go to the supervisor through this spool
         self.owns_parent = owns_parent  # a worker of a supervised search leaves the parent run to it
         self.runs_dir = runs_dir
         self.tracking_uri = tracking_uri
@@ -235,15 +238,23 @@ class Session:
         self.consecutive_failures = 0
         self.last_error: str | None = None
         self.models_dir = runs_dir / "models" / name
-        self.started = time.perf_counter()
+        self.started = self.finish_started = time.perf_counter()
         self._tracking: Future[tuple[Tracker, str, str]] | None = None
 
     # -- MLflow: started in the background, waited for when a trial is recorded ----------------------
     def begin(self, parent_run_id: str | None, on_ready: Callable[[str, str], None] | None = None) -> None:
         """Start MLflow (import, store, experiment, parent run, reconciliation) in a background thread:
         it overlaps the first trial's training instead of delaying it. ``on_ready(experiment_id,
-        parent_run_id)`` is called from that thread once the parent run exists."""
+        parent_run_id)`` is called from that thread once the parent run exists. A supervised worker
+        (``relay``) starts no MLflow: its records go to the spool, ``on_ready`` is not called."""
         from concurrent.futures import ThreadPoolExecutor
+
+        if self.relay is not None:
+            from search.tracking._spool import RelayTracker
+
+            self._tracking = Future()
+            self._tracking.set_result((RelayTracker(self.relay), "", ""))  # type: ignore[arg-type]
+            return
 
         def begin() -> tuple[Tracker, str, str]:
             tracked = self._begin(parent_run_id)
@@ -294,7 +305,30 @@ class Session:
             tracker.log(parent, tags={"skipped_files": str(len(self.data.skipped))})
             skipped = [{"path": path, "reason": reason} for path, reason in self.data.skipped]
             tracker.client.log_dict(parent, {"skipped": skipped}, "skipped_files.json")
+        self._drain(tracker, experiment_id, parent)  # records an earlier run's workers left unwritten
         return tracker, experiment_id, parent
+
+    def drain(self, *, wait: bool = True) -> int:
+        """Write what this search's supervised workers left in the spool into MLflow
+        (:mod:`search.tracking._spool`); ``wait=False`` does nothing while MLflow is still starting."""
+        if self.relay is not None or self._tracking is None or (not wait and not self._tracking.done()):
+            return 0
+        return self._drain(*self._tracked())
+
+    def _drain(self, tracker: Tracker, experiment_id: str, parent: str) -> int:
+        from search.tracking._spool import drain, spool_dir
+
+        def said(record: dict[str, Any], uri: str) -> None:
+            log.info(
+                "winner: trial %d, test accuracy %.4f (evaluated once, %.1f s), registered as %s",
+                record["trial"],
+                record["metrics"]["test_accuracy"],
+                record["seconds"],
+                uri,
+            )
+
+        spool = spool_dir(self.runs_dir, self.name)
+        return drain(tracker, experiment_id, parent, spool, name=self.name, on_winner=said)
 
     def _tracked(self) -> tuple[Tracker, str, str]:
         if self._tracking is None:
@@ -523,6 +557,7 @@ class Session:
 
         from search.space import FixedParams
 
+        self.finish_started = time.perf_counter()
         arch = self.space.sample(FixedParams(best_params))
         if self.model_path(best_trial).is_file():
             model = keras.saving.load_model(self.model_path(best_trial), safe_mode=True)
@@ -550,28 +585,33 @@ class Session:
     def _log_winner(
         self, model: Any, arch: Architecture, trial: int, metrics: dict[str, float], confusion: Any, example: Any
     ) -> str:
-        from search.tracking import register_keras_model
+        """The winner into MLflow (:meth:`Tracker.log_winner`), or, for a supervised worker, into the spool
+        for its supervisor to write (:mod:`search.tracking._spool`). The model goes as the file kept for
+        the trial, saved here if it was retrained."""
+        import keras
+        import numpy as np
 
-        client = self.tracker.client
-        run_id = self.parent_run_id
-        self.tracker.log(
-            run_id, tags={"best_trial": str(trial), "best_architecture": arch.summary(self.data.num_classes)}
-        )
-        from mlflow.entities import Metric
+        from search.training._eager import predict_eagerly
 
-        now = int(time.time() * 1000)
-        client.log_batch(run_id, metrics=[Metric(k, v, now, 0) for k, v in metrics.items()])
-        client.log_text(run_id, json.dumps(arch.to_dict(), indent=2), "best_architecture.json")
-        client.log_dict(
-            run_id,
-            {
+        path = self.model_path(trial)
+        if not path.is_file():
+            atomic_save(model, path)
+        answers = np.asarray(predict_eagerly(model, example))  # the signature's output
+        record = {
+            "trial": trial,
+            "summary": arch.summary(self.data.num_classes),
+            "architecture": arch.to_dict(),
+            "metrics": metrics,
+            "confusion": {
                 "class_names": list(self.data.class_names),
                 "matrix": confusion.tolist(),
                 "rows": "true class",
                 "columns": "predicted class",
             },
-            "confusion_matrix.json",
-        )
-        version = register_keras_model(self.tracking_uri, self.name, model, run_id=run_id, example=example, trial=trial)
-        client.set_registered_model_alias(self.name, "champion", version)
-        return f"models:/{self.name}@champion"
+            "model_file": str(path.resolve()),
+            "inputs": [list(example.shape[1:]), str(example.dtype)],
+            "outputs": [list(answers.shape[1:]), str(answers.dtype)],
+            "backend": keras.backend.backend(),
+            "seconds": time.perf_counter() - self.finish_started,
+        }
+        return self.tracker.log_winner(self.parent_run_id, self.name, record)

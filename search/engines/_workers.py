@@ -87,6 +87,7 @@ def supervise(
 ) -> int:
     """Run ``workers`` worker processes until the target is met; returns how many trials they ran."""
     from search.engines._optuna import more_work
+    from search.tracking._spool import spool_dir
 
     before = len(study.trials)
     command = [
@@ -101,6 +102,7 @@ def supervise(
         storage_url,
         "--tracking-uri",
         session.tracking_uri,
+        "--relay",
     ]
     if recycle_after:
         command += ["--recycle-after", str(recycle_after)]
@@ -114,13 +116,26 @@ def supervise(
     def start(index: int) -> subprocess.Popen[bytes]:
         return subprocess.Popen([*command, "--index", str(index)], env=worker_env(index, gpus, workers))
 
-    watch(
-        start,
-        workers=workers,
-        signals=signals,
-        restart_after_exit=lambda: more_work(study, trials, deadline),
-        on_tick=lambda: _announce(session, study, seen, trials, running),
-    )
+    def tick() -> None:
+        _announce(session, study, seen, trials, running)
+        session.drain(wait=False)
+
+    try:
+        watch(
+            start,
+            workers=workers,
+            signals=signals,
+            restart_after_exit=lambda: more_work(study, trials, deadline),
+            on_tick=tick,
+        )
+    except BaseException:  # the workers have ended (each recorded its running trial as killed): write it all
+        try:
+            session.drain()
+        except Exception as exc:  # left in the spool: the next start of the search writes it
+            spool = spool_dir(session.runs_dir, session.name)
+            log.warning("the workers' last records stay in %s for the next run: %r", spool, exc)
+        raise
+    session.drain()  # the last trials and the winner
     return len(study.trials) - before
 
 
@@ -263,9 +278,12 @@ def run_worker(
     recycle_after: int | None = None,
     max_rss_mb: float | None = None,
     wait_for_parent: float = 120,
+    relay: bool = False,
 ) -> int:
     """One worker of search ``name`` (started by ``cnn-search run``, or on another machine with the
-    same ``--storage`` and ``--tracking-uri``). Returns how many trials it ran."""
+    same ``--storage`` and ``--tracking-uri``). Returns how many trials it ran. ``relay`` (how ``run``
+    starts its workers): MLflow is neither imported nor waited for; what the worker records goes to
+    the supervising process through the spool (:mod:`search.tracking._spool`)."""
     import optuna
 
     from search._names import check_name
@@ -273,6 +291,7 @@ def run_worker(
     from search.engines._storage import default_storage_url, get_storage
     from search.space import Space
     from search.tracking import check_store, default_tracking_uri
+    from search.tracking._spool import spool_dir
 
     check_name(name, option="NAME")
     runs = Path(runs_dir)
@@ -289,7 +308,8 @@ def run_worker(
     if "space_definition" not in attrs or "target_trials" not in attrs:
         raise SearchError(f"search {name!r} was not started by a cnn-search that supports workers; rerun it")
     space = Space.from_dict(attrs["space_definition"])
-    check_store(tracking_uri or default_tracking_uri(runs))
+    if not relay:
+        check_store(tracking_uri or default_tracking_uri(runs))
     bundle = _recorded_data(attrs)
     seed = attrs.get("seed")
     epochs = attrs.get("epochs")
@@ -307,10 +327,14 @@ def run_worker(
         owns_parent=False,
         mixed_precision=bool(attrs.get("mixed_precision")),
         xla=bool(attrs.get("xla")),
+        relay=spool_dir(runs, name) if relay else None,
     )
     import_keras_without_sklearn()  # before waiting: its seconds overlap the supervisor's MLflow start-up
 
-    parent = _wait_for(lambda: optuna.load_study(study_name=name, storage=study._storage).user_attrs, wait_for_parent)
+    def recorded() -> dict[str, Any]:
+        return optuna.load_study(study_name=name, storage=study._storage).user_attrs
+
+    parent = None if relay else _wait_for(recorded, wait_for_parent)
     study.sampler = make_sampler(
         attrs["sampler"], None if seed is None else seed + 7919 * (index + 1) + len(study.trials)
     )

@@ -182,6 +182,34 @@ class Tracker:
         self.client.set_terminated(run_id, status=STATUS[state], end_time=now)
         return run_id
 
+    def log_winner(self, parent_run_id: str, name: str, record: Mapping[str, Any]) -> str:
+        """The search's winner on its run (tags ``best_trial`` and ``best_architecture``, its test
+        metrics, ``best_architecture.json``, ``confusion_matrix.json``) and its ``.keras`` file
+        registered as a new version of model ``name`` with the alias ``champion``; returns the model's
+        URI. ``record``: what :meth:`search.engines.Session.finish` measured (a worker's record, read
+        back from the spool, is the same dict)."""
+        from mlflow.entities import Metric
+
+        trial = int(record["trial"])
+        self.log(parent_run_id, tags={"best_trial": str(trial), "best_architecture": record["summary"]})
+        now = _now_ms()
+        metrics = [Metric(k, float(v), now, 0) for k, v in record["metrics"].items()]
+        self.client.log_batch(parent_run_id, metrics=metrics)
+        self.client.log_text(parent_run_id, json.dumps(record["architecture"], indent=2), "best_architecture.json")
+        self.client.log_dict(parent_run_id, record["confusion"], "confusion_matrix.json")
+        version = register_keras_file(
+            self.tracking_uri,
+            name,
+            Path(record["model_file"]),
+            run_id=parent_run_id,
+            inputs=(tuple(record["inputs"][0]), record["inputs"][1]),
+            outputs=(tuple(record["outputs"][0]), record["outputs"][1]),
+            trial=trial,
+            backend=record["backend"],
+        )
+        self.client.set_registered_model_alias(name, "champion", version)
+        return f"models:/{name}@champion"
+
     def trial_run(self, experiment_id: str, parent_run_id: str, number: int) -> str | None:
         """The run id of trial ``number``'s child run, if one was written."""
         runs = self.client.search_runs(
@@ -217,25 +245,67 @@ def _requirements() -> list[str]:
 
 
 def register_keras_model(tracking_uri: str, name: str, model: Any, *, run_id: str, example: Any, trial: int) -> str:
-    """Log ``model`` (Keras flavor, with a signature inferred from ``example``) on ``run_id``, register
-    it as a new version of ``name`` tagged with ``trial``, and return the version number.
+    """Log ``model`` (Keras flavor, with a signature inferred from ``example`` and the model's answers
+    to it) on ``run_id``, register it as a new version of ``name`` tagged with ``trial``, and return the
+    version number: :func:`register_keras_file` on the model saved to a temporary ``.keras`` file."""
+    import tempfile
+
+    import keras
+    import numpy as np
+
+    from search.training._eager import predict_eagerly
+
+    answers = np.asarray(predict_eagerly(model, example))  # no predict function traced
+    with tempfile.TemporaryDirectory(prefix="cnn-search-model-") as tmp:
+        path = Path(tmp) / "model.keras"
+        model.save(path)
+        return register_keras_file(
+            tracking_uri,
+            name,
+            path,
+            run_id=run_id,
+            inputs=(tuple(np.shape(example)[1:]), str(np.asarray(example).dtype)),
+            outputs=(tuple(answers.shape[1:]), str(answers.dtype)),
+            trial=trial,
+            backend=keras.backend.backend(),
+        )
+
+
+def register_keras_file(
+    tracking_uri: str,
+    name: str,
+    keras_file: Path,
+    *,
+    run_id: str,
+    inputs: tuple[tuple[int, ...], str],
+    outputs: tuple[tuple[int, ...], str],
+    trial: int,
+    backend: str,
+) -> str:
+    """Log the saved model ``keras_file`` on ``run_id`` as an MLflow model of the Keras flavor, register
+    it as a new version of ``name`` tagged with ``trial`` and return the version number, without
+    importing Keras: the process that registers a supervised search's winner has MLflow loaded and no
+    TensorFlow (5 s to import). ``inputs`` and ``outputs`` are (shape of one example, dtype): the
+    signature, batch dimension left free. The model directory is the one ``mlflow.keras.save_model``
+    writes (``data/model.keras``, ``data/keras_module.txt``, the ``keras`` and ``python_function``
+    flavors, pinned requirements), so ``mlflow.keras.load_model`` and ``mlflow.pyfunc.load_model``
+    load it (``tests/test_export.py``).
 
     (``input_example=`` fails in MLflow 3.17, "No such file ... input_example.json"; a signature works.)
     MLflow's own "Successfully registered model" / "Created version" lines are not printed: the caller
-    says where the model went, and a worker process registering the winner would write them into the
-    supervisor's live display.
+    says where the model went, and they would cut into the live display.
     """
     import contextlib
     import io
 
     import mlflow
-    import mlflow.keras
+    import numpy as np
     from mlflow import MlflowClient
     from mlflow.models import Model, infer_signature
 
-    from search.training._eager import predict_eagerly
-
-    signature = infer_signature(example, predict_eagerly(model, example))  # no predict function traced
+    signature = infer_signature(
+        np.zeros((1, *inputs[0]), dtype=inputs[1]), np.zeros((1, *outputs[0]), dtype=outputs[1])
+    )
     mlflow.set_tracking_uri(tracking_uri)  # Model.log and the registry read the global URI
     # MLflow 3 files the logged model under the *active* experiment: without this it is experiment 0,
     # whose artifact root is ./mlruns in whatever folder the process runs in.
@@ -244,16 +314,54 @@ def register_keras_model(tracking_uri: str, name: str, model: Any, *, run_id: st
         info = Model.log(
             artifact_path=None,
             name="model",
-            flavor=mlflow.keras,
-            model=model,
-            run_id=run_id,
+            flavor=_KerasFile,
+            flavor_name="mlflow.keras",
+            keras_file=Path(keras_file),
+            backend=backend,
             registered_model_name=name,
             signature=signature,
-            pip_requirements=_requirements(),
         )
     version = str(info.registered_model_version)
     MlflowClient(tracking_uri=tracking_uri).set_model_version_tag(name, version, "trial", str(trial))
     return version
+
+
+class _KerasFile:
+    """The part of ``mlflow.keras.save_model`` that writes the model directory, from a ``.keras`` file
+    already saved (``Model.log`` passes its ``flavor=`` the directory to fill and the MLmodel to add to)."""
+
+    @staticmethod
+    def save_model(path: str, mlflow_model: Any, *, keras_file: Path, backend: str, signature: Any) -> None:
+        import shutil
+        from importlib.metadata import version
+
+        import yaml
+        from mlflow import pyfunc
+        from mlflow.models.model import MLMODEL_FILE_NAME
+        from mlflow.utils.environment import (
+            _CONDA_ENV_FILE_NAME,
+            _PYTHON_ENV_FILE_NAME,
+            _REQUIREMENTS_FILE_NAME,
+            _process_pip_requirements,
+            _PythonEnv,
+        )
+
+        data = Path(path) / "data"
+        data.mkdir(parents=True)
+        (data / "keras_module.txt").write_text("keras")
+        shutil.copyfile(keras_file, data / "model.keras")
+        mlflow_model.signature = signature
+        mlflow_model.add_flavor(
+            "keras", data="data", keras_version=version("keras"), keras_backend=backend, save_exported_model=False
+        )
+        pyfunc.add_to_model(
+            mlflow_model, loader_module="mlflow.keras", conda_env=_CONDA_ENV_FILE_NAME, python_env=_PYTHON_ENV_FILE_NAME
+        )
+        mlflow_model.save(str(Path(path) / MLMODEL_FILE_NAME))
+        conda_env, requirements, _ = _process_pip_requirements(None, _requirements(), None)
+        (Path(path) / _CONDA_ENV_FILE_NAME).write_text(yaml.safe_dump(conda_env, default_flow_style=False))
+        (Path(path) / _REQUIREMENTS_FILE_NAME).write_text("\n".join(requirements))
+        _PythonEnv.current().to_yaml(str(Path(path) / _PYTHON_ENV_FILE_NAME))
 
 
 def find_search(name: str, tracking_uri: str) -> tuple[Any, Any, list[Any]]:
