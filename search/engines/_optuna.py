@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any
 from search._errors import SearchError
 from search._process import dead_here, worker_id
 from search.engines._optuna_params import OptunaParams
-from search.engines._session import SearchResult, Session, Signals, TrialEvent, log
+from search.engines._session import SearchResult, Session, Signals, TrialEvent, log, say_winner
 
 if TYPE_CHECKING:
     import optuna
@@ -438,10 +438,4 @@ def _finish_locked(session: Session, study: optuna.Study) -> None:
             path.unlink(missing_ok=True)
     if session.relay is not None:  # the supervisor says it once it has registered the model
         return
-    log.info(
-        "winner: trial %d, test accuracy %.4f (evaluated once, %.1f s), registered as %s",
-        best.number,
-        metrics["test_accuracy"],
-        time.perf_counter() - t0,
-        uri,
-    )
+    say_winner(best.number, metrics["test_accuracy"], time.perf_counter() - t0, uri)

@@ -205,6 +205,17 @@ def atomic_save(model: Any, path: Path) -> None:
         raise
 
 
+def say_winner(trial: int, test_accuracy: float, seconds: float, uri: str) -> None:
+    """The line that says the search's winner is registered (by whichever process registered it)."""
+    log.info(
+        "winner: trial %d, test accuracy %.4f (evaluated once, %.1f s), registered as %s",
+        trial,
+        test_accuracy,
+        seconds,
+        uri,
+    )
+
+
 class Session:
     """One invocation of a search: the tracker, the objective and the bookkeeping."""
 
@@ -238,7 +249,7 @@ class Session:
         self.consecutive_failures = 0
         self.last_error: str | None = None
         self.models_dir = runs_dir / "models" / name
-        self.started = self.finish_started = time.perf_counter()
+        self.started = time.perf_counter()
         self._tracking: Future[tuple[Tracker, str, str]] | None = None
 
     # -- MLflow: started in the background, waited for when a trial is recorded ----------------------
@@ -319,13 +330,7 @@ class Session:
         from search.tracking._spool import drain, spool_dir
 
         def said(record: dict[str, Any], uri: str) -> None:
-            log.info(
-                "winner: trial %d, test accuracy %.4f (evaluated once, %.1f s), registered as %s",
-                record["trial"],
-                record["metrics"]["test_accuracy"],
-                record["seconds"],
-                uri,
-            )
+            say_winner(record["trial"], record["metrics"]["test_accuracy"], record["seconds"], uri)
 
         spool = spool_dir(self.runs_dir, self.name)
         return drain(tracker, experiment_id, parent, spool, name=self.name, on_winner=said)
@@ -557,7 +562,7 @@ class Session:
 
         from search.space import FixedParams
 
-        self.finish_started = time.perf_counter()
+        started = time.perf_counter()
         arch = self.space.sample(FixedParams(best_params))
         if self.model_path(best_trial).is_file():
             model = keras.saving.load_model(self.model_path(best_trial), safe_mode=True)
@@ -579,24 +584,32 @@ class Session:
         confusion = np.bincount(y * k + probabilities.argmax(axis=1), minlength=k * k).reshape(k, k)
         accuracy, loss = scores(probabilities, y)
         metrics = {"test_accuracy": accuracy, "test_loss": loss}
-        uri = self._log_winner(model, arch, best_trial, metrics, confusion, x_test[:5])
+        example = x_test[:5]  # the signature: its input, and the model's answers to it
+        seconds = time.perf_counter() - started
+        uri = self._log_winner(model, arch, best_trial, metrics, confusion, example, probabilities[:5], seconds)
         return metrics, uri
 
     def _log_winner(
-        self, model: Any, arch: Architecture, trial: int, metrics: dict[str, float], confusion: Any, example: Any
+        self,
+        model: Any,
+        arch: Architecture,
+        trial: int,
+        metrics: dict[str, float],
+        confusion: Any,
+        example: Any,
+        answers: Any,
+        seconds: float,
     ) -> str:
         """The winner into MLflow (:meth:`Tracker.log_winner`), or, for a supervised worker, into the spool
         for its supervisor to write (:mod:`search.tracking._spool`). The model goes as the file kept for
         the trial, saved here if it was retrained."""
         import keras
-        import numpy as np
 
-        from search.training._eager import predict_eagerly
+        from search.tracking._mlflow import tensor_spec
 
         path = self.model_path(trial)
         if not path.is_file():
             atomic_save(model, path)
-        answers = np.asarray(predict_eagerly(model, example))  # the signature's output
         record = {
             "trial": trial,
             "summary": arch.summary(self.data.num_classes),
@@ -609,9 +622,9 @@ class Session:
                 "columns": "predicted class",
             },
             "model_file": str(path.resolve()),
-            "inputs": [list(example.shape[1:]), str(example.dtype)],
-            "outputs": [list(answers.shape[1:]), str(answers.dtype)],
+            "inputs": tensor_spec(example),
+            "outputs": tensor_spec(answers),
             "backend": keras.backend.backend(),
-            "seconds": time.perf_counter() - self.finish_started,
+            "seconds": seconds,
         }
         return self.tracker.log_winner(self.parent_run_id, self.name, record)

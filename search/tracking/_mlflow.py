@@ -202,8 +202,8 @@ class Tracker:
             name,
             Path(record["model_file"]),
             run_id=parent_run_id,
-            inputs=(tuple(record["inputs"][0]), record["inputs"][1]),
-            outputs=(tuple(record["outputs"][0]), record["outputs"][1]),
+            inputs=(list(record["inputs"][0]), record["inputs"][1]),
+            outputs=(list(record["outputs"][0]), record["outputs"][1]),
             trial=trial,
             backend=record["backend"],
         )
@@ -251,11 +251,10 @@ def register_keras_model(tracking_uri: str, name: str, model: Any, *, run_id: st
     import tempfile
 
     import keras
-    import numpy as np
 
     from search.training._eager import predict_eagerly
 
-    answers = np.asarray(predict_eagerly(model, example))  # no predict function traced
+    answers = predict_eagerly(model, example)  # no predict function traced
     with tempfile.TemporaryDirectory(prefix="cnn-search-model-") as tmp:
         path = Path(tmp) / "model.keras"
         model.save(path)
@@ -264,11 +263,25 @@ def register_keras_model(tracking_uri: str, name: str, model: Any, *, run_id: st
             name,
             path,
             run_id=run_id,
-            inputs=(tuple(np.shape(example)[1:]), str(np.asarray(example).dtype)),
-            outputs=(tuple(answers.shape[1:]), str(answers.dtype)),
+            inputs=tensor_spec(example),
+            outputs=tensor_spec(answers),
             trial=trial,
             backend=keras.backend.backend(),
         )
+
+
+def tensor_spec(batch: Any) -> tuple[list[int], str]:
+    """(shape of one example, dtype) of a batch: one side of a model's signature, as
+    :func:`register_keras_file` takes it (and as JSON keeps it).
+
+    >>> import numpy as np
+    >>> tensor_spec(np.zeros((5, 8, 8, 1), dtype="uint8"))
+    ([8, 8, 1], 'uint8')
+    """
+    import numpy as np
+
+    array = np.asarray(batch)
+    return list(array.shape[1:]), str(array.dtype)
 
 
 def register_keras_file(
@@ -277,8 +290,8 @@ def register_keras_file(
     keras_file: Path,
     *,
     run_id: str,
-    inputs: tuple[tuple[int, ...], str],
-    outputs: tuple[tuple[int, ...], str],
+    inputs: tuple[list[int], str],
+    outputs: tuple[list[int], str],
     trial: int,
     backend: str,
 ) -> str:

@@ -72,9 +72,6 @@ class RelayTracker:
         put(self.directory, "winner", record)
         return f"models:/{name}@champion"
 
-    def end_search(self, parent_run_id: str, status: str = "FINISHED") -> None:
-        """A worker does not end the search's run."""
-
 
 def _taken_by_the_dead(path: Path) -> bool:
     import socket
@@ -97,9 +94,9 @@ def drain(
     ``on_winner(record, model_uri)`` is called once the winner is registered."""
     if not directory.is_dir():
         return 0
-    waiting = sorted(directory.glob("*.json")) + sorted(p for p in directory.glob("*.taken-*") if _taken_by_the_dead(p))
+    waiting = [*directory.glob("*.json"), *(p for p in directory.glob("*.taken-*") if _taken_by_the_dead(p))]
     done = 0
-    for path in sorted(waiting, key=lambda p: p.name):
+    for path in sorted(waiting, key=lambda p: p.name):  # names begin with the time they were written
         taken = directory / f"{path.name.partition('.json')[0]}.json.taken-{os.getpid()}"
         try:
             os.replace(path, taken)
