@@ -1,0 +1,93 @@
+"""How a space's start points train on the suite's tasks, under training settings side by side.
+
+Every start point of SPACE (and ``--random N`` seeded samples of it, the same ones for every variant)
+is trained with cnn-search's own :class:`search.training.Objective` (seed 0, ``--epochs`` epochs, no
+pruning) on each task of benchmarks/suite.py, once per variant; a variant overrides the start
+points' training settings (``batch_size=32,learning_rate=0.002``; ``as-written`` is the space's own). Prints
+validation and test accuracy and seconds per point, then the means per variant. This is what chose
+the vgg space's start points' batch size and learning rate (spaces/vgg.yaml).
+
+    python benchmarks/start_points.py --variants "as-written;batch_size=64,learning_rate=0.001;batch_size=32"
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import math
+import time
+from pathlib import Path
+
+from _tasks import TASKS, default_cache, write_task
+
+
+def parse_variant(text: str) -> dict[str, float | int]:
+    """``batch_size=32,learning_rate=0.002`` -> ``{"batch_size": 32, "learning_rate": 0.002}``;
+    ``as-written`` -> ``{}``."""
+    if text.strip() in ("", "as-written"):
+        return {}
+    out: dict[str, float | int] = {}
+    for item in text.split(","):
+        key, _, value = item.partition("=")
+        number = float(value)
+        out[key.strip()] = int(number) if number.is_integer() and key.strip() == "batch_size" else number
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--space", default="vgg")
+    parser.add_argument("--variants", default="as-written;batch_size=64,learning_rate=0.001", help="';'-separated")
+    parser.add_argument("--tasks", default=",".join(TASKS))
+    parser.add_argument("--epochs", type=int, default=5)
+    parser.add_argument("--random", type=int, default=0, help="also this many seeded samples (variants not applied)")
+    parser.add_argument("--cache", type=Path, default=None)
+    args = parser.parse_args()
+
+    from search.data import load_dataset
+    from search.space import FixedParams, RandomParams, load_space
+    from search.training import Objective
+    from search.training._eager import predict_eagerly, scores
+
+    space = load_space(args.space)
+    variants = [v.strip() for v in args.variants.split(";")]
+    totals: dict[str, list[tuple[float, float, float]]] = {v: [] for v in variants}
+    print(f"{'task':9} {'point':6} " + " ".join(f"{v[:30]:>30}" for v in variants))
+    for task in args.tasks.split(","):
+        data = load_dataset(write_task(task, args.cache or default_cache()), seed=0)
+        objective = Objective(space, data, epochs=args.epochs, seed=0)
+        x_test, y_test = data.arrays("test")
+        n_train = len(data.labels("train"))
+        starts = [space.sample(FixedParams(dict(p))) for p in space.start]
+        samples = [space.sample(RandomParams(100 + i)) for i in range(args.random)]
+        for index, base in enumerate(starts + samples):
+            cells = []
+            for variant in variants:
+                arch = base
+                if index < len(starts):
+                    training = dataclasses.replace(base.training, **parse_variant(variant))
+                    arch = dataclasses.replace(base, training=training)
+                started = time.perf_counter()
+                result = objective(arch, lambda epoch, value: False, trial_number=index)
+                seconds = time.perf_counter() - started
+                test = math.nan
+                if result.model is not None:
+                    test = scores(predict_eagerly(result.model, x_test), y_test.astype(int))[0]
+                val = result.value if result.value is not None else math.nan
+                if index < len(starts):
+                    totals[variant].append((val, test, seconds))
+                steps = math.ceil(n_train / arch.training.batch_size)
+                cells.append(f"val {val:.3f} test {test:.3f} {seconds:4.1f}s {steps:3d}st")
+            label = f"start{index}" if index < len(starts) else f"rand{index - len(starts)}"
+            print(f"{task:9} {label:6} " + " ".join(f"{c:>30}" for c in cells), flush=True)
+    print("\nstart points, mean over tasks and points:")
+    for variant, rows in totals.items():
+        n = len(rows)
+        print(
+            f"  {variant:40} val {sum(r[0] for r in rows) / n:.3f}  test {sum(r[1] for r in rows) / n:.3f}"
+            f"  {sum(r[2] for r in rows):.0f} s"
+        )
+
+
+if __name__ == "__main__":
+    main()
