@@ -8,8 +8,13 @@ trials per hour of 1 on this 2-core machine).
 2. Throughput: the same 16 trials (``tiny``, 3 epochs, pruner off) with 1 worker in the ``run``
    process, 1 supervised worker process, and 2 worker processes; trials per hour measured from the
    first trial's start to the last trial's end (start-up excluded), and the whole command's wall time.
+3. Start: the README's search (``vgg`` on ``digits``, 10 trials x 5 epochs, seed 0, no pictures) with
+   its 2 workers forked from the forkserver that imported Keras once (the default,
+   search/engines/_zygote.py) and as fresh interpreters (``CNN_SEARCH_WORKER_START=exec``), taking
+   turns, ``--start-rounds`` times each; the whole command's wall time.
 
-    python benchmarks/workers.py [--memory-trials 30] [--throughput-trials 16]
+    python benchmarks/workers.py [--memory-trials 30] [--throughput-trials 16] [--start-rounds 4]
+                                 [--only memory,throughput,start]
 """
 
 from __future__ import annotations
@@ -25,13 +30,14 @@ from pathlib import Path
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 
-def _run(runs: Path, *args: str) -> float:
+def _run(runs: Path, *args: str, space: str = "tiny", env: dict[str, str] | None = None) -> float:
     t0 = time.perf_counter()
     subprocess.run(
-        [sys.executable, "-m", "search", "run", "tiny", "--runs-dir", str(runs), "--seed", "0", *args],
+        [sys.executable, "-m", "search", "run", space, "--runs-dir", str(runs), "--seed", "0", *args],
         check=True,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
+        env={**os.environ, **(env or {})},
     )
     return time.perf_counter() - t0
 
@@ -89,13 +95,34 @@ def throughput(trials: int) -> None:
             print(f"{label:<28} {wall:>7.1f} {span:>13.1f} {per_hour:>12.0f} {per_hour / base:>5.2f}x")
 
 
+def start(rounds: int) -> None:
+    print(f"\nstart: vgg on digits, 10 trials x 5 epochs, 2 workers; {rounds} rounds, taking turns")
+    walls: dict[str, list[float]] = {"fork": [], "exec": []}
+    for _ in range(rounds):
+        for mode, times in walls.items():
+            with tempfile.TemporaryDirectory() as tmp:
+                args = ("--data", "digits", "--trials", "10", "--epochs", "5", "--workers", "2", "--no-report")
+                times.append(_run(Path(tmp), *args, space="vgg", env={"CNN_SEARCH_WORKER_START": mode}))
+    for mode, label in (("fork", "forked from the forkserver"), ("exec", "fresh interpreters")):
+        times = walls[mode]
+        shown = " ".join(f"{t:.1f}" for t in times)
+        print(f"  {label:<28} mean {sum(times) / len(times):5.1f} s  ({shown})")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--memory-trials", type=int, default=30)
     parser.add_argument("--throughput-trials", type=int, default=16)
+    parser.add_argument("--start-rounds", type=int, default=4)
+    parser.add_argument("--only", default="memory,throughput,start")
     args = parser.parse_args()
-    memory(args.memory_trials)
-    throughput(args.throughput_trials)
+    parts = args.only.split(",")
+    if "memory" in parts:
+        memory(args.memory_trials)
+    if "throughput" in parts:
+        throughput(args.throughput_trials)
+    if "start" in parts:
+        start(args.start_rounds)
 
 
 if __name__ == "__main__":

@@ -275,6 +275,10 @@ def run_search(
         log.warning("--workers %d: running %d worker process(es) (capped by %s)", workers, capped, why)
         workers = capped
     supervised = workers > 1 or recycle_after is not None or max_worker_rss_mb is not None or bool(gpus)
+    if supervised and engine == "optuna" and not gpus:
+        from search.engines._zygote import LAUNCHER
+
+        LAUNCHER.prestart()  # the workers' imports start now, beside this process's own start-up
     if supervised and engine == "optuna" and recycle_after is None and max_worker_rss_mb is None:
         recycle_after = RECYCLE_AFTER  # TensorFlow keeps ~5-6 MB a trial in a process: start a fresh one now and then
     if supervised and engine == "autokeras":

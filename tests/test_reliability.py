@@ -76,11 +76,13 @@ def test_sigkill_mid_trial_then_rerun_retries_the_killed_trial_once(tmp_path):
 
 
 @pytest.mark.slow
-def test_two_workers_share_one_study(tmp_path):
+@pytest.mark.parametrize("start", ["fork", "exec"])
+def test_two_workers_share_one_study(tmp_path, start):
     """Row 4: both finish, unique trial numbers, no lock errors; MLflow has every trial once. The
     workers never import MLflow (their records reach it through the supervisor: search.tracking._spool)
     and the supervisor never imports Keras (its report pictures do: left out); seen at each process's
-    exit by a ``sitecustomize``."""
+    exit by a ``sitecustomize``. Workers are forks of the forkserver that imported Keras once
+    (search.engines._zygote), or with ``CNN_SEARCH_WORKER_START=exec`` fresh interpreters started by ``run``."""
     runs = tmp_path / "runs"
     probe = tmp_path / "probe"
     probe.mkdir()
@@ -88,17 +90,25 @@ def test_two_workers_share_one_study(tmp_path):
         "import atexit, os, sys\n"
         "def said():\n"
         f"    with open({str(tmp_path / 'modules.txt')!r}, 'a') as f:\n"
-        "        f.write(f\"{sys.argv[1]} mlflow={'mlflow' in sys.modules} keras={'keras' in sys.modules}\\n\")\n"
+        "        f.write(f\"{(sys.argv[1:2] or ['-'])[0]} {os.getpid()} {os.getppid()} \"\n"
+        "                f\"mlflow={'mlflow' in sys.modules} keras={'keras' in sys.modules}\\n\")\n"
         "atexit.register(said)\n"
     )
     out = cnn_search(
         "run", "tiny", "--trials", "8", "--epochs", "2", "--workers", "2", "--runs-dir", str(runs), "--no-report",
-        env={"PYTHONPATH": str(probe)},
+        env={"PYTHONPATH": str(probe), "CNN_SEARCH_WORKER_START": start},
     )  # fmt: skip
     assert out.returncode == 0, out.stderr[-3000:]
-    said = sorted((tmp_path / "modules.txt").read_text().splitlines())
-    assert said[0] == "run mlflow=True keras=False", said
-    assert said[1:] and set(said[1:]) == {"worker mlflow=False keras=True"}, said
+    said = [line.split() for line in (tmp_path / "modules.txt").read_text().splitlines()]
+    run = [line for line in said if line[0] == "run"]
+    workers = [line for line in said if line[0] == "worker"]
+    assert len(run) == 1 and run[0][3:] == ["mlflow=True", "keras=False"], said
+    assert workers and {tuple(w[3:]) for w in workers} == {("mlflow=False", "keras=True")}, said
+    started_by = {w[2] for w in workers}
+    if start == "fork":  # forked by the forkserver (run's child), not started by run
+        assert run[0][1] not in started_by and len(started_by) == 1, said
+    else:
+        assert started_by == {run[0][1]}, said
     assert list((runs / "spool" / NAME).iterdir()) == []  # every record written into MLflow
     assert "locked" not in out.stderr.lower() and "Traceback" not in out.stderr
     study = study_of(runs, NAME)

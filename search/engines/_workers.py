@@ -38,6 +38,7 @@ from search.engines._session import (
     dispatch,
     log,
 )
+from search.engines._zygote import LAUNCHER, WorkerProcess
 
 if TYPE_CHECKING:
     import optuna
@@ -91,9 +92,6 @@ def supervise(
 
     before = len(study.trials)
     command = [
-        sys.executable,
-        "-m",
-        "search",
         "worker",
         session.name,
         "--runs-dir",
@@ -113,8 +111,11 @@ def supervise(
     seen = {t.number for t in study.get_trials(deepcopy=False) if t.state.is_finished()}  # said before: a resume
     running: dict[int, tuple[int, int]] = {}  # trial -> (epochs planned, epochs announced)
 
-    def start(index: int) -> subprocess.Popen[bytes]:
-        return subprocess.Popen([*command, "--index", str(index)], env=worker_env(index, gpus, workers))
+    def start(index: int) -> WorkerProcess:
+        args, env = [*command, "--index", str(index)], worker_env(index, gpus, workers)
+        if gpus:  # CUDA does not survive a fork: fresh interpreters
+            return subprocess.Popen([sys.executable, "-m", "search", *args], env=env)
+        return LAUNCHER.start(args, env)  # forked from the forkserver that run_search prestarted
 
     def tick() -> None:
         _announce(session, study, seen, trials, running)
@@ -140,7 +141,7 @@ def supervise(
 
 
 def watch(
-    start: Callable[[int], subprocess.Popen[bytes]],
+    start: Callable[[int], WorkerProcess],
     *,
     workers: int,
     signals: Signals,
@@ -187,7 +188,7 @@ def _exit_text(rc: int) -> str:
     return f"signal {signal.Signals(-rc).name}" if rc < 0 else f"exit code {rc}"
 
 
-def _stop(procs: dict[int, subprocess.Popen[bytes]], sig: int, wait: float = 60) -> None:
+def _stop(procs: dict[int, WorkerProcess], sig: int, wait: float = 60) -> None:
     """Pass ``sig`` to every worker and wait for them (SIGKILL after ``wait`` seconds)."""
     for proc in procs.values():
         if proc.poll() is None:
@@ -329,7 +330,7 @@ def run_worker(
         xla=bool(attrs.get("xla")),
         relay=spool_dir(runs, name) if relay else None,
     )
-    import_keras_without_sklearn()  # before waiting: its seconds overlap the supervisor's MLflow start-up
+    import_keras_lean()  # before waiting: its seconds overlap the supervisor's MLflow start-up
 
     def recorded() -> dict[str, Any]:
         return optuna.load_study(study_name=name, storage=study._storage).user_attrs
@@ -356,22 +357,29 @@ def run_worker(
         return ran
 
 
-def import_keras_without_sklearn() -> None:
-    """Import Keras (and TensorFlow) without scikit-learn: Keras imports it at start-up only for its
-    scikit-learn wrappers (``keras.wrappers.SKLearnClassifier``...), which a worker never uses, and
-    which then say that scikit-learn is missing. Measured here: 0.77 s of CPU out of TensorFlow's
-    6.2 s import (``python -X importtime -c "import tensorflow"``), paid by every worker process on
-    the search's start-up path. ``import sklearn`` works as usual afterwards."""
+#: Packages Keras imports at start-up, each inside ``try: import X / except ImportError``, for features
+#: a worker never uses: scikit-learn (``keras.wrappers``), pandas (DataFrames as inputs), IPython
+#: (``keras.saving.KerasFileEditor`` in notebooks), matplotlib (``keras.visualization``). Measured with
+#: ``python -X importtime -c "import keras"``: 1.45 s, 0.43 s, 0.40 s and 0.32 s of a 7 s import.
+KERAS_EXTRAS = ("sklearn", "pandas", "IPython", "matplotlib")
+
+
+def import_keras_lean() -> None:
+    """Import Keras (and TensorFlow) with :data:`KERAS_EXTRAS` hidden, so that Keras finds them
+    missing and carries on without them, as it does where they are not installed. Each worker process
+    pays its import on the search's start-up path. Importing them works as usual afterwards (the
+    report's pictures import matplotlib); one already imported is left alone."""
     if "keras" in sys.modules:
         return
-    hidden = "sklearn" not in sys.modules
-    if hidden:
-        sys.modules["sklearn"] = None  # type: ignore[assignment]  # "import sklearn" raises ImportError
+    hidden = [name for name in KERAS_EXTRAS if name not in sys.modules]
+    for name in hidden:
+        sys.modules[name] = None  # type: ignore[assignment]  # "import name" raises ImportError
     try:
         import keras  # noqa: F401
     finally:
-        if hidden and sys.modules.get("sklearn", False) is None:
-            del sys.modules["sklearn"]
+        for name in hidden:
+            if name in sys.modules and sys.modules[name] is None:
+                del sys.modules[name]
 
 
 def _recorded_data(record: dict[str, Any]) -> Any:
@@ -436,7 +444,7 @@ def supervise_keras_tuner(
         command += ["--runs-dir", str(session.runs_dir), "--tracking-uri", session.tracking_uri]
         command += [] if log.isEnabledFor(logging.INFO) else ["--quiet"]
 
-        def start(index: int) -> subprocess.Popen[bytes]:
+        def start(index: int) -> WorkerProcess:
             env = {**worker_env(index, gpus, workers), **address, "KERASTUNER_TUNER_ID": f"tuner{index}"}
             return subprocess.Popen([*command, "--index", str(index)], env=env)
 
