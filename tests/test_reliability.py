@@ -90,7 +90,8 @@ def test_two_workers_share_one_study(tmp_path, start):
         "import atexit, os, sys\n"
         "def said():\n"
         f"    with open({str(tmp_path / 'modules.txt')!r}, 'a') as f:\n"
-        "        f.write(f\"{(sys.argv[1:2] or ['-'])[0]} {os.getpid()} {os.getppid()} \"\n"
+        "        comm = open('/proc/self/comm').read().strip()\n"
+        "        f.write(f\"{(sys.argv[1:2] or ['-'])[0]} {os.getpid()} {os.getppid()} {comm} \"\n"
         "                f\"mlflow={'mlflow' in sys.modules} keras={'keras' in sys.modules}\\n\")\n"
         "atexit.register(said)\n"
     )
@@ -102,11 +103,12 @@ def test_two_workers_share_one_study(tmp_path, start):
     said = [line.split() for line in (tmp_path / "modules.txt").read_text().splitlines()]
     run = [line for line in said if line[0] == "run"]
     workers = [line for line in said if line[0] == "worker"]
-    assert len(run) == 1 and run[0][3:] == ["mlflow=True", "keras=False"], said
-    assert workers and {tuple(w[3:]) for w in workers} == {("mlflow=False", "keras=True")}, said
+    assert len(run) == 1 and run[0][4:] == ["mlflow=True", "keras=False"], said
+    assert workers and {tuple(w[4:]) for w in workers} == {("mlflow=False", "keras=True")}, said
     started_by = {w[2] for w in workers}
     if start == "fork":  # forked by the forkserver (run's child), not started by run
         assert run[0][1] not in started_by and len(started_by) == 1, said
+        assert {w[3] for w in workers} == {"cnn-search-w0", "cnn-search-w1"}, said  # named for top and ps
     else:
         assert started_by == {run[0][1]}, said
     assert list((runs / "spool" / NAME).iterdir()) == []  # every record written into MLflow

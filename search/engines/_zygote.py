@@ -36,6 +36,7 @@ import signal
 import subprocess
 import sys
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any, Protocol
 
 log = logging.getLogger("search")
@@ -172,6 +173,9 @@ def _worker_main(args: list[str], env: dict[str, str], cwd: str) -> None:
     os.environ.update(env)
     os.chdir(cwd)
     sys.argv = ["cnn-search", *args]
+    index = args[args.index("--index") + 1] if "--index" in args else "0"
+    with contextlib.suppress(OSError):  # the name top and ps -o comm show (the command line is the forkserver's)
+        Path("/proc/self/comm").write_text(f"cnn-search-w{index}"[:15])
     from search.cli import main
 
     main()
