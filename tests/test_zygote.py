@@ -1,5 +1,5 @@
 """Worker processes forked from the forkserver (search/engines/_zygote.py): forked when the import-time
-environment matches, a fresh interpreter when it does not or when the forkserver was killed. Real processes, in a process of their own (the forkserver is one per process)."""
+environment matches, a fresh interpreter when it does not, when asked, or when the forkserver was killed. Real processes, in a process of their own (the forkserver is one per process)."""
 
 from __future__ import annotations
 
@@ -24,7 +24,8 @@ from search.engines._zygote import Forked, Launcher
 launcher = Launcher()
 launcher.prestart()
 env = dict(os.environ)
-for label, extra in (("fork", {}), ("exec", {"KERAS_BACKEND": "jax"}), ("killed", {})):
+cases = (("fork", {}), ("exec", {"KERAS_BACKEND": "jax"}), ("asked", {"CNN_SEARCH_WORKER_START": "exec"}), ("killed", {}))
+for label, extra in cases:
     if label == "killed":
         os.kill(forkserver._forkserver._forkserver_pid, signal.SIGKILL)
     proc = launcher.start(["no-such-command"], {**env, **extra})
@@ -41,15 +42,19 @@ def test_workers_fork_when_the_environment_matches_and_exec_when_it_does_not(tmp
     )
     assert out.returncode == 0, out.stderr[-3000:]
     # every worker went through the forkserver; each ended with the CLI's usage error (exit 2)
-    assert out.stdout.split("\n")[:3] == ["fork Forked 2", "exec Forked 2", "killed Popen 2"], out.stdout
+    assert out.stdout.split("\n")[:4] == ["fork Forked 2", "exec Forked 2", "asked Popen 2", "killed Popen 2"], (
+        out.stdout
+    )
     said = out.stderr.split("--- ")
     # the fork runs the CLI in the preloaded process (its argv[0] set to cnn-search); the worker whose
     # KERAS_BACKEND differs from the forkserver's replaced itself with `python -m search`
     assert "Usage: cnn-search" in said[0], said[0]
     assert "Usage: python -m search" in said[1], said[1]
+    # CNN_SEARCH_WORKER_START=exec in a worker's environment: started by this process, no warning
+    assert "Usage: python -m search" in said[2] and "fresh interpreters" not in said[2], said[2]
     # a forkserver killed under the search: this worker and the next start as fresh interpreters, said once
-    assert "worker processes start as fresh interpreters from now on" in said[2], said[2]
-    assert "Usage: python -m search" in said[2], said[2]
+    assert "worker processes start as fresh interpreters from now on" in said[3], said[3]
+    assert "Usage: python -m search" in said[3], said[3]
 
 
 def _group(pgid: int) -> dict[int, tuple[str, str]]:

@@ -111,10 +111,7 @@ class Launcher:
 
     def prestart(self) -> None:
         """Start the forkserver now (it imports in the background); nothing when turned off."""
-        if self.context is not None or self.failed:
-            return
-        if os.environ.get("CNN_SEARCH_WORKER_START", "fork") == "exec":
-            self.failed = True
+        if self.context is not None or self.failed or os.environ.get("CNN_SEARCH_WORKER_START") == "exec":
             return
         import multiprocessing
 
@@ -131,8 +128,9 @@ class Launcher:
         self.context = context
 
     def start(self, args: Sequence[str], env: Mapping[str, str]) -> WorkerProcess:
-        """Worker ``python -m search *args`` with environment ``env``."""
-        if self.context is not None:
+        """Worker ``python -m search *args`` with environment ``env`` (forked unless it says
+        ``CNN_SEARCH_WORKER_START=exec``)."""
+        if self.context is not None and env.get("CNN_SEARCH_WORKER_START") != "exec":
             try:
                 process = self.context.Process(target=_worker_main, args=(list(args), dict(env), os.getcwd()))
                 process.start()
