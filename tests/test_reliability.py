@@ -11,6 +11,8 @@ import time
 
 import pytest
 
+from search.space import spaces_dir
+
 from .helpers import ENV, cnn_search, runs_of, study_of
 
 NAME = "tiny-digits"
@@ -202,10 +204,16 @@ def test_workers_are_recycled_after_their_trials(tmp_path):
 @pytest.mark.slow
 def test_timeout_is_a_wall_clock_budget_and_the_winner_is_still_registered(tmp_path):
     runs = tmp_path / "runs"
+    space = tmp_path / "tiny.yaml"  # the tiny space without early stopping: its first trial outlasts the budget
+    shipped = (spaces_dir() / "tiny.yaml").read_text()
+    space.write_text(shipped.replace("  epochs: 3\n", "  epochs: 3\n  patience: null\n"))
+    assert "patience: null" in space.read_text()
     t0 = time.monotonic()
     out = cnn_search(
         "run",
-        "tiny",
+        str(space),
+        "--name",
+        NAME,
         "--trials",
         "50",
         "--epochs",
