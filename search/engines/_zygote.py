@@ -164,12 +164,11 @@ def needs_exec(env: Mapping[str, str]) -> bool:
 
 def _worker_main(args: list[str], env: dict[str, str], cwd: str) -> None:
     """In the forked worker: its own environment, directory and command line, then the CLI."""
+    os.chdir(cwd)
     if needs_exec(env):
-        os.chdir(cwd)
         os.execve(sys.executable, [sys.executable, "-m", "search", *args], env)
     os.environ.clear()
     os.environ.update(env)
-    os.chdir(cwd)
     sys.argv = ["cnn-search", *args]
     index = args[args.index("--index") + 1] if "--index" in args else "0"
     with contextlib.suppress(OSError):  # the name top and ps -o comm show (the command line is the forkserver's)

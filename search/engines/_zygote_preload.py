@@ -22,7 +22,6 @@ try:
 
     import search.data
     import search.engines._optuna
-    import search.engines._workers
     import search.model._builder
     import search.training._objective  # noqa: F401
 except Exception:  # a worker imports it again, and says what went wrong
