@@ -351,7 +351,11 @@ def run_search(
         direction="maximize",
         load_if_exists=True,
         sampler=make_sampler(sampler, seed),
-        pruner=make_pruner(pruner, epochs if epochs is not None else max(space.training["epochs"].values())),
+        pruner=make_pruner(
+            pruner,
+            epochs if epochs is not None else max(space.training["epochs"].values()),
+            start_points=len(space.start),
+        ),
     )
     _check_study(study, space, bundle, name)
     if study.metric_names is None:  # optuna-dashboard and Optuna's plots then say "val_accuracy", not "Objective 0"

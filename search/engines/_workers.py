@@ -339,7 +339,9 @@ def run_worker(
     study.sampler = make_sampler(
         attrs["sampler"], None if seed is None else seed + 7919 * (index + 1) + len(study.trials)
     )
-    study.pruner = make_pruner(attrs["pruner"], epochs or max(space.training["epochs"].values()))
+    study.pruner = make_pruner(
+        attrs["pruner"], epochs or max(space.training["epochs"].values()), start_points=len(space.start)
+    )
     trials = int(attrs["target_trials"])
     with session.running(parent) as signals:
         ran = optimize(

@@ -1,0 +1,37 @@
+"""When the median pruner may stop a trial: after the space's start points (real Optuna study, no training)."""
+
+from __future__ import annotations
+
+import optuna
+
+from search.engines._optuna import make_pruner
+
+
+def _study_after_two_good_trials(start_points: int) -> optuna.Study:
+    study = optuna.create_study(direction="maximize", pruner=make_pruner("median", 5, start_points=start_points))
+    for _ in range(2):  # two known-good trials, as the vgg space's start points are
+        trial = study.ask()
+        for epoch, value in enumerate([0.6, 0.7, 0.8, 0.85, 0.9]):
+            trial.report(value, epoch)
+        study.tell(trial, 0.9)
+    return study
+
+
+def _pruned_at(study: optuna.Study, curve: list[float]) -> int | None:
+    trial = study.ask()
+    for epoch, value in enumerate(curve):
+        trial.report(value, epoch)
+        if trial.should_prune():
+            return epoch
+    return None
+
+
+def test_two_start_points_are_the_bar_from_the_third_trial():
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    hopeless = [0.2, 0.25, 0.3, 0.3, 0.3]
+    # The start points have finished: a trial far below them stops at its second epoch (the first is warm-up).
+    assert _pruned_at(_study_after_two_good_trials(start_points=2), hopeless) == 1
+    # A space without two start points keeps Optuna's default: 5 finished trials before any pruning.
+    assert _pruned_at(_study_after_two_good_trials(start_points=0), hopeless) is None
+    # A trial as good as the start points is never stopped.
+    assert _pruned_at(_study_after_two_good_trials(start_points=2), [0.65, 0.75, 0.85, 0.9, 0.95]) is None
