@@ -1,6 +1,6 @@
 """What every engine shares: the MLflow contract, the Objective, the best model, the winner.
 
-An engine (Optuna now; KerasTuner and AutoKeras later) only decides which parameters a trial gets
+An engine (Optuna, KerasTuner, AutoKeras) only decides which parameters a trial gets
 and when trials run. For each trial it calls :meth:`Session.run_trial` with a ParamSource and a
 pruning reporter; at the end :meth:`Session.finish` evaluates the winner once on the test split,
 logs it and registers it. In a worker process started by ``cnn-search run`` (``relay``) the same calls
@@ -299,7 +299,7 @@ class Session:
         }
         with search_lock(self.runs_dir, self.name):  # two first runs of one search: one experiment, one parent
             experiment_id = tracker.experiment(self.name)
-            parent = tracker.start_search(
+            parent, created = tracker.start_search(
                 experiment_id, name=self.name, parent_run_id=parent_run_id, tags=tags, params=params
             )
         recorded = tracker.client.get_run(parent).data.tags.get("engine", self.engine)
@@ -308,7 +308,11 @@ class Session:
                 f"MLflow experiment {self.name!r} belongs to a {recorded} search; received engine "
                 f"{self.engine!r}. Use another --name."
             )
-        killed = tracker.reconcile(experiment_id, parent, killed_reason="killed: the process running it ended")
+        killed = (
+            []
+            if created
+            else tracker.reconcile(experiment_id, parent, killed_reason="killed: the process running it ended")
+        )
         if killed:
             log.warning("%d trial run(s) left RUNNING by an earlier process marked KILLED in MLflow", len(killed))
         tracker.client.log_text(parent, json.dumps(self.space.to_dict(), indent=2), "space.json")
