@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from search._errors import SearchError
+from search._goal import GOAL
 from search.model import Architecture
 from search.space import ParamSource, Space
 from search.tracking import Tracker
@@ -522,7 +523,7 @@ class Session:
         trial's weights with another's number) when it beats ``previous_best``; drop the previous one."""
         if result.model is None or result.value is None:
             return False
-        if previous_best is not None and result.value <= previous_best:
+        if not GOAL.better(result.value, than=previous_best):
             return False
         atomic_save(result.model, self.model_path(number))
         if previous_trial is not None and previous_trial != number:
@@ -530,7 +531,7 @@ class Session:
         return True
 
     def notify(self, event: TrialEvent) -> None:
-        value = f"val_accuracy {event.value:.4f}" if event.value is not None else "no value"
+        value = f"{GOAL.metric} {event.value:.4f}" if event.value is not None else "no value"
         best = (
             f"best {event.best_value:.4f} (trial {event.best_trial})" if event.best_value is not None else "no best yet"
         )

@@ -211,7 +211,8 @@ def _announce(
 
     import optuna
 
-    from search.engines._optuna import SURPLUS, counted, has_complete
+    from search._goal import GOAL
+    from search.engines._optuna import SURPLUS, best_trial, counted
     from search.space import FixedParams
 
     now = datetime.datetime.now()
@@ -229,7 +230,7 @@ def _announce(
         epochs, announced = running[t.number]
         started = t.datetime_start or now
         for step in sorted(s for s in t.intermediate_values if s >= announced):
-            metrics = {"val_accuracy": float(t.intermediate_values[step])}
+            metrics = {GOAL.metric: float(t.intermediate_values[step])}
             epoch = EpochEvent(t.number, step + 1, epochs, metrics, (now - started).total_seconds())
             dispatch(session.callbacks, "on_epoch_end", epoch)
             announced = step + 1
@@ -248,7 +249,7 @@ def _announce(
     for t in finished:  # a trial that ended between two looks: its epochs are said before its end
         if t.intermediate_values:
             epochs_of(t)
-    best = study.best_trial if has_complete(study) else None
+    best = best_trial(study)
     done = counted(study)
     for t in finished:
         seen.add(t.number)
@@ -333,7 +334,7 @@ def run_worker(
     import_keras_lean()  # before waiting: its seconds overlap the supervisor's MLflow start-up
 
     def recorded() -> dict[str, Any]:
-        return optuna.load_study(study_name=name, storage=study._storage).user_attrs
+        return study.user_attrs  # read from the storage at every call (journal and RDB alike)
 
     parent = None if relay else _wait_for(recorded, wait_for_parent)
     study.sampler = make_sampler(

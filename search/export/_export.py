@@ -44,6 +44,7 @@ from pathlib import Path
 from typing import Any
 
 from search._errors import SearchError
+from search._goal import GOAL
 from search.export._runtimes import FILES, FORMATS, load_runner, missing_tools
 
 log = logging.getLogger("search")
@@ -351,9 +352,9 @@ def export_search(
 
     import numpy as np
 
+    from search import hooks
     from search.model import make_plan
     from search.tracking import default_tracking_uri
-    from search.training import _faults
 
     if quantize not in QUANTIZE:
         raise SearchError(f"--quantize: expected one of {', '.join(QUANTIZE)}, received {quantize!r}")
@@ -411,9 +412,8 @@ def export_search(
             label = fmt if q == "none" else f"{fmt}_{q}"
             try:
                 path = _write_format(fmt, model, tmp, q, calibration=bundle.arrays("train")[0][:200].astype("float32"))
-                if not produced and _faults.export_pause():
-                    (tmp / ".paused").write_text("")
-                    time.sleep(_faults.export_pause())
+                if hooks.registered():
+                    hooks.call("export_written", format=label, path=path)
                 runner = load_runner(fmt, path)
             except SearchError:
                 raise
@@ -471,7 +471,7 @@ def export_search(
             "metrics": {
                 "validation_accuracy": _accuracy(reference, y_val),
                 "test_accuracy": _accuracy(reference_test, y_test),
-                "search_validation_accuracy": s.child.data.metrics.get("val_accuracy"),
+                "search_validation_accuracy": s.child.data.metrics.get(GOAL.best_metric),  # at its best epoch
             },
             "data": {
                 "source": bundle.source,
