@@ -312,7 +312,7 @@ def run_worker(
     space = Space.from_dict(attrs["space_definition"])
     if not relay:
         check_store(tracking_uri or default_tracking_uri(runs))
-    bundle = _recorded_data(attrs)
+    bundle = _recorded_data(attrs, name)
     seed = attrs.get("seed")
     epochs = attrs.get("epochs")
     session = Session(
@@ -385,17 +385,13 @@ def import_keras_lean() -> None:
                 del sys.modules[name]
 
 
-def _recorded_data(record: dict[str, Any]) -> Any:
+def _recorded_data(record: dict[str, Any], name: str) -> Any:
     """The search's data as ``cnn-search run`` recorded it (source, split seed), checked by its fingerprint."""
-    from search.data import load_dataset
+    from search.data import reload_recorded
 
-    bundle = load_dataset(record["data"], seed=int(record.get("data_seed", 0)))
-    if bundle.fingerprint != record["data_fingerprint"]:
-        raise SearchError(
-            f"worker data differs from the search's: expected fingerprint {record['data_fingerprint']} for "
-            f"{record['data']!r}, received {bundle.fingerprint}"
-        )
-    return bundle
+    seed, expected = int(record.get("data_seed", 0)), record["data_fingerprint"]
+    fix = "A worker on another machine needs the same data at the same path."
+    return reload_recorded(record["data"], seed, expected, search=name, fix=fix)
 
 
 def _wait_for(read: Callable[[], dict[str, Any]], seconds: float) -> str:
@@ -483,7 +479,7 @@ def run_keras_tuner_worker(name: str, *, runs_dir: str | Path = "runs", tracking
 
     first = state()
     space = Space.from_dict(first["space_definition"])
-    bundle = _recorded_data(first)
+    bundle = _recorded_data(first, name)
     session = Session(
         name=name,
         engine="keras-tuner",

@@ -102,18 +102,13 @@ def _architecture(s: _Search) -> Any:
 
 
 def _data(s: _Search, data: str | None) -> Any:
-    from search.data import load_dataset
+    from search.data import reload_recorded
 
     tags = s.parent.data.tags
     source = data or tags.get("data", "digits")
-    bundle = load_dataset(source, seed=int(tags.get("data_seed", "0")))
-    if bundle.fingerprint != tags.get("data_fingerprint"):
-        raise SearchError(
-            f"the data of search {s.name!r} cannot be reloaded as it was: expected fingerprint "
-            f"{tags.get('data_fingerprint')} ({tags.get('data')!r}), received {bundle.fingerprint} from {source!r}. "
-            "Pass --data with the search's data."
-        )
-    return bundle
+    seed = int(tags.get("data_seed", "0"))
+    fix = "Pass --data with the search's data."
+    return reload_recorded(source, seed, tags.get("data_fingerprint"), search=s.name, fix=fix)
 
 
 def _model(s: _Search, runs_dir: Path, arch: Any, bundle: Any) -> tuple[Any, str]:

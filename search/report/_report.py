@@ -499,11 +499,16 @@ def _winner_pictures(
     else:
         _filters_picture(layer, folder / "first_layer_filters.png", report)
         if data is None:
-            from search.data import load_dataset
+            from search.data import DataError, reload_recorded
 
             tags = parent.data.tags
-            data = load_dataset(tags.get("data", "digits"), seed=int(tags.get("data_seed", "0")))
-        _feature_maps_picture(model, layer, data, folder / "feature_maps.png", report)
+            source, seed = tags.get("data", "digits"), int(tags.get("data_seed", "0"))
+            try:
+                data = reload_recorded(source, seed, tags.get("data_fingerprint"), search=name, fix="")
+            except DataError as exc:  # the other pictures do not need the images
+                report.missing["feature_maps.png"] = str(exc).strip()
+        if data is not None:
+            _feature_maps_picture(model, layer, data, folder / "feature_maps.png", report)
     try:
         confusion = json.loads(Path(client.download_artifacts(run_id, "confusion_matrix.json")).read_text())
     except Exception:  # an MLflow error when the artifact is absent
