@@ -572,14 +572,11 @@ class Session:
         if self.model_path(best_trial).is_file():
             model = keras.saving.load_model(self.model_path(best_trial), safe_mode=True)
         else:  # the best trial's weights were not kept (another worker, a crash): retrain it
-            log.warning(
-                "the model of trial %d was not kept; retraining it for %s epochs", best_trial, (best_epoch or 0) + 1
+            from search.training import retrain
+
+            model = retrain(
+                self.space, self.data, arch, trial=best_trial, best_epoch=best_epoch, seed=self.objective.seed
             )
-            objective = Objective(self.space, self.data, epochs=(best_epoch or 0) + 1, seed=self.objective.seed)
-            result = objective(arch, lambda epoch, value: False, trial_number=best_trial)
-            if result.model is None:
-                raise SearchError(f"could not retrain the best trial {best_trial}: {result.reason}")
-            model = result.model
         x_test, y_test = self.data.arrays("test")
         from search.training._eager import predict_eagerly, scores
 

@@ -126,16 +126,14 @@ def _model(s: _Search, runs_dir: Path, arch: Any, bundle: Any) -> tuple[Any, str
     if kept.is_file():
         return keras.saving.load_model(kept, safe_mode=True), str(kept)
     from search.space import Space
-    from search.training import Objective
+    from search.training import retrain, retrain_epochs
 
     space_file = Path(s.client.download_artifacts(s.parent.info.run_id, "space.json"))
     space = Space.from_dict(json.loads(space_file.read_text()))
-    epochs = int(s.child.data.metrics.get("best_epoch", arch.training.epochs - 1)) + 1
-    log.warning("the weights of trial %d were not kept; retraining it for %d epochs", s.trial, epochs)
-    result = Objective(space, bundle, epochs=epochs)(arch, lambda epoch, value: False, trial_number=s.trial)
-    if result.model is None:
-        raise SearchError(f"could not retrain trial {s.trial}: {result.reason}")
-    return result.model, f"retrained for {epochs} epochs"
+    best_epoch = s.child.data.metrics.get("best_epoch")
+    best_epoch = int(best_epoch) if best_epoch is not None else None
+    model = retrain(space, bundle, arch, trial=s.trial, best_epoch=best_epoch)
+    return model, f"retrained for {retrain_epochs(arch, best_epoch)} epochs"
 
 
 # -- measuring -----------------------------------------------------------------------------------

@@ -24,6 +24,7 @@ run) and the model kept afterwards holds plain built-in layers. The test split i
 from __future__ import annotations
 
 import gc
+import logging
 import math
 import time
 import traceback as tb
@@ -32,7 +33,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 from search import hooks
-from search._errors import InfeasibleError
+from search._errors import InfeasibleError, SearchError
 from search._goal import ACCURACY, GOAL, LOSS, VAL_ACCURACY, VAL_LOSS
 from search.model import Architecture, build_model, compile_model, for_saving
 
@@ -42,6 +43,7 @@ if TYPE_CHECKING:
     from search.data import DataBundle
     from search.space import Space
 
+log = logging.getLogger("search")
 State = Literal["complete", "pruned", "infeasible", "failed"]
 #: Called after each epoch with (epoch, validation metric); returns True to prune the trial.
 Reporter = Callable[[int, float], bool]
@@ -423,3 +425,22 @@ class _EagerValidation:
                 logs[VAL_ACCURACY], logs[VAL_LOSS] = scores(probabilities, labels)
 
         return EagerValidation()
+
+
+def retrain_epochs(arch: Architecture, best_epoch: int | None) -> int:
+    """Epochs a trial is retrained for: up to its best epoch, or all of the architecture's when unknown."""
+    return (best_epoch if best_epoch is not None else arch.training.epochs - 1) + 1
+
+
+def retrain(
+    space: Space, data: DataBundle, arch: Architecture, *, trial: int, best_epoch: int | None, seed: int | None = None
+) -> keras.Model:
+    """A trial's model trained again when its weights were not kept (another worker's trial, a crash), for
+    its best epoch count (``best_epoch + 1``; every epoch of the architecture when that is unknown): the one
+    place the winner is retrained, by the search's end and by ``cnn-search export``. Said as a warning."""
+    epochs = retrain_epochs(arch, best_epoch)
+    log.warning("the weights of trial %d were not kept; retraining it for %d epochs", trial, epochs)
+    result = Objective(space, data, epochs=epochs, seed=seed)(arch, lambda epoch, value: False, trial_number=trial)
+    if result.model is None:
+        raise SearchError(f"could not retrain trial {trial}: {result.reason}")
+    return result.model
