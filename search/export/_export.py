@@ -45,7 +45,7 @@ from typing import Any
 
 from search._errors import SearchError
 from search._goal import GOAL
-from search.export._runtimes import FILES, FORMATS, load_runner, missing_tools
+from search.export._runtimes import FILES, FORMATS, TABLE, load_runner, missing_tools
 
 log = logging.getLogger("search")
 
@@ -180,42 +180,34 @@ def _accuracy(probabilities: Any, labels: Any) -> float:
 
 # -- writing ---------------------------------------------------------------------------------------
 def _write_format(fmt: str, model: Any, folder: Path, quantize: str = "none", calibration: Any = None) -> Path:
-    """Write one format into ``folder``; returns its path."""
-    if fmt == "keras":
-        path = folder / FILES["keras"]
-        model.save(path)
-    elif fmt == "savedmodel":
-        path = folder / FILES["savedmodel"]
-        model.export(str(path), format="tf_saved_model", verbose=False)
-    elif fmt == "tflite" and quantize == "none":
-        path = folder / FILES["tflite"]
-        model.export(str(path), format="litert", verbose=False)
-    elif fmt == "tflite":
-        import tensorflow as tf
-
-        saved = folder / ".quantize-savedmodel"
-        model.export(str(saved), format="tf_saved_model", verbose=False)
-        converter = tf.lite.TFLiteConverter.from_saved_model(str(saved))
-        converter.optimizations = [tf.lite.Optimize.DEFAULT]
-        if quantize == "float16":
-            converter.target_spec.supported_types = [tf.float16]
-        else:  # int8 weights and activations, calibrated on training images; float32 in and out
-            converter.representative_dataset = lambda: ([calibration[i : i + 1]] for i in range(len(calibration)))
-        path = folder / f"model_{quantize}.tflite"
-        path.write_bytes(converter.convert())
-        shutil.rmtree(saved)
-    elif fmt == "onnx":
-        why = missing_tools("onnx")
-        if why:
-            raise SearchError(why)
-        import warnings
-
-        path = folder / FILES["onnx"]
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", FutureWarning)  # tf2onnx's np.object probe
-            model.export(str(path), format="onnx", verbose=False)
-    else:
+    """Write one format into ``folder`` (a row of :data:`~search.export._runtimes.TABLE`, or a quantized
+    TFLite file); returns its path."""
+    if fmt not in TABLE:
         raise SearchError(f"--format: unknown format {fmt!r}; expected one of {', '.join(FORMATS)}")
+    why = missing_tools(fmt)
+    if why:
+        raise SearchError(why)
+    if fmt == "tflite" and quantize != "none":
+        return _write_quantized_tflite(model, folder, quantize, calibration)
+    path = folder / TABLE[fmt].file
+    TABLE[fmt].write(model, path)
+    return path
+
+
+def _write_quantized_tflite(model: Any, folder: Path, quantize: str, calibration: Any) -> Path:
+    import tensorflow as tf
+
+    saved = folder / ".quantize-savedmodel"
+    model.export(str(saved), format="tf_saved_model", verbose=False)
+    converter = tf.lite.TFLiteConverter.from_saved_model(str(saved))
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    if quantize == "float16":
+        converter.target_spec.supported_types = [tf.float16]
+    else:  # int8 weights and activations, calibrated on training images; float32 in and out
+        converter.representative_dataset = lambda: ([calibration[i : i + 1]] for i in range(len(calibration)))
+    path = folder / f"model_{quantize}.tflite"
+    path.write_bytes(converter.convert())
+    shutil.rmtree(saved)
     return path
 
 
