@@ -17,6 +17,8 @@ import logging
 import sys
 from typing import IO, TYPE_CHECKING, Any
 
+from search._goal import ACCURACY, GOAL, LOSS, VAL_ACCURACY, VAL_LOSS
+
 if TYPE_CHECKING:
     from rich.console import Console
     from rich.progress import Progress, TaskID
@@ -25,7 +27,7 @@ if TYPE_CHECKING:
 
 
 def _metrics(metrics: dict[str, float]) -> str:
-    keys = ("accuracy", "val_accuracy", "loss", "val_loss")
+    keys = (ACCURACY, VAL_ACCURACY, LOSS, VAL_LOSS)
     return ", ".join(f"{key} {metrics[key]:.4f}" for key in keys if key in metrics)
 
 
@@ -80,7 +82,7 @@ class LiveDisplay:
         self.progress.__exit__(*exc)
 
     def _best(self) -> str:
-        return f"best val_accuracy {self.best:.4f} (trial {self.best_trial})" if self.best is not None else ""
+        return f"best {GOAL.metric} {self.best:.4f} (trial {self.best_trial})" if self.best is not None else ""
 
     def on_search_begin(self, event: SearchStarted) -> None:
         self.progress.reset(  # a resumed search: the trials done before do not count in the speed (ETA)
@@ -103,12 +105,12 @@ class LiveDisplay:
             task = self.trials[event.number] = self.progress.add_task(
                 f"  trial {event.number}", total=event.epochs, count="", note=""
             )
-        value = event.metrics.get("val_accuracy")
+        value = event.metrics.get(GOAL.metric)
         self.progress.update(
             task,
             completed=event.epoch,
             count=f"epoch {event.epoch}/{event.epochs}",
-            note=f"val_accuracy {value:.4f}" if value is not None else "",
+            note=f"{GOAL.metric} {value:.4f}" if value is not None else "",
         )
         if self.epoch_lines:
             self.console.print(

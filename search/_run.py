@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from search._errors import SearchError
+from search._goal import GOAL
 from search._names import check_name
 from search.space import Space, load_space
 
@@ -234,6 +235,7 @@ def run_search(
     from search.engines._optuna import (
         PRUNERS,
         SAMPLERS,
+        heartbeat_seconds,
         make_pruner,
         make_sampler,
         optimize,
@@ -248,6 +250,8 @@ def run_search(
     check_limits(trials=trials, epochs=epochs, timeout=timeout)
     if name is not None:
         check_name(name)
+    if engine == "optuna":
+        heartbeat_seconds()  # a bad CNN_SEARCH_HEARTBEAT_SECONDS is refused before anything is written
     from search.engines._workers import visible_gpus
 
     gpus = visible_gpus()
@@ -348,7 +352,7 @@ def run_search(
     study = optuna.create_study(
         study_name=name,
         storage=get_storage(storage_url),
-        direction="maximize",
+        direction=GOAL.direction,
         load_if_exists=True,
         sampler=make_sampler(sampler, seed),
         pruner=make_pruner(
@@ -358,18 +362,18 @@ def run_search(
         ),
     )
     _check_study(study, space, bundle, name)
-    if study.metric_names is None:  # optuna-dashboard and Optuna's plots then say "val_accuracy", not "Objective 0"
+    if study.metric_names is None:  # optuna-dashboard and Optuna's plots then name the goal's metric, not "Objective 0"
         import warnings
 
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            study.set_metric_names(["val_accuracy"])
+            study.set_metric_names([GOAL.metric])
     from search.engines._optuna import (
+        best_trial,
         counted,
         enqueue_start_points,
         fail_stale_trials,
         finish_search,
-        has_complete,
         wait_for_others,
     )
 
@@ -396,7 +400,8 @@ def run_search(
 
     if seed is not None:  # a resumed seeded search continues the random sequence instead of replaying it
         study.sampler = make_sampler(sampler, seed + len(study.trials))
-    best_number = study.best_trial.number if has_complete(study) else None
+    best = best_trial(study)
+    best_number = best.number if best is not None else None
     already_final = counted(study) >= trials and study.user_attrs.get("champion_trial") == best_number
 
     def recorded(experiment_id: str, parent_run_id: str) -> None:  # workers elsewhere wait for it
@@ -529,16 +534,13 @@ def _run_tuner(
             from search.engines._workers import supervise_keras_tuner
 
             supervise_keras_tuner(session, workers=workers, gpus=gpus or [], **common)
-            rows = sorted(
-                load_rows(directory, name).values(),
-                key=lambda r: (r["val_accuracy"] is None, -(r["val_accuracy"] or 0), r["trial"]),
-            )
+            rows = GOAL.best_first(load_rows(directory, name).values())
         elif translation is not None:
             rows = search_autokeras(session, translation, **common)
             session.tracker.client.log_dict(session.parent_run_id, translation.to_dict(), "autokeras_translation.json")
         else:
             rows = search_keras_tuner(session, **common)
-        best = rows[0] if rows and rows[0]["val_accuracy"] is not None else None
+        best = rows[0] if rows and rows[0][GOAL.metric] is not None else None
         if best is not None and state.get("champion_trial") != best["trial"]:
             metrics, uri = session.finish(
                 best_trial=best["trial"], best_params=best["hyperparameters"], best_epoch=best["best_epoch"]
@@ -557,7 +559,7 @@ def _run_tuner(
         name=name,
         engine=engine,
         best_trial=best["trial"] if best else None,
-        best_value=best["val_accuracy"] if best else None,
+        best_value=best[GOAL.metric] if best else None,
         architecture=space.sample(FixedParams(best["hyperparameters"])) if best else None,
         test_metrics=dict(state.get("test_metrics", {})),
         model_uri=state.get("model_uri"),

@@ -1,7 +1,8 @@
 """The words a space may use, kept free of heavy imports so the CLI can validate without Keras.
 
 Every name here is Keras's own spelling (``kernel_size``, ``strides``, ``pool_size``...).
-``tests/test_vocab.py`` checks each activation name against ``keras.activations.get``.
+``tests/test_model.py::test_every_activation_name_is_a_keras_activation`` checks each activation name
+against ``keras.activations.get``.
 """
 
 from __future__ import annotations

@@ -17,6 +17,7 @@ import typer
 
 from search._errors import SearchError as SearchError_
 from search._errors import SpaceError
+from search._goal import GOAL
 from search._version import __version__
 from search.data._cli import data_command
 
@@ -390,7 +391,7 @@ def run(
     if result.best_trial is not None:
         test = result.test_metrics.get("test_accuracy")
         out.print(
-            f"best: trial {result.best_trial}, val_accuracy {result.best_value:.4f}"
+            f"best: trial {result.best_trial}, {GOAL.metric} {result.best_value:.4f}"
             + (f", test_accuracy {test:.4f} (test split, evaluated once)" if test is not None else "")
         )
         out.print(f"model: {result.model_uri}  (tracking URI {result.tracking_uri})")
@@ -423,11 +424,11 @@ def _print_trials(rows: list[dict], *, console: Console, fixed: dict | None = No
     from rich.table import Table
 
     table = Table(title="trials, best first")
-    for header in ("trial", "state", "val_accuracy", "epochs", "params", "seconds", *_TRAINING_COLUMNS):
+    for header in ("trial", "state", GOAL.metric, "epochs", "params", "seconds", *_TRAINING_COLUMNS):
         table.add_column(header, overflow="fold")  # narrow: the architecture wraps first, then these fold
     table.add_column("architecture / reason", overflow="fold")
     for r in rows:
-        value = f"{r['val_accuracy']:.4f}" if r["val_accuracy"] is not None else ""
+        value = f"{r[GOAL.metric]:.4f}" if r[GOAL.metric] is not None else ""
         seconds = f"{r['seconds']:.1f}" if r["seconds"] is not None else ""
         params = f"{r['params']:,}" if r["params"] is not None else ""
         text = r["architecture"] + (f"  [{r['reason']}]" if r["reason"] else "")
@@ -568,10 +569,7 @@ def trials_command(
 
     candidates = [runs_dir / d for d in ("keras_tuner", "autokeras") if (runs_dir / d / name).is_dir()]
     if candidates and storage is None:  # a KerasTuner or AutoKeras search
-        rows = sorted(
-            load_rows(candidates[0], name).values(),
-            key=lambda r: (r["val_accuracy"] is None, -(r["val_accuracy"] or 0), r["trial"]),
-        )
+        rows = GOAL.best_first(load_rows(candidates[0], name).values())
         state_file = candidates[0] / name / "cnn_search.json"
         recorded = json.loads(state_file.read_text()) if state_file.is_file() else {}
     else:
@@ -624,7 +622,7 @@ def searches_command(
         typer.echo(json.dumps(rows, indent=2))
         return
     if format == "csv":
-        fields = ["name", "engine", "space", "data", "trials", *STATES, "best_val_accuracy", "test_accuracy"]
+        fields = ["name", "engine", "space", "data", "trials", *STATES, GOAL.best_metric, "test_accuracy"]
         writer = csv.DictWriter(sys.stdout, fieldnames=[*fields, "last_activity"], extrasaction="ignore")
         writer.writeheader()
         writer.writerows({**r, **{s: r["states"].get(s, 0) for s in STATES}} for r in rows)
@@ -646,13 +644,13 @@ def _print_searches(rows: list[dict], *, console: Console) -> None:
     table = Table(title="searches, most recently active first")
     # a terminal too narrow for the table: every column but the names folds (nothing is cut)
     table.add_column("search", no_wrap=True, min_width=max(len(r["name"]) for r in rows))
-    for header in ("engine", "space", "data", "trials", "by state", "best val_accuracy", "test_accuracy"):
+    for header in ("engine", "space", "data", "trials", "by state", f"best {GOAL.metric}", "test_accuracy"):
         numeric = "accuracy" in header or header == "trials"
         table.add_column(header, overflow="fold", justify="right" if numeric else "left")
     table.add_column("last activity", overflow="fold")
     for r in rows:
         states = ", ".join(f"{n} {state}" for state, n in r["states"].items()) or "-"
-        best, test = (f"{v:.4f}" if v is not None else "" for v in (r["best_val_accuracy"], r["test_accuracy"]))
+        best, test = (f"{v:.4f}" if v is not None else "" for v in (r[GOAL.best_metric], r["test_accuracy"]))
         described = (r["engine"] or "", r["space"] or "", r["data"] or "")
         table.add_row(r["name"], *described, str(r["trials"]), states, best, test, r["last_activity"])
     console.print(table)
@@ -891,7 +889,7 @@ def ui(
             typer.echo(f"  ({empty})")
 
     def banner(url: str) -> None:
-        typer.echo(f"MLflow UI on {url.rstrip('/')}  (each search's trials by best_val_accuracy:); Ctrl+C stops it")
+        typer.echo(f"MLflow UI on {url.rstrip('/')}  (each search's trials by {GOAL.best_metric}:); Ctrl+C stops it")
         listing(lambda: search_addresses(uri, url), "no search in this store yet")
 
     def dashboard(url: str) -> None:

@@ -9,6 +9,15 @@ from pathlib import Path
 from typing import Any
 
 ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONUNBUFFERED": "1"}
+FAULTS = Path(__file__).parent / "faults"
+
+
+def faults(**injected: object) -> dict[str, str]:
+    """Environment that injects faults into a child process tree through the hook of
+    ``tests/faults/sitecustomize.py`` (every interpreter there imports it): ``faults(EPOCH_SLEEP=1)``
+    sets ``CNN_SEARCH_TEST_EPOCH_SLEEP=1``. The package itself reads none of these variables."""
+    path = os.pathsep.join(p for p in (str(FAULTS), os.environ.get("PYTHONPATH", "")) if p)
+    return {"PYTHONPATH": path, **{f"CNN_SEARCH_TEST_{key}": str(value) for key, value in injected.items()}}
 
 
 def cnn_search(

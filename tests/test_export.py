@@ -13,7 +13,7 @@ import time
 import numpy as np
 import pytest
 
-from .helpers import ENV, cnn_search, mlflow_client, runs_of
+from .helpers import ENV, cnn_search, faults, mlflow_client, runs_of
 
 pytestmark = pytest.mark.slow
 NAME = "tiny-digits"
@@ -159,7 +159,7 @@ def test_a_killed_export_leaves_the_previous_bundle_intact(exported, tmp_path):
     before = (bundle / "SHA256SUMS").read_text()
     proc = subprocess.Popen(
         [sys.executable, "-m", "search", "export", NAME, "--runs-dir", str(runs)],
-        env={**ENV, "CNN_SEARCH_TEST_EXPORT_PAUSE": "120"},
+        env={**ENV, **faults(EXPORT_PAUSE="120")},
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )

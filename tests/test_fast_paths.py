@@ -19,6 +19,8 @@ import pytest
 from search.engines._optuna import more_work
 from search.engines._workers import watch
 
+from .helpers import faults
+
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
 
@@ -150,7 +152,7 @@ def test_the_console_entry_point_exits_with_the_command_s_code_after_tensorflow(
         capture_output=True,
         text=True,
         timeout=240,
-        env={**os.environ, "CNN_SEARCH_TEST_FAIL_TRIALS": "0,1,2,3"},
+        env={**os.environ, **faults(FAIL_TRIALS="0,1,2,3")},
     )
     assert out.returncode == 1, out.stderr[-2000:]
     assert "3 trials failed in a row" in out.stderr

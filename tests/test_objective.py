@@ -48,10 +48,24 @@ def test_pruning_stops_training(digits):
     assert result.reason == "pruner: stopped after epoch 1"
 
 
-def test_non_finite_loss_fails_the_trial(digits, monkeypatch):
-    monkeypatch.setenv("CNN_SEARCH_TEST_NAN_TRIALS", "4")
+def test_non_finite_loss_fails_the_trial(digits):
+    """Weights poisoned with NaN by a hook (search.hooks, the seam fault injection uses) at trial start."""
+    import keras
+
+    from search import hooks
+
+    class Poison:
+        def trial_start(self, *, trial, attempt, model):
+            if trial == 4:
+                for weight in model.trainable_weights:
+                    weight.assign(keras.ops.full(weight.shape, float("nan")))
+
     space = Space(**SMALL)
-    result = Objective(space, digits)(space.sample(RandomParams(0)), lambda e, v: False, trial_number=4)
+    hook = hooks.register(Poison())
+    try:
+        result = Objective(space, digits)(space.sample(RandomParams(0)), lambda e, v: False, trial_number=4)
+    finally:
+        hooks.unregister(hook)
     assert result.state == "failed" and result.reason.startswith("non_finite")
     assert result.model is None and result.value is None
 

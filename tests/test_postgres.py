@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from .helpers import ENV
+from .helpers import ENV, faults
 
 pytestmark = pytest.mark.slow
 NAME = "tiny-digits"
@@ -68,7 +68,7 @@ def test_run_and_a_worker_from_elsewhere_share_one_study_on_postgresql(postgres,
 
     storage, tracking = f"{postgres}/optuna", f"{postgres}/mlflow"
     common = ["--storage", storage, "--tracking-uri", tracking, "--runs-dir", str(tmp_path / "runs")]
-    env = {**ENV, "CNN_SEARCH_TEST_EPOCH_SLEEP": "1"}  # trials long enough for the worker to join
+    env = {**ENV, **faults(EPOCH_SLEEP="1")}  # trials long enough for the worker to join
     run = subprocess.Popen(
         [sys.executable, "-m", "search", "run", "tiny", "--trials", "8", "--epochs", "2", *common],
         stdout=subprocess.PIPE,

@@ -1,4 +1,4 @@
-"""When the median pruner may stop a trial: after the space's start points (real Optuna study, no training)."""
+"""When the median pruner may stop a trial (real Optuna study, no training), and the heartbeat setting."""
 
 from __future__ import annotations
 
@@ -35,3 +35,22 @@ def test_two_start_points_are_the_bar_from_the_third_trial():
     assert _pruned_at(_study_after_two_good_trials(start_points=0), hopeless) is None
     # A trial as good as the start points is never stopped.
     assert _pruned_at(_study_after_two_good_trials(start_points=2), [0.65, 0.75, 0.85, 0.9, 0.95]) is None
+
+
+def test_the_heartbeat_interval_is_a_checked_setting(monkeypatch, tmp_path):
+    """``CNN_SEARCH_HEARTBEAT_SECONDS`` (README, "Crashes"): read when a search starts, refused when it is
+    not a number of seconds > 0, before anything is written."""
+    from search import SearchError, run_search
+    from search.engines._optuna import grace_seconds, heartbeat_seconds
+
+    monkeypatch.setenv("CNN_SEARCH_HEARTBEAT_SECONDS", "2.5")
+    assert heartbeat_seconds() == 2.5 and grace_seconds() == 7.5
+    for bad in ("soon", "0", "-1", "nan"):
+        monkeypatch.setenv("CNN_SEARCH_HEARTBEAT_SECONDS", bad)
+        try:
+            run_search("tiny", "digits", trials=1, epochs=1, runs_dir=tmp_path / "runs")
+        except SearchError as exc:
+            assert str(exc) == (f"CNN_SEARCH_HEARTBEAT_SECONDS: expected a number of seconds > 0, received {bad!r}")
+        else:
+            raise AssertionError(f"CNN_SEARCH_HEARTBEAT_SECONDS={bad} was accepted")
+        assert not (tmp_path / "runs").exists()

@@ -13,7 +13,7 @@ import pytest
 
 from search.space import spaces_dir
 
-from .helpers import ENV, cnn_search, runs_of, study_of
+from .helpers import ENV, cnn_search, faults, runs_of, study_of
 
 NAME = "tiny-digits"
 
@@ -48,7 +48,7 @@ def test_sigkill_mid_trial_then_rerun_retries_the_killed_trial_once(tmp_path):
     """Row 1."""
     runs = tmp_path / "runs"
     args = ["run", "tiny", "--trials", "4", "--epochs", "3", "--runs-dir", str(runs), "--seed", "0"]
-    proc = _popen(*args, env={"CNN_SEARCH_TEST_EPOCH_SLEEP": "1"})
+    proc = _popen(*args, env=faults(EPOCH_SLEEP="1"))
     _wait(runs, proc, lambda ts: any(t.state.name == "COMPLETE" for t in ts) and ts[-1].state.name == "RUNNING")
     time.sleep(1)
     proc.send_signal(signal.SIGKILL)
@@ -142,7 +142,7 @@ def test_sigterm_stops_every_worker_and_the_rerun_completes(tmp_path):
     """Row 2 with worker processes."""
     runs = tmp_path / "runs"
     args = ["run", "tiny", "--trials", "6", "--epochs", "3", "--workers", "2", "--runs-dir", str(runs)]
-    proc = _popen(*args, env={"CNN_SEARCH_TEST_EPOCH_SLEEP": "1"})
+    proc = _popen(*args, env=faults(EPOCH_SLEEP="1"))
     _wait(runs, proc, lambda ts: sum(t.state.name == "RUNNING" for t in ts) == 2)
     time.sleep(1)
     proc.send_signal(signal.SIGTERM)
@@ -178,7 +178,7 @@ def test_out_of_memory_is_retried_at_half_the_batch_then_recorded(tmp_path):
         str(runs),
         "--pruner",
         "none",
-        env={"CNN_SEARCH_TEST_OOM_TRIALS": "1,2!"},
+        env=faults(OOM_TRIALS="1,2!"),
     )
     assert out.returncode == 0, out.stderr[-3000:]
     _, children = runs_of(runs, NAME)
@@ -227,7 +227,7 @@ def test_timeout_is_a_wall_clock_budget_and_the_winner_is_still_registered(tmp_p
         "--pruner",
         "none",
         "--no-report",  # the pictures' seconds are not the budget's question
-        env={"CNN_SEARCH_TEST_EPOCH_SLEEP": "1"},  # 40 epochs outlast the budget: the trial is stopped
+        env=faults(EPOCH_SLEEP="1"),  # 40 epochs outlast the budget: the trial is stopped
     )
     wall = time.monotonic() - t0
     assert out.returncode == 0, out.stderr[-3000:]
@@ -242,13 +242,13 @@ def test_timeout_is_a_wall_clock_budget_and_the_winner_is_still_registered(tmp_p
 def test_stale_trials_of_other_machines_are_found_by_their_heartbeat(tmp_path):
     import optuna
 
-    from search.engines._optuna import GRACE, fail_stale_trials
+    from search.engines._optuna import fail_stale_trials, grace_seconds
     from search.engines._storage import get_storage
 
     storage = get_storage(str(tmp_path / "s.journal"))
     study = optuna.create_study(study_name="s", storage=storage)
     old, fresh = study.ask(), study.ask()
-    for trial, beat in ((old, time.time() - GRACE - 5), (fresh, time.time())):
+    for trial, beat in ((old, time.time() - grace_seconds() - 5), (fresh, time.time())):
         trial.suggest_int("blocks/depth", 1, 3)
         trial.set_user_attr("worker", "another-machine:4242")
         trial.set_user_attr("heartbeat", beat)
@@ -260,7 +260,7 @@ def test_stale_trials_of_other_machines_are_found_by_their_heartbeat(tmp_path):
     assert retry.params == {} and retry.suggest_int("blocks/depth", 1, 3) == trials[old.number].params["blocks/depth"]
     assert retry.user_attrs["retry_of"] == old.number
     retry.set_user_attr("worker", "another-machine:4243")
-    retry.set_user_attr("heartbeat", time.time() - GRACE - 5)
+    retry.set_user_attr("heartbeat", time.time() - grace_seconds() - 5)
     assert fail_stale_trials(study) == [retry.number]
     assert not [t for t in study.trials if t.user_attrs.get("retry_of") == retry.number]  # retried once only
 
@@ -366,7 +366,7 @@ def test_keras_tuner_workers_use_its_chief_worker_mode(tmp_path):
 
     runs = tmp_path / "runs"
     args = ["run", "tiny", "--engine", "keras-tuner", "--workers", "2", "--trials", "6", "--epochs", "2"]
-    out = cnn_search(*args, "--runs-dir", str(runs), env={"CNN_SEARCH_TEST_EPOCH_SLEEP": "1"})  # both get trials
+    out = cnn_search(*args, "--runs-dir", str(runs), env=faults(EPOCH_SLEEP="1"))  # both get trials
     assert out.returncode == 0, out.stderr[-3000:]
     folder = runs / "keras_tuner" / "tiny-digits-keras-tuner"
     per_worker = {p.name: json.loads(p.read_text()) for p in folder.glob("cnn_search_trials.tuner*.json")}

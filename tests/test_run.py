@@ -13,7 +13,7 @@ import pytest
 
 from search import load_space
 
-from .helpers import ENV, cnn_search, mlflow_client, runs_of, study_of
+from .helpers import ENV, cnn_search, faults, mlflow_client, runs_of, study_of
 
 pytestmark = pytest.mark.slow
 
@@ -119,7 +119,7 @@ def test_infeasible_samples_are_pruned_trials_not_crashes(tmp_path):
 
 def test_failures_are_recorded_and_the_search_goes_on(tmp_path):
     runs = tmp_path / "runs"
-    env = {"CNN_SEARCH_TEST_FAIL_TRIALS": "1", "CNN_SEARCH_TEST_NAN_TRIALS": "2"}
+    env = faults(FAIL_TRIALS="1", NAN_TRIALS="2")
     out = cnn_search(
         "run",
         "tiny",
@@ -163,7 +163,7 @@ def test_consecutive_failures_stop_the_search_with_the_last_error(tmp_path):
         "1",
         "--runs-dir",
         str(runs),
-        env={"CNN_SEARCH_TEST_FAIL_TRIALS": "0,1,2,3"},
+        env=faults(FAIL_TRIALS="0,1,2,3"),
     )
     assert out.returncode == 1
     assert (
@@ -201,7 +201,7 @@ def test_a_signal_mid_trial_exits_cleanly_and_the_rerun_completes(tmp_path, sign
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-        env={**ENV, "CNN_SEARCH_TEST_EPOCH_SLEEP": "2"},
+        env={**ENV, **faults(EPOCH_SLEEP="2")},
     )
     _wait_for_running_trial(runs, "tiny-digits", proc)
     proc.send_signal(signum)

@@ -78,11 +78,12 @@ def test_booleans_use_the_boolean_call():
 
 def test_same_seed_same_architectures_in_same_order():
     space = load_space("vgg")
-    a = [space.sample(RandomParams(7)).hash() for _ in range(1)]
-    src1, src2 = RandomParams(11), RandomParams(11)
+    src1, src2, other = RandomParams(11), RandomParams(11), RandomParams(7)
     first = [space.sample(src1).hash() for _ in range(10)]
     second = [space.sample(src2).hash() for _ in range(10)]
-    assert first == second and len(set(first)) > 5 and a
+    assert first == second  # the same seed: the same architectures, in the same order
+    assert len(set(first)) > 5  # and they differ from one another
+    assert [space.sample(other).hash() for _ in range(10)] != first  # another seed, another search
 
 
 def test_replay_from_logged_params_including_strings():

@@ -37,7 +37,10 @@ def test_samples_build_with_predicted_params_or_are_refused(name):
                 plan = space.check(arch, shape, 10)
             except InfeasibleError as exc:
                 assert exc.reason in ("collapse", "max_params", "max_flops", "residual_shape")
-                assert str(exc)
+                if exc.reason.startswith("max_"):  # the message names the budget and the value over it
+                    assert str(exc).startswith("over budget: ") and exc.reason in str(exc), str(exc)
+                else:  # and the block at fault
+                    assert str(exc).startswith(f"block {exc.block}: "), str(exc)
                 continue
             model = build_model(arch, shape, 10, plan=plan)
             assert model.count_params() == plan.params, arch.summary()

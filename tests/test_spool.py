@@ -42,7 +42,7 @@ def test_records_are_written_once_in_order_and_a_dead_takers_file_is_taken_back(
     runs = tmp_path / "runs"
     tracker = Tracker(f"sqlite:///{runs / 'mlflow.db'}", artifact_root=runs / "mlartifacts")
     experiment = tracker.experiment("s")
-    parent = tracker.start_search(experiment, name="s", parent_run_id=None, tags={}, params={})
+    parent, _ = tracker.start_search(experiment, name="s", parent_run_id=None, tags={}, params={})
     spool = spool_dir(runs, "s")
     relay = RelayTracker(spool)
     record = _trial(0)
@@ -95,7 +95,7 @@ def test_the_winner_is_registered_from_its_file_without_keras_and_loads_in_both_
         from search.tracking._spool import drain, put
         tracker = Tracker("sqlite:///{runs / "mlflow.db"}", artifact_root=Path({str(runs / "mlartifacts")!r}))
         experiment = tracker.experiment("s")
-        parent = tracker.start_search(experiment, name="s", parent_run_id=None, tags={{}}, params={{}})
+        parent, _ = tracker.start_search(experiment, name="s", parent_run_id=None, tags={{}}, params={{}})
         record = {{"trial": 3, "summary": "flatten → softmax3", "architecture": {{"blocks": []}},
                   "metrics": {{"test_accuracy": 0.5, "test_loss": 1.0}},
                   "confusion": {{"class_names": ["a", "b", "c"], "matrix": [[1, 0, 0], [0, 1, 0], [0, 0, 0]]}},

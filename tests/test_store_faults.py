@@ -285,7 +285,9 @@ def test_reconcile_kills_only_runs_whose_writer_is_gone_and_a_killed_trial_reuse
 
     tracker = Tracker(default_tracking_uri(tmp_path))
     experiment = tracker.experiment("s")
-    parent = tracker.start_search(experiment, name="s", parent_run_id=None, tags={}, params={})
+    parent, created = tracker.start_search(experiment, name="s", parent_run_id=None, tags={}, params={})
+    assert created  # a new parent: nothing under it to reconcile, the search skips the query
+    assert tracker.start_search(experiment, name="s", parent_run_id=None, tags={}, params={}) == (parent, False)
 
     def running(number: int, worker: str | None) -> str:
         tags = {"mlflow.parentRunId": parent, "trial": str(number)} | ({"worker": worker} if worker else {})

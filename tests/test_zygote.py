@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from .helpers import ENV, cnn_search, study_of
+from .helpers import ENV, cnn_search, faults, study_of
 from .test_reliability import NAME, _wait
 
 SCRIPT = """
@@ -84,7 +84,7 @@ def test_run_killed_ends_its_forkserver_and_the_rerun_completes(tmp_path):
         [sys.executable, "-m", "search", *args],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
-        env={**ENV, "CNN_SEARCH_TEST_EPOCH_SLEEP": "1"},
+        env={**ENV, **faults(EPOCH_SLEEP="1")},
         start_new_session=True,  # its own process group: every process it started is found by it
     )
     try:

@@ -15,7 +15,7 @@ from search.data._augment import AUGMENTATION_KEYS, augmentation_layers, check_a
 from search.data._bundle import CACHE_BYTES, DataBundle
 from search.data._errors import DataError
 from search.data._folder import IMAGE_EXTENSIONS
-from search.data._load import SOURCES, load_dataset
+from search.data._load import SOURCES, load_dataset, reload_recorded
 from search.data._preview import write_preview
 from search.data._shapes import SHAPES, make_shapes
 from search.data._split import SPLITS, TEST_FRACTION, VALIDATION_FRACTION
@@ -35,6 +35,7 @@ __all__ = [
     "check_augmentation",
     "load_dataset",
     "make_shapes",
+    "reload_recorded",
     "validate_augmentation",
     "write_preview",
 ]

@@ -268,3 +268,18 @@ def _check_color_mode(color_mode: str | None) -> ColorMode | None:
         received=repr(color_mode),
         hint=did_you_mean(str(color_mode), COLOR_MODES),
     )
+
+
+def reload_recorded(source: str, seed: int, expected: str | None, *, search: str, fix: str) -> DataBundle:
+    """A search's data loaded again as the search recorded it (``source``, split ``seed``) and checked by
+    its ``expected`` fingerprint, the one place that does it (workers, export, report). A mismatch (the
+    folder changed, another source) raises :class:`DataError` naming both fingerprints and ``fix``."""
+    from search.data._errors import DataError
+
+    bundle = load_dataset(source, seed=seed)
+    if bundle.fingerprint != expected:
+        raise DataError(
+            f"the data of search {search!r} cannot be reloaded as it was: expected fingerprint {expected} "
+            f"({source!r}, seed {seed}), received {bundle.fingerprint}. {fix}"
+        )
+    return bundle

@@ -6,7 +6,7 @@ AutoKeras describes an image classifier as a graph of blocks (``ConvBlock``, ``S
 This engine builds that graph with every hyperparameter *restricted to the space's choices*, lets
 AutoKeras's oracle pick values, and translates them into the space's own parameter names
 (:class:`AutoKerasParams`). The Architecture, model, training and MLflow record are cnn-search's,
-as for every engine (DESIGN.md, contract 1): AutoKeras never trains a model here, and its ImageBlock
+as for every engine (docs/architecture.md, contract 1): AutoKeras never trains a model here, and its ImageBlock
 (ResNet/Xception/EfficientNet backbones at 224x224) is never part of the graph.
 
 What AutoKeras can choose (everything else keeps one value; see :func:`translate`):

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from search._errors import SearchError
+from search._goal import GOAL
 from search.engines._session import Session, Signals, TrialEvent
 from search.space import ParamSource
 
@@ -102,7 +103,7 @@ def oracle_options(seed: int | None, hyperparameters: Any = None) -> dict[str, A
     import keras_tuner as kt
 
     return {
-        "objective": kt.Objective("val_accuracy", direction="max"),
+        "objective": kt.Objective(GOAL.metric, direction=GOAL.keras_tuner_direction),
         "seed": seed,
         "hyperparameters": hyperparameters,
         "max_consecutive_failed_trials": 10**9,
@@ -217,11 +218,7 @@ def run_tuner(
             if hyperband_epochs:
                 session.objective.epochs = int(hyperband_epochs)
             t0 = time.perf_counter()
-            best = max(
-                (r for r in rows.values() if r["val_accuracy"] is not None),
-                key=lambda r: r["val_accuracy"],
-                default=None,
-            )
+            best = GOAL.best_of(rows.values())
             arch, result, _ = session.run_trial(
                 number,
                 source,
@@ -232,13 +229,13 @@ def run_tuner(
             )
             if result.state == "complete":
                 session.keep_if_best(
-                    number, result, best["val_accuracy"] if best else None, best["trial"] if best else None
+                    number, result, best[GOAL.metric] if best else None, best["trial"] if best else None
                 )
             result.model = None
             rows[number] = {
                 "trial": number,
                 "state": result.state,
-                "val_accuracy": result.value,
+                GOAL.metric: result.value,
                 "best_epoch": result.best_epoch,
                 "epochs_run": result.epochs_run,
                 "params": result.params,
@@ -251,11 +248,7 @@ def run_tuner(
             own[number] = rows[number]
             rows_file.parent.mkdir(parents=True, exist_ok=True)
             rows_file.write_text(json.dumps(own, default=str))
-            best = max(
-                (r for r in rows.values() if r["val_accuracy"] is not None),
-                key=lambda r: r["val_accuracy"],
-                default=None,
-            )
+            best = GOAL.best_of(rows.values())
             session.notify(
                 TrialEvent(
                     number,
@@ -264,7 +257,7 @@ def run_tuner(
                     result.reason,
                     arch.summary(session.data.num_classes),
                     time.perf_counter() - t0,
-                    best["val_accuracy"] if best else None,
+                    best[GOAL.metric] if best else None,
                     best["trial"] if best else None,
                     len(rows),
                     trials,
@@ -276,7 +269,7 @@ def run_tuner(
                 )
             if result.state != "complete":
                 raise kt.errors.FailedTrialError(f"{result.state}: {result.reason}")
-            return {"val_accuracy": float(result.value or 0.0)}
+            return {GOAL.metric: float(result.value or 0.0)}
 
         def save_model(self, trial_id: str, model: Any, step: int = 0) -> None:  # models are kept by the Session
             pass
@@ -298,4 +291,4 @@ def run_tuner(
             raise SearchError(str(exc)) from None
         raise
     rows = load_rows(directory, session.name)
-    return sorted(rows.values(), key=lambda r: (r["val_accuracy"] is None, -(r["val_accuracy"] or 0), r["trial"]))
+    return GOAL.best_first(rows.values())

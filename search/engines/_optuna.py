@@ -5,9 +5,9 @@ infeasible → PRUNED (infeasible ones are never trained), failed and killed →
 ``trials`` counts COMPLETE and PRUNED trials, so a search interrupted and run again reaches it.
 
 Crash safety, for any storage (Optuna's own heartbeat needs an RDB): each running trial carries the
-``host:pid`` of its worker and a ``heartbeat`` time, refreshed every ``HEARTBEAT`` seconds by a
+``host:pid`` of its worker and a ``heartbeat`` time, refreshed every :func:`heartbeat_seconds` by a
 thread. A RUNNING trial is stale when its worker is a dead process on this host, or when its
-heartbeat is older than ``GRACE`` seconds (a worker on another machine). Before each trial, every
+heartbeat is older than :func:`grace_seconds` (a worker on another machine). Before each trial, every
 worker fails the stale ones (state ``killed``, an MLflow run recorded for them) and enqueues each
 once more with the same parameters (``retry_of``); a retried trial is not retried again. Any killed
 trial still lacking its retry or its MLflow run (its worker died while failing it, or a signal
@@ -25,6 +25,7 @@ workers gives way and the search runs ``trials`` trials, not one more (Optuna's 
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import threading
 import time
@@ -32,6 +33,7 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from search._errors import SearchError
+from search._goal import GOAL
 from search._process import dead_here, worker_id
 from search.engines._optuna_params import OptunaParams
 from search.engines._session import SearchResult, Session, Signals, TrialEvent, log, say_winner
@@ -91,19 +93,39 @@ def counted(study: optuna.Study) -> int:
     return len(study.get_trials(deepcopy=False, states=states))
 
 
-HEARTBEAT = float(os.environ.get("CNN_SEARCH_HEARTBEAT_SECONDS", "10"))
-GRACE = 3 * HEARTBEAT
+def heartbeat_seconds() -> float:
+    """Seconds between a running trial's heartbeats: ``CNN_SEARCH_HEARTBEAT_SECONDS`` (README,
+    "Crashes"), default 10. A trial of another machine is stale after three missed beats (:func:`grace_seconds`),
+    so every machine of a search must use the same value.
+
+    >>> heartbeat_seconds()
+    10.0
+    """
+    text = os.environ.get("CNN_SEARCH_HEARTBEAT_SECONDS", "10")
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value > 0):
+        raise SearchError(f"CNN_SEARCH_HEARTBEAT_SECONDS: expected a number of seconds > 0, received {text!r}")
+    return value
+
+
+def grace_seconds() -> float:
+    """How old another machine's last heartbeat may be before its running trial is stale: three beats."""
+    return 3 * heartbeat_seconds()
 
 
 @contextlib.contextmanager
 def heartbeat(study: optuna.Study, trial: optuna.Trial) -> Iterator[None]:
-    """Refresh the trial's ``heartbeat`` every HEARTBEAT seconds while the block runs."""
+    """Refresh the trial's ``heartbeat`` every :func:`heartbeat_seconds` while the block runs."""
     stop = threading.Event()
+    every = heartbeat_seconds()
 
     def beat() -> None:
-        while not stop.wait(HEARTBEAT):
+        while not stop.wait(every):
             with contextlib.suppress(Exception):  # a finished trial or a busy storage: next beat
-                study._storage.set_trial_user_attr(trial._trial_id, "heartbeat", time.time())
+                trial.set_user_attr("heartbeat", time.time())
 
     thread = threading.Thread(target=beat, name="cnn-search-heartbeat", daemon=True)
     thread.start()
@@ -119,17 +141,19 @@ def fail_stale_trials(study: optuna.Study, session: Session | None = None) -> li
     import optuna
 
     failed = []
-    now = time.time()
+    now, grace = time.time(), grace_seconds()
     for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
         worker = str(t.user_attrs.get("worker", ""))
         last = float(t.user_attrs.get("heartbeat") or (t.datetime_start.timestamp() if t.datetime_start else now))
         if worker == worker_id():
             continue
         dead = dead_here(worker)
-        if not (dead or now - last > GRACE):
+        if not (dead or now - last > grace):
             continue
         why = "its worker process ended" if dead else f"no heartbeat for {now - last:.0f} s"
         reason = f"killed: {why} ({worker or 'unknown worker'})"
+        # Optuna has no public API that writes a trial this process did not ask for (Study.tell can fail
+        # it but not say why): the storage's own methods, as Optuna's heartbeat code uses them.
         storage = study._storage
         try:  # any step can find the trial finished: another worker failed it first (UpdateFinishedTrialError)
             storage.set_trial_user_attr(t._trial_id, "state", "killed")
@@ -241,7 +265,7 @@ def optimize(
 
         source = OptunaParams(trial)
         t0 = time.perf_counter()
-        best = study.best_trial if has_complete(study) else None
+        best = best_trial(study)
         queued = trial.user_attrs
         tags: dict[str, str] = {k: str(queued[k]) for k in ("start_point", "retry_of") if k in queued}
         with heartbeat(study, trial):
@@ -270,7 +294,7 @@ def optimize(
         for key, value in attrs.items():
             trial.set_user_attr(key, value)
         if result.state == "complete":
-            best = study.best_trial if has_complete(study) else None  # other workers may have finished some
+            best = best_trial(study)  # other workers may have finished some
             session.keep_if_best(trial.number, result, best.value if best else None, best.number if best else None)
             study.tell(trial, result.value)
         elif result.state in ("pruned", "infeasible"):
@@ -278,7 +302,7 @@ def optimize(
         else:
             study.tell(trial, state=State.FAIL)
         result.model = None
-        best = study.best_trial if has_complete(study) else None
+        best = best_trial(study)
         session.notify(
             TrialEvent(
                 trial.number,
@@ -352,6 +376,15 @@ def has_complete(study: optuna.Study) -> bool:
     return bool(study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)))
 
 
+def best_trial(study: optuna.Study) -> optuna.trial.FrozenTrial | None:
+    """The completed trial best by the search's :data:`~search._goal.GOAL` (a tie: the earlier trial), or
+    ``None``. Used instead of ``study.best_trial``, which Optuna defines for one objective only."""
+    import optuna
+
+    complete = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
+    return min(complete, key=lambda t: GOAL.sort_key(t.value, t.number), default=None)
+
+
 def trial_rows(study: optuna.Study) -> list[dict[str, Any]]:
     """One plain dict per trial, best first (complete by value, then the rest by number)."""
     rows = []
@@ -362,7 +395,7 @@ def trial_rows(study: optuna.Study) -> list[dict[str, Any]]:
             {
                 "trial": t.number,
                 "state": t.user_attrs.get("state", t.state.name.lower()),
-                "val_accuracy": t.value,
+                GOAL.metric: t.value,
                 "best_epoch": t.user_attrs.get("best_epoch"),
                 "epochs_run": t.user_attrs.get("epochs_run"),
                 "params": t.user_attrs.get("params"),
@@ -373,8 +406,7 @@ def trial_rows(study: optuna.Study) -> list[dict[str, Any]]:
                 "hyperparameters": dict(t.params),
             }
         )
-    rows.sort(key=lambda r: (r["val_accuracy"] is None, -(r["val_accuracy"] or 0), r["trial"]))
-    return rows
+    return GOAL.best_first(rows)
 
 
 def summarize(study: optuna.Study) -> dict[str, int]:
@@ -390,7 +422,7 @@ def summarize(study: optuna.Study) -> dict[str, int]:
 def result_of(session: Session, study: optuna.Study, *, ran: int, nothing_to_do: bool) -> SearchResult:
     from search.model import Architecture
 
-    best = study.best_trial if has_complete(study) else None
+    best = best_trial(study)
     arch = None
     if best is not None:
         from search.space import FixedParams
@@ -431,10 +463,10 @@ def finish_search(session: Session, study: optuna.Study) -> None:
 
 
 def _finish_locked(session: Session, study: optuna.Study) -> None:
-    if not has_complete(study):
+    best = best_trial(study)
+    if best is None:
         log.warning("no trial completed: nothing to register")
         return
-    best = study.best_trial
     if study.user_attrs.get("champion_trial") == best.number:
         return
     t0 = time.perf_counter()

@@ -1,6 +1,6 @@
 """What every engine shares: the MLflow contract, the Objective, the best model, the winner.
 
-An engine (Optuna now; KerasTuner and AutoKeras later) only decides which parameters a trial gets
+An engine (Optuna, KerasTuner, AutoKeras) only decides which parameters a trial gets
 and when trials run. For each trial it calls :meth:`Session.run_trial` with a ParamSource and a
 pruning reporter; at the end :meth:`Session.finish` evaluates the winner once on the test split,
 logs it and registers it. In a worker process started by ``cnn-search run`` (``relay``) the same calls
@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from search._errors import SearchError
+from search._goal import GOAL
 from search.model import Architecture
 from search.space import ParamSource, Space
 from search.tracking import Tracker
@@ -299,7 +300,7 @@ class Session:
         }
         with search_lock(self.runs_dir, self.name):  # two first runs of one search: one experiment, one parent
             experiment_id = tracker.experiment(self.name)
-            parent = tracker.start_search(
+            parent, created = tracker.start_search(
                 experiment_id, name=self.name, parent_run_id=parent_run_id, tags=tags, params=params
             )
         recorded = tracker.client.get_run(parent).data.tags.get("engine", self.engine)
@@ -308,7 +309,11 @@ class Session:
                 f"MLflow experiment {self.name!r} belongs to a {recorded} search; received engine "
                 f"{self.engine!r}. Use another --name."
             )
-        killed = tracker.reconcile(experiment_id, parent, killed_reason="killed: the process running it ended")
+        killed = (
+            []
+            if created
+            else tracker.reconcile(experiment_id, parent, killed_reason="killed: the process running it ended")
+        )
         if killed:
             log.warning("%d trial run(s) left RUNNING by an earlier process marked KILLED in MLflow", len(killed))
         tracker.client.log_text(parent, json.dumps(self.space.to_dict(), indent=2), "space.json")
@@ -518,7 +523,7 @@ class Session:
         trial's weights with another's number) when it beats ``previous_best``; drop the previous one."""
         if result.model is None or result.value is None:
             return False
-        if previous_best is not None and result.value <= previous_best:
+        if not GOAL.better(result.value, than=previous_best):
             return False
         atomic_save(result.model, self.model_path(number))
         if previous_trial is not None and previous_trial != number:
@@ -526,7 +531,7 @@ class Session:
         return True
 
     def notify(self, event: TrialEvent) -> None:
-        value = f"val_accuracy {event.value:.4f}" if event.value is not None else "no value"
+        value = f"{GOAL.metric} {event.value:.4f}" if event.value is not None else "no value"
         best = (
             f"best {event.best_value:.4f} (trial {event.best_trial})" if event.best_value is not None else "no best yet"
         )
@@ -567,14 +572,11 @@ class Session:
         if self.model_path(best_trial).is_file():
             model = keras.saving.load_model(self.model_path(best_trial), safe_mode=True)
         else:  # the best trial's weights were not kept (another worker, a crash): retrain it
-            log.warning(
-                "the model of trial %d was not kept; retraining it for %s epochs", best_trial, (best_epoch or 0) + 1
+            from search.training import retrain
+
+            model = retrain(
+                self.space, self.data, arch, trial=best_trial, best_epoch=best_epoch, seed=self.objective.seed
             )
-            objective = Objective(self.space, self.data, epochs=(best_epoch or 0) + 1, seed=self.objective.seed)
-            result = objective(arch, lambda epoch, value: False, trial_number=best_trial)
-            if result.model is None:
-                raise SearchError(f"could not retrain the best trial {best_trial}: {result.reason}")
-            model = result.model
         x_test, y_test = self.data.arrays("test")
         from search.training._eager import predict_eagerly, scores
 

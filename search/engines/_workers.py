@@ -211,7 +211,8 @@ def _announce(
 
     import optuna
 
-    from search.engines._optuna import SURPLUS, counted, has_complete
+    from search._goal import GOAL
+    from search.engines._optuna import SURPLUS, best_trial, counted
     from search.space import FixedParams
 
     now = datetime.datetime.now()
@@ -229,7 +230,7 @@ def _announce(
         epochs, announced = running[t.number]
         started = t.datetime_start or now
         for step in sorted(s for s in t.intermediate_values if s >= announced):
-            metrics = {"val_accuracy": float(t.intermediate_values[step])}
+            metrics = {GOAL.metric: float(t.intermediate_values[step])}
             epoch = EpochEvent(t.number, step + 1, epochs, metrics, (now - started).total_seconds())
             dispatch(session.callbacks, "on_epoch_end", epoch)
             announced = step + 1
@@ -248,7 +249,7 @@ def _announce(
     for t in finished:  # a trial that ended between two looks: its epochs are said before its end
         if t.intermediate_values:
             epochs_of(t)
-    best = study.best_trial if has_complete(study) else None
+    best = best_trial(study)
     done = counted(study)
     for t in finished:
         seen.add(t.number)
@@ -311,7 +312,7 @@ def run_worker(
     space = Space.from_dict(attrs["space_definition"])
     if not relay:
         check_store(tracking_uri or default_tracking_uri(runs))
-    bundle = _recorded_data(attrs)
+    bundle = _recorded_data(attrs, name)
     seed = attrs.get("seed")
     epochs = attrs.get("epochs")
     session = Session(
@@ -333,7 +334,7 @@ def run_worker(
     import_keras_lean()  # before waiting: its seconds overlap the supervisor's MLflow start-up
 
     def recorded() -> dict[str, Any]:
-        return optuna.load_study(study_name=name, storage=study._storage).user_attrs
+        return study.user_attrs  # read from the storage at every call (journal and RDB alike)
 
     parent = None if relay else _wait_for(recorded, wait_for_parent)
     study.sampler = make_sampler(
@@ -384,17 +385,13 @@ def import_keras_lean() -> None:
                 del sys.modules[name]
 
 
-def _recorded_data(record: dict[str, Any]) -> Any:
+def _recorded_data(record: dict[str, Any], name: str) -> Any:
     """The search's data as ``cnn-search run`` recorded it (source, split seed), checked by its fingerprint."""
-    from search.data import load_dataset
+    from search.data import reload_recorded
 
-    bundle = load_dataset(record["data"], seed=int(record.get("data_seed", 0)))
-    if bundle.fingerprint != record["data_fingerprint"]:
-        raise SearchError(
-            f"worker data differs from the search's: expected fingerprint {record['data_fingerprint']} for "
-            f"{record['data']!r}, received {bundle.fingerprint}"
-        )
-    return bundle
+    seed, expected = int(record.get("data_seed", 0)), record["data_fingerprint"]
+    fix = "A worker on another machine needs the same data at the same path."
+    return reload_recorded(record["data"], seed, expected, search=name, fix=fix)
 
 
 def _wait_for(read: Callable[[], dict[str, Any]], seconds: float) -> str:
@@ -482,7 +479,7 @@ def run_keras_tuner_worker(name: str, *, runs_dir: str | Path = "runs", tracking
 
     first = state()
     space = Space.from_dict(first["space_definition"])
-    bundle = _recorded_data(first)
+    bundle = _recorded_data(first, name)
     session = Session(
         name=name,
         engine="keras-tuner",

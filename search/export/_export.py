@@ -44,7 +44,8 @@ from pathlib import Path
 from typing import Any
 
 from search._errors import SearchError
-from search.export._runtimes import FILES, FORMATS, load_runner, missing_tools
+from search._goal import GOAL
+from search.export._runtimes import FILES, FORMATS, TABLE, load_runner, missing_tools
 
 log = logging.getLogger("search")
 
@@ -101,18 +102,13 @@ def _architecture(s: _Search) -> Any:
 
 
 def _data(s: _Search, data: str | None) -> Any:
-    from search.data import load_dataset
+    from search.data import reload_recorded
 
     tags = s.parent.data.tags
     source = data or tags.get("data", "digits")
-    bundle = load_dataset(source, seed=int(tags.get("data_seed", "0")))
-    if bundle.fingerprint != tags.get("data_fingerprint"):
-        raise SearchError(
-            f"the data of search {s.name!r} cannot be reloaded as it was: expected fingerprint "
-            f"{tags.get('data_fingerprint')} ({tags.get('data')!r}), received {bundle.fingerprint} from {source!r}. "
-            "Pass --data with the search's data."
-        )
-    return bundle
+    seed = int(tags.get("data_seed", "0"))
+    fix = "Pass --data with the search's data."
+    return reload_recorded(source, seed, tags.get("data_fingerprint"), search=s.name, fix=fix)
 
 
 def _model(s: _Search, runs_dir: Path, arch: Any, bundle: Any) -> tuple[Any, str]:
@@ -130,16 +126,14 @@ def _model(s: _Search, runs_dir: Path, arch: Any, bundle: Any) -> tuple[Any, str
     if kept.is_file():
         return keras.saving.load_model(kept, safe_mode=True), str(kept)
     from search.space import Space
-    from search.training import Objective
+    from search.training import retrain, retrain_epochs
 
     space_file = Path(s.client.download_artifacts(s.parent.info.run_id, "space.json"))
     space = Space.from_dict(json.loads(space_file.read_text()))
-    epochs = int(s.child.data.metrics.get("best_epoch", arch.training.epochs - 1)) + 1
-    log.warning("the weights of trial %d were not kept; retraining it for %d epochs", s.trial, epochs)
-    result = Objective(space, bundle, epochs=epochs)(arch, lambda epoch, value: False, trial_number=s.trial)
-    if result.model is None:
-        raise SearchError(f"could not retrain trial {s.trial}: {result.reason}")
-    return result.model, f"retrained for {epochs} epochs"
+    best_epoch = s.child.data.metrics.get("best_epoch")
+    best_epoch = int(best_epoch) if best_epoch is not None else None
+    model = retrain(space, bundle, arch, trial=s.trial, best_epoch=best_epoch)
+    return model, f"retrained for {retrain_epochs(arch, best_epoch)} epochs"
 
 
 # -- measuring -----------------------------------------------------------------------------------
@@ -186,42 +180,34 @@ def _accuracy(probabilities: Any, labels: Any) -> float:
 
 # -- writing ---------------------------------------------------------------------------------------
 def _write_format(fmt: str, model: Any, folder: Path, quantize: str = "none", calibration: Any = None) -> Path:
-    """Write one format into ``folder``; returns its path."""
-    if fmt == "keras":
-        path = folder / FILES["keras"]
-        model.save(path)
-    elif fmt == "savedmodel":
-        path = folder / FILES["savedmodel"]
-        model.export(str(path), format="tf_saved_model", verbose=False)
-    elif fmt == "tflite" and quantize == "none":
-        path = folder / FILES["tflite"]
-        model.export(str(path), format="litert", verbose=False)
-    elif fmt == "tflite":
-        import tensorflow as tf
-
-        saved = folder / ".quantize-savedmodel"
-        model.export(str(saved), format="tf_saved_model", verbose=False)
-        converter = tf.lite.TFLiteConverter.from_saved_model(str(saved))
-        converter.optimizations = [tf.lite.Optimize.DEFAULT]
-        if quantize == "float16":
-            converter.target_spec.supported_types = [tf.float16]
-        else:  # int8 weights and activations, calibrated on training images; float32 in and out
-            converter.representative_dataset = lambda: ([calibration[i : i + 1]] for i in range(len(calibration)))
-        path = folder / f"model_{quantize}.tflite"
-        path.write_bytes(converter.convert())
-        shutil.rmtree(saved)
-    elif fmt == "onnx":
-        why = missing_tools("onnx")
-        if why:
-            raise SearchError(why)
-        import warnings
-
-        path = folder / FILES["onnx"]
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", FutureWarning)  # tf2onnx's np.object probe
-            model.export(str(path), format="onnx", verbose=False)
-    else:
+    """Write one format into ``folder`` (a row of :data:`~search.export._runtimes.TABLE`, or a quantized
+    TFLite file); returns its path."""
+    if fmt not in TABLE:
         raise SearchError(f"--format: unknown format {fmt!r}; expected one of {', '.join(FORMATS)}")
+    why = missing_tools(fmt)
+    if why:
+        raise SearchError(why)
+    if fmt == "tflite" and quantize != "none":
+        return _write_quantized_tflite(model, folder, quantize, calibration)
+    path = folder / TABLE[fmt].file
+    TABLE[fmt].write(model, path)
+    return path
+
+
+def _write_quantized_tflite(model: Any, folder: Path, quantize: str, calibration: Any) -> Path:
+    import tensorflow as tf
+
+    saved = folder / ".quantize-savedmodel"
+    model.export(str(saved), format="tf_saved_model", verbose=False)
+    converter = tf.lite.TFLiteConverter.from_saved_model(str(saved))
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    if quantize == "float16":
+        converter.target_spec.supported_types = [tf.float16]
+    else:  # int8 weights and activations, calibrated on training images; float32 in and out
+        converter.representative_dataset = lambda: ([calibration[i : i + 1]] for i in range(len(calibration)))
+    path = folder / f"model_{quantize}.tflite"
+    path.write_bytes(converter.convert())
+    shutil.rmtree(saved)
     return path
 
 
@@ -351,9 +337,9 @@ def export_search(
 
     import numpy as np
 
+    from search import hooks
     from search.model import make_plan
     from search.tracking import default_tracking_uri
-    from search.training import _faults
 
     if quantize not in QUANTIZE:
         raise SearchError(f"--quantize: expected one of {', '.join(QUANTIZE)}, received {quantize!r}")
@@ -411,9 +397,8 @@ def export_search(
             label = fmt if q == "none" else f"{fmt}_{q}"
             try:
                 path = _write_format(fmt, model, tmp, q, calibration=bundle.arrays("train")[0][:200].astype("float32"))
-                if not produced and _faults.export_pause():
-                    (tmp / ".paused").write_text("")
-                    time.sleep(_faults.export_pause())
+                if hooks.registered():
+                    hooks.call("export_written", format=label, path=path)
                 runner = load_runner(fmt, path)
             except SearchError:
                 raise
@@ -471,7 +456,7 @@ def export_search(
             "metrics": {
                 "validation_accuracy": _accuracy(reference, y_val),
                 "test_accuracy": _accuracy(reference_test, y_test),
-                "search_validation_accuracy": s.child.data.metrics.get("val_accuracy"),
+                "search_validation_accuracy": s.child.data.metrics.get(GOAL.best_metric),  # at its best epoch
             },
             "data": {
                 "source": bundle.source,

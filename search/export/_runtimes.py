@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -24,11 +25,6 @@ class Runner:
         return self.run(images)
 
 
-FORMATS = ("keras", "savedmodel", "tflite", "onnx")
-RUNTIMES = ("keras", "tflite", "onnx")
-FILES = {"keras": "model.keras", "savedmodel": "savedmodel", "tflite": "model.tflite", "onnx": "model.onnx"}
-
-
 class UnsafeModelError(SearchError):
     """A model that needs code to load (``.h5``, ``Lambda`` layers, custom objects): refused."""
 
@@ -43,7 +39,7 @@ def missing_tools(fmt: str) -> str | None:
         except (ImportError, ValueError):
             return True
 
-    needed = {"onnx": ("onnx", "tf2onnx", "onnxruntime")}.get(fmt, ())
+    needed = TABLE[fmt].needs if fmt in TABLE else ()
     missing = [m for m in needed if absent(m)]
     if missing:
         return (
@@ -78,34 +74,42 @@ def load_keras(path: Path) -> Any:
 
 def load_runner(fmt: str, path: Path) -> Runner:
     """A function images -> probabilities for ``path`` in format ``fmt``."""
+    if fmt not in TABLE:
+        raise SearchError(f"unknown format {fmt!r}; expected one of {', '.join(FORMATS)}")
+    why = missing_tools(fmt)
+    if why:
+        raise SearchError(why)
+    return TABLE[fmt].load(path)
+
+
+def _keras_runner(path: Path) -> Runner:
     import numpy as np
 
-    if fmt == "keras":
-        model = load_keras(path)
-        return Runner(lambda x: np.asarray(model(np.asarray(x, "float32"), training=False)), model.input_shape[1:])
-    if fmt == "savedmodel":
-        import tensorflow as tf
+    model = load_keras(path)
+    return Runner(lambda x: np.asarray(model(np.asarray(x, "float32"), training=False)), model.input_shape[1:])
 
-        serving = tf.saved_model.load(str(path)).signatures["serving_default"]
-        ((key, spec),) = serving.structured_input_signature[1].items()
 
-        def run_savedmodel(x: Any) -> Any:
-            outputs = serving(**{key: tf.constant(np.asarray(x, "float32"))})
-            return next(iter(outputs.values())).numpy()
+def _savedmodel_runner(path: Path) -> Runner:
+    import numpy as np
+    import tensorflow as tf
 
-        return Runner(run_savedmodel, spec.shape[1:])
-    if fmt == "tflite":
-        return _tflite_runner(path)
-    if fmt == "onnx":
-        why = missing_tools("onnx")
-        if why:
-            raise SearchError(why)
-        import onnxruntime as ort
+    serving = tf.saved_model.load(str(path)).signatures["serving_default"]
+    ((key, spec),) = serving.structured_input_signature[1].items()
 
-        session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-        first = session.get_inputs()[0]
-        return Runner(lambda x: session.run(None, {first.name: np.asarray(x, "float32")})[0], first.shape[1:])
-    raise SearchError(f"unknown format {fmt!r}; expected one of {', '.join(FORMATS)}")
+    def run_savedmodel(x: Any) -> Any:
+        outputs = serving(**{key: tf.constant(np.asarray(x, "float32"))})
+        return next(iter(outputs.values())).numpy()
+
+    return Runner(run_savedmodel, spec.shape[1:])
+
+
+def _onnx_runner(path: Path) -> Runner:
+    import numpy as np
+    import onnxruntime as ort
+
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    first = session.get_inputs()[0]
+    return Runner(lambda x: session.run(None, {first.name: np.asarray(x, "float32")})[0], first.shape[1:])
 
 
 def _interpreter(path: Path) -> Any:
@@ -139,3 +143,50 @@ def _tflite_runner(path: Path) -> Runner:
         return np.stack(results) if results else np.zeros((0, out["shape"][-1]), "float32")
 
     return Runner(run_tflite, inp["shape"][1:])
+
+
+# -- the formats, one row each -------------------------------------------------------------------
+def _write_keras(model: Any, path: Path) -> None:
+    model.save(path)
+
+
+def _write_savedmodel(model: Any, path: Path) -> None:
+    model.export(str(path), format="tf_saved_model", verbose=False)
+
+
+def _write_tflite(model: Any, path: Path) -> None:
+    model.export(str(path), format="litert", verbose=False)
+
+
+def _write_onnx(model: Any, path: Path) -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)  # tf2onnx's np.object probe
+        model.export(str(path), format="onnx", verbose=False)
+
+
+@dataclass(frozen=True)
+class Format:
+    """One export format: its file (or folder) in a bundle, how a Keras model is written to it, how it
+    is loaded back to answer like the model, and the Python packages both need beyond TensorFlow.
+    A new format is one more row of :data:`TABLE` (and its test in ``tests/test_export.py``)."""
+
+    name: str
+    file: str
+    write: Callable[[Any, Path], None]
+    load: Callable[[Path], Runner]
+    needs: tuple[str, ...] = ()
+
+
+TABLE: dict[str, Format] = {
+    f.name: f
+    for f in (
+        Format("keras", "model.keras", _write_keras, _keras_runner),
+        Format("savedmodel", "savedmodel", _write_savedmodel, _savedmodel_runner),
+        Format("tflite", "model.tflite", _write_tflite, _tflite_runner),
+        Format("onnx", "model.onnx", _write_onnx, _onnx_runner, needs=("onnx", "tf2onnx", "onnxruntime")),
+    )
+}
+FORMATS = tuple(TABLE)
+#: The formats ``cnn-search predict --runtime`` runs (a SavedModel is served, not predicted with here).
+RUNTIMES = ("keras", "tflite", "onnx")
+FILES = {name: f.file for name, f in TABLE.items()}

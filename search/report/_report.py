@@ -37,6 +37,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from search._goal import GOAL
 from search.report import _interactive as interactive
 from search.report._interactive import INTERACTIVE, plotly_missing
 from search.report._plots import (
@@ -108,8 +109,8 @@ def _trials(client: Any, children: list[Any]) -> tuple[list[Curve], dict[str, in
         if state not in ("complete", "pruned"):
             continue
         params = {k: _value(v) for k, v in run.data.params.items()}
-        history = {m.step: m.value for m in client.get_metric_history(run.info.run_id, "val_accuracy")}
-        value = run.data.metrics.get("best_val_accuracy")
+        history = {m.step: m.value for m in client.get_metric_history(run.info.run_id, GOAL.metric)}
+        value = run.data.metrics.get(GOAL.best_metric)
         complete = state == "complete" and value is not None
         curves.append(
             Curve(
@@ -144,7 +145,7 @@ def _study(curves: list[Curve]) -> Any:
             distributions[k] = FloatDistribution(float(min(vs)), float(max(vs)))
         else:
             distributions[k] = CategoricalDistribution(sorted(set(vs), key=str))
-    study = optuna.create_study(direction="maximize")
+    study = optuna.create_study(direction=GOAL.direction)
     for curve in curves:
         while len(study.trials) < curve.trial:
             study.add_trial(optuna.trial.create_trial(state=optuna.trial.TrialState.FAIL))
@@ -498,11 +499,16 @@ def _winner_pictures(
     else:
         _filters_picture(layer, folder / "first_layer_filters.png", report)
         if data is None:
-            from search.data import load_dataset
+            from search.data import DataError, reload_recorded
 
             tags = parent.data.tags
-            data = load_dataset(tags.get("data", "digits"), seed=int(tags.get("data_seed", "0")))
-        _feature_maps_picture(model, layer, data, folder / "feature_maps.png", report)
+            source, seed = tags.get("data", "digits"), int(tags.get("data_seed", "0"))
+            try:
+                data = reload_recorded(source, seed, tags.get("data_fingerprint"), search=name, fix="")
+            except DataError as exc:  # the other pictures do not need the images
+                report.missing["feature_maps.png"] = str(exc).strip()
+        if data is not None:
+            _feature_maps_picture(model, layer, data, folder / "feature_maps.png", report)
     try:
         confusion = json.loads(Path(client.download_artifacts(run_id, "confusion_matrix.json")).read_text())
     except Exception:  # an MLflow error when the artifact is absent

@@ -20,7 +20,6 @@ log: true}``
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -126,12 +125,3 @@ class FloatRange:
 
 
 Param = Fixed | Choice | IntRange | FloatRange
-
-
-def lowest(param: Param) -> Any:
-    """The smallest value a numeric parameter can take."""
-    return min(param.values())
-
-
-def is_finite_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)

@@ -1,4 +1,4 @@
-"""ParamSource: the only thing a space talks to when it is sampled (DESIGN.md, contract 2).
+"""ParamSource: the only thing a space talks to when it is sampled (docs/architecture.md, contract 2).
 
 Engines adapt their own objects (an Optuna trial, a KerasTuner ``hp``) to these four calls; this
 module has the two that need no engine: :class:`RandomParams` (seeded) and :class:`FixedParams`

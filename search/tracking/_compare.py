@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from search._goal import GOAL
 from search.tracking._searches import unknown_search
 
 DATA_COLUMNS = ("data", "data_seed", "data_fingerprint")
@@ -19,7 +20,7 @@ COLUMNS = (
     "infeasible",
     "failed",
     "killed",
-    "best_val_accuracy",
+    GOAL.best_metric,
     "test_accuracy",
     "wall_seconds",
     "trials_per_hour",
@@ -83,9 +84,13 @@ def compare_searches(names: Sequence[str], tracking_uri: str) -> list[dict[str, 
         }
         for state in ("complete", "pruned", "infeasible", "failed", "killed"):
             row[state] = sum(c.data.tags.get("state") == state for c in children)
-        scored = [c for c in children if c.data.tags.get("state") == "complete"]
-        best = max(scored, key=lambda c: c.data.metrics.get("best_val_accuracy", -1.0), default=None)
-        row["best_val_accuracy"] = best.data.metrics.get("best_val_accuracy") if best else None
+        scored = [c for c in children if c.data.tags.get("state") == "complete" and GOAL.best_metric in c.data.metrics]
+        best = min(
+            scored,
+            key=lambda c: GOAL.sort_key(c.data.metrics[GOAL.best_metric], int(c.data.tags["trial"])),
+            default=None,
+        )
+        row[GOAL.best_metric] = best.data.metrics.get(GOAL.best_metric) if best else None
         row["test_accuracy"] = parent.data.metrics.get("test_accuracy") if parent else None
         if children:
             intervals = [(c.info.start_time / 1000, (c.info.end_time or c.info.start_time) / 1000) for c in children]

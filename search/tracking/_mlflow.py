@@ -86,23 +86,26 @@ class Tracker:
         parent_run_id: str | None,
         tags: Mapping[str, str],
         params: Mapping[str, Any],
-    ) -> str:
-        """The parent run of the search: the recorded one (set RUNNING again), else a new one."""
+    ) -> tuple[str, bool]:
+        """The parent run of the search: the recorded one (set RUNNING again), else a new one. Returns
+        its run id and whether it was created now (a new parent has no children to :meth:`reconcile`)."""
         run_id = parent_run_id
         if run_id is None:
             found = self.client.search_runs([experiment_id], filter_string="tags.role = 'search'", max_results=1)
             run_id = found[0].info.run_id if found else None
         if run_id is not None:
             self.client.update_run(run_id, status="RUNNING")
-            return run_id
+            return run_id, False
         run = self.client.create_run(experiment_id, run_name=name, tags={"role": "search", **tags})
         self.log(run.info.run_id, params=params)
-        return str(run.info.run_id)
+        return str(run.info.run_id), True
 
     def reconcile(self, experiment_id: str, parent_run_id: str, *, killed_reason: str) -> list[str]:
-        """Children left RUNNING by a process that died while writing them are set to KILLED; a run
-        another live process is writing right now (its ``worker`` tag, ``host:pid``, on this host) is
-        left alone, and so is a run of another host younger than a minute. Returns the run ids set."""
+        """Children left RUNNING by a process that died while writing them (between creating the run
+        and ending it, :meth:`record_trial`) are set to KILLED; a run another live process is writing
+        right now (its ``worker`` tag, ``host:pid``, on this host) is left alone, and so is a run of
+        another host younger than a minute. Returns the run ids set. One query: the search calls it
+        when it starts again under an existing parent run, not for a new one."""
         from search._process import dead_here
 
         found = self.client.search_runs(

@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from search._errors import SearchError
+from search._goal import GOAL
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
@@ -142,11 +143,12 @@ def list_searches(tracking_uri: str) -> list[dict[str, Any]]:
             states[state] = states.get(state, 0) + 1
         ordered = {s: states[s] for s in STATES if s in states}
         ordered.update({s: n for s, n in sorted(states.items()) if s not in ordered})
-        scores = [
-            t.data.metrics["best_val_accuracy"]
+        scored = [
+            {"trial": int(t.data.tags.get("trial", 0)), GOAL.metric: t.data.metrics[GOAL.best_metric]}
             for t in trials
-            if t.data.tags.get("state") == "complete" and "best_val_accuracy" in t.data.metrics
+            if t.data.tags.get("state") == "complete" and GOAL.best_metric in t.data.metrics
         ]
+        best = GOAL.best_of(scored)
         rows.append(
             {
                 "name": experiments[eid],
@@ -155,7 +157,7 @@ def list_searches(tracking_uri: str) -> list[dict[str, Any]]:
                 "data": tags.get("data"),
                 "trials": len(trials),
                 "states": ordered,
-                "best_val_accuracy": max(scores, default=None),
+                GOAL.best_metric: best[GOAL.metric] if best else None,
                 "test_accuracy": parent.data.metrics.get("test_accuracy"),
                 "last_activity_ms": activity[eid],
                 "last_activity": local_time(activity[eid]),

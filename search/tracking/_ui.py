@@ -77,6 +77,7 @@ from types import FrameType
 from typing import TYPE_CHECKING
 
 from search._errors import SearchError
+from search._goal import GOAL
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
@@ -389,13 +390,13 @@ def _watch(servers: list[_Server], caught: list[int], ready_timeout: float) -> i
 EXPERIMENT_KIND = ("mlflow.experimentKind", "custom_model_development")
 VIEW_ID = "cnn-search"
 VIEW_TAG = f"mlflow.sharedViewState.{VIEW_ID}"
-VIEW_NAME = "cnn-search: trials by best_val_accuracy"
-SORT_METRIC = "best_val_accuracy"
+VIEW_NAME = f"cnn-search: trials by {GOAL.best_metric}"
+SORT_METRIC = GOAL.best_metric
 #: The runs table's columns in the view: the trial's best and last validation accuracy, the winner's
 #: test accuracy (on the search's run), size, epochs, state, then the architecture and where it ran.
 VIEW_COLUMNS = (
-    "metrics.`best_val_accuracy`",
-    "metrics.`val_accuracy`",
+    f"metrics.`{GOAL.best_metric}`",
+    f"metrics.`{GOAL.metric}`",
     "metrics.`test_accuracy`",
     "metrics.`num_params`",
     "metrics.`epochs_run`",

@@ -24,6 +24,7 @@ run) and the model kept afterwards holds plain built-in layers. The test split i
 from __future__ import annotations
 
 import gc
+import logging
 import math
 import time
 import traceback as tb
@@ -31,9 +32,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
-from search._errors import InfeasibleError
+from search import hooks
+from search._errors import InfeasibleError, SearchError
+from search._goal import ACCURACY, GOAL, LOSS, VAL_ACCURACY, VAL_LOSS
 from search.model import Architecture, build_model, compile_model, for_saving
-from search.training import _faults
 
 if TYPE_CHECKING:
     import keras
@@ -41,11 +43,11 @@ if TYPE_CHECKING:
     from search.data import DataBundle
     from search.space import Space
 
+log = logging.getLogger("search")
 State = Literal["complete", "pruned", "infeasible", "failed"]
 #: Called after each epoch with (epoch, validation metric); returns True to prune the trial.
 Reporter = Callable[[int, float], bool]
 
-MONITOR = "val_accuracy"
 #: Batches run per call into the compiled train function: tiny CNNs on a CPU spend most of a step
 #: in Python and dispatch overhead (measured: a 20-epoch digits trial 6.0 s -> 3.2 s with tf.data).
 STEPS_PER_EXECUTION = 32
@@ -72,16 +74,16 @@ class Health:
       textures went 1.768, 1.611, 1.611, 1.611, 1.611 for 5 epochs, ln 5 = 1.609).
 
     >>> h = Health(train_chance=0.2, val_chance=0.2, prior_loss=1.609)
-    >>> h.verdict(0, {"loss": 1.2, "accuracy": 0.97, "val_accuracy": 0.2}, first_loss=1.2)
+    >>> h.verdict(0, {LOSS: 1.2, ACCURACY: 0.97, VAL_ACCURACY: 0.2}, first_loss=1.2)
     'val_collapse: validation accuracy 0.200 at chance (0.200) while training accuracy 0.970'
-    >>> print(h.verdict(1, {"loss": 1.61, "accuracy": 0.21, "val_accuracy": 0.2}, first_loss=1.6))
+    >>> print(h.verdict(1, {LOSS: 1.61, ACCURACY: 0.21, VAL_ACCURACY: 0.2}, first_loss=1.6))
     not_learning: training accuracy 0.210 at chance (0.200) and the loss not falling (1.600 -> 1.610) after 2 epochs
-    >>> settled = {"loss": 1.611, "accuracy": 0.19, "val_accuracy": 0.2}  # ln 5 = 1.609
+    >>> settled = {LOSS: 1.611, ACCURACY: 0.19, VAL_ACCURACY: 0.2}  # ln 5 = 1.609
     >>> h.verdict(1, settled, first_loss=1.768, previous_loss=1.768)  # still falling
     >>> print(h.verdict(2, settled, first_loss=1.768, previous_loss=1.611))  # doctest: +NORMALIZE_WHITESPACE
     not_learning: training accuracy 0.190 at chance (0.200) and the loss no lower than answering the class
     frequencies (1.609) and not falling (1.611 -> 1.611) after 3 epochs
-    >>> h.verdict(1, {"loss": 1.2, "accuracy": 0.4, "val_accuracy": 0.35}, first_loss=1.6) is None
+    >>> h.verdict(1, {LOSS: 1.2, ACCURACY: 0.4, VAL_ACCURACY: 0.35}, first_loss=1.6) is None
     True
     """
 
@@ -92,7 +94,7 @@ class Health:
     def verdict(
         self, epoch: int, logs: dict[str, Any], *, first_loss: float, previous_loss: float | None = None
     ) -> str | None:
-        acc, val, loss = (float(logs.get(k, math.nan)) for k in ("accuracy", "val_accuracy", "loss"))
+        acc, val, loss = (float(logs.get(k, math.nan)) for k in (ACCURACY, VAL_ACCURACY, LOSS))
         tc, vc = self.train_chance, self.val_chance
         if acc >= tc + 0.5 * (1 - tc) and val <= vc + NEAR_CHANCE * (1 - vc):
             return f"val_collapse: validation accuracy {val:.3f} at chance ({vc:.3f}) while training accuracy {acc:.3f}"
@@ -161,7 +163,7 @@ class TrialResult:
     def final_metrics(self) -> dict[str, float]:
         metrics: dict[str, float] = {"epochs_run": self.epochs_run, "train_seconds": self.train_seconds}
         if self.value is not None:
-            metrics["best_val_accuracy"] = self.value
+            metrics[GOAL.best_metric] = self.value
         if self.best_epoch is not None:
             metrics["best_epoch"] = self.best_epoch
         if self.params is not None:
@@ -189,7 +191,7 @@ class _Epochs:
         import keras
 
         class Epochs(keras.callbacks.Callback):
-            best: float = -math.inf
+            best: float = GOAL.worst
             weights: list[Any] | None = None
             pruned = False
             non_finite = False
@@ -198,15 +200,8 @@ class _Epochs:
             unhealthy: str | None = None
 
             def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
-                if _faults.oom_trial(trial_number, attempt):
-                    import tensorflow as tf
-
-                    raise tf.errors.ResourceExhaustedError(None, None, "injected OOM (CNN_SEARCH_TEST_OOM_TRIALS)")
-                if _faults.fail_trial(trial_number):
-                    raise RuntimeError(f"injected failure in trial {trial_number} (CNN_SEARCH_TEST_FAIL_TRIALS)")
-                if _faults.nan_trial(trial_number):
-                    for weight in self.model.trainable_weights:  # relu(NaN) may be 0: poison them all
-                        weight.assign(keras.ops.full(weight.shape, float("nan")))
+                if hooks.registered():  # fault injection in the tests, a user's instrumentation
+                    hooks.call("trial_start", trial=trial_number, attempt=attempt, model=self.model)
 
             def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
                 if deadline is not None and time.time() >= deadline:  # the search's hard time limit
@@ -219,16 +214,16 @@ class _Epochs:
                     result.history.setdefault(key, []).append(float(value))
                 if on_epoch is not None:
                     on_epoch(epoch, {key: float(value) for key, value in logs.items()})
-                if not all(math.isfinite(float(logs.get(k, 0.0))) for k in ("loss", "val_loss")):
+                if not all(math.isfinite(float(logs.get(k, 0.0))) for k in (LOSS, VAL_LOSS)):
                     self.non_finite = True
                     self.model.stop_training = True
                     return
-                value = float(logs.get(MONITOR, -math.inf))
-                if value > self.best:
+                value = float(logs.get(GOAL.metric, GOAL.worst))
+                if GOAL.better(value, than=self.best):
                     self.best, result.best_epoch = value, epoch
                     self.weights = self.model.get_weights()
-                if sleep := _faults.epoch_sleep():
-                    time.sleep(sleep)
+                if hooks.registered():
+                    hooks.call("epoch_end", trial=trial_number, epoch=epoch, logs=dict(logs))
                 losses = result.history["loss"]
                 verdict = health and health.verdict(
                     epoch, logs, first_loss=losses[0], previous_loss=losses[-2] if len(losses) > 1 else None
@@ -246,7 +241,7 @@ class _Epochs:
                 elif patience is not None and result.best_epoch is not None and epoch - result.best_epoch >= patience:
                     self.stopped_early = True  # no improvement for `patience` epochs: no wasted work
                     self.model.stop_training = True
-                elif patience is not None and value >= 1.0:
+                elif patience is not None and GOAL.reached_perfect(value):
                     self.stopped_early = True  # every validation image right: no later epoch can do better
                     self.model.stop_training = True
 
@@ -427,6 +422,25 @@ class _EagerValidation:
                 if logs is None:
                     return
                 probabilities = predict_eagerly(self.model, x, batch_size=VALIDATION_BATCH)
-                logs["val_accuracy"], logs["val_loss"] = scores(probabilities, labels)
+                logs[VAL_ACCURACY], logs[VAL_LOSS] = scores(probabilities, labels)
 
         return EagerValidation()
+
+
+def retrain_epochs(arch: Architecture, best_epoch: int | None) -> int:
+    """Epochs a trial is retrained for: up to its best epoch, or all of the architecture's when unknown."""
+    return (best_epoch if best_epoch is not None else arch.training.epochs - 1) + 1
+
+
+def retrain(
+    space: Space, data: DataBundle, arch: Architecture, *, trial: int, best_epoch: int | None, seed: int | None = None
+) -> keras.Model:
+    """A trial's model trained again when its weights were not kept (another worker's trial, a crash), for
+    its best epoch count (``best_epoch + 1``; every epoch of the architecture when that is unknown): the one
+    place the winner is retrained, by the search's end and by ``cnn-search export``. Said as a warning."""
+    epochs = retrain_epochs(arch, best_epoch)
+    log.warning("the weights of trial %d were not kept; retraining it for %d epochs", trial, epochs)
+    result = Objective(space, data, epochs=epochs, seed=seed)(arch, lambda epoch, value: False, trial_number=trial)
+    if result.model is None:
+        raise SearchError(f"could not retrain trial {trial}: {result.reason}")
+    return result.model

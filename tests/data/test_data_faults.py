@@ -166,3 +166,18 @@ def test_the_bundle_carries_the_skipped_files_of_a_folder_and_none_for_arrays(ma
     npz = save_npz(x=np.zeros((8, 4, 4), np.uint8), y=np.arange(8) % 2)
     assert load_dataset(npz).skipped == []
     assert load_dataset("digits", limit=100).skipped == []
+
+
+def test_a_search_s_data_is_reloaded_only_as_it_was_recorded():
+    """Workers, export and report reload a search's data through one function that checks its fingerprint."""
+    from search.data import reload_recorded
+
+    recorded = load_dataset("digits", seed=0).fingerprint
+    assert reload_recorded("digits", 0, recorded, search="s", fix="").fingerprint == recorded
+    other = load_dataset("digits", seed=1).fingerprint
+    with pytest.raises(DataError) as caught:
+        reload_recorded("digits", 1, recorded, search="tiny-digits", fix="Pass --data with the search's data.")
+    assert str(caught.value) == (
+        f"the data of search 'tiny-digits' cannot be reloaded as it was: expected fingerprint {recorded} "
+        f"('digits', seed 1), received {other}. Pass --data with the search's data."
+    )

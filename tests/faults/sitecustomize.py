@@ -1,0 +1,65 @@
+"""Fault injection for the reliability tests, through :mod:`search.hooks` (never read by the package).
+
+A test that starts a process tree (``cnn-search run`` and its workers, ``cnn-search export``) puts
+this folder on the children's ``PYTHONPATH`` (``tests.helpers.faults``); every Python interpreter
+there, the forkserver that forks the workers included, imports ``sitecustomize`` at start-up, and this
+one registers a hook that reads these variables when it is called:
+
+* ``CNN_SEARCH_TEST_EPOCH_SLEEP=SECONDS``: sleep at the end of every epoch (signal tests);
+* ``CNN_SEARCH_TEST_FAIL_TRIALS=1,3``: raise ``RuntimeError`` when these trials start training;
+* ``CNN_SEARCH_TEST_NAN_TRIALS=2``: poison these trials' weights with NaN (a non-finite loss);
+* ``CNN_SEARCH_TEST_OOM_TRIALS=2,4!``: raise TensorFlow's ``ResourceExhaustedError`` when these trials
+  start training: at the first attempt only (``2``: the retry at half the batch size fits), or at
+  every attempt (``4!``);
+* ``CNN_SEARCH_TEST_EXPORT_PAUSE=SECONDS``: pause an export after its first file is written, with a
+  ``.paused`` file beside it (kill tests).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+
+def _trials(variable: str) -> set[int]:
+    return {int(t.strip().rstrip("!")) for t in os.environ.get(variable, "").split(",") if t.strip()}
+
+
+class Faults:
+    """The hook: every fault the variables above ask for, at its call point."""
+
+    paused = False
+
+    def trial_start(self, *, trial: int, attempt: int, model: Any) -> None:
+        for t in os.environ.get("CNN_SEARCH_TEST_OOM_TRIALS", "").split(","):
+            t = t.strip()
+            if t and int(t.rstrip("!")) == trial and (attempt == 0 or t.endswith("!")):
+                import tensorflow as tf
+
+                raise tf.errors.ResourceExhaustedError(None, None, "injected OOM (CNN_SEARCH_TEST_OOM_TRIALS)")
+        if trial in _trials("CNN_SEARCH_TEST_FAIL_TRIALS"):
+            raise RuntimeError(f"injected failure in trial {trial} (CNN_SEARCH_TEST_FAIL_TRIALS)")
+        if trial in _trials("CNN_SEARCH_TEST_NAN_TRIALS"):
+            import keras
+
+            for weight in model.trainable_weights:  # relu(NaN) may be 0: poison them all
+                weight.assign(keras.ops.full(weight.shape, float("nan")))
+
+    def epoch_end(self, *, trial: int, epoch: int, logs: dict[str, float]) -> None:
+        if sleep := float(os.environ.get("CNN_SEARCH_TEST_EPOCH_SLEEP", "0") or 0):
+            time.sleep(sleep)
+
+    def export_written(self, *, format: str, path: Path) -> None:
+        pause = float(os.environ.get("CNN_SEARCH_TEST_EXPORT_PAUSE", "0") or 0)
+        if pause and not self.paused:
+            self.paused = True
+            (Path(path).parent / ".paused").write_text("")
+            time.sleep(pause)
+
+
+if __name__ == "sitecustomize":  # imported by an interpreter at start-up, not collected by pytest
+    from search import hooks
+
+    hooks.register(Faults())
