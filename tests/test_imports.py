@@ -1,0 +1,67 @@
+"""The package's layering: no import cycle among the modules of ``search`` at module level.
+
+Read statically (``ast``): every ``import``/``from ... import`` at the top of a module, outside
+``if TYPE_CHECKING:`` blocks. Imports inside functions (kept there so that ``cnn-search --help`` never
+imports TensorFlow) are left out; docs/architecture.md lists the layers."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import search
+
+ROOT = Path(search.__file__).parent
+
+
+def _modules() -> dict[str, Path]:
+    found = {}
+    for path in ROOT.rglob("*.py"):
+        parts = ("search", *path.relative_to(ROOT).with_suffix("").parts)
+        found[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = path
+    return found
+
+
+def _graph(modules: dict[str, Path]) -> dict[str, set[str]]:
+    graph: dict[str, set[str]] = {}
+    for name, path in modules.items():
+        edges = set()
+        for node in ast.parse(path.read_text()).body:  # module level only; `if TYPE_CHECKING:` is an If
+            if isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0] == "search":
+                for alias in node.names:
+                    full = f"{node.module}.{alias.name}"
+                    edges.add(full if full in modules else node.module)
+            elif isinstance(node, ast.Import):
+                edges |= {a.name for a in node.names if a.name.split(".")[0] == "search"}
+        graph[name] = {e for e in edges if e in modules and e != name}
+    return graph
+
+
+def _cycle(graph: dict[str, set[str]]) -> list[str] | None:
+    state: dict[str, int] = {}  # 1: on the path, 2: done
+
+    def visit(node: str, path: list[str]) -> list[str] | None:
+        state[node] = 1
+        for nxt in sorted(graph[node]):
+            if state.get(nxt) == 1:
+                return [*path[path.index(nxt) :], nxt]
+            if nxt not in state and (found := visit(nxt, [*path, nxt])):
+                return found
+        state[node] = 2
+        return None
+
+    for start in sorted(graph):
+        if start not in state and (found := visit(start, [start])):
+            return found
+    return None
+
+
+def test_no_import_cycle_at_module_level():
+    modules = _modules()
+    assert len(modules) > 50 and "search.engines._optuna" in modules  # the whole package was read
+    assert _cycle(_graph(modules)) is None, " -> ".join(_cycle(_graph(modules)) or [])
+
+
+def test_the_cycle_finder_finds_a_cycle():
+    assert _cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": set()}) == ["a", "b", "c", "a"]
+    assert _cycle({"a": {"b"}, "b": set()}) is None
