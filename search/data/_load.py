@@ -280,6 +280,6 @@ def reload_recorded(source: str, seed: int, expected: str | None, *, search: str
     if bundle.fingerprint != expected:
         raise DataError(
             f"the data of search {search!r} cannot be reloaded as it was: expected fingerprint {expected} "
-            f"({source!r}, seed {seed}), received {bundle.fingerprint}. {fix}"
+            f"({source!r}, seed {seed}), received {bundle.fingerprint}." + (f" {fix}" if fix else "")
         )
     return bundle

@@ -66,7 +66,7 @@ def make_sampler(name: str, seed: int | None) -> optuna.samplers.BaseSampler:
 def pruner_startup(start_points: int) -> int:
     """Finished trials before the median pruner may stop one: the space's start points when it has at least
     two (known-good trials are the bar to beat; measured on the five tasks of benchmarks/suite.py, README
-    "Pruning"), else Optuna's default of 5.
+    "Each trial"), else Optuna's default of 5.
 
     >>> pruner_startup(2), pruner_startup(1), pruner_startup(0), pruner_startup(9)
     (2, 5, 5, 5)

@@ -506,7 +506,7 @@ def _winner_pictures(
             try:
                 data = reload_recorded(source, seed, tags.get("data_fingerprint"), search=name, fix="")
             except DataError as exc:  # the other pictures do not need the images
-                report.missing["feature_maps.png"] = str(exc).strip()
+                report.missing["feature_maps.png"] = str(exc)
         if data is not None:
             _feature_maps_picture(model, layer, data, folder / "feature_maps.png", report)
     try:
