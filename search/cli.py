@@ -512,25 +512,20 @@ def worker(
     _quiet_libraries()
     logging.basicConfig(format=f"[worker {index}] %(message)s")
     logging.getLogger("search").setLevel(logging.WARNING if quiet else logging.INFO)
+    from search.engines import get_engine
     from search.engines._session import SearchInterrupted
-    from search.engines._workers import run_keras_tuner_worker, run_worker
 
     try:
-        if engine == "keras-tuner":
-            ran = run_keras_tuner_worker(name, runs_dir=runs_dir, tracking_uri=tracking_uri)
-        elif engine == "optuna":
-            ran = run_worker(
-                name,
-                runs_dir=runs_dir,
-                storage=storage,
-                tracking_uri=tracking_uri,
-                index=index,
-                recycle_after=recycle_after,
-                max_rss_mb=max_worker_rss,
-                relay=relay,
-            )
-        else:
-            raise SearchError_(f"--engine: expected optuna or keras-tuner, received {engine!r}")
+        ran = get_engine(engine).worker(
+            name,
+            runs_dir=runs_dir,
+            storage=storage,
+            tracking_uri=tracking_uri,
+            index=index,
+            recycle_after=recycle_after,
+            max_rss_mb=max_worker_rss,
+            relay=relay,
+        )
     except SearchInterrupted as exc:
         typer.echo(f"[worker {index}] interrupted ({exc}): its running trial is marked killed", err=True)
         raise typer.Exit(exc.exit_code) from None
@@ -556,35 +551,29 @@ def trials_command(
 
     import optuna
 
-    from search.engines._optuna import trial_rows
-    from search.engines._storage import default_storage_url, get_storage
-
     if format not in ("table", "csv", "json"):
         raise _fail(SearchError_(f"--format: expected table, csv or json, received {format!r}"))
     if name is None:
         searches_command(format=format, runs_dir=runs_dir, tracking_uri=tracking_uri)
         return
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    from search.engines._keras_tuner import load_rows
+    from search.engines import get_engine
+    from search.engines._base import engine_of
+    from search.tracking import default_tracking_uri
 
-    candidates = [runs_dir / d for d in ("keras_tuner", "autokeras") if (runs_dir / d / name).is_dir()]
-    if candidates and storage is None:  # a KerasTuner or AutoKeras search
-        rows = GOAL.best_first(load_rows(candidates[0], name).values())
-        state_file = candidates[0] / name / "cnn_search.json"
-        recorded = json.loads(state_file.read_text()) if state_file.is_file() else {}
-    else:
-        try:
-            study = optuna.load_study(study_name=name, storage=get_storage(storage or default_storage_url(runs_dir)))
-        except KeyError:
-            from search.tracking import default_tracking_uri
-            from search.tracking._searches import names_in, unknown_search
+    uri = tracking_uri or default_tracking_uri(runs_dir)
+    # the engine recorded on the search's MLflow run; a --storage (or no MLflow record yet) is Optuna's
+    recorded_engine = None if storage is not None else engine_of(name, tracking_uri=uri)
+    try:
+        rows, recorded = get_engine(recorded_engine or "optuna").trial_rows(name, runs_dir=runs_dir, storage=storage)
+    except KeyError:
+        from search.engines._storage import default_storage_url, get_storage
+        from search.tracking._searches import names_in, unknown_search
 
-            _quiet_libraries()
-            known = names_in(tracking_uri or default_tracking_uri(runs_dir))
-            known += optuna.get_all_study_names(get_storage(storage or default_storage_url(runs_dir)))
-            raise _fail(unknown_search(name, known, str(storage or runs_dir))) from None
-        rows = trial_rows(study)
-        recorded = study.user_attrs
+        _quiet_libraries()
+        known = names_in(uri) + optuna.get_all_study_names(get_storage(storage or default_storage_url(runs_dir)))
+        raise _fail(unknown_search(name, known, str(storage or runs_dir))) from None
+    except SearchError_ as exc:
+        raise _fail(exc) from None
     if format == "json":
         typer.echo(json.dumps(rows, indent=2, default=str))
     elif format == "csv":

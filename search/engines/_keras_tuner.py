@@ -28,8 +28,9 @@ from typing import Any
 
 from search._errors import SearchError
 from search._goal import GOAL
-from search.engines._session import Session, Signals, TrialEvent
-from search.space import ParamSource
+from search.engines._base import Engine, SearchOptions, check_same_search, register_engine, seed_everything, states_of
+from search.engines._session import SearchResult, Session, Signals
+from search.space import ParamSource, Space
 
 TUNERS = ("random", "bayesian", "hyperband", "grid")
 
@@ -217,56 +218,41 @@ def run_tuner(
             hyperband_epochs = trial.hyperparameters.values.get("tuner/epochs")
             if hyperband_epochs:
                 session.objective.epochs = int(hyperband_epochs)
-            t0 = time.perf_counter()
-            best = GOAL.best_of(rows.values())
-            arch, result, _ = session.run_trial(
-                number,
-                source,
-                lambda epoch, value: False,
-                signals=signals,
-                on_interrupt=lambda: None,
-                tags={"start_point": str(number)} if number < start_points else None,
-            )
-            if result.state == "complete":
-                session.keep_if_best(
-                    number, result, best[GOAL.metric] if best else None, best["trial"] if best else None
-                )
-            result.model = None
-            rows[number] = {
-                "trial": number,
-                "state": result.state,
-                GOAL.metric: result.value,
-                "best_epoch": result.best_epoch,
-                "epochs_run": result.epochs_run,
-                "params": result.params,
-                "flops": result.flops,
-                "seconds": round(result.train_seconds, 3),
-                "architecture": arch.summary(),
-                "reason": result.reason or "",
-                "hyperparameters": dict(source.params),
-            }
-            own[number] = rows[number]
-            rows_file.parent.mkdir(parents=True, exist_ok=True)
-            rows_file.write_text(json.dumps(own, default=str))
-            best = GOAL.best_of(rows.values())
-            session.notify(
-                TrialEvent(
+
+            def best_so_far() -> tuple[float | None, int | None]:
+                best = GOAL.best_of(rows.values())
+                return (best[GOAL.metric], best["trial"]) if best is not None else (None, None)
+
+            def record(arch: Any, result: Any, run_id: str) -> None:
+                rows[number] = own[number] = {
+                    "trial": number,
+                    "state": result.state,
+                    GOAL.metric: result.value,
+                    "best_epoch": result.best_epoch,
+                    "epochs_run": result.epochs_run,
+                    "params": result.params,
+                    "flops": result.flops,
+                    "seconds": round(result.train_seconds, 3),
+                    "architecture": arch.summary(),
+                    "reason": result.reason or "",
+                    "hyperparameters": dict(source.params),
+                }
+                rows_file.parent.mkdir(parents=True, exist_ok=True)
+                rows_file.write_text(json.dumps(own, default=str))
+
+            try:
+                result = session.trial(
                     number,
-                    result.state,
-                    result.value,
-                    result.reason,
-                    arch.summary(session.data.num_classes),
-                    time.perf_counter() - t0,
-                    best[GOAL.metric] if best else None,
-                    best["trial"] if best else None,
-                    len(rows),
-                    trials,
+                    source,
+                    signals=signals,
+                    target=trials,
+                    best=best_so_far,
+                    record=record,
+                    done=lambda: len(rows),
+                    tags={"start_point": str(number)} if number < start_points else None,
                 )
-            )
-            if session.too_many_failures():
-                raise kt.errors.FatalError(
-                    f"{session.consecutive_failures} trials failed in a row; the last error: {session.last_error}"
-                )
+            except SearchError as exc:  # failures piled up: KerasTuner stops its search on a FatalError
+                raise kt.errors.FatalError(str(exc)) from None
             if result.state != "complete":
                 raise kt.errors.FailedTrialError(f"{result.state}: {result.reason}")
             return {GOAL.metric: float(result.value or 0.0)}
@@ -292,3 +278,131 @@ def run_tuner(
         raise
     rows = load_rows(directory, session.name)
     return GOAL.best_first(rows.values())
+
+
+def tuner_directory(runs_dir: Path, engine: str) -> Path:
+    """Where a KerasTuner-style engine keeps its state: ``runs/keras_tuner`` or ``runs/autokeras``."""
+    return Path(runs_dir) / engine.replace("-", "_")
+
+
+@register_engine
+class KerasTunerEngine(Engine):
+    """KerasTuner's oracles (``--tuner``) choose the trials; the oracle's state and one rows file per
+    process live under ``runs/keras_tuner/NAME`` (``cnn_search.json`` records the search). ``--workers N``
+    runs KerasTuner's own chief/worker mode on loopback (:func:`search.engines._workers.supervise_keras_tuner`)."""
+
+    name = "keras-tuner"
+    tuners = TUNERS
+    workers = True
+    resumes = "the oracle: finished trials are kept and an interrupted trial runs again from scratch"
+
+    def check(self, options: SearchOptions, space: Space) -> SearchOptions:
+        if options.recycles:
+            raise SearchError(
+                "--recycle-after/--max-worker-rss: KerasTuner's workers are not recycled; use --workers N"
+            )
+        return super().check(options, space)
+
+    def search_trials(
+        self, session: Session, options: SearchOptions, *, directory: Path, signals: Signals
+    ) -> list[dict[str, Any]]:
+        """Run (or resume) the trials in this process; one row per finished trial."""
+        assert options.tuner is not None
+        return search_keras_tuner(
+            session,
+            tuner=options.tuner,
+            trials=options.trials,
+            seed=options.seed,
+            epochs=options.planned_epochs(session.space),
+            directory=directory,
+            signals=signals,
+        )
+
+    def run(self, session: Session, options: SearchOptions) -> SearchResult:
+        space, bundle, name = session.space, session.data, session.name
+        directory = tuner_directory(session.runs_dir, self.name)
+        state_file = directory / name / "cnn_search.json"
+        state = json.loads(state_file.read_text()) if state_file.is_file() else {}
+        epochs = options.planned_epochs(space)
+        state.update(check_same_search(state, space, bundle, name), engine=self.name, tuner=options.tuner)
+        state.update(  # what KerasTuner worker processes read
+            data_seed=bundle.seed,
+            seed=options.seed,
+            epochs=epochs,
+            target_trials=options.trials,
+            max_failures=session.max_failures,
+        )
+        state_file.parent.mkdir(parents=True, exist_ok=True)
+
+        def save_state() -> None:
+            tmp = state_file.with_suffix(f".{os.getpid()}.tmp")
+            tmp.write_text(json.dumps(state, indent=2))
+            os.replace(tmp, state_file)
+
+        def recorded(experiment_id: str, parent_run_id: str) -> None:
+            state.update(mlflow_parent_run_id=parent_run_id, mlflow_experiment_id=experiment_id)
+            save_state()
+
+        save_state()
+        before = len(load_rows(directory, name))
+        if before < options.trials:
+            session.search_started(done=before, target=options.trials)
+        seed_everything(options.seed)
+        with session.running(state.get("mlflow_parent_run_id"), on_ready=recorded) as signals:
+            if options.supervised:
+                from search.engines._workers import supervise_keras_tuner
+
+                assert options.tuner is not None
+                supervise_keras_tuner(
+                    session, workers=options.workers or 1, gpus=list(options.gpus), tuner=options.tuner,
+                    trials=options.trials, seed=options.seed, epochs=epochs, directory=directory, signals=signals,
+                )  # fmt: skip
+                rows = GOAL.best_first(load_rows(directory, name).values())
+            else:
+                rows = self.search_trials(session, options, directory=directory, signals=signals)
+            best = rows[0] if rows and rows[0][GOAL.metric] is not None else None
+            if best is not None and state.get("champion_trial") != best["trial"]:
+                metrics, uri = session.finish(
+                    best_trial=best["trial"], best_params=best["hyperparameters"], best_epoch=best["best_epoch"]
+                )
+                state.update(champion_trial=best["trial"], test_metrics=metrics, model_uri=uri)
+            state.update(mlflow_parent_run_id=session.parent_run_id, mlflow_experiment_id=session.experiment_id)
+            if options.report and len(rows) > before:
+                session.pictures()
+            save_state()
+        from search.space import FixedParams
+
+        return SearchResult(
+            name=name,
+            engine=self.name,
+            best_trial=best["trial"] if best else None,
+            best_value=best[GOAL.metric] if best else None,
+            architecture=space.sample(FixedParams(best["hyperparameters"])) if best else None,
+            test_metrics=dict(state.get("test_metrics", {})),
+            model_uri=state.get("model_uri"),
+            states=states_of(rows),
+            wall_seconds=time.perf_counter() - session.started,
+            experiment_id=session.experiment_id,
+            parent_run_id=session.parent_run_id,
+            tracking_uri=session.tracking_uri,
+            nothing_to_do=len(rows) == before,
+            new_trials=len(rows) - before,
+            trials=rows,
+        )
+
+    def trial_rows(
+        self, name: str, *, runs_dir: Path, storage: str | None = None
+    ) -> tuple[list[dict[str, Any]], Mapping[str, Any]]:
+        folder = tuner_directory(runs_dir, self.name) / name
+        if not folder.is_dir():
+            raise KeyError(name)
+        state_file = folder / "cnn_search.json"
+        recorded = json.loads(state_file.read_text()) if state_file.is_file() else {}
+        return GOAL.best_first(load_rows(folder.parent, name).values()), recorded
+
+    def worker(self, name: str, **options: Any) -> int:
+        from search.engines._workers import run_keras_tuner_worker
+
+        return run_keras_tuner_worker(
+            name, runs_dir=options.get("runs_dir", "runs"), tracking_uri=options.get("tracking_uri")
+        )

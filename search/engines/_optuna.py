@@ -25,23 +25,33 @@ workers gives way and the search runs ``trials`` trials, not one more (Optuna's 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import math
 import os
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from search._errors import SearchError
 from search._goal import GOAL
 from search._process import dead_here, worker_id
+from search.engines._base import Engine, SearchOptions, check_same_search, register_engine, seed_everything
 from search.engines._optuna_params import OptunaParams
-from search.engines._session import SearchResult, Session, Signals, TrialEvent, log, say_winner
+from search.engines._session import SearchResult, Session, Signals, log, say_winner
 
 if TYPE_CHECKING:
     import optuna
 
+    from search.model import Architecture
+    from search.space import Space
+    from search.training import TrialResult
+
 SAMPLERS = ("tpe", "random", "gp", "qmc")
+#: Trials a supervised worker process runs before a fresh one replaces it, unless told otherwise
+#: (measured: TensorFlow keeps 5-6 MB per trained model in a process; benchmarks/workers.py).
+RECYCLE_AFTER = 50
 PRUNERS = ("median", "hyperband", "none")
 
 
@@ -263,63 +273,50 @@ def optimize(
             trial.set_user_attr("reason", "killed: interrupted")
             study.tell(trial, state=State.FAIL, skip_if_finished=True)
 
-        source = OptunaParams(trial)
-        t0 = time.perf_counter()
-        best = best_trial(study)
         queued = trial.user_attrs
+        # start_point: which of the space's start points; retry_of: the killed trial it reruns
         tags: dict[str, str] = {k: str(queued[k]) for k in ("start_point", "retry_of") if k in queued}
+
+        def best_so_far() -> tuple[float | None, int | None]:  # other workers may have finished some
+            best = best_trial(study)
+            return (best.value, best.number) if best is not None else (None, None)
+
+        def record(arch: Architecture, result: TrialResult, run_id: str, trial: optuna.Trial = trial) -> None:
+            attrs: dict[str, Any] = {
+                "state": result.state,
+                "reason": result.reason,
+                "summary": arch.summary(),
+                "architecture_hash": arch.hash(),
+                "mlflow_run_id": run_id,
+                "best_epoch": result.best_epoch,
+                "epochs_run": result.epochs_run,
+                "params": result.params,
+                "flops": result.flops,
+                "train_seconds": round(result.train_seconds, 3),
+                "worker_rss_mb": round(rss_mb(), 1),  # resident memory of the worker after the trial
+            }
+            for key, value in attrs.items():
+                trial.set_user_attr(key, value)
+            if result.state == "complete":
+                study.tell(trial, result.value)
+            elif result.state in ("pruned", "infeasible"):
+                study.tell(trial, state=State.PRUNED)
+            else:
+                study.tell(trial, state=State.FAIL)
+
         with heartbeat(study, trial):
-            arch, result, run_id = session.run_trial(
+            session.trial(
                 trial.number,
-                source,
-                report,
+                OptunaParams(trial),
                 signals=signals,
+                target=trials,
+                best=best_so_far,
+                record=record,
+                done=lambda: counted(study),
+                reporter=report,
                 on_interrupt=interrupted,
                 deadline=hard_deadline,
-                tags=tags,  # start_point: which of the space's start points; retry_of: the killed trial it reruns
-            )
-        attrs: dict[str, Any] = {
-            "state": result.state,
-            "reason": result.reason,
-            "summary": arch.summary(),
-            "architecture_hash": arch.hash(),
-            "mlflow_run_id": run_id,
-            "best_epoch": result.best_epoch,
-            "epochs_run": result.epochs_run,
-            "params": result.params,
-            "flops": result.flops,
-            "train_seconds": round(result.train_seconds, 3),
-            "worker_rss_mb": round(rss_mb(), 1),  # resident memory of the worker after the trial
-        }
-        for key, value in attrs.items():
-            trial.set_user_attr(key, value)
-        if result.state == "complete":
-            best = best_trial(study)  # other workers may have finished some
-            session.keep_if_best(trial.number, result, best.value if best else None, best.number if best else None)
-            study.tell(trial, result.value)
-        elif result.state in ("pruned", "infeasible"):
-            study.tell(trial, state=State.PRUNED)
-        else:
-            study.tell(trial, state=State.FAIL)
-        result.model = None
-        best = best_trial(study)
-        session.notify(
-            TrialEvent(
-                trial.number,
-                result.state,
-                result.value,
-                result.reason,
-                arch.summary(session.data.num_classes),
-                time.perf_counter() - t0,
-                best.value if best else None,
-                best.number if best else None,
-                counted(study),
-                trials,
-            )
-        )
-        if session.too_many_failures():
-            raise SearchError(
-                f"{session.consecutive_failures} trials failed in a row; the last error: {session.last_error}"
+                tags=tags,
             )
     return ran
 
@@ -482,3 +479,160 @@ def _finish_locked(session: Session, study: optuna.Study) -> None:
     if session.relay is not None:  # the supervisor says it once it has registered the model
         return
     say_winner(best.number, metrics["test_accuracy"], time.perf_counter() - t0, uri)
+
+
+@register_engine
+class OptunaEngine(Engine):
+    """Optuna's ask/tell: ``--sampler`` chooses the trials, ``--pruner`` stops hopeless ones after an epoch,
+    the study (``--storage``, default a journal file under ``runs/``) is the source of truth; trials run
+    in this process or in supervised worker processes (``--workers``; one per GPU, or two on a 2-core
+    CPU for a search of more than seconds: :func:`search._run.default_workers`)."""
+
+    name = "optuna"
+    workers = True
+    resumes = (
+        "the study: finished trials are kept, a trial left running by a process that ended is failed and "
+        "retried once, start points are not tried again, and the target --trials counts them all"
+    )
+
+    def default_name(self, space: Space, data: str) -> str:
+        """``SPACE-DATA``: Optuna is the default engine, its searches carry no suffix."""
+        from search._names import safe_name
+
+        return safe_name(f"{space.name}-{Path(str(data)).stem}")
+
+    def check(self, options: SearchOptions, space: Space) -> SearchOptions:
+        options = super().check(options, space)
+        heartbeat_seconds()  # a bad CNN_SEARCH_HEARTBEAT_SECONDS is refused before anything is written
+        if options.sampler not in SAMPLERS:
+            raise SearchError(f"--sampler: unknown sampler {options.sampler!r}; expected one of {', '.join(SAMPLERS)}")
+        if options.pruner not in PRUNERS:
+            raise SearchError(f"--pruner: unknown pruner {options.pruner!r}; expected one of {', '.join(PRUNERS)}")
+        sqlite = options.storage is not None and options.storage.startswith("sqlite")
+        if options.supervised and sqlite:
+            raise SearchError(
+                "--storage: several worker processes need a journal file (the default) or a database server "
+                f"(postgresql://, mysql://); received {options.storage!r} (Optuna advises against SQLite for "
+                "parallel workers)"
+            )
+        if options.supervised and not options.recycles:  # TensorFlow keeps ~5-6 MB a trial in a process
+            options = dataclasses.replace(options, recycle_after=RECYCLE_AFTER)
+        return options
+
+    def run(self, session: Session, options: SearchOptions) -> SearchResult:
+        import optuna
+
+        from search.engines._storage import default_storage_url, get_storage
+
+        space, supervised = session.space, options.supervised
+        if supervised and not options.gpus:
+            from search.engines._zygote import LAUNCHER
+
+            LAUNCHER.prestart()  # the workers' imports start now, beside this process's own start-up
+        storage_url = options.storage or default_storage_url(session.runs_dir)
+        if not supervised:  # trials run here; worker processes seed themselves (this one never imports Keras)
+            seed_everything(options.seed)
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+        study = optuna.create_study(
+            study_name=session.name,
+            storage=get_storage(storage_url),
+            direction=GOAL.direction,
+            load_if_exists=True,
+            sampler=make_sampler(options.sampler, options.seed),
+            pruner=make_pruner(options.pruner, options.planned_epochs(space), start_points=len(space.start)),
+        )
+        identity = check_same_search(dict(study.user_attrs), space, session.data, session.name)
+        if "data_fingerprint" not in study.user_attrs:
+            for key, value in identity.items():
+                study.set_user_attr(key, value)
+            study.set_user_attr("engine", self.name)
+        if study.metric_names is None:  # optuna-dashboard and Optuna's plots then name the goal's metric
+            import warnings
+
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                study.set_metric_names([GOAL.metric])
+        enqueue_start_points(study, space.start)
+        deadline, hard_deadline = options.deadlines()
+        settings: dict[str, Any] = {  # what workers read (several machines included)
+            "sampler": options.sampler,
+            "pruner": options.pruner,
+            "epochs": options.epochs,
+            "seed": options.seed,
+            "data_seed": session.data.seed,
+            "target_trials": options.trials,
+            "deadline": deadline,
+            "hard_deadline": hard_deadline,
+            "max_failures": options.max_failures,
+            "recycle_after": options.recycle_after,
+            "mixed_precision": options.mixed_precision,
+            "xla": options.xla,
+        }
+        for key, value in settings.items():
+            study.set_user_attr(key, value)
+        if options.seed is not None:  # a resumed seeded search continues the random sequence instead of replaying it
+            study.sampler = make_sampler(options.sampler, options.seed + len(study.trials))
+        best = best_trial(study)
+        already_final = counted(study) >= options.trials and study.user_attrs.get("champion_trial") == (
+            best.number if best is not None else None
+        )
+
+        def recorded(experiment_id: str, parent_run_id: str) -> None:  # workers elsewhere wait for it
+            if study.user_attrs.get("mlflow_parent_run_id") != parent_run_id:
+                study.set_user_attr("mlflow_parent_run_id", parent_run_id)
+                study.set_user_attr("mlflow_experiment_id", experiment_id)
+
+        ran = 0
+        if not already_final:
+            session.search_started(done=counted(study), target=options.trials)
+        # MLflow starts in the background, inside the block: a signal during start-up ends the parent run too
+        parent = study.user_attrs.get("mlflow_parent_run_id")
+        with session.running(parent, on_ready=recorded, trains=not supervised) as signals:
+            stale = fail_stale_trials(study, session)
+            if stale:
+                log.warning("trial(s) %s were left running by a process that ended: failed, retried once", stale)
+            if not already_final:
+                if supervised:
+                    from search.engines._workers import supervise
+
+                    ran = supervise(
+                        session,
+                        study,
+                        workers=options.workers or 1,
+                        trials=options.trials,
+                        storage_url=storage_url,
+                        deadline=deadline,
+                        signals=signals,
+                        recycle_after=options.recycle_after,
+                        max_rss_mb=options.max_worker_rss_mb,
+                        gpus=list(options.gpus),
+                    )
+                else:
+                    ran = optimize(
+                        session, study, trials=options.trials, signals=signals, deadline=deadline,
+                        hard_deadline=hard_deadline,
+                    )  # fmt: skip
+                    limit = None if hard_deadline is None else hard_deadline - time.time()
+                    wait_for_others(study, session, signals, limit=limit)
+                finish_search(session, study)  # done already when a worker finished it
+                if options.report:
+                    session.pictures()
+            study.set_user_attr("mlflow_parent_run_id", session.parent_run_id)
+            study.set_user_attr("mlflow_experiment_id", session.experiment_id)
+        return result_of(session, study, ran=ran, nothing_to_do=already_final)
+
+    def trial_rows(
+        self, name: str, *, runs_dir: Path, storage: str | None = None
+    ) -> tuple[list[dict[str, Any]], Mapping[str, Any]]:
+        import optuna
+
+        from search.engines._storage import default_storage_url, get_storage
+
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+        study = optuna.load_study(study_name=name, storage=get_storage(storage or default_storage_url(runs_dir)))
+        return trial_rows(study), study.user_attrs
+
+    def worker(self, name: str, **options: Any) -> int:
+        from search.engines._workers import run_worker
+
+        return run_worker(name, **options)

@@ -457,6 +457,61 @@ class Session:
             self.consecutive_failures = 0
         return arch, result, run_id
 
+    def trial(
+        self,
+        number: int,
+        source: ParamSource,
+        *,
+        signals: Signals,
+        target: int,
+        best: Callable[[], tuple[float | None, int | None]],
+        record: Callable[[Architecture, TrialResult, str], None],
+        done: Callable[[], int],
+        reporter: Reporter | None = None,
+        on_interrupt: Callable[[], None] | None = None,
+        deadline: float | None = None,
+        tags: dict[str, str] | None = None,
+    ) -> TrialResult:
+        """One trial, the same for every engine: sampled from ``source``, trained, judged and recorded in
+        MLflow (:meth:`run_trial`); its model kept when it beats ``best()`` (the engine's best so far:
+        (value, trial number) or (None, None)); ``record(architecture, result, mlflow_run_id)`` stores the
+        outcome where the engine keeps its trials; then the callbacks hear of it (:class:`TrialEvent`,
+        with ``done()`` trials counted of ``target``). ``reporter(epoch, value)`` says whether to stop
+        (prune) the trial after an epoch (default: never). Raises :class:`~search._errors.SearchError` when
+        ``max_failures`` trials failed in a row; returns the trial's result (its model dropped)."""
+        t0 = time.perf_counter()
+        arch, result, run_id = self.run_trial(
+            number,
+            source,
+            reporter or (lambda epoch, value: False),
+            signals=signals,
+            on_interrupt=on_interrupt or (lambda: None),
+            deadline=deadline,
+            tags=tags,
+        )
+        if result.state == "complete":
+            self.keep_if_best(number, result, *best())
+        record(arch, result, run_id)
+        result.model = None
+        best_value, best_trial = best()
+        self.notify(
+            TrialEvent(
+                number=number,
+                state=result.state,
+                value=result.value,
+                reason=result.reason,
+                summary=arch.summary(self.data.num_classes),
+                seconds=time.perf_counter() - t0,
+                best_value=best_value,
+                best_trial=best_trial,
+                done=done(),
+                target=target,
+            )
+        )
+        if self.too_many_failures():
+            raise SearchError(f"{self.consecutive_failures} trials failed in a row; the last error: {self.last_error}")
+        return result
+
     def record_killed(self, number: int, params: dict[str, Any], reason: str, *, started: Any = None) -> str:
         """Record in MLflow a trial whose worker died mid-trial (found stale by another worker). A worker
         killed while it was still sampling leaves only some parameters: then the run has those and no
@@ -547,6 +602,19 @@ class Session:
             reason,
         )
         dispatch(self.callbacks, "on_trial_end", event)
+
+    def pictures(self) -> None:
+        """Draw the report's pictures (:mod:`search.report`) and log them on the search's run; a picture
+        never fails a search (what went wrong is a warning)."""
+        from search.report import make_report
+
+        t0 = time.perf_counter()
+        try:
+            made = make_report(self.name, runs_dir=self.runs_dir, tracking_uri=self.tracking_uri, data=self.data)
+        except Exception as exc:  # whatever goes wrong with a picture, the search stands
+            log.warning("report pictures not made: %s: %s", type(exc).__name__, exc)
+            return
+        log.info("%d pictures in %s (%.1f s)", len(made.pictures), made.html, time.perf_counter() - t0)
 
     def search_started(self, *, done: int, target: int) -> None:
         """Say what this run does (a resumed search says what it continues) and tell the callbacks."""

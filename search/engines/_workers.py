@@ -255,16 +255,16 @@ def _announce(
         seen.add(t.number)
         value = t.value if t.state == optuna.trial.TrialState.COMPLETE else None
         event = TrialEvent(
-            t.number,
-            str(t.user_attrs.get("state", t.state.name.lower())),
-            value,
-            t.user_attrs.get("reason"),
-            str(t.user_attrs.get("summary", "")),
-            float(t.user_attrs.get("train_seconds") or 0.0),
-            best.value if best else None,
-            best.number if best else None,
-            done,
-            trials,
+            number=t.number,
+            state=str(t.user_attrs.get("state", t.state.name.lower())),
+            value=value,
+            reason=t.user_attrs.get("reason"),
+            summary=str(t.user_attrs.get("summary", "")),
+            seconds=float(t.user_attrs.get("train_seconds") or 0.0),
+            best_value=best.value if best else None,
+            best_trial=best.number if best else None,
+            done=done,
+            target=trials,
         )
         running.pop(t.number, None)
         dispatch(session.callbacks, "on_trial_end", event)
@@ -461,8 +461,7 @@ def run_keras_tuner_worker(name: str, *, runs_dir: str | Path = "runs", tracking
     """One worker of a distributed KerasTuner search (``KERASTUNER_*`` set by the chief)."""
     import json
 
-    from search._run import tuner_directory
-    from search.engines._keras_tuner import search_keras_tuner
+    from search.engines._keras_tuner import search_keras_tuner, tuner_directory
     from search.space import Space
     from search.tracking import default_tracking_uri
 
