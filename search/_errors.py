@@ -8,6 +8,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 
@@ -90,3 +93,34 @@ class InfeasibleError(SearchError):
         self.reason = reason
         self.block = block
         super().__init__(message)
+
+
+#: How option names are written in error messages: run_search's keywords in Python ("python"), the flags of
+#: cnn-search's commands on the command line ("cli", set by :func:`cli_spelling`).
+_SPELLING: contextvars.ContextVar[str] = contextvars.ContextVar("cnn_search_spelling", default="python")
+#: Flags not spelled ``--`` + the keyword with dashes.
+_FLAGS = {"max_worker_rss_mb": "--max-worker-rss", "report": "--no-report"}
+
+
+def option(keyword: str) -> str:
+    """Option ``keyword`` as the user wrote it: ``workers`` in Python, ``--workers`` on the command line.
+
+    >>> option("max_worker_rss_mb")
+    'max_worker_rss_mb'
+    >>> with cli_spelling():
+    ...     option("max_worker_rss_mb"), option("recycle_after")
+    ('--max-worker-rss', '--recycle-after')
+    """
+    if _SPELLING.get() == "cli":
+        return _FLAGS.get(keyword, "--" + keyword.replace("_", "-"))
+    return keyword
+
+
+@contextlib.contextmanager
+def cli_spelling() -> Iterator[None]:
+    """Inside the block, :func:`option` spells options as command-line flags (what ``cnn-search run`` wraps)."""
+    token = _SPELLING.set("cli")
+    try:
+        yield
+    finally:
+        _SPELLING.reset(token)

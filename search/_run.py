@@ -8,6 +8,7 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from search._errors import option
 from search.engines._base import Engine, SearchOptions, get_engine
 from search.space import Space, load_space
 
@@ -116,14 +117,16 @@ def plan_workers(options: SearchOptions, engine: Engine, space: Space) -> Search
             workers = 1  # SQLite is not for parallel workers (refused by the engine when asked for explicitly)
         if workers > 1 and options.seed is not None:
             log.warning(
-                "--seed %s with %d worker processes: every trial is seeded, but which worker takes which "
-                "trial depends on timing; --workers 1 repeats the search exactly",
+                "%s %s with %d worker processes: every trial is seeded, but which worker takes which "
+                "trial depends on timing; %s 1 repeats the search exactly",
+                option("seed"),
                 options.seed,
                 workers,
+                option("workers"),
             )
     capped, why = cap_workers(workers, trials=options.trials)
     if why is not None:
-        log.warning("--workers %d: running %d worker process(es) (capped by %s)", workers, capped, why)
+        log.warning("%s %d: running %d worker process(es) (capped by %s)", option("workers"), workers, capped, why)
     return dataclasses.replace(options, workers=capped, gpus=gpus if engine.workers else ())
 
 
@@ -197,7 +200,8 @@ def open_session(options: SearchOptions, engine: Engine, space: Space, data: str
             bundle.source,
         )
     runs = options.runs_dir
-    check_writable(runs, what="--runs-dir", fix="choose another --runs-dir or fix its permissions")
+    runs_dir = option("runs_dir")
+    check_writable(runs, what=runs_dir, fix=f"choose another {runs_dir} or fix its permissions")
     tracking_uri = options.tracking_uri or default_tracking_uri(runs)
     check_store(tracking_uri)  # a store that cannot be used is refused before any trial
     return Session(

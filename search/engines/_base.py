@@ -31,7 +31,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from search._errors import SearchError
+from search._errors import SearchError, option
 
 if TYPE_CHECKING:
     from search.data import DataBundle
@@ -81,25 +81,36 @@ class SearchOptions:
         >>> SearchOptions(trials=0).checked()
         Traceback (most recent call last):
         ...
-        search._errors.SearchError: --trials: expected a whole number >= 1, received 0
+        search._errors.SearchError: trials: expected a whole number >= 1, received 0
         >>> SearchOptions(engine="grid").checked()
         Traceback (most recent call last):
         ...
-        search._errors.SearchError: --engine: unknown engine 'grid'; expected one of optuna, keras-tuner, autokeras
+        search._errors.SearchError: engine: unknown engine 'grid'; expected one of optuna, keras-tuner, autokeras
+
+        Errors name the keyword in Python, the flag on the command line (:func:`~search._errors.cli_spelling`):
+
+        >>> from search._errors import cli_spelling
+        >>> with cli_spelling():
+        ...     SearchOptions(workers=0).checked()
+        Traceback (most recent call last):
+        ...
+        search._errors.SearchError: --workers: expected a whole number >= 1, received 0
         """
         from search._names import check_name
 
         get_engine(self.engine)
         check_limits(trials=self.trials, epochs=self.epochs, timeout=self.timeout)
         if self.name is not None:
-            check_name(self.name)
+            check_name(self.name, option=option("name"))
         if self.workers is not None and self.workers < 1:
-            raise SearchError(f"--workers: expected a whole number >= 1, received {self.workers}")
+            raise SearchError(f"{option('workers')}: expected a whole number >= 1, received {self.workers}")
         if self.recycle_after is not None and self.recycle_after < 1:
-            raise SearchError(f"--recycle-after: expected a whole number of trials >= 1, received {self.recycle_after}")
+            raise SearchError(
+                f"{option('recycle_after')}: expected a whole number of trials >= 1, received {self.recycle_after}"
+            )
         rss = self.max_worker_rss_mb
         if rss is not None and not (math.isfinite(rss) and rss > 0):
-            raise SearchError(f"--max-worker-rss: expected MiB > 0, received {rss}")
+            raise SearchError(f"{option('max_worker_rss_mb')}: expected MiB > 0, received {rss}")
         return dataclasses.replace(self, runs_dir=Path(self.runs_dir), callbacks=tuple(self.callbacks))
 
     @property
@@ -141,14 +152,14 @@ def check_limits(*, trials: int | None = None, epochs: int | None = None, timeou
     >>> check_limits(trials=3, epochs=-3)
     Traceback (most recent call last):
     ...
-    search._errors.SearchError: --epochs: expected a whole number of epochs >= 1, received -3
+    search._errors.SearchError: epochs: expected a whole number of epochs >= 1, received -3
     """
     if trials is not None and trials < 1:
-        raise SearchError(f"--trials: expected a whole number >= 1, received {trials}")
+        raise SearchError(f"{option('trials')}: expected a whole number >= 1, received {trials}")
     if epochs is not None and epochs < 1:
-        raise SearchError(f"--epochs: expected a whole number of epochs >= 1, received {epochs}")
+        raise SearchError(f"{option('epochs')}: expected a whole number of epochs >= 1, received {epochs}")
     if timeout is not None and not (math.isfinite(timeout) and timeout > 0):
-        raise SearchError(f"--timeout: expected a finite number of seconds > 0, received {timeout}")
+        raise SearchError(f"{option('timeout')}: expected a finite number of seconds > 0, received {timeout}")
 
 
 class Engine(abc.ABC):
@@ -172,16 +183,15 @@ class Engine(abc.ABC):
             tuner = options.tuner or self.tuners[0]
             if tuner not in self.tuners:
                 raise SearchError(
-                    f"--tuner: unknown {self.name} tuner {tuner!r}; expected one of {', '.join(self.tuners)}"
+                    f"{option('tuner')}: unknown {self.name} tuner {tuner!r}; expected one of {', '.join(self.tuners)}"
                 )
             options = dataclasses.replace(options, tuner=tuner)
         elif options.tuner is not None:
-            raise SearchError(f"--tuner: the {self.name} engine has no tuners; received --tuner {options.tuner}")
+            raise SearchError(f"{option('tuner')}: the {self.name} engine has no tuners; received {options.tuner!r}")
         if not self.workers and ((options.workers or 1) > 1 or options.recycles):
-            raise SearchError(
-                "--workers/--recycle-after/--max-worker-rss: worker processes run the "
-                f"{' and '.join(n for n, e in ENGINES.items() if e.workers)} engines; received --engine {self.name}"
-            )
+            asked = "/".join(option(k) for k in ("workers", "recycle_after", "max_worker_rss_mb"))
+            able = " and ".join(n for n, e in ENGINES.items() if e.workers)
+            raise SearchError(f"{asked}: worker processes run the {able} engines; received engine {self.name!r}")
         return options
 
     def default_name(self, space: Space, data: str) -> str:
@@ -224,7 +234,7 @@ def get_engine(name: str) -> Engine:
     import search.engines  # noqa: F401 -- registers the engines that come with cnn-search
 
     if name not in ENGINES:
-        raise SearchError(f"--engine: unknown engine {name!r}; expected one of {', '.join(ENGINES)}")
+        raise SearchError(f"{option('engine')}: unknown engine {name!r}; expected one of {', '.join(ENGINES)}")
     return ENGINES[name]
 
 

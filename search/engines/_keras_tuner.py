@@ -22,15 +22,19 @@ import json
 import os
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from search._errors import SearchError
+from search._errors import SearchError, option
 from search._goal import GOAL
 from search.engines._base import Engine, SearchOptions, check_same_search, register_engine, seed_everything, states_of
 from search.engines._session import SearchResult, Session, Signals
 from search.space import ParamSource, Space
+
+if TYPE_CHECKING:
+    from search.model import Architecture
+    from search.training import TrialResult
 
 TUNERS = ("random", "bayesian", "hyperband", "grid")
 
@@ -184,6 +188,29 @@ def quiet_tracebacks() -> None:
     keras_tuner.src.config.DEBUG = False
 
 
+def row_of(number: int, arch: Architecture, result: TrialResult, params: Mapping[str, Any]) -> dict[str, Any]:
+    """A finished trial as a row of the rows file (and of ``cnn-search trials``)."""
+    return {
+        "trial": number,
+        "state": result.state,
+        GOAL.metric: result.value,
+        "best_epoch": result.best_epoch,
+        "epochs_run": result.epochs_run,
+        "params": result.params,
+        "flops": result.flops,
+        "seconds": round(result.train_seconds, 3),
+        "architecture": arch.summary(),
+        "reason": result.reason or "",
+        "hyperparameters": dict(params),
+    }
+
+
+def best_of_rows(rows: Iterable[Mapping[str, Any]]) -> tuple[float | None, int | None]:
+    """(value, trial) of the best row by the goal, or (None, None)."""
+    best = GOAL.best_of(rows)
+    return (best[GOAL.metric], best["trial"]) if best is not None else (None, None)
+
+
 def run_tuner(
     session: Session,
     *,
@@ -219,24 +246,8 @@ def run_tuner(
             if hyperband_epochs:
                 session.objective.epochs = int(hyperband_epochs)
 
-            def best_so_far() -> tuple[float | None, int | None]:
-                best = GOAL.best_of(rows.values())
-                return (best[GOAL.metric], best["trial"]) if best is not None else (None, None)
-
             def record(arch: Any, result: Any, run_id: str) -> None:
-                rows[number] = own[number] = {
-                    "trial": number,
-                    "state": result.state,
-                    GOAL.metric: result.value,
-                    "best_epoch": result.best_epoch,
-                    "epochs_run": result.epochs_run,
-                    "params": result.params,
-                    "flops": result.flops,
-                    "seconds": round(result.train_seconds, 3),
-                    "architecture": arch.summary(),
-                    "reason": result.reason or "",
-                    "hyperparameters": dict(source.params),
-                }
+                rows[number] = own[number] = row_of(number, arch, result, source.params)
                 rows_file.parent.mkdir(parents=True, exist_ok=True)
                 rows_file.write_text(json.dumps(own, default=str))
 
@@ -246,7 +257,7 @@ def run_tuner(
                     source,
                     signals=signals,
                     target=trials,
-                    best=best_so_far,
+                    best=lambda: best_of_rows(rows.values()),
                     record=record,
                     done=lambda: len(rows),
                     tags={"start_point": str(number)} if number < start_points else None,
@@ -299,7 +310,8 @@ class KerasTunerEngine(Engine):
     def check(self, options: SearchOptions, space: Space) -> SearchOptions:
         if options.recycles:
             raise SearchError(
-                "--recycle-after/--max-worker-rss: KerasTuner's workers are not recycled; use --workers N"
+                f"{option('recycle_after')}/{option('max_worker_rss_mb')}: KerasTuner's workers are not recycled; "
+                f"use {option('workers')} N"
             )
         return super().check(options, space)
 

@@ -34,7 +34,7 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from search._errors import SearchError
+from search._errors import SearchError, option
 from search._goal import GOAL
 from search._process import dead_here, worker_id
 from search.engines._base import Engine, SearchOptions, check_same_search, register_engine, seed_everything
@@ -68,9 +68,9 @@ def make_sampler(name: str, seed: int | None) -> optuna.samplers.BaseSampler:
         try:
             import torch  # noqa: F401
         except ImportError:
-            raise SearchError("--sampler gp needs PyTorch: pip install torch") from None
+            raise SearchError(f"{option('sampler')} gp needs PyTorch: pip install torch") from None
         return optuna.samplers.GPSampler(seed=seed)
-    raise SearchError(f"--sampler: unknown sampler {name!r}; expected one of {', '.join(SAMPLERS)}")
+    raise SearchError(f"{option('sampler')}: unknown sampler {name!r}; expected one of {', '.join(SAMPLERS)}")
 
 
 def pruner_startup(start_points: int) -> int:
@@ -93,7 +93,7 @@ def make_pruner(name: str, epochs: int, start_points: int = 0) -> optuna.pruners
         return optuna.pruners.HyperbandPruner(min_resource=1, max_resource=max(epochs, 1))
     if name == "none":
         return optuna.pruners.NopPruner()
-    raise SearchError(f"--pruner: unknown pruner {name!r}; expected one of {', '.join(PRUNERS)}")
+    raise SearchError(f"{option('pruner')}: unknown pruner {name!r}; expected one of {', '.join(PRUNERS)}")
 
 
 def counted(study: optuna.Study) -> int:
@@ -235,33 +235,19 @@ def optimize(
     up. A running trial is stopped at ``hard_deadline``. Returns how many ran."""
     import optuna
 
-    State = optuna.trial.TrialState
     ran = 0
     while more_work(study, trials, None):  # trials other workers are running count as coming
         signals.check()  # a signal held since the last trial ends the search here, with nothing half-done
-        if deadline is not None and time.time() >= deadline:
-            log.info("--timeout reached: no new trial starts")
-            break
-        if max_trials_here is not None and ran >= max_trials_here:
-            log.info("worker recycled after %d trials", ran)
-            break
-        if max_rss_mb is not None and rss_mb() > max_rss_mb:
-            log.info("worker recycled at %.0f MiB resident (limit %.0f MiB)", rss_mb(), max_rss_mb)
+        why = _why_stop(deadline=deadline, ran=ran, max_trials_here=max_trials_here, max_rss_mb=max_rss_mb)
+        if why is not None:
+            log.info("%s", why)
             break
         stale = fail_stale_trials(study, session)
         if stale:
             log.warning("trial(s) %s were left running by a worker that stopped: failed, retried once", stale)
-        trial = study.ask()
-        if surplus(study, trial.number, trials):  # another worker took the last trial at the same moment
-            trial.set_user_attr("state", SURPLUS)
-            trial.set_user_attr("reason", f"surplus: {trials} trials were already counted or running")
-            study.tell(trial, state=State.FAIL, skip_if_finished=True)
-            log.debug("trial %d: surplus (another worker started the last trial at the same moment)", trial.number)
+        trial = _ask(study, trials)
+        if trial is None:
             continue
-        trial.set_user_attr("worker", worker_id())
-        trial.set_user_attr("heartbeat", time.time())
-        if "CUDA_VISIBLE_DEVICES" in os.environ:  # the GPU a supervised worker is pinned to
-            trial.set_user_attr("cuda_visible_devices", os.environ["CUDA_VISIBLE_DEVICES"])
         ran += 1
 
         def report(epoch: int, value: float, trial: optuna.Trial = trial) -> bool:
@@ -271,39 +257,18 @@ def optimize(
         def interrupted(trial: optuna.Trial = trial) -> None:
             trial.set_user_attr("state", "killed")
             trial.set_user_attr("reason", "killed: interrupted")
-            study.tell(trial, state=State.FAIL, skip_if_finished=True)
-
-        queued = trial.user_attrs
-        # start_point: which of the space's start points; retry_of: the killed trial it reruns
-        tags: dict[str, str] = {k: str(queued[k]) for k in ("start_point", "retry_of") if k in queued}
+            study.tell(trial, state=optuna.trial.TrialState.FAIL, skip_if_finished=True)
 
         def best_so_far() -> tuple[float | None, int | None]:  # other workers may have finished some
             best = best_trial(study)
             return (best.value, best.number) if best is not None else (None, None)
 
         def record(arch: Architecture, result: TrialResult, run_id: str, trial: optuna.Trial = trial) -> None:
-            attrs: dict[str, Any] = {
-                "state": result.state,
-                "reason": result.reason,
-                "summary": arch.summary(),
-                "architecture_hash": arch.hash(),
-                "mlflow_run_id": run_id,
-                "best_epoch": result.best_epoch,
-                "epochs_run": result.epochs_run,
-                "params": result.params,
-                "flops": result.flops,
-                "train_seconds": round(result.train_seconds, 3),
-                "worker_rss_mb": round(rss_mb(), 1),  # resident memory of the worker after the trial
-            }
-            for key, value in attrs.items():
-                trial.set_user_attr(key, value)
-            if result.state == "complete":
-                study.tell(trial, result.value)
-            elif result.state in ("pruned", "infeasible"):
-                study.tell(trial, state=State.PRUNED)
-            else:
-                study.tell(trial, state=State.FAIL)
+            tell(study, trial, arch, result, run_id)
 
+        queued = trial.user_attrs
+        # start_point: which of the space's start points; retry_of: the killed trial it reruns
+        tags: dict[str, str] = {k: str(queued[k]) for k in ("start_point", "retry_of") if k in queued}
         with heartbeat(study, trial):
             session.trial(
                 trial.number,
@@ -319,6 +284,65 @@ def optimize(
                 tags=tags,
             )
     return ran
+
+
+def _why_stop(*, deadline: float | None, ran: int, max_trials_here: int | None, max_rss_mb: float | None) -> str | None:
+    """Why this worker starts no more trials (said in the log), or None to go on."""
+    if deadline is not None and time.time() >= deadline:
+        return "--timeout reached: no new trial starts"
+    if max_trials_here is not None and ran >= max_trials_here:
+        return f"worker recycled after {ran} trials"
+    if max_rss_mb is not None and rss_mb() > max_rss_mb:
+        return f"worker recycled at {rss_mb():.0f} MiB resident (limit {max_rss_mb:.0f} MiB)"
+    return None
+
+
+def _ask(study: optuna.Study, trials: int) -> optuna.Trial | None:
+    """The next trial, marked with this worker and its first heartbeat; None when it is surplus (another
+    worker took the last trial at the same moment: failed at once, see the module docstring)."""
+    import optuna
+
+    trial = study.ask()
+    if surplus(study, trial.number, trials):
+        trial.set_user_attr("state", SURPLUS)
+        trial.set_user_attr("reason", f"surplus: {trials} trials were already counted or running")
+        study.tell(trial, state=optuna.trial.TrialState.FAIL, skip_if_finished=True)
+        log.debug("trial %d: surplus (another worker started the last trial at the same moment)", trial.number)
+        return None
+    trial.set_user_attr("worker", worker_id())
+    trial.set_user_attr("heartbeat", time.time())
+    if "CUDA_VISIBLE_DEVICES" in os.environ:  # the GPU a supervised worker is pinned to
+        trial.set_user_attr("cuda_visible_devices", os.environ["CUDA_VISIBLE_DEVICES"])
+    return trial
+
+
+def tell(study: optuna.Study, trial: optuna.Trial, arch: Architecture, result: TrialResult, run_id: str) -> None:
+    """Record a trial's outcome in the study: what the trial table shows as user attributes, then its
+    state (complete → COMPLETE with its value; pruned and infeasible → PRUNED; failed → FAIL)."""
+    import optuna
+
+    attrs: dict[str, Any] = {
+        "state": result.state,
+        "reason": result.reason,
+        "summary": arch.summary(),
+        "architecture_hash": arch.hash(),
+        "mlflow_run_id": run_id,
+        "best_epoch": result.best_epoch,
+        "epochs_run": result.epochs_run,
+        "params": result.params,
+        "flops": result.flops,
+        "train_seconds": round(result.train_seconds, 3),
+        "worker_rss_mb": round(rss_mb(), 1),  # resident memory of the worker after the trial
+    }
+    for key, value in attrs.items():
+        trial.set_user_attr(key, value)
+    State = optuna.trial.TrialState
+    if result.state == "complete":
+        study.tell(trial, result.value)
+    elif result.state in ("pruned", "infeasible"):
+        study.tell(trial, state=State.PRUNED)
+    else:
+        study.tell(trial, state=State.FAIL)
 
 
 SURPLUS = "surplus"
@@ -481,6 +505,41 @@ def _finish_locked(session: Session, study: optuna.Study) -> None:
     say_winner(best.number, metrics["test_accuracy"], time.perf_counter() - t0, uri)
 
 
+def open_study(session: Session, options: SearchOptions, storage_url: str) -> optuna.Study:
+    """The search's study, created or continued (refused when it has another space or other data), with
+    the goal's metric named, the space's start points queued (a new study only), and the sampler seeded
+    past the trials it has (a resumed seeded search continues the random sequence instead of replaying it)."""
+    import optuna
+
+    from search.engines._storage import get_storage
+
+    space = session.space
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(
+        study_name=session.name,
+        storage=get_storage(storage_url),
+        direction=GOAL.direction,
+        load_if_exists=True,
+        sampler=make_sampler(options.sampler, options.seed),
+        pruner=make_pruner(options.pruner, options.planned_epochs(space), start_points=len(space.start)),
+    )
+    identity = check_same_search(dict(study.user_attrs), space, session.data, session.name)
+    if "data_fingerprint" not in study.user_attrs:
+        for key, value in identity.items():
+            study.set_user_attr(key, value)
+        study.set_user_attr("engine", OptunaEngine.name)
+    if study.metric_names is None:  # optuna-dashboard and Optuna's plots then name the goal's metric
+        import warnings
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            study.set_metric_names([GOAL.metric])
+    enqueue_start_points(study, space.start)
+    if options.seed is not None:
+        study.sampler = make_sampler(options.sampler, options.seed + len(study.trials))
+    return study
+
+
 @register_engine
 class OptunaEngine(Engine):
     """Optuna's ask/tell: ``--sampler`` chooses the trials, ``--pruner`` stops hopeless ones after an epoch,
@@ -505,13 +564,13 @@ class OptunaEngine(Engine):
         options = super().check(options, space)
         heartbeat_seconds()  # a bad CNN_SEARCH_HEARTBEAT_SECONDS is refused before anything is written
         if options.sampler not in SAMPLERS:
-            raise SearchError(f"--sampler: unknown sampler {options.sampler!r}; expected one of {', '.join(SAMPLERS)}")
+            make_sampler(options.sampler, None)  # the error that names the choices
         if options.pruner not in PRUNERS:
-            raise SearchError(f"--pruner: unknown pruner {options.pruner!r}; expected one of {', '.join(PRUNERS)}")
+            make_pruner(options.pruner, 1)
         sqlite = options.storage is not None and options.storage.startswith("sqlite")
         if options.supervised and sqlite:
             raise SearchError(
-                "--storage: several worker processes need a journal file (the default) or a database server "
+                f"{option('storage')}: several worker processes need a journal file (the default) or a database server "
                 f"(postgresql://, mysql://); received {options.storage!r} (Optuna advises against SQLite for "
                 "parallel workers)"
             )
@@ -520,11 +579,9 @@ class OptunaEngine(Engine):
         return options
 
     def run(self, session: Session, options: SearchOptions) -> SearchResult:
-        import optuna
+        from search.engines._storage import default_storage_url
 
-        from search.engines._storage import default_storage_url, get_storage
-
-        space, supervised = session.space, options.supervised
+        supervised = options.supervised
         if supervised and not options.gpus:
             from search.engines._zygote import LAUNCHER
 
@@ -532,27 +589,7 @@ class OptunaEngine(Engine):
         storage_url = options.storage or default_storage_url(session.runs_dir)
         if not supervised:  # trials run here; worker processes seed themselves (this one never imports Keras)
             seed_everything(options.seed)
-        optuna.logging.set_verbosity(optuna.logging.WARNING)
-        study = optuna.create_study(
-            study_name=session.name,
-            storage=get_storage(storage_url),
-            direction=GOAL.direction,
-            load_if_exists=True,
-            sampler=make_sampler(options.sampler, options.seed),
-            pruner=make_pruner(options.pruner, options.planned_epochs(space), start_points=len(space.start)),
-        )
-        identity = check_same_search(dict(study.user_attrs), space, session.data, session.name)
-        if "data_fingerprint" not in study.user_attrs:
-            for key, value in identity.items():
-                study.set_user_attr(key, value)
-            study.set_user_attr("engine", self.name)
-        if study.metric_names is None:  # optuna-dashboard and Optuna's plots then name the goal's metric
-            import warnings
-
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-                study.set_metric_names([GOAL.metric])
-        enqueue_start_points(study, space.start)
+        study = open_study(session, options, storage_url)
         deadline, hard_deadline = options.deadlines()
         settings: dict[str, Any] = {  # what workers read (several machines included)
             "sampler": options.sampler,
@@ -570,8 +607,6 @@ class OptunaEngine(Engine):
         }
         for key, value in settings.items():
             study.set_user_attr(key, value)
-        if options.seed is not None:  # a resumed seeded search continues the random sequence instead of replaying it
-            study.sampler = make_sampler(options.sampler, options.seed + len(study.trials))
         best = best_trial(study)
         already_final = counted(study) >= options.trials and study.user_attrs.get("champion_trial") == (
             best.number if best is not None else None

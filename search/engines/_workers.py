@@ -23,7 +23,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -291,7 +291,6 @@ def run_worker(
     from search._names import check_name
     from search.engines._optuna import finish_search, make_pruner, make_sampler, optimize, search_done
     from search.engines._storage import default_storage_url, get_storage
-    from search.space import Space
     from search.tracking import check_store, default_tracking_uri
     from search.tracking._spool import spool_dir
 
@@ -309,28 +308,12 @@ def run_worker(
     attrs = study.user_attrs
     if "space_definition" not in attrs or "target_trials" not in attrs:
         raise SearchError(f"search {name!r} was not started by a cnn-search that supports workers; rerun it")
-    space = Space.from_dict(attrs["space_definition"])
     if not relay:
         check_store(tracking_uri or default_tracking_uri(runs))
-    bundle = _recorded_data(attrs, name)
-    seed = attrs.get("seed")
-    epochs = attrs.get("epochs")
-    session = Session(
-        name=name,
-        engine="optuna",
-        space=space,
-        data=bundle,
-        runs_dir=runs,
-        tracking_uri=tracking_uri or default_tracking_uri(runs),
-        epochs=epochs,
-        seed=seed,
-        max_failures=int(attrs.get("max_failures", 3)),
-        callbacks=(),
-        owns_parent=False,
-        mixed_precision=bool(attrs.get("mixed_precision")),
-        xla=bool(attrs.get("xla")),
-        relay=spool_dir(runs, name) if relay else None,
+    session = worker_session(
+        name, "optuna", attrs, runs_dir=runs, tracking_uri=tracking_uri, relay=spool_dir(runs, name) if relay else None
     )
+    space, seed, epochs = session.space, attrs.get("seed"), attrs.get("epochs")
     import_keras_lean()  # before waiting: its seconds overlap the supervisor's MLflow start-up
 
     def recorded() -> dict[str, Any]:
@@ -385,7 +368,39 @@ def import_keras_lean() -> None:
                 del sys.modules[name]
 
 
-def _recorded_data(record: dict[str, Any], name: str) -> Any:
+def worker_session(
+    name: str,
+    engine: str,
+    record: Mapping[str, Any],
+    *,
+    runs_dir: Path,
+    tracking_uri: str | None,
+    relay: Path | None = None,
+) -> Session:
+    """A worker's :class:`Session` of search ``name``, from what the search recorded (space, data checked by
+    its fingerprint, epochs, seed, failure limit, precision); the search's parent run is left to the process
+    that started it. ``relay``: MLflow records go to that spool instead (:mod:`search.tracking._spool`)."""
+    from search.space import Space
+    from search.tracking import default_tracking_uri
+
+    return Session(
+        name=name,
+        engine=engine,
+        space=Space.from_dict(record["space_definition"]),
+        data=_recorded_data(record, name),
+        runs_dir=runs_dir,
+        tracking_uri=tracking_uri or default_tracking_uri(runs_dir),
+        epochs=record.get("epochs"),
+        seed=record.get("seed"),
+        max_failures=int(record.get("max_failures", 3)),
+        owns_parent=False,
+        mixed_precision=bool(record.get("mixed_precision")),
+        xla=bool(record.get("xla")),
+        relay=relay,
+    )
+
+
+def _recorded_data(record: Mapping[str, Any], name: str) -> Any:
     """The search's data as ``cnn-search run`` recorded it (source, split seed), checked by its fingerprint."""
     from search.data import reload_recorded
 
@@ -462,8 +477,6 @@ def run_keras_tuner_worker(name: str, *, runs_dir: str | Path = "runs", tracking
     import json
 
     from search.engines._keras_tuner import search_keras_tuner, tuner_directory
-    from search.space import Space
-    from search.tracking import default_tracking_uri
 
     if "KERASTUNER_ORACLE_IP" not in os.environ:
         raise SearchError("a KerasTuner worker is started by cnn-search run --engine keras-tuner --workers N")
@@ -477,20 +490,8 @@ def run_keras_tuner_worker(name: str, *, runs_dir: str | Path = "runs", tracking
         return dict(json.loads(state_file.read_text()))
 
     first = state()
-    space = Space.from_dict(first["space_definition"])
-    bundle = _recorded_data(first, name)
-    session = Session(
-        name=name,
-        engine="keras-tuner",
-        space=space,
-        data=bundle,
-        runs_dir=runs,
-        tracking_uri=tracking_uri or default_tracking_uri(runs),
-        epochs=first.get("epochs"),
-        seed=first.get("seed"),
-        max_failures=int(first.get("max_failures", 3)),
-        owns_parent=False,
-    )
+    session = worker_session(name, "keras-tuner", first, runs_dir=runs, tracking_uri=tracking_uri)
+    space = session.space
     before = len(_own_rows(directory, name))
     with session.running(_wait_for(state, 120)) as signals:
         search_keras_tuner(
