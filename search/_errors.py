@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
-from collections.abc import Iterator
+import difflib
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 
 class SearchError(Exception):
@@ -124,3 +126,28 @@ def cli_spelling() -> Iterator[None]:
         yield
     finally:
         _SPELLING.reset(token)
+
+
+def did_you_mean(word: str, candidates: Iterable[str]) -> str | None:
+    """The hint for a misspelt word: the closest candidate, if one is close.
+
+    >>> did_you_mean("relu6", ["relu", "elu", "gelu"])
+    "Did you mean 'relu'?"
+    """
+    match = difflib.get_close_matches(str(word), list(candidates), n=1, cutoff=0.6)
+    return f"Did you mean {match[0]!r}?" if match else None
+
+
+def show(value: Any) -> str:
+    """A received value in words, with its type where that is the point."""
+    if isinstance(value, str):
+        return f"the string {value!r}"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if value is None:
+        return "null"
+    if isinstance(value, float):
+        return f"{value!r} (a float)"
+    if isinstance(value, (list, dict)):
+        return repr(value)
+    return repr(value)

@@ -218,3 +218,14 @@ def test_the_registry_lists_the_engines_and_refuses_unknown_ones():
     assert [ENGINES[n].workers for n in ENGINES_UNDER_CONTRACT] == [True, True, False]
     with pytest.raises(SearchError, match="unknown engine 'nope'; expected one of optuna, keras-tuner, autokeras"):
         get_engine("nope")
+
+
+@pytest.mark.slow
+def test_trials_reads_the_engine_recorded_with_the_search_not_folders(tmp_path):
+    runs = tmp_path / "runs"
+    out = cnn_search("run", "tiny", "--trials", "2", "--epochs", "1", "--runs-dir", str(runs), "--no-report")
+    assert out.returncode == 0, out.stderr[-3000:]
+    (runs / "keras_tuner" / "tiny-digits").mkdir(parents=True)  # a folder of the same name, from something else
+    shown = cnn_search("trials", "tiny-digits", "--runs-dir", str(runs), "--format", "json")
+    assert shown.returncode == 0, shown.stderr[-3000:]
+    assert sorted(row["trial"] for row in json.loads(shown.stdout)) == [0, 1]  # the Optuna study's trials

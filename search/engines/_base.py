@@ -231,8 +231,7 @@ def register_engine(engine: type[Engine]) -> type[Engine]:
 
 def get_engine(name: str) -> Engine:
     """The registered engine called ``name``, or an error that lists them."""
-    import search.engines  # noqa: F401 -- registers the engines that come with cnn-search
-
+    # (importing this module imported the package first, and with it the engines that come with cnn-search)
     if name not in ENGINES:
         raise SearchError(f"{option('engine')}: unknown engine {name!r}; expected one of {', '.join(ENGINES)}")
     return ENGINES[name]

@@ -19,7 +19,10 @@ from __future__ import annotations
 
 import builtins
 import json
+import logging
 import os
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -29,7 +32,9 @@ from typing import TYPE_CHECKING, Any
 from search._errors import SearchError, option
 from search._goal import GOAL
 from search.engines._base import Engine, SearchOptions, check_same_search, register_engine, seed_everything, states_of
-from search.engines._session import SearchResult, Session, Signals
+from search.engines._session import SearchResult, Session, Signals, log
+from search.engines._workers import free_port, wait_for_parent_run, watch, worker_env, worker_session
+from search.engines._zygote import WorkerProcess
 from search.space import ParamSource, Space
 
 if TYPE_CHECKING:
@@ -296,6 +301,86 @@ def tuner_directory(runs_dir: Path, engine: str) -> Path:
     return Path(runs_dir) / engine.replace("-", "_")
 
 
+# -- worker processes: KerasTuner's own chief/worker mode on loopback -----------------------------------
+def supervise_keras_tuner(
+    session: Session,
+    *,
+    workers: int,
+    tuner: str,
+    trials: int,
+    seed: int | None,
+    epochs: int,
+    directory: Path,
+    signals: Signals,
+    gpus: list[str],
+) -> None:
+    """KerasTuner's distributed mode: this process is the chief (its oracle served over gRPC on
+    127.0.0.1), ``workers`` processes run the trials (``KERASTUNER_TUNER_ID=tuner<i>``). A worker that
+    crashes is started again with the same id, and KerasTuner hands it its unfinished trial again."""
+    address = {"KERASTUNER_ORACLE_IP": "127.0.0.1", "KERASTUNER_ORACLE_PORT": str(free_port())}
+    saved = {k: os.environ.get(k) for k in (*address, "KERASTUNER_TUNER_ID")}
+    os.environ.update(address, KERASTUNER_TUNER_ID="chief")
+    try:
+        points = session.space.start if tuner in START_TUNERS else ()
+        oracle = make_oracle(tuner, trials=trials, seed=seed, epochs=epochs, start=points)
+        serve_oracle(session, oracle, trials=trials, directory=directory)
+        command = [sys.executable, "-m", "search", "worker", session.name, "--engine", "keras-tuner"]
+        command += ["--runs-dir", str(session.runs_dir), "--tracking-uri", session.tracking_uri]
+        command += [] if log.isEnabledFor(logging.INFO) else ["--quiet"]
+
+        def start(index: int) -> WorkerProcess:
+            env = {**worker_env(index, gpus, workers), **address, "KERASTUNER_TUNER_ID": f"tuner{index}"}
+            return subprocess.Popen([*command, "--index", str(index)], env=env)
+
+        # a worker that exits 0 has been told by the chief's oracle that no trial is left
+        watch(start, workers=workers, signals=signals, restart_after_exit=lambda: False)
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def run_keras_tuner_worker(name: str, *, runs_dir: str | Path = "runs", tracking_uri: str | None = None) -> int:
+    """One worker of a distributed KerasTuner search (``KERASTUNER_*`` set by the chief)."""
+    import json
+
+    if "KERASTUNER_ORACLE_IP" not in os.environ:
+        raise SearchError("a KerasTuner worker is started by cnn-search run --engine keras-tuner --workers N")
+    runs = Path(runs_dir)
+    directory = tuner_directory(runs, "keras-tuner")
+    state_file = directory / name / "cnn_search.json"
+    if not state_file.is_file():
+        raise SearchError(f"no KerasTuner search named {name!r} in {directory}")
+
+    def state() -> dict[str, Any]:
+        return dict(json.loads(state_file.read_text()))
+
+    first = state()
+    session = worker_session(name, "keras-tuner", first, runs_dir=runs, tracking_uri=tracking_uri)
+    space = session.space
+    before = len(_own_rows(directory, name))
+    with session.running(wait_for_parent_run(state, 120)) as signals:
+        search_keras_tuner(
+            session,
+            tuner=first["tuner"],
+            trials=int(first["target_trials"]),
+            seed=first.get("seed"),
+            epochs=first.get("epochs") or max(space.training["epochs"].values()),
+            directory=directory,
+            signals=signals,
+        )
+    return len(_own_rows(directory, name)) - before
+
+
+def _own_rows(directory: Path, name: str) -> dict[str, Any]:
+    import json
+
+    path = _rows_file(directory, name)
+    return dict(json.loads(path.read_text())) if path.is_file() else {}
+
+
 @register_engine
 class KerasTunerEngine(Engine):
     """KerasTuner's oracles (``--tuner``) choose the trials; the oracle's state and one rows file per
@@ -362,8 +447,6 @@ class KerasTunerEngine(Engine):
         seed_everything(options.seed)
         with session.running(state.get("mlflow_parent_run_id"), on_ready=recorded) as signals:
             if options.supervised:
-                from search.engines._workers import supervise_keras_tuner
-
                 assert options.tuner is not None
                 supervise_keras_tuner(
                     session, workers=options.workers or 1, gpus=list(options.gpus), tuner=options.tuner,
@@ -413,8 +496,6 @@ class KerasTunerEngine(Engine):
         return GOAL.best_first(load_rows(folder.parent, name).values()), recorded
 
     def worker(self, name: str, **options: Any) -> int:
-        from search.engines._workers import run_keras_tuner_worker
-
         return run_keras_tuner_worker(
             name, runs_dir=options.get("runs_dir", "runs"), tracking_uri=options.get("tracking_uri")
         )

@@ -26,8 +26,11 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import logging
 import math
 import os
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator, Mapping
@@ -39,7 +42,25 @@ from search._goal import GOAL
 from search._process import dead_here, worker_id
 from search.engines._base import Engine, SearchOptions, check_same_search, register_engine, seed_everything
 from search.engines._optuna_params import OptunaParams
-from search.engines._session import SearchResult, Session, Signals, log, say_winner
+from search.engines._session import (
+    EpochEvent,
+    SearchResult,
+    Session,
+    Signals,
+    TrialEvent,
+    TrialStarted,
+    dispatch,
+    log,
+    say_winner,
+)
+from search.engines._workers import (
+    import_keras_lean,
+    wait_for_parent_run,
+    watch,
+    worker_env,
+    worker_session,
+)
+from search.engines._zygote import LAUNCHER, WorkerProcess
 
 if TYPE_CHECKING:
     import optuna
@@ -505,6 +526,211 @@ def _finish_locked(session: Session, study: optuna.Study) -> None:
     say_winner(best.number, metrics["test_accuracy"], time.perf_counter() - t0, uri)
 
 
+# -- worker processes: `cnn-search run --workers N` supervises them, `cnn-search worker NAME` is one --------
+def supervise(
+    session: Session,
+    study: optuna.Study,
+    *,
+    workers: int,
+    trials: int,
+    storage_url: str,
+    deadline: float | None,
+    signals: Signals,
+    recycle_after: int | None,
+    max_rss_mb: float | None,
+    gpus: list[str],
+) -> int:
+    """Run ``workers`` worker processes until the target is met; returns how many trials they ran."""
+    from search.tracking._spool import spool_dir
+
+    before = len(study.trials)
+    command = [
+        "worker",
+        session.name,
+        "--runs-dir",
+        str(session.runs_dir),
+        "--storage",
+        storage_url,
+        "--tracking-uri",
+        session.tracking_uri,
+        "--relay",
+    ]
+    if recycle_after:
+        command += ["--recycle-after", str(recycle_after)]
+    if max_rss_mb:
+        command += ["--max-worker-rss", str(max_rss_mb)]
+    if not log.isEnabledFor(logging.INFO):  # run --quiet: its workers too
+        command += ["--quiet"]
+    seen = {t.number for t in study.get_trials(deepcopy=False) if t.state.is_finished()}  # said before: a resume
+    running: dict[int, tuple[int, int]] = {}  # trial -> (epochs planned, epochs announced)
+
+    def start(index: int) -> WorkerProcess:
+        args, env = [*command, "--index", str(index)], worker_env(index, gpus, workers)
+        if gpus:  # CUDA does not survive a fork: fresh interpreters
+            return subprocess.Popen([sys.executable, "-m", "search", *args], env=env)
+        return LAUNCHER.start(args, env)  # forked from the forkserver that run_search prestarted
+
+    def tick() -> None:
+        _announce(session, study, seen, trials, running)
+        session.drain(wait=False)
+
+    try:
+        watch(
+            start,
+            workers=workers,
+            signals=signals,
+            restart_after_exit=lambda: more_work(study, trials, deadline),
+            on_tick=tick,
+        )
+    except BaseException:  # the workers have ended (each recorded its running trial as killed): write it all
+        try:
+            session.drain()
+        except Exception as exc:  # left in the spool: the next start of the search writes it
+            spool = spool_dir(session.runs_dir, session.name)
+            log.warning("the workers' last records stay in %s for the next run: %r", spool, exc)
+        raise
+    session.drain()  # the last trials and the winner
+    return len(study.trials) - before
+
+
+def _announce(
+    session: Session, study: optuna.Study, seen: set[int], trials: int, running: dict[int, tuple[int, int]]
+) -> None:
+    """Progress callbacks for what the workers did since the last look: trials started, their epochs
+    (the validation accuracy each reported to Optuna) and trials finished."""
+    import datetime
+
+    import optuna
+
+    from search.space import FixedParams
+
+    now = datetime.datetime.now()
+
+    def epochs_of(t: optuna.trial.FrozenTrial) -> None:
+        """on_trial_begin the first time ``t`` is seen, then on_epoch_end for the epochs it reported since."""
+        if t.number not in running:
+            try:
+                arch = session.space.sample(FixedParams(t.params))
+            except Exception:  # parameters still being written: next look
+                return
+            epochs = session.objective.epochs or arch.training.epochs
+            running[t.number] = (epochs, 0)
+            dispatch(session.callbacks, "on_trial_begin", TrialStarted(t.number, epochs, arch.summary()))
+        epochs, announced = running[t.number]
+        started = t.datetime_start or now
+        for step in sorted(s for s in t.intermediate_values if s >= announced):
+            metrics = {GOAL.metric: float(t.intermediate_values[step])}
+            epoch = EpochEvent(t.number, step + 1, epochs, metrics, (now - started).total_seconds())
+            dispatch(session.callbacks, "on_epoch_end", epoch)
+            announced = step + 1
+        running[t.number] = (epochs, announced)
+
+    for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
+        if "worker" in t.user_attrs:  # set once the trial is known not to be surplus
+            epochs_of(t)
+    finished = [
+        t
+        for t in study.get_trials(deepcopy=False)
+        if t.state.is_finished() and t.number not in seen and t.user_attrs.get("state") != SURPLUS
+    ]
+    if not finished:
+        return
+    for t in finished:  # a trial that ended between two looks: its epochs are said before its end
+        if t.intermediate_values:
+            epochs_of(t)
+    best = best_trial(study)
+    done = counted(study)
+    for t in finished:
+        seen.add(t.number)
+        value = t.value if t.state == optuna.trial.TrialState.COMPLETE else None
+        event = TrialEvent(
+            number=t.number,
+            state=str(t.user_attrs.get("state", t.state.name.lower())),
+            value=value,
+            reason=t.user_attrs.get("reason"),
+            summary=str(t.user_attrs.get("summary", "")),
+            seconds=float(t.user_attrs.get("train_seconds") or 0.0),
+            best_value=best.value if best else None,
+            best_trial=best.number if best else None,
+            done=done,
+            target=trials,
+        )
+        running.pop(t.number, None)
+        dispatch(session.callbacks, "on_trial_end", event)
+
+
+def run_worker(
+    name: str,
+    *,
+    runs_dir: str | Path = "runs",
+    storage: str | None = None,
+    tracking_uri: str | None = None,
+    index: int = 0,
+    recycle_after: int | None = None,
+    max_rss_mb: float | None = None,
+    wait_for_parent: float = 120,
+    relay: bool = False,
+) -> int:
+    """One worker of search ``name`` (started by ``cnn-search run``, or on another machine with the
+    same ``--storage`` and ``--tracking-uri``). Returns how many trials it ran. ``relay`` (how ``run``
+    starts its workers): MLflow is neither imported nor waited for; what the worker records goes to
+    the supervising process through the spool (:mod:`search.tracking._spool`)."""
+    import optuna
+
+    from search._names import check_name
+    from search.engines._storage import default_storage_url, get_storage
+    from search.tracking import check_store, default_tracking_uri
+    from search.tracking._spool import spool_dir
+
+    check_name(name, option="NAME")
+    runs = Path(runs_dir)
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    url = storage or default_storage_url(runs)
+    try:
+        study = optuna.load_study(study_name=name, storage=get_storage(url))
+    except KeyError:
+        from search.tracking._searches import unknown_search
+
+        names = optuna.get_all_study_names(get_storage(url))
+        raise unknown_search(name, names, url, hint="start it with cnn-search run") from None
+    attrs = study.user_attrs
+    if "space_definition" not in attrs or "target_trials" not in attrs:
+        raise SearchError(f"search {name!r} was not started by a cnn-search that supports workers; rerun it")
+    if not relay:
+        check_store(tracking_uri or default_tracking_uri(runs))
+    session = worker_session(
+        name, "optuna", attrs, runs_dir=runs, tracking_uri=tracking_uri, relay=spool_dir(runs, name) if relay else None
+    )
+    space, seed, epochs = session.space, attrs.get("seed"), attrs.get("epochs")
+    import_keras_lean()  # before waiting: its seconds overlap the supervisor's MLflow start-up
+
+    def recorded() -> dict[str, Any]:
+        return study.user_attrs  # read from the storage at every call (journal and RDB alike)
+
+    parent = None if relay else wait_for_parent_run(recorded, wait_for_parent)
+    study.sampler = make_sampler(
+        attrs["sampler"], None if seed is None else seed + 7919 * (index + 1) + len(study.trials)
+    )
+    study.pruner = make_pruner(
+        attrs["pruner"], epochs or max(space.training["epochs"].values()), start_points=len(space.start)
+    )
+    trials = int(attrs["target_trials"])
+    with session.running(parent) as signals:
+        ran = optimize(
+            session,
+            study,
+            trials=trials,
+            signals=signals,
+            deadline=attrs.get("deadline"),
+            hard_deadline=attrs.get("hard_deadline"),
+            max_trials_here=recycle_after,
+            max_rss_mb=max_rss_mb,
+        )
+        if search_done(study, trials, attrs.get("deadline")):  # the last one out evaluates and registers the winner
+            finish_search(session, study)
+        return ran
+
+
 def open_study(session: Session, options: SearchOptions, storage_url: str) -> optuna.Study:
     """The search's study, created or continued (refused when it has another space or other data), with
     the goal's metric named, the space's start points queued (a new study only), and the sampler seeded
@@ -583,8 +809,6 @@ class OptunaEngine(Engine):
 
         supervised = options.supervised
         if supervised and not options.gpus:
-            from search.engines._zygote import LAUNCHER
-
             LAUNCHER.prestart()  # the workers' imports start now, beside this process's own start-up
         storage_url = options.storage or default_storage_url(session.runs_dir)
         if not supervised:  # trials run here; worker processes seed themselves (this one never imports Keras)
@@ -628,8 +852,6 @@ class OptunaEngine(Engine):
                 log.warning("trial(s) %s were left running by a process that ended: failed, retried once", stale)
             if not already_final:
                 if supervised:
-                    from search.engines._workers import supervise
-
                     ran = supervise(
                         session,
                         study,
@@ -668,6 +890,4 @@ class OptunaEngine(Engine):
         return trial_rows(study), study.user_attrs
 
     def worker(self, name: str, **options: Any) -> int:
-        from search.engines._workers import run_worker
-
         return run_worker(name, **options)
