@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from search._errors import option
-from search.engines._base import Engine, SearchOptions, get_engine
+from search.engines._base import Engine, SearchOptions, get_engine, record_engine
 from search.space import Space, load_space
 
 if TYPE_CHECKING:
@@ -174,6 +174,7 @@ def run_search(
     space = load_space(space)
     options = engine.check(plan_workers(options, engine, space), space)  # refused before anything is created
     session = open_session(options, engine, space, data)
+    record_engine(options.runs_dir, session.name, engine.name)
     return engine.run(session, options)
 
 

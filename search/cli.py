@@ -569,8 +569,8 @@ def trials_command(
     from search.tracking import default_tracking_uri
 
     uri = tracking_uri or default_tracking_uri(runs_dir)
-    # the engine recorded on the search's MLflow run; a --storage (or no MLflow record yet) is Optuna's
-    recorded_engine = None if storage is not None else engine_of(name, tracking_uri=uri)
+    # the engine recorded with the search (runs/searches/NAME.json, else its MLflow run); with --storage: Optuna
+    recorded_engine = None if storage is not None else engine_of(name, runs_dir=runs_dir, tracking_uri=uri)
     try:
         rows, recorded = get_engine(recorded_engine or "optuna").trial_rows(name, runs_dir=runs_dir, storage=storage)
     except KeyError:

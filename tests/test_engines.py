@@ -229,3 +229,17 @@ def test_trials_reads_the_engine_recorded_with_the_search_not_folders(tmp_path):
     shown = cnn_search("trials", "tiny-digits", "--runs-dir", str(runs), "--format", "json")
     assert shown.returncode == 0, shown.stderr[-3000:]
     assert sorted(row["trial"] for row in json.loads(shown.stdout)) == [0, 1]  # the Optuna study's trials
+
+
+@pytest.mark.slow
+def test_a_search_name_keeps_its_engine(tmp_path):
+    runs = tmp_path / "runs"
+    first = cnn_search("run", "tiny", "--trials", "1", "--epochs", "1", "--runs-dir", str(runs), "--no-report")
+    assert first.returncode == 0, first.stderr[-3000:]
+    other = cnn_search(
+        "run", "tiny", "--engine", "keras-tuner", "--name", "tiny-digits", "--trials", "2", "--runs-dir", str(runs)
+    )
+    assert other.returncode == 1
+    assert "search 'tiny-digits' belongs to the optuna engine" in other.stderr
+    assert "received engine 'keras-tuner'" in other.stderr
+    assert not (runs / "keras_tuner").exists() and len(runs_of(runs, "tiny-digits")[1]) == 1  # nothing lost or added

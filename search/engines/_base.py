@@ -14,8 +14,8 @@ found by name, ``register_engine`` adds one):
 * :attr:`Engine.resumes` says what a rerun with the same ``--name`` continues, :attr:`Engine.workers`
   whether it runs trials in worker processes (``--workers``), :meth:`Engine.worker` runs one.
 
-The engine that ran a search is recorded once, on the search's MLflow run (tag ``engine``), and read
-back from there (:func:`engine_of`), not guessed from folders.
+The engine that ran a search is recorded once, when it starts (:func:`record_engine`: ``runs/searches/NAME.json``,
+and the ``engine`` tag of its MLflow run), and read back from there (:func:`engine_of`), not guessed from folders.
 
 Adding an engine is one module with one :class:`Engine` subclass, registered with
 :func:`register_engine`, plus its name in the contract suite (``tests/test_engines.py``);
@@ -237,8 +237,44 @@ def get_engine(name: str) -> Engine:
     return ENGINES[name]
 
 
-def engine_of(name: str, *, tracking_uri: str) -> str | None:
-    """The engine recorded on search ``name``'s MLflow run, or None when the store has no such search."""
+def _engine_file(runs_dir: Path, name: str) -> Path:
+    return Path(runs_dir) / "searches" / f"{name}.json"
+
+
+def record_engine(runs_dir: Path, name: str, engine: str) -> None:
+    """Record once, under ``runs_dir/searches/NAME.json``, which engine search ``name`` belongs to (read
+    back by :func:`engine_of` without importing MLflow); a search of another engine under that name is
+    refused (the same rule as its MLflow run's ``engine`` tag, checked seconds later)."""
+    import json
+    import os
+
+    path = _engine_file(runs_dir, name)
+    recorded = engine_of(name, runs_dir=runs_dir)
+    if recorded is not None and recorded != engine:
+        raise SearchError(
+            f"search {name!r} belongs to the {recorded} engine ({path}); received engine {engine!r}. "
+            f"Use another {option('name')}."
+        )
+    if recorded is None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        tmp.write_text(json.dumps({"engine": engine}))
+        os.replace(tmp, path)
+
+
+def engine_of(name: str, *, runs_dir: Path, tracking_uri: str | None = None) -> str | None:
+    """The engine search ``name`` was recorded with: :func:`record_engine`'s file, else (a search started
+    elsewhere, or by an older cnn-search) the ``engine`` tag of its MLflow run when ``tracking_uri`` is
+    given; None when neither knows it."""
+    import json
+
+    path = _engine_file(runs_dir, name)
+    try:
+        return str(json.loads(path.read_text())["engine"])
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    if tracking_uri is None:
+        return None
     from search.tracking._searches import recorded_engine
 
     return recorded_engine(tracking_uri, name)
