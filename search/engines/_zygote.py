@@ -176,4 +176,4 @@ def _worker_main(args: list[str], env: dict[str, str], cwd: str) -> None:
         Path("/proc/self/comm").write_text(f"cnn-search-w{index}"[:15])
     import runpy
 
-    runpy.run_module("search", run_name="__main__", alter_sys=True)
+    runpy.run_module("search", run_name="__main__")  # sys.argv stays: the usage says cnn-search
