@@ -8,7 +8,12 @@
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
+import difflib
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 
 class SearchError(Exception):
@@ -90,3 +95,59 @@ class InfeasibleError(SearchError):
         self.reason = reason
         self.block = block
         super().__init__(message)
+
+
+#: How option names are written in error messages: run_search's keywords in Python ("python"), the flags of
+#: cnn-search's commands on the command line ("cli", set by :func:`cli_spelling`).
+_SPELLING: contextvars.ContextVar[str] = contextvars.ContextVar("cnn_search_spelling", default="python")
+#: Flags not spelled ``--`` + the keyword with dashes.
+_FLAGS = {"max_worker_rss_mb": "--max-worker-rss", "report": "--no-report"}
+
+
+def option(keyword: str) -> str:
+    """Option ``keyword`` as the user wrote it: ``workers`` in Python, ``--workers`` on the command line.
+
+    >>> option("max_worker_rss_mb")
+    'max_worker_rss_mb'
+    >>> with cli_spelling():
+    ...     option("max_worker_rss_mb"), option("recycle_after")
+    ('--max-worker-rss', '--recycle-after')
+    """
+    if _SPELLING.get() == "cli":
+        return _FLAGS.get(keyword, "--" + keyword.replace("_", "-"))
+    return keyword
+
+
+@contextlib.contextmanager
+def cli_spelling() -> Iterator[None]:
+    """Inside the block, :func:`option` spells options as command-line flags (what ``cnn-search run`` wraps)."""
+    token = _SPELLING.set("cli")
+    try:
+        yield
+    finally:
+        _SPELLING.reset(token)
+
+
+def did_you_mean(word: str, candidates: Iterable[str]) -> str | None:
+    """The hint for a misspelt word: the closest candidate, if one is close.
+
+    >>> did_you_mean("relu6", ["relu", "elu", "gelu"])
+    "Did you mean 'relu'?"
+    """
+    match = difflib.get_close_matches(str(word), list(candidates), n=1, cutoff=0.6)
+    return f"Did you mean {match[0]!r}?" if match else None
+
+
+def show(value: Any) -> str:
+    """A received value in words, with its type where that is the point."""
+    if isinstance(value, str):
+        return f"the string {value!r}"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if value is None:
+        return "null"
+    if isinstance(value, float):
+        return f"{value!r} (a float)"
+    if isinstance(value, (list, dict)):
+        return repr(value)
+    return repr(value)

@@ -2,34 +2,22 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
-import math
 import os
-import time
-from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from search._errors import SearchError
-from search._goal import GOAL
-from search._names import check_name
+from search._errors import option
+from search.engines._base import Engine, SearchOptions, get_engine, record_engine
 from search.space import Space, load_space
 
 if TYPE_CHECKING:
-    import optuna
-
     from search.data import DataBundle
-    from search.engines._session import SearchResult, Session, TrialEvent
+    from search.engines._session import SearchResult, Session
 
 log = logging.getLogger("search")
 
-
-ENGINES = ("optuna", "keras-tuner", "autokeras")
-#: A running trial is stopped at this multiple of --timeout (no new trial starts after --timeout).
-HARD_LIMIT = 1.1
-#: Trials a supervised worker process runs before a fresh one replaces it, unless told otherwise
-#: (measured: TensorFlow keeps 5-6 MB per trained model in a process; benchmarks/workers.py).
-RECYCLE_AFTER = 50
 #: With no --workers on a machine without GPUs, an Optuna search of at least this many trial-epochs
 #: (trials x epochs), and no --timeout under AUTO_WORKERS_MIN_SECONDS, runs in CPU_WORKERS worker
 #: processes. Measured on 2 cores (benchmarks/workers.py): 2 worker processes ran 2.65x the
@@ -86,137 +74,92 @@ def cap_workers(
     return workers, ", ".join(why for why, limit in limits.items() if limit < requested)
 
 
-def default_workers(engine: str, gpus: list[str], *, trials: int, epochs: int, timeout: float | None) -> int:
-    """Workers when ``--workers`` is not given: one per visible GPU; on a CPU, one per core (at most
-    :data:`CPU_WORKERS`) for an Optuna search of at least :data:`AUTO_WORKERS_MIN_EPOCHS` trial-epochs
-    whose ``--timeout``, if any, is at least :data:`AUTO_WORKERS_MIN_SECONDS`; else one in this process.
+def default_workers(engine: Engine, gpus: tuple[str, ...] | list[str], *, trials: int, epochs: int,
+                    timeout: float | None) -> int:  # fmt: skip
+    """Workers when ``--workers`` is not given: for an engine that runs worker processes, one per visible
+    GPU; on a CPU, one per core (at most :data:`CPU_WORKERS`) for an Optuna search of at least
+    :data:`AUTO_WORKERS_MIN_EPOCHS` trial-epochs whose ``--timeout``, if any, is at least
+    :data:`AUTO_WORKERS_MIN_SECONDS`; else one in this process.
 
-    >>> default_workers("optuna", [], trials=20, epochs=20, timeout=None) == min(CPU_WORKERS, os.cpu_count() or 1)
+    >>> from search.engines import get_engine
+    >>> optuna = get_engine("optuna")
+    >>> default_workers(optuna, [], trials=20, epochs=20, timeout=None) == min(CPU_WORKERS, os.cpu_count() or 1)
     True
-    >>> default_workers("optuna", [], trials=3, epochs=1, timeout=None)
+    >>> default_workers(optuna, [], trials=3, epochs=1, timeout=None)
     1
-    >>> default_workers("optuna", ["0", "1"], trials=3, epochs=1, timeout=None)  # one per GPU
+    >>> default_workers(optuna, ["0", "1"], trials=3, epochs=1, timeout=None)  # one per GPU
     2
-    >>> default_workers("optuna", [], trials=100, epochs=5, timeout=10)  # a search of seconds: in this process
+    >>> default_workers(optuna, [], trials=100, epochs=5, timeout=10)  # a search of seconds: in this process
+    1
+    >>> default_workers(get_engine("autokeras"), ["0", "1"], trials=3, epochs=1, timeout=None)  # in-process only
     1
     """
+    if not engine.workers:
+        return 1
     if gpus:
         return len(gpus)
     long = trials * epochs >= AUTO_WORKERS_MIN_EPOCHS and (timeout is None or timeout >= AUTO_WORKERS_MIN_SECONDS)
-    return max(1, min(CPU_WORKERS, os.cpu_count() or 1)) if engine == "optuna" and long else 1
+    return max(1, min(CPU_WORKERS, os.cpu_count() or 1)) if engine.name == "optuna" and long else 1
 
 
-def check_limits(*, trials: int | None = None, epochs: int | None = None, timeout: float | None = None) -> None:
-    """Refuse out-of-range ``--trials``, ``--epochs`` and ``--timeout`` before anything is created: a
-    search must always end (``--epochs 0`` or ``-3`` trained nothing and was never counted, so the
-    search never reached its target).
+def plan_workers(options: SearchOptions, engine: Engine, space: Space) -> SearchOptions:
+    """``options`` with the GPUs this process sees and the worker processes to run: ``--workers`` as asked,
+    else :func:`default_workers` (one with a SQLite ``--storage``, which is not for parallel workers;
+    said when ``--seed`` then cannot repeat the search exactly), capped by :func:`cap_workers`."""
+    from search.engines._workers import visible_gpus
 
-    >>> check_limits(trials=3, epochs=-3)
-    Traceback (most recent call last):
-    ...
-    search._errors.SearchError: --epochs: expected a whole number of epochs >= 1, received -3
-    """
-    if trials is not None and trials < 1:
-        raise SearchError(f"--trials: expected a whole number >= 1, received {trials}")
-    if epochs is not None and epochs < 1:
-        raise SearchError(f"--epochs: expected a whole number of epochs >= 1, received {epochs}")
-    if timeout is not None and not (math.isfinite(timeout) and timeout > 0):
-        raise SearchError(f"--timeout: expected a finite number of seconds > 0, received {timeout}")
+    gpus = tuple(visible_gpus())
+    workers = options.workers
+    if workers is None:
+        planned = options.planned_epochs(space)
+        workers = default_workers(engine, gpus, trials=options.trials, epochs=planned, timeout=options.timeout)
+        if options.storage is not None and options.storage.startswith("sqlite"):
+            workers = 1  # SQLite is not for parallel workers (refused by the engine when asked for explicitly)
+        if workers > 1 and options.seed is not None:
+            log.warning(
+                "%s %s with %d worker processes: every trial is seeded, but which worker takes which "
+                "trial depends on timing; %s 1 repeats the search exactly",
+                option("seed"),
+                options.seed,
+                workers,
+                option("workers"),
+            )
+    capped, why = cap_workers(workers, trials=options.trials)
+    if why is not None:
+        log.warning("%s %d: running %d worker process(es) (capped by %s)", option("workers"), workers, capped, why)
+    return dataclasses.replace(options, workers=capped, gpus=gpus if engine.workers else ())
 
 
 def default_name(space: Space, data: str, engine: str = "optuna") -> str:
-    """``SPACE-DATA`` for Optuna, ``SPACE-DATA-ENGINE`` for the others (one MLflow experiment each)."""
-    from search._names import safe_name
-
-    base = f"{space.name}-{Path(str(data)).stem}"
-    return safe_name(base if engine == "optuna" else f"{base}-{engine}")
-
-
-def check_same_search(recorded: dict[str, Any], space: Space, data: DataBundle, name: str) -> dict[str, Any]:
-    """Refuse to continue search ``name`` with another space or other data than it was started with;
-    returns what identifies it, to be recorded (fingerprints last, so a half-written record is retried)."""
-    if "data_fingerprint" in recorded:
-        if recorded.get("space_fingerprint") != space.fingerprint():
-            raise SearchError(
-                f"search {name!r} already exists with a different space ({recorded.get('space')!r}, "
-                f"fingerprint {recorded.get('space_fingerprint')}); received space {space.name!r} (fingerprint "
-                f"{space.fingerprint()}). Use another --name, or the same space to continue it."
-            )
-        if recorded.get("data_fingerprint") != data.fingerprint:
-            raise SearchError(
-                f"search {name!r} already exists on other data ({recorded.get('data')!r}, fingerprint "
-                f"{recorded.get('data_fingerprint')}); received {data.source!r} (fingerprint {data.fingerprint}). "
-                "Use another --name, or the same data and split to continue it."
-            )
-    return {
-        "space": space.name,
-        "space_definition": space.to_dict(),
-        "data": data.source,
-        "space_fingerprint": space.fingerprint(),
-        "data_fingerprint": data.fingerprint,
-    }
-
-
-def _check_study(study: optuna.Study, space: Space, data: DataBundle, name: str) -> None:
-    identity = check_same_search(dict(study.user_attrs), space, data, name)
-    if "data_fingerprint" not in study.user_attrs:
-        for key, value in identity.items():
-            study.set_user_attr(key, value)
-        study.set_user_attr("engine", "optuna")
-
-
-def _determinism(seed: int | None) -> None:
-    if seed is None:
-        return
-    import keras
-
-    keras.utils.set_random_seed(seed)
-    if keras.backend.backend() == "tensorflow":
-        import tensorflow as tf
-
-        tf.config.experimental.enable_op_determinism()
+    """The search's name without ``--name``: ``SPACE-DATA`` for Optuna, ``SPACE-DATA-ENGINE`` for the others."""
+    return get_engine(engine).default_name(space, data)
 
 
 def run_search(
     space: str | Path | Space,
     data: str | Path | DataBundle = "digits",
-    *,
-    engine: str = "optuna",
-    tuner: str | None = None,
-    name: str | None = None,
-    trials: int = 20,
-    timeout: float | None = None,
-    epochs: int | None = None,
-    sampler: str = "tpe",
-    pruner: str = "median",
-    seed: int | None = None,
-    runs_dir: str | Path = "runs",
-    storage: str | None = None,
-    tracking_uri: str | None = None,
-    max_failures: int = 3,
-    callbacks: Sequence[Callable[[TrialEvent], None] | Any] = (),
-    data_options: dict[str, Any] | None = None,
-    workers: int | None = None,
-    recycle_after: int | None = None,
-    max_worker_rss_mb: float | None = None,
-    mixed_precision: bool = False,
-    xla: bool = False,
-    report: bool = True,
+    options: SearchOptions | None = None,
+    **keywords: Any,
 ) -> SearchResult:
-    """Search ``space`` on ``data`` with ``engine`` (``optuna``; ``keras-tuner`` with ``tuner`` random
-    (default), bayesian, hyperband or grid; ``autokeras`` with greedy (default), random, bayesian or hyperband);
-    every trial lands in MLflow; the winner is evaluated once on the test split and registered as
-    ``name`` with alias ``champion``.
+    """Search ``space`` on ``data``; every trial lands in MLflow; the winner is evaluated once on the test
+    split and registered as the search's name with alias ``champion``.
 
-    ``trials`` is the total target: running again with the same ``name`` continues the search (the
-    storage is the source of truth) and does nothing when the target is met. ``epochs`` overrides the
+    The options are :class:`~search.engines.SearchOptions` (give one, or its fields as keywords):
+    ``engine`` (``optuna``; ``keras-tuner`` with ``tuner`` random (default), bayesian, hyperband or grid;
+    ``autokeras`` with greedy (default), random, bayesian or hyperband; :data:`search.engines.ENGINES`),
+    ``name``, ``trials``, ``timeout``, ``epochs``, ``sampler``, ``pruner``, ``seed``, ``runs_dir``,
+    ``storage``, ``tracking_uri``, ``max_failures``, ``callbacks``, ``data_options``, ``workers``,
+    ``recycle_after``, ``max_worker_rss_mb``, ``mixed_precision``, ``xla``, ``report``.
+
+    ``trials`` is the total target: running again with the same ``name`` continues the search (what an
+    engine continues: its ``resumes``) and does nothing when the target is met. ``epochs`` overrides the
     space's ``training.epochs``. ``seed`` makes a CPU search reproducible (same architectures in the
     same order, same metrics). Defaults keep everything under ``runs_dir`` with no server.
 
     ``timeout`` (seconds) is a wall-clock budget: no trial starts after it, a running one is stopped
-    at ``HARD_LIMIT`` times it, and the winner is still evaluated and registered. ``workers`` (Optuna
-    only; default :func:`default_workers`: one per visible GPU, else two on a 2-core CPU for a search
-    longer than a few seconds) runs trials in worker processes; one worker runs in this process unless
+    at ``HARD_LIMIT`` times it, and the winner is still evaluated and registered. ``workers`` (default
+    :func:`default_workers`: one per visible GPU, else two on a 2-core CPU for an Optuna search longer
+    than a few seconds) runs trials in worker processes; one worker runs in this process unless
     ``recycle_after`` (trials) or ``max_worker_rss_mb`` ask for recycling. With several workers,
     ``seed`` seeds every trial but which worker takes which trial depends on timing: ``workers=1``
     repeats a search exactly (said at launch).
@@ -226,90 +169,25 @@ def run_search(
     ``mixed_precision`` and ``xla`` are for GPUs (they run, slowly, on a CPU). ``report`` draws the
     search's pictures (:mod:`search.report`) and logs them on its MLflow run when trials ran.
     """
-    import optuna
+    options = dataclasses.replace(options or SearchOptions(), **keywords).checked()
+    engine = get_engine(options.engine)
+    space = load_space(space)
+    options = engine.check(plan_workers(options, engine, space), space)  # refused before anything is created
+    session = open_session(options, engine, space, data)
+    record_engine(options.runs_dir, session.name, engine.name)
+    return engine.run(session, options)
 
+
+def open_session(options: SearchOptions, engine: Engine, space: Space, data: str | Path | DataBundle) -> Session:
+    """The search's data loaded (unusable files said), its name, a writable ``runs_dir`` and a usable MLflow
+    store checked, and the :class:`~search.engines.Session` every engine runs its trials through."""
     from search.data import DataBundle, load_dataset
-    from search.engines._autokeras import TUNERS as AUTOKERAS_TUNERS
-    from search.engines._autokeras import translate
-    from search.engines._keras_tuner import TUNERS
-    from search.engines._optuna import (
-        PRUNERS,
-        SAMPLERS,
-        heartbeat_seconds,
-        make_pruner,
-        make_sampler,
-        optimize,
-        result_of,
-    )
     from search.engines._session import Session
-    from search.engines._storage import default_storage_url, get_storage
     from search.tracking import check_store, check_writable, default_tracking_uri
 
-    if engine not in ENGINES:
-        raise SearchError(f"--engine: unknown engine {engine!r}; expected one of {', '.join(ENGINES)}")
-    check_limits(trials=trials, epochs=epochs, timeout=timeout)
-    if name is not None:
-        check_name(name)
-    if engine == "optuna":
-        heartbeat_seconds()  # a bad CNN_SEARCH_HEARTBEAT_SECONDS is refused before anything is written
-    from search.engines._workers import visible_gpus
-
-    gpus = visible_gpus()
-    if workers is not None and workers < 1:
-        raise SearchError(f"--workers: expected a whole number >= 1, received {workers}")
-    if recycle_after is not None and recycle_after < 1:
-        raise SearchError(f"--recycle-after: expected a whole number of trials >= 1, received {recycle_after}")
-    if max_worker_rss_mb is not None and not (math.isfinite(max_worker_rss_mb) and max_worker_rss_mb > 0):
-        raise SearchError(f"--max-worker-rss: expected MiB > 0, received {max_worker_rss_mb}")
-    if workers is None:
-        space = load_space(space)  # loaded once: the load below passes a Space through
-        planned = epochs if epochs is not None else max(space.training["epochs"].values())
-        workers = default_workers(engine, gpus, trials=trials, epochs=planned, timeout=timeout)
-        if storage is not None and storage.startswith("sqlite"):
-            workers = 1  # SQLite is not for parallel workers (refused below when asked for explicitly)
-        if workers > 1 and seed is not None:
-            log.warning(
-                "--seed %s with %d worker processes: every trial is seeded, but which worker takes which "
-                "trial depends on timing; --workers 1 repeats the search exactly",
-                seed,
-                workers,
-            )
-    capped, why = cap_workers(workers, trials=trials)
-    if why is not None:
-        log.warning("--workers %d: running %d worker process(es) (capped by %s)", workers, capped, why)
-        workers = capped
-    supervised = workers > 1 or recycle_after is not None or max_worker_rss_mb is not None or bool(gpus)
-    if supervised and engine == "optuna" and not gpus:
-        from search.engines._zygote import LAUNCHER
-
-        LAUNCHER.prestart()  # the workers' imports start now, beside this process's own start-up
-    if supervised and engine == "optuna" and recycle_after is None and max_worker_rss_mb is None:
-        recycle_after = RECYCLE_AFTER  # TensorFlow keeps ~5-6 MB a trial in a process: start a fresh one now and then
-    if supervised and engine == "autokeras":
-        raise SearchError(
-            "--workers/--recycle-after/--max-worker-rss: worker processes run the optuna and keras-tuner engines; "
-            f"received --engine {engine}"
-        )
-    if engine == "keras-tuner" and (recycle_after is not None or max_worker_rss_mb is not None):
-        raise SearchError("--recycle-after/--max-worker-rss: KerasTuner's workers are not recycled; use --workers N")
-    if supervised and storage is not None and storage.startswith("sqlite"):
-        raise SearchError(
-            "--storage: several worker processes need a journal file (the default) or a database server "
-            f"(postgresql://, mysql://); received {storage!r} (Optuna advises against SQLite for parallel workers)"
-        )
-    if sampler not in SAMPLERS:
-        raise SearchError(f"--sampler: unknown sampler {sampler!r}; expected one of {', '.join(SAMPLERS)}")
-    if pruner not in PRUNERS:
-        raise SearchError(f"--pruner: unknown pruner {pruner!r}; expected one of {', '.join(PRUNERS)}")
-    tuners = AUTOKERAS_TUNERS if engine == "autokeras" else TUNERS
-    tuner = tuner or tuners[0]
-    if tuner not in tuners:
-        raise SearchError(f"--tuner: unknown {engine} tuner {tuner!r}; expected one of {', '.join(tuners)}")
-    space = load_space(space)
-    translation = translate(space) if engine == "autokeras" else None  # refused before anything is created
-    if translation is not None:
-        log.warning("%s", translation.report())
-    bundle = data if isinstance(data, DataBundle) else load_dataset(data, seed=seed or 0, **(data_options or {}))
+    if not isinstance(data, DataBundle):
+        data = load_dataset(data, seed=options.seed or 0, **(options.data_options or {}))
+    bundle = data
     space.check_input(bundle.input_shape)
     if bundle.skipped:  # said on screen here, and on the search's MLflow run (skipped_files.json)
         shown = "; ".join(f"{Path(path).name}: {reason}" for path, reason in bundle.skipped[:3])
@@ -322,253 +200,22 @@ def run_search(
             more,
             bundle.source,
         )
-    name = name or default_name(space, bundle.source, engine)
-    runs = Path(runs_dir)
-    check_writable(runs, what="--runs-dir", fix="choose another --runs-dir or fix its permissions")
-    tracking_uri = tracking_uri or default_tracking_uri(runs)
+    runs = options.runs_dir
+    runs_dir = option("runs_dir")
+    check_writable(runs, what=runs_dir, fix=f"choose another {runs_dir} or fix its permissions")
+    tracking_uri = options.tracking_uri or default_tracking_uri(runs)
     check_store(tracking_uri)  # a store that cannot be used is refused before any trial
-    session = Session(
-        name=name,
-        engine=engine,
+    return Session(
+        name=options.name or engine.default_name(space, bundle.source),
+        engine=engine.name,
         space=space,
         data=bundle,
         runs_dir=runs,
         tracking_uri=tracking_uri,
-        epochs=epochs,
-        seed=seed,
-        max_failures=max_failures,
-        callbacks=tuple(callbacks),
-        mixed_precision=mixed_precision,
-        xla=xla,
-    )
-    if engine != "optuna":
-        return _run_tuner(
-            session, tuner=tuner, trials=trials, translation=translation, report=report, workers=workers, gpus=gpus
-        )
-    storage_url = storage or default_storage_url(runs)
-    if not supervised:  # trials run here; worker processes seed themselves (this one never imports Keras)
-        _determinism(seed)
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    study = optuna.create_study(
-        study_name=name,
-        storage=get_storage(storage_url),
-        direction=GOAL.direction,
-        load_if_exists=True,
-        sampler=make_sampler(sampler, seed),
-        pruner=make_pruner(
-            pruner,
-            epochs if epochs is not None else max(space.training["epochs"].values()),
-            start_points=len(space.start),
-        ),
-    )
-    _check_study(study, space, bundle, name)
-    if study.metric_names is None:  # optuna-dashboard and Optuna's plots then name the goal's metric, not "Objective 0"
-        import warnings
-
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            study.set_metric_names([GOAL.metric])
-    from search.engines._optuna import (
-        best_trial,
-        counted,
-        enqueue_start_points,
-        fail_stale_trials,
-        finish_search,
-        wait_for_others,
-    )
-
-    enqueue_start_points(study, space.start)
-    now = time.time()
-    deadline = now + timeout if timeout is not None else None
-    hard_deadline = now + timeout * HARD_LIMIT if timeout is not None else None
-    settings: dict[str, Any] = {
-        "sampler": sampler,
-        "pruner": pruner,
-        "epochs": epochs,
-        "seed": seed,
-        "data_seed": bundle.seed,
-        "target_trials": trials,
-        "deadline": deadline,
-        "hard_deadline": hard_deadline,
-        "max_failures": max_failures,
-        "recycle_after": recycle_after,
-        "mixed_precision": mixed_precision,
-        "xla": xla,
-    }
-    for key, value in settings.items():  # what workers read (several machines included)
-        study.set_user_attr(key, value)
-
-    if seed is not None:  # a resumed seeded search continues the random sequence instead of replaying it
-        study.sampler = make_sampler(sampler, seed + len(study.trials))
-    best = best_trial(study)
-    best_number = best.number if best is not None else None
-    already_final = counted(study) >= trials and study.user_attrs.get("champion_trial") == best_number
-
-    def recorded(experiment_id: str, parent_run_id: str) -> None:  # workers elsewhere wait for it
-        if study.user_attrs.get("mlflow_parent_run_id") != parent_run_id:
-            study.set_user_attr("mlflow_parent_run_id", parent_run_id)
-            study.set_user_attr("mlflow_experiment_id", experiment_id)
-
-    ran = 0
-    if not already_final:
-        session.search_started(done=counted(study), target=trials)
-    # MLflow starts in the background, inside the block: a signal during start-up ends the parent run too
-    parent = study.user_attrs.get("mlflow_parent_run_id")
-    with session.running(parent, on_ready=recorded, trains=not supervised) as signals:
-        stale = fail_stale_trials(study, session)
-        if stale:
-            log.warning("trial(s) %s were left running by a process that ended: failed, retried once", stale)
-        if not already_final:
-            if supervised:
-                from search.engines._workers import supervise
-
-                ran = supervise(
-                    session,
-                    study,
-                    workers=workers,
-                    trials=trials,
-                    storage_url=storage_url,
-                    deadline=deadline,
-                    signals=signals,
-                    recycle_after=recycle_after,
-                    max_rss_mb=max_worker_rss_mb,
-                    gpus=gpus,
-                )
-            else:
-                ran = optimize(
-                    session,
-                    study,
-                    trials=trials,
-                    signals=signals,
-                    deadline=deadline,
-                    hard_deadline=hard_deadline,
-                )
-                wait_for_others(
-                    study, session, signals, limit=None if hard_deadline is None else hard_deadline - time.time()
-                )
-            finish_search(session, study)  # done already when a worker finished it
-            if report:
-                _pictures(session)
-        study.set_user_attr("mlflow_parent_run_id", session.parent_run_id)
-        study.set_user_attr("mlflow_experiment_id", session.experiment_id)
-    return result_of(session, study, ran=ran, nothing_to_do=already_final)
-
-
-def tuner_directory(runs_dir: Path, engine: str) -> Path:
-    """Where a KerasTuner-style engine keeps its state: ``runs/keras_tuner`` or ``runs/autokeras``."""
-    return Path(runs_dir) / engine.replace("-", "_")
-
-
-def _pictures(session: Session) -> None:
-    """The report pictures, logged on the search's run; a picture never fails a search."""
-    from search.report import make_report
-
-    t0 = time.perf_counter()
-    try:
-        made = make_report(
-            session.name,
-            runs_dir=session.runs_dir,
-            tracking_uri=session.tracking_uri,
-            data=session.data,
-        )
-    except Exception as exc:  # whatever goes wrong with a picture, the search stands
-        log.warning("report pictures not made: %s: %s", type(exc).__name__, exc)
-        return
-    log.info("%d pictures in %s (%.1f s)", len(made.pictures), made.html, time.perf_counter() - t0)
-
-
-def _run_tuner(
-    session: Session,
-    *,
-    tuner: str,
-    trials: int,
-    translation: Any = None,
-    report: bool = True,
-    workers: int = 1,
-    gpus: list[str] | None = None,
-) -> SearchResult:
-    """The KerasTuner and AutoKeras engines: a KerasTuner-style oracle, state in its own directory."""
-    import json
-
-    from search.engines._autokeras import search_autokeras
-    from search.engines._keras_tuner import load_rows, search_keras_tuner
-    from search.engines._session import SearchResult
-
-    space, bundle, name, runs = session.space, session.data, session.name, session.runs_dir
-    engine = session.engine
-    directory = tuner_directory(runs, engine)
-    state_file = directory / name / "cnn_search.json"
-    state = json.loads(state_file.read_text()) if state_file.is_file() else {}
-    seed = session.objective.seed
-    epochs = session.objective.epochs or max(space.training["epochs"].values())
-    state.update(check_same_search(state, space, bundle, name), engine=engine, tuner=tuner)
-    state.update(  # what KerasTuner worker processes read
-        data_seed=bundle.seed, seed=seed, epochs=epochs, target_trials=trials, max_failures=session.max_failures
-    )
-    state_file.parent.mkdir(parents=True, exist_ok=True)
-
-    def save_state() -> None:
-        tmp = state_file.with_suffix(f".{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(state, indent=2))
-        os.replace(tmp, state_file)
-
-    def recorded(experiment_id: str, parent_run_id: str) -> None:
-        state.update(mlflow_parent_run_id=parent_run_id, mlflow_experiment_id=experiment_id)
-        save_state()
-
-    save_state()
-    before = len(load_rows(directory, name))
-    if before < trials:
-        session.search_started(done=before, target=trials)
-    _determinism(seed)
-    with session.running(state.get("mlflow_parent_run_id"), on_ready=recorded) as signals:
-        common: dict[str, Any] = {
-            "tuner": tuner,
-            "trials": trials,
-            "seed": seed,
-            "epochs": epochs,
-            "directory": directory,
-            "signals": signals,
-        }
-        if workers > 1:
-            from search.engines._workers import supervise_keras_tuner
-
-            supervise_keras_tuner(session, workers=workers, gpus=gpus or [], **common)
-            rows = GOAL.best_first(load_rows(directory, name).values())
-        elif translation is not None:
-            rows = search_autokeras(session, translation, **common)
-            session.tracker.client.log_dict(session.parent_run_id, translation.to_dict(), "autokeras_translation.json")
-        else:
-            rows = search_keras_tuner(session, **common)
-        best = rows[0] if rows and rows[0][GOAL.metric] is not None else None
-        if best is not None and state.get("champion_trial") != best["trial"]:
-            metrics, uri = session.finish(
-                best_trial=best["trial"], best_params=best["hyperparameters"], best_epoch=best["best_epoch"]
-            )
-            state.update(champion_trial=best["trial"], test_metrics=metrics, model_uri=uri)
-        state.update(mlflow_parent_run_id=session.parent_run_id, mlflow_experiment_id=session.experiment_id)
-        if report and len(rows) > before:
-            _pictures(session)
-        save_state()
-    from search.space import FixedParams
-
-    states: dict[str, int] = {}
-    for row in rows:
-        states[row["state"]] = states.get(row["state"], 0) + 1
-    return SearchResult(
-        name=name,
-        engine=engine,
-        best_trial=best["trial"] if best else None,
-        best_value=best[GOAL.metric] if best else None,
-        architecture=space.sample(FixedParams(best["hyperparameters"])) if best else None,
-        test_metrics=dict(state.get("test_metrics", {})),
-        model_uri=state.get("model_uri"),
-        states=states,
-        wall_seconds=time.perf_counter() - session.started,
-        experiment_id=session.experiment_id,
-        parent_run_id=session.parent_run_id,
-        tracking_uri=session.tracking_uri,
-        nothing_to_do=len(rows) == before,
-        new_trials=len(rows) - before,
-        trials=rows,
+        epochs=options.epochs,
+        seed=options.seed,
+        max_failures=options.max_failures,
+        callbacks=options.callbacks,
+        mixed_precision=options.mixed_precision,
+        xla=options.xla,
     )

@@ -16,13 +16,17 @@ from typing import TYPE_CHECKING, Annotated, NoReturn
 import typer
 
 from search._errors import SearchError as SearchError_
-from search._errors import SpaceError
+from search._errors import SpaceError, cli_spelling
 from search._goal import GOAL
 from search._version import __version__
 from search.data._cli import data_command
 
 if TYPE_CHECKING:
     from rich.console import Console
+
+    from search._errors import InfeasibleError
+    from search.data import DataBundle
+    from search.space import Space
 
 app = typer.Typer(
     name="cnn-search",
@@ -123,11 +127,7 @@ def spaces_validate(
 ) -> None:
     """Check space files; exit 0 when all are valid, 1 otherwise. With --data, also sample architectures
     (seeded, the same every time) and say how many fit those images, and why the others do not."""
-    import re
-    from collections import Counter
-
-    from search._errors import InfeasibleError
-    from search.space import RandomParams, Space
+    from search.space import Space
 
     bundle = None
     if data is not None:
@@ -140,61 +140,6 @@ def spaces_validate(
         if samples < 1:
             raise _fail(SearchError_(f"--samples: expected a whole number >= 1, received {samples}"))
 
-    def advice(exc: InfeasibleError) -> str:
-        text = str(exc)
-        if exc.reason == "collapse" and "pooling" in text:
-            return "lower blocks.depth, or use pooling: none (or a smaller pool_size) in the later blocks"
-        if exc.reason == "collapse":
-            return "use padding: same, a smaller kernel_size or strides 1, or lower blocks.depth"
-        if exc.reason == "residual_shape":
-            return "use padding: same in residual blocks"
-        if exc.reason.startswith("max_"):
-            return f"raise budget.{exc.reason}, or narrow filters, units or blocks.depth"
-        return "see the reason above"
-
-    def fit_report(space: Space, label: str) -> tuple[bool, list[str]]:
-        """(whether any architecture fits, lines): how many of `samples` seeded samples fit, and why not."""
-        assert bundle is not None
-        h, w, c = bundle.input_shape
-        images = f"{h}x{w}x{c} images ({bundle.source})"
-        source = RandomParams(0)
-        causes: dict[str, Counter[int | None]] = {}  # cause -> the blocks where it happened, counted
-        fixes: dict[str, str] = {}
-        largest: dict[str, int] = {}  # over a budget: the largest value met
-        for _ in range(samples):
-            try:
-                space.check(space.sample(source), bundle.input_shape, bundle.num_classes)
-            except InfeasibleError as exc:
-                text = str(exc)
-                if exc.reason == "collapse" and " on a " in text:  # one cause per layer, in whichever block
-                    layer = text.split(" on a ")[0].removeprefix(f"block {exc.block}: ")
-                    cause = f"the feature map collapses to 0x0 at {layer}"
-                elif budget := re.fullmatch(r"over budget: (\w+) ([\d,]+) > (\w+ [\d,]+)", text):  # one per budget
-                    cause = f"over budget: {budget[1]} > {budget[3]}"
-                    value = int(budget[2].replace(",", ""))
-                    largest[cause] = max(largest.get(cause, value), value)
-                else:
-                    cause = text.removeprefix(f"block {exc.block}: ")
-                causes.setdefault(cause, Counter())[exc.block] += 1
-                fixes[cause] = advice(exc)
-        fit = samples - sum(sum(c.values()) for c in causes.values())
-        lines = [f"{label}: {fit}/{samples} sampled architectures fit {images}"]
-        for cause, blocks in sorted(causes.items(), key=lambda item: -sum(item[1].values())):
-            where = ", ".join(f"block {b} ({n})" for b, n in sorted(blocks.items()) if b is not None)
-            shown = f"{cause} (up to {largest[cause]:,})" if cause in largest else cause
-            shown += f" in {where}" if where else ""
-            lines.append(f"  {sum(blocks.values())} of {samples}: {shown}: {fixes[cause]}")
-        if causes and fit:
-            lines.append("  (those are refused before training, in milliseconds; the search samples again)")
-        if fit:
-            return True, lines
-        try:  # none of these fit: does any? (the check run makes before it starts)
-            space.check_input(bundle.input_shape)
-        except SpaceError:
-            return False, [f"no sampled architecture fits {images}; cnn-search run would refuse this space", *lines[1:]]
-        lines.append(f"  a few architectures fit, but most trials of a search would be refused on {images}")
-        return True, lines
-
     failed = 0
     for path in files:
         try:
@@ -206,7 +151,7 @@ def spaces_validate(
         if bundle is None:
             typer.echo(f"ok {path}: {_size_line(space)}")
             continue
-        fits, lines = fit_report(space, "ok")
+        fits, lines = _fit_report(space, "ok", bundle, samples)
         if fits:
             typer.echo(f"ok {path}: {_size_line(space)}")
             typer.echo("\n".join("  " + line for line in lines))
@@ -216,6 +161,69 @@ def spaces_validate(
     if failed:
         typer.echo(f"{failed} of {len(files)} file(s) invalid", err=True)
         raise typer.Exit(1)
+
+
+def _advice(exc: InfeasibleError) -> str:
+    """What to change in a space whose sampled architecture did not fit (:func:`spaces_validate`)."""
+    text = str(exc)
+    if exc.reason == "collapse" and "pooling" in text:
+        return "lower blocks.depth, or use pooling: none (or a smaller pool_size) in the later blocks"
+    if exc.reason == "collapse":
+        return "use padding: same, a smaller kernel_size or strides 1, or lower blocks.depth"
+    if exc.reason == "residual_shape":
+        return "use padding: same in residual blocks"
+    if exc.reason.startswith("max_"):
+        return f"raise budget.{exc.reason}, or narrow filters, units or blocks.depth"
+    return "see the reason above"
+
+
+def _fit_report(space: Space, label: str, bundle: DataBundle, samples: int) -> tuple[bool, list[str]]:
+    """(whether any architecture fits, lines): how many of `samples` seeded samples fit, and why not."""
+    import re
+    from collections import Counter
+
+    from search._errors import InfeasibleError
+    from search.space import RandomParams
+
+    h, w, c = bundle.input_shape
+    images = f"{h}x{w}x{c} images ({bundle.source})"
+    source = RandomParams(0)
+    causes: dict[str, Counter[int | None]] = {}  # cause -> the blocks where it happened, counted
+    fixes: dict[str, str] = {}
+    largest: dict[str, int] = {}  # over a budget: the largest value met
+    for _ in range(samples):
+        try:
+            space.check(space.sample(source), bundle.input_shape, bundle.num_classes)
+        except InfeasibleError as exc:
+            text = str(exc)
+            if exc.reason == "collapse" and " on a " in text:  # one cause per layer, in whichever block
+                layer = text.split(" on a ")[0].removeprefix(f"block {exc.block}: ")
+                cause = f"the feature map collapses to 0x0 at {layer}"
+            elif budget := re.fullmatch(r"over budget: (\w+) ([\d,]+) > (\w+ [\d,]+)", text):  # one per budget
+                cause = f"over budget: {budget[1]} > {budget[3]}"
+                value = int(budget[2].replace(",", ""))
+                largest[cause] = max(largest.get(cause, value), value)
+            else:
+                cause = text.removeprefix(f"block {exc.block}: ")
+            causes.setdefault(cause, Counter())[exc.block] += 1
+            fixes[cause] = _advice(exc)
+    fit = samples - sum(sum(c.values()) for c in causes.values())
+    lines = [f"{label}: {fit}/{samples} sampled architectures fit {images}"]
+    for cause, blocks in sorted(causes.items(), key=lambda item: -sum(item[1].values())):
+        where = ", ".join(f"block {b} ({n})" for b, n in sorted(blocks.items()) if b is not None)
+        shown = f"{cause} (up to {largest[cause]:,})" if cause in largest else cause
+        shown += f" in {where}" if where else ""
+        lines.append(f"  {sum(blocks.values())} of {samples}: {shown}: {fixes[cause]}")
+    if causes and fit:
+        lines.append("  (those are refused before training, in milliseconds; the search samples again)")
+    if fit:
+        return True, lines
+    try:  # none of these fit: does any? (the check run makes before it starts)
+        space.check_input(bundle.input_shape)
+    except SpaceError:
+        return False, [f"no sampled architecture fits {images}; cnn-search run would refuse this space", *lines[1:]]
+    lines.append(f"  a few architectures fit, but most trials of a search would be refused on {images}")
+    return True, lines
 
 
 @spaces_app.command("schema")
@@ -339,7 +347,7 @@ def run(
     shown = display if isinstance(display, LiveDisplay) else contextlib.nullcontext()
 
     try:
-        with shown:
+        with shown, cli_spelling():  # errors name the flags (--workers), not run_search's keywords
             result = run_search(
                 space,
                 data,
@@ -512,25 +520,20 @@ def worker(
     _quiet_libraries()
     logging.basicConfig(format=f"[worker {index}] %(message)s")
     logging.getLogger("search").setLevel(logging.WARNING if quiet else logging.INFO)
+    from search.engines import get_engine
     from search.engines._session import SearchInterrupted
-    from search.engines._workers import run_keras_tuner_worker, run_worker
 
     try:
-        if engine == "keras-tuner":
-            ran = run_keras_tuner_worker(name, runs_dir=runs_dir, tracking_uri=tracking_uri)
-        elif engine == "optuna":
-            ran = run_worker(
-                name,
-                runs_dir=runs_dir,
-                storage=storage,
-                tracking_uri=tracking_uri,
-                index=index,
-                recycle_after=recycle_after,
-                max_rss_mb=max_worker_rss,
-                relay=relay,
-            )
-        else:
-            raise SearchError_(f"--engine: expected optuna or keras-tuner, received {engine!r}")
+        ran = get_engine(engine).worker(
+            name,
+            runs_dir=runs_dir,
+            storage=storage,
+            tracking_uri=tracking_uri,
+            index=index,
+            recycle_after=recycle_after,
+            max_rss_mb=max_worker_rss,
+            relay=relay,
+        )
     except SearchInterrupted as exc:
         typer.echo(f"[worker {index}] interrupted ({exc}): its running trial is marked killed", err=True)
         raise typer.Exit(exc.exit_code) from None
@@ -556,35 +559,29 @@ def trials_command(
 
     import optuna
 
-    from search.engines._optuna import trial_rows
-    from search.engines._storage import default_storage_url, get_storage
-
     if format not in ("table", "csv", "json"):
         raise _fail(SearchError_(f"--format: expected table, csv or json, received {format!r}"))
     if name is None:
         searches_command(format=format, runs_dir=runs_dir, tracking_uri=tracking_uri)
         return
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    from search.engines._keras_tuner import load_rows
+    from search.engines import get_engine
+    from search.engines._base import engine_of
+    from search.tracking import default_tracking_uri
 
-    candidates = [runs_dir / d for d in ("keras_tuner", "autokeras") if (runs_dir / d / name).is_dir()]
-    if candidates and storage is None:  # a KerasTuner or AutoKeras search
-        rows = GOAL.best_first(load_rows(candidates[0], name).values())
-        state_file = candidates[0] / name / "cnn_search.json"
-        recorded = json.loads(state_file.read_text()) if state_file.is_file() else {}
-    else:
-        try:
-            study = optuna.load_study(study_name=name, storage=get_storage(storage or default_storage_url(runs_dir)))
-        except KeyError:
-            from search.tracking import default_tracking_uri
-            from search.tracking._searches import names_in, unknown_search
+    uri = tracking_uri or default_tracking_uri(runs_dir)
+    # the engine recorded with the search (runs/searches/NAME.json, else its MLflow run); with --storage: Optuna
+    recorded_engine = None if storage is not None else engine_of(name, runs_dir=runs_dir, tracking_uri=uri)
+    try:
+        rows, recorded = get_engine(recorded_engine or "optuna").trial_rows(name, runs_dir=runs_dir, storage=storage)
+    except KeyError:
+        from search.engines._storage import default_storage_url, get_storage
+        from search.tracking._searches import names_in, unknown_search
 
-            _quiet_libraries()
-            known = names_in(tracking_uri or default_tracking_uri(runs_dir))
-            known += optuna.get_all_study_names(get_storage(storage or default_storage_url(runs_dir)))
-            raise _fail(unknown_search(name, known, str(storage or runs_dir))) from None
-        rows = trial_rows(study)
-        recorded = study.user_attrs
+        _quiet_libraries()
+        known = names_in(uri) + optuna.get_all_study_names(get_storage(storage or default_storage_url(runs_dir)))
+        raise _fail(unknown_search(name, known, str(storage or runs_dir))) from None
+    except SearchError_ as exc:
+        raise _fail(exc) from None
     if format == "json":
         typer.echo(json.dumps(rows, indent=2, default=str))
     elif format == "csv":

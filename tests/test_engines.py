@@ -3,14 +3,20 @@ same MLflow record. Real processes, real stores, tiny trainings."""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import pytest
 
-from search import FixedParams, RandomParams, build_model, load_space
+from search import FixedParams, RandomParams, SearchError, build_model, load_space, run_search
+from search._goal import GOAL
+from search.engines import ENGINES, Engine, SearchOptions, SearchResult, Session, get_engine, register_engine
 from search.engines._keras_tuner import KerasTunerParams
 
 from .helpers import cnn_search, mlflow_client, runs_of
 
-ENGINES = ["optuna", "keras-tuner", "autokeras"]
+#: The engines that come with cnn-search; a new one joins the contract here.
+ENGINES_UNDER_CONTRACT = ["optuna", "keras-tuner", "autokeras"]
 
 
 def _name(engine: str, base: str = "tiny-digits") -> str:
@@ -18,7 +24,7 @@ def _name(engine: str, base: str = "tiny-digits") -> str:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("engine", ENGINES)
+@pytest.mark.parametrize("engine", ENGINES_UNDER_CONTRACT)
 def test_engine_contract(tmp_path, engine):
     runs = tmp_path / "runs"
     args = ["run", "tiny", "--engine", engine, "--epochs", "1", "--runs-dir", str(runs), "--seed", "0"]
@@ -58,7 +64,7 @@ def test_engine_contract(tmp_path, engine):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("engine", ENGINES)
+@pytest.mark.parametrize("engine", ENGINES_UNDER_CONTRACT)
 def test_engine_survives_infeasible_samples(tmp_path, engine):
     space = tmp_path / "deep.yaml"
     space.write_text(
@@ -102,14 +108,16 @@ def test_compare_lines_up_searches_of_different_engines(tmp_path):
     import json
 
     runs = tmp_path / "runs"
-    for engine in ENGINES:
+    for engine in ENGINES_UNDER_CONTRACT:
         out = cnn_search("run", "tiny", "--engine", engine, "--trials", "2", "--epochs", "1", "--runs-dir", str(runs))
         assert out.returncode == 0, out.stderr[-2000:]
     names = ["tiny-digits", "tiny-digits-keras-tuner", "tiny-digits-autokeras"]
     out = cnn_search("compare", *names, "--runs-dir", str(runs), "--format", "json")
     assert out.returncode == 0, out.stderr[-2000:]
     rows = json.loads(out.stdout)
-    assert [(r["search"], r["engine"], r["trials"]) for r in rows] == list(zip(names, ENGINES, [2, 2, 2], strict=True))
+    assert [(r["search"], r["engine"], r["trials"]) for r in rows] == list(
+        zip(names, ENGINES_UNDER_CONTRACT, [2, 2, 2], strict=True)
+    )
     for row in rows:
         assert 0 <= row["best_val_accuracy"] <= 1 and 0 <= row["test_accuracy"] <= 1
         assert row["wall_seconds"] > 0 and row["trials_per_hour"] > 0 and row["seconds_to_best"] <= row["wall_seconds"]
@@ -120,3 +128,118 @@ def test_compare_lines_up_searches_of_different_engines(tmp_path):
     )
     missing = cnn_search("compare", "nope", "--runs-dir", str(runs))
     assert missing.returncode == 1 and "no search named 'nope'" in missing.stderr
+
+
+class SeededRandomEngine(Engine):
+    """The smallest engine there is: trial ``i`` is the space sampled with seed ``i``; its trials in one JSON file."""
+
+    name = "seeded-random"
+    resumes = "its rows file: finished trials are kept"
+
+    def rows_file(self, runs_dir: Path, name: str) -> Path:
+        return Path(runs_dir) / "seeded_random" / f"{name}.json"
+
+    def run(self, session: Session, options: SearchOptions) -> SearchResult:
+        path = self.rows_file(session.runs_dir, session.name)
+        rows: list[dict] = json.loads(path.read_text()) if path.is_file() else []
+
+        def best() -> tuple[float | None, int | None]:
+            row = GOAL.best_of(rows)
+            return (row[GOAL.metric], row["trial"]) if row else (None, None)
+
+        with session.running() as signals:
+            for number in range(len(rows), options.trials):
+                source = RandomParams(seed=number)
+
+                def record(arch, result, run_id, number=number, source=source) -> None:
+                    row = {"trial": number, "state": result.state, GOAL.metric: result.value}
+                    rows.append(row | {"best_epoch": result.best_epoch, "hyperparameters": dict(source.params)})
+                    path.parent.mkdir(parents=True, exist_ok=True)
+                    path.write_text(json.dumps(rows))
+
+                session.trial(number, source, signals=signals, target=options.trials, best=best, record=record,
+                              done=lambda: len(rows))  # fmt: skip
+            winner = GOAL.best_of(rows)
+            metrics, uri = session.finish(
+                best_trial=winner["trial"], best_params=winner["hyperparameters"], best_epoch=winner["best_epoch"]
+            )
+        return SearchResult(
+            name=session.name, engine=self.name, best_trial=winner["trial"], best_value=winner[GOAL.metric],
+            architecture=None, test_metrics=metrics, model_uri=uri, states={}, wall_seconds=0.0,
+            experiment_id=session.experiment_id, parent_run_id=session.parent_run_id,
+            tracking_uri=session.tracking_uri, trials=rows,
+        )  # fmt: skip
+
+    def trial_rows(self, name: str, *, runs_dir: Path, storage: str | None = None) -> tuple[list[dict], dict]:
+        path = self.rows_file(runs_dir, name)
+        if not path.is_file():
+            raise KeyError(name)
+        return GOAL.best_first(json.loads(path.read_text())), {}
+
+
+@pytest.fixture
+def seeded_random_engine():
+    register_engine(SeededRandomEngine)
+    yield ENGINES["seeded-random"]
+    del ENGINES["seeded-random"]
+
+
+def test_an_engine_is_one_class(tmp_path, seeded_random_engine):
+    """Adding an engine is one class registered by name: run_search, MLflow, the winner and
+    ``cnn-search trials`` (which reads the engine off the search's MLflow run) need nothing else."""
+    from typer.testing import CliRunner
+
+    from search.cli import app
+
+    runs = tmp_path / "runs"
+    result = run_search("tiny", "digits", engine="seeded-random", trials=2, epochs=1, runs_dir=runs, report=False)
+    assert result.engine == "seeded-random" and result.name == "tiny-digits-seeded-random"
+    parents, children = runs_of(runs, result.name)
+    assert [c.data.tags["engine"] for c in children] == ["seeded-random"] * 2
+    assert parents[0].data.tags["engine"] == "seeded-random" and "test_accuracy" in parents[0].data.metrics
+    version = mlflow_client(runs).get_model_version_by_alias(result.name, "champion")
+    assert version.tags["trial"] == str(result.best_trial)
+    # a second run continues from the engine's own record
+    again = run_search("tiny", "digits", engine="seeded-random", trials=3, epochs=1, runs_dir=runs, report=False)
+    assert len(again.trials) == 3 and len(runs_of(runs, result.name)[1]) == 3
+    shown = CliRunner().invoke(app, ["trials", result.name, "--runs-dir", str(runs), "--format", "json"])
+    assert shown.exit_code == 0, shown.output
+    assert sorted(row["trial"] for row in json.loads(shown.output)) == [0, 1, 2]
+    # what the engine cannot do is refused by the shared checks, before anything is created
+    with pytest.raises(SearchError, match="worker processes run the optuna and keras-tuner engines"):
+        run_search("tiny", "digits", engine="seeded-random", workers=2, runs_dir=tmp_path / "other")
+    with pytest.raises(SearchError, match="the seeded-random engine has no tuners"):
+        run_search("tiny", "digits", engine="seeded-random", tuner="grid", runs_dir=tmp_path / "other")
+    assert not (tmp_path / "other").exists()
+
+
+def test_the_registry_lists_the_engines_and_refuses_unknown_ones():
+    assert list(ENGINES)[:3] == ["optuna", "keras-tuner", "autokeras"]
+    assert [ENGINES[n].workers for n in ENGINES_UNDER_CONTRACT] == [True, True, False]
+    with pytest.raises(SearchError, match="unknown engine 'nope'; expected one of optuna, keras-tuner, autokeras"):
+        get_engine("nope")
+
+
+@pytest.mark.slow
+def test_trials_reads_the_engine_recorded_with_the_search_not_folders(tmp_path):
+    runs = tmp_path / "runs"
+    out = cnn_search("run", "tiny", "--trials", "2", "--epochs", "1", "--runs-dir", str(runs), "--no-report")
+    assert out.returncode == 0, out.stderr[-3000:]
+    (runs / "keras_tuner" / "tiny-digits").mkdir(parents=True)  # a folder of the same name, from something else
+    shown = cnn_search("trials", "tiny-digits", "--runs-dir", str(runs), "--format", "json")
+    assert shown.returncode == 0, shown.stderr[-3000:]
+    assert sorted(row["trial"] for row in json.loads(shown.stdout)) == [0, 1]  # the Optuna study's trials
+
+
+@pytest.mark.slow
+def test_a_search_name_keeps_its_engine(tmp_path):
+    runs = tmp_path / "runs"
+    first = cnn_search("run", "tiny", "--trials", "1", "--epochs", "1", "--runs-dir", str(runs), "--no-report")
+    assert first.returncode == 0, first.stderr[-3000:]
+    other = cnn_search(
+        "run", "tiny", "--engine", "keras-tuner", "--name", "tiny-digits", "--trials", "2", "--runs-dir", str(runs)
+    )
+    assert other.returncode == 1
+    assert "search 'tiny-digits' belongs to the optuna engine" in other.stderr
+    assert "received engine 'keras-tuner'" in other.stderr
+    assert not (runs / "keras_tuner").exists() and len(runs_of(runs, "tiny-digits")[1]) == 1  # nothing lost or added

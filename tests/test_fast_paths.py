@@ -213,7 +213,7 @@ def test_a_worker_imports_keras_while_it_waits_for_the_supervisor(tmp_path: Path
         from search._errors import SearchError
         from search.data import load_dataset
         from search.engines._storage import default_storage_url, get_storage
-        from search.engines._workers import run_worker
+        from search.engines._optuna import run_worker
         from search.space import load_space
 
         runs = Path({str(tmp_path)!r})

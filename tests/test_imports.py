@@ -1,13 +1,15 @@
-"""The package's layering: no import cycle among the modules of ``search`` at module level.
+"""The package's layering: no import cycle among the modules of ``search``, at module level or inside functions.
 
-Read statically (``ast``): every ``import``/``from ... import`` at the top of a module, outside
-``if TYPE_CHECKING:`` blocks. Imports inside functions (kept there so that ``cnn-search --help`` never
-imports TensorFlow) are left out; docs/architecture.md lists the layers."""
+Read statically (``ast``): every ``import``/``from ... import`` of a module, outside ``if TYPE_CHECKING:``
+blocks, those inside functions included (kept there so that ``cnn-search --help`` never imports
+TensorFlow, they are still a dependency); docs/architecture.md lists the layers."""
 
 from __future__ import annotations
 
 import ast
 from pathlib import Path
+
+import pytest
 
 import search
 
@@ -22,11 +24,23 @@ def _modules() -> dict[str, Path]:
     return found
 
 
-def _graph(modules: dict[str, Path]) -> dict[str, set[str]]:
+def _imports(tree: ast.Module, *, inside_functions: bool) -> list[ast.stmt]:
+    """The import statements of a module (outside ``if TYPE_CHECKING:``), those in functions too if asked."""
+    typing_only = {
+        id(n)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test)
+        for n in ast.walk(node)
+    }
+    nodes = ast.walk(tree) if inside_functions else iter(tree.body)
+    return [n for n in nodes if isinstance(n, (ast.Import, ast.ImportFrom)) and id(n) not in typing_only]
+
+
+def _graph(modules: dict[str, Path], *, inside_functions: bool = False) -> dict[str, set[str]]:
     graph: dict[str, set[str]] = {}
     for name, path in modules.items():
         edges = set()
-        for node in ast.parse(path.read_text()).body:  # module level only; `if TYPE_CHECKING:` is an If
+        for node in _imports(ast.parse(path.read_text()), inside_functions=inside_functions):
             if isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0] == "search":
                 for alias in node.names:
                     full = f"{node.module}.{alias.name}"
@@ -56,10 +70,13 @@ def _cycle(graph: dict[str, set[str]]) -> list[str] | None:
     return None
 
 
-def test_no_import_cycle_at_module_level():
+@pytest.mark.parametrize("inside_functions", [False, True], ids=["module level", "inside functions too"])
+def test_no_import_cycle(inside_functions):
     modules = _modules()
     assert len(modules) > 50 and "search.engines._optuna" in modules  # the whole package was read
-    assert _cycle(_graph(modules)) is None, " -> ".join(_cycle(_graph(modules)) or [])
+    graph = _graph(modules, inside_functions=inside_functions)
+    assert sum(map(len, graph.values())) > 100  # the imports were read
+    assert _cycle(graph) is None, " -> ".join(_cycle(graph) or [])
 
 
 def test_the_cycle_finder_finds_a_cycle():

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from search import SearchError, load_dataset, load_space
-from search._run import check_same_search
+from search.engines._base import check_same_search
 
 
 def test_same_space_and_data_continue_other_ones_are_refused():

@@ -37,7 +37,7 @@ def check_augmentation(config: Mapping[str, Any], *, path: str = "augment") -> l
 
     The space YAML can turn these into a ``SpaceError`` with its file and line.
     """
-    from search.space._parse import did_you_mean, show
+    from search._errors import did_you_mean, show
 
     if not isinstance(config, Mapping):
         return [

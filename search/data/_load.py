@@ -102,7 +102,7 @@ def load_dataset(
             limit=limit,
             strict=strict,
         )
-    from search.space._parse import did_you_mean
+    from search._errors import did_you_mean
 
     expected = "one of " + ", ".join(SOURCES) + ", a folder of class sub-folders, or an .npz file"
     if path.exists():
@@ -260,7 +260,7 @@ def _check_size(image_size: int | tuple[int, int] | None) -> tuple[int, int] | N
 def _check_color_mode(color_mode: str | None) -> ColorMode | None:
     if color_mode is None or color_mode in COLOR_MODES:
         return color_mode
-    from search.space._parse import did_you_mean
+    from search._errors import did_you_mean
 
     raise fail(
         f"unknown color_mode {color_mode!r}",

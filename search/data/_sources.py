@@ -175,7 +175,7 @@ def _describe(head: bytes) -> str:
 
 
 def _pool_from_npz(path: Path, arrays: dict[str, np.ndarray]) -> Pool:
-    from search.space._parse import did_you_mean
+    from search._errors import did_you_mean
 
     keys = sorted(arrays)
     unknown = [k for k in keys if k not in _NPZ_KEYS]

@@ -45,6 +45,7 @@ are refused; ``tiny``, ``lenet``, ``alexnet`` and ``vgg`` run).
 from __future__ import annotations
 
 import builtins
+import logging
 import math
 import re
 from dataclasses import dataclass, field
@@ -52,11 +53,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from search._errors import SearchError
+from search.engines._base import Engine, SearchOptions, register_engine
+from search.engines._keras_tuner import KerasTunerEngine
 from search.space import ParamSource, Space
 from search.space._params import Choice, FloatRange, IntRange, Param
 
 if TYPE_CHECKING:
     from search.engines._session import Session, Signals
+
+log = logging.getLogger("search")
 
 TUNERS = ("greedy", "random", "bayesian", "hyperband")
 
@@ -530,3 +535,38 @@ def search_autokeras(
         hypermodel=declarations,
         start_points=len(start),
     )
+
+
+@register_engine
+class AutoKerasEngine(KerasTunerEngine):
+    """AutoKeras's oracles (``--tuner``, greedy by default) over the space as AutoKeras can express it
+    (:func:`translate`, said at launch and logged on the search's run); state under ``runs/autokeras/NAME``.
+    Trials run in this process only."""
+
+    name = "autokeras"
+    tuners = TUNERS
+    workers = False
+    resumes = "the oracle: finished trials are kept and an interrupted trial runs again from scratch"
+
+    def check(self, options: SearchOptions, space: Space) -> SearchOptions:
+        options = Engine.check(self, options, space)
+        log.warning("%s", translate(space).report())  # what cannot be expressed is refused here, before anything
+        return options
+
+    def search_trials(
+        self, session: Session, options: SearchOptions, *, directory: Path, signals: Signals
+    ) -> list[dict[str, Any]]:
+        assert options.tuner is not None
+        translation = translate(session.space)
+        rows = search_autokeras(
+            session,
+            translation,
+            tuner=options.tuner,
+            trials=options.trials,
+            seed=options.seed,
+            epochs=options.planned_epochs(session.space),
+            directory=directory,
+            signals=signals,
+        )
+        session.tracker.client.log_dict(session.parent_run_id, translation.to_dict(), "autokeras_translation.json")
+        return rows

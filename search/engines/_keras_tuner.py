@@ -19,17 +19,27 @@ from __future__ import annotations
 
 import builtins
 import json
+import logging
 import os
+import subprocess
+import sys
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from search._errors import SearchError
+from search._errors import SearchError, option
 from search._goal import GOAL
-from search.engines._session import Session, Signals, TrialEvent
-from search.space import ParamSource
+from search.engines._base import Engine, SearchOptions, check_same_search, register_engine, seed_everything, states_of
+from search.engines._session import SearchResult, Session, Signals, log
+from search.engines._workers import free_port, wait_for_parent_run, watch, worker_env, worker_session
+from search.engines._zygote import WorkerProcess
+from search.space import ParamSource, Space
+
+if TYPE_CHECKING:
+    from search.model import Architecture
+    from search.training import TrialResult
 
 TUNERS = ("random", "bayesian", "hyperband", "grid")
 
@@ -183,6 +193,29 @@ def quiet_tracebacks() -> None:
     keras_tuner.src.config.DEBUG = False
 
 
+def row_of(number: int, arch: Architecture, result: TrialResult, params: Mapping[str, Any]) -> dict[str, Any]:
+    """A finished trial as a row of the rows file (and of ``cnn-search trials``)."""
+    return {
+        "trial": number,
+        "state": result.state,
+        GOAL.metric: result.value,
+        "best_epoch": result.best_epoch,
+        "epochs_run": result.epochs_run,
+        "params": result.params,
+        "flops": result.flops,
+        "seconds": round(result.train_seconds, 3),
+        "architecture": arch.summary(),
+        "reason": result.reason or "",
+        "hyperparameters": dict(params),
+    }
+
+
+def best_of_rows(rows: Iterable[Mapping[str, Any]]) -> tuple[float | None, int | None]:
+    """(value, trial) of the best row by the goal, or (None, None)."""
+    best = GOAL.best_of(rows)
+    return (best[GOAL.metric], best["trial"]) if best is not None else (None, None)
+
+
 def run_tuner(
     session: Session,
     *,
@@ -217,56 +250,25 @@ def run_tuner(
             hyperband_epochs = trial.hyperparameters.values.get("tuner/epochs")
             if hyperband_epochs:
                 session.objective.epochs = int(hyperband_epochs)
-            t0 = time.perf_counter()
-            best = GOAL.best_of(rows.values())
-            arch, result, _ = session.run_trial(
-                number,
-                source,
-                lambda epoch, value: False,
-                signals=signals,
-                on_interrupt=lambda: None,
-                tags={"start_point": str(number)} if number < start_points else None,
-            )
-            if result.state == "complete":
-                session.keep_if_best(
-                    number, result, best[GOAL.metric] if best else None, best["trial"] if best else None
-                )
-            result.model = None
-            rows[number] = {
-                "trial": number,
-                "state": result.state,
-                GOAL.metric: result.value,
-                "best_epoch": result.best_epoch,
-                "epochs_run": result.epochs_run,
-                "params": result.params,
-                "flops": result.flops,
-                "seconds": round(result.train_seconds, 3),
-                "architecture": arch.summary(),
-                "reason": result.reason or "",
-                "hyperparameters": dict(source.params),
-            }
-            own[number] = rows[number]
-            rows_file.parent.mkdir(parents=True, exist_ok=True)
-            rows_file.write_text(json.dumps(own, default=str))
-            best = GOAL.best_of(rows.values())
-            session.notify(
-                TrialEvent(
+
+            def record(arch: Any, result: Any, run_id: str) -> None:
+                rows[number] = own[number] = row_of(number, arch, result, source.params)
+                rows_file.parent.mkdir(parents=True, exist_ok=True)
+                rows_file.write_text(json.dumps(own, default=str))
+
+            try:
+                result = session.trial(
                     number,
-                    result.state,
-                    result.value,
-                    result.reason,
-                    arch.summary(session.data.num_classes),
-                    time.perf_counter() - t0,
-                    best[GOAL.metric] if best else None,
-                    best["trial"] if best else None,
-                    len(rows),
-                    trials,
+                    source,
+                    signals=signals,
+                    target=trials,
+                    best=lambda: best_of_rows(rows.values()),
+                    record=record,
+                    done=lambda: len(rows),
+                    tags={"start_point": str(number)} if number < start_points else None,
                 )
-            )
-            if session.too_many_failures():
-                raise kt.errors.FatalError(
-                    f"{session.consecutive_failures} trials failed in a row; the last error: {session.last_error}"
-                )
+            except SearchError as exc:  # failures piled up: KerasTuner stops its search on a FatalError
+                raise kt.errors.FatalError(str(exc)) from None
             if result.state != "complete":
                 raise kt.errors.FailedTrialError(f"{result.state}: {result.reason}")
             return {GOAL.metric: float(result.value or 0.0)}
@@ -292,3 +294,208 @@ def run_tuner(
         raise
     rows = load_rows(directory, session.name)
     return GOAL.best_first(rows.values())
+
+
+def tuner_directory(runs_dir: Path, engine: str) -> Path:
+    """Where a KerasTuner-style engine keeps its state: ``runs/keras_tuner`` or ``runs/autokeras``."""
+    return Path(runs_dir) / engine.replace("-", "_")
+
+
+# -- worker processes: KerasTuner's own chief/worker mode on loopback -----------------------------------
+def supervise_keras_tuner(
+    session: Session,
+    *,
+    workers: int,
+    tuner: str,
+    trials: int,
+    seed: int | None,
+    epochs: int,
+    directory: Path,
+    signals: Signals,
+    gpus: list[str],
+) -> None:
+    """KerasTuner's distributed mode: this process is the chief (its oracle served over gRPC on
+    127.0.0.1), ``workers`` processes run the trials (``KERASTUNER_TUNER_ID=tuner<i>``). A worker that
+    crashes is started again with the same id, and KerasTuner hands it its unfinished trial again."""
+    address = {"KERASTUNER_ORACLE_IP": "127.0.0.1", "KERASTUNER_ORACLE_PORT": str(free_port())}
+    saved = {k: os.environ.get(k) for k in (*address, "KERASTUNER_TUNER_ID")}
+    os.environ.update(address, KERASTUNER_TUNER_ID="chief")
+    try:
+        points = session.space.start if tuner in START_TUNERS else ()
+        oracle = make_oracle(tuner, trials=trials, seed=seed, epochs=epochs, start=points)
+        serve_oracle(session, oracle, trials=trials, directory=directory)
+        command = [sys.executable, "-m", "search", "worker", session.name, "--engine", "keras-tuner"]
+        command += ["--runs-dir", str(session.runs_dir), "--tracking-uri", session.tracking_uri]
+        command += [] if log.isEnabledFor(logging.INFO) else ["--quiet"]
+
+        def start(index: int) -> WorkerProcess:
+            env = {**worker_env(index, gpus, workers), **address, "KERASTUNER_TUNER_ID": f"tuner{index}"}
+            return subprocess.Popen([*command, "--index", str(index)], env=env)
+
+        # a worker that exits 0 has been told by the chief's oracle that no trial is left
+        watch(start, workers=workers, signals=signals, restart_after_exit=lambda: False)
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def run_keras_tuner_worker(name: str, *, runs_dir: str | Path = "runs", tracking_uri: str | None = None) -> int:
+    """One worker of a distributed KerasTuner search (``KERASTUNER_*`` set by the chief)."""
+    import json
+
+    if "KERASTUNER_ORACLE_IP" not in os.environ:
+        raise SearchError("a KerasTuner worker is started by cnn-search run --engine keras-tuner --workers N")
+    runs = Path(runs_dir)
+    directory = tuner_directory(runs, "keras-tuner")
+    state_file = directory / name / "cnn_search.json"
+    if not state_file.is_file():
+        raise SearchError(f"no KerasTuner search named {name!r} in {directory}")
+
+    def state() -> dict[str, Any]:
+        return dict(json.loads(state_file.read_text()))
+
+    first = state()
+    session = worker_session(name, "keras-tuner", first, runs_dir=runs, tracking_uri=tracking_uri)
+    space = session.space
+    before = len(_own_rows(directory, name))
+    with session.running(wait_for_parent_run(state, 120)) as signals:
+        search_keras_tuner(
+            session,
+            tuner=first["tuner"],
+            trials=int(first["target_trials"]),
+            seed=first.get("seed"),
+            epochs=first.get("epochs") or max(space.training["epochs"].values()),
+            directory=directory,
+            signals=signals,
+        )
+    return len(_own_rows(directory, name)) - before
+
+
+def _own_rows(directory: Path, name: str) -> dict[str, Any]:
+    import json
+
+    path = _rows_file(directory, name)
+    return dict(json.loads(path.read_text())) if path.is_file() else {}
+
+
+@register_engine
+class KerasTunerEngine(Engine):
+    """KerasTuner's oracles (``--tuner``) choose the trials; the oracle's state and one rows file per
+    process live under ``runs/keras_tuner/NAME`` (``cnn_search.json`` records the search). ``--workers N``
+    runs KerasTuner's own chief/worker mode on loopback (:func:`search.engines._workers.supervise_keras_tuner`)."""
+
+    name = "keras-tuner"
+    tuners = TUNERS
+    workers = True
+    resumes = "the oracle: finished trials are kept and an interrupted trial runs again from scratch"
+
+    def check(self, options: SearchOptions, space: Space) -> SearchOptions:
+        if options.recycles:
+            raise SearchError(
+                f"{option('recycle_after')}/{option('max_worker_rss_mb')}: KerasTuner's workers are not recycled; "
+                f"use {option('workers')} N"
+            )
+        return super().check(options, space)
+
+    def search_trials(
+        self, session: Session, options: SearchOptions, *, directory: Path, signals: Signals
+    ) -> list[dict[str, Any]]:
+        """Run (or resume) the trials in this process; one row per finished trial."""
+        assert options.tuner is not None
+        return search_keras_tuner(
+            session,
+            tuner=options.tuner,
+            trials=options.trials,
+            seed=options.seed,
+            epochs=options.planned_epochs(session.space),
+            directory=directory,
+            signals=signals,
+        )
+
+    def run(self, session: Session, options: SearchOptions) -> SearchResult:
+        space, bundle, name = session.space, session.data, session.name
+        directory = tuner_directory(session.runs_dir, self.name)
+        state_file = directory / name / "cnn_search.json"
+        state = json.loads(state_file.read_text()) if state_file.is_file() else {}
+        epochs = options.planned_epochs(space)
+        state.update(check_same_search(state, space, bundle, name), engine=self.name, tuner=options.tuner)
+        state.update(  # what KerasTuner worker processes read
+            data_seed=bundle.seed,
+            seed=options.seed,
+            epochs=epochs,
+            target_trials=options.trials,
+            max_failures=session.max_failures,
+        )
+        state_file.parent.mkdir(parents=True, exist_ok=True)
+
+        def save_state() -> None:
+            tmp = state_file.with_suffix(f".{os.getpid()}.tmp")
+            tmp.write_text(json.dumps(state, indent=2))
+            os.replace(tmp, state_file)
+
+        def recorded(experiment_id: str, parent_run_id: str) -> None:
+            state.update(mlflow_parent_run_id=parent_run_id, mlflow_experiment_id=experiment_id)
+            save_state()
+
+        save_state()
+        before = len(load_rows(directory, name))
+        if before < options.trials:
+            session.search_started(done=before, target=options.trials)
+        seed_everything(options.seed)
+        with session.running(state.get("mlflow_parent_run_id"), on_ready=recorded) as signals:
+            if options.supervised:
+                assert options.tuner is not None
+                supervise_keras_tuner(
+                    session, workers=options.workers or 1, gpus=list(options.gpus), tuner=options.tuner,
+                    trials=options.trials, seed=options.seed, epochs=epochs, directory=directory, signals=signals,
+                )  # fmt: skip
+                rows = GOAL.best_first(load_rows(directory, name).values())
+            else:
+                rows = self.search_trials(session, options, directory=directory, signals=signals)
+            best = rows[0] if rows and rows[0][GOAL.metric] is not None else None
+            if best is not None and state.get("champion_trial") != best["trial"]:
+                metrics, uri = session.finish(
+                    best_trial=best["trial"], best_params=best["hyperparameters"], best_epoch=best["best_epoch"]
+                )
+                state.update(champion_trial=best["trial"], test_metrics=metrics, model_uri=uri)
+            state.update(mlflow_parent_run_id=session.parent_run_id, mlflow_experiment_id=session.experiment_id)
+            if options.report and len(rows) > before:
+                session.pictures()
+            save_state()
+        from search.space import FixedParams
+
+        return SearchResult(
+            name=name,
+            engine=self.name,
+            best_trial=best["trial"] if best else None,
+            best_value=best[GOAL.metric] if best else None,
+            architecture=space.sample(FixedParams(best["hyperparameters"])) if best else None,
+            test_metrics=dict(state.get("test_metrics", {})),
+            model_uri=state.get("model_uri"),
+            states=states_of(rows),
+            wall_seconds=time.perf_counter() - session.started,
+            experiment_id=session.experiment_id,
+            parent_run_id=session.parent_run_id,
+            tracking_uri=session.tracking_uri,
+            nothing_to_do=len(rows) == before,
+            new_trials=len(rows) - before,
+            trials=rows,
+        )
+
+    def trial_rows(
+        self, name: str, *, runs_dir: Path, storage: str | None = None
+    ) -> tuple[list[dict[str, Any]], Mapping[str, Any]]:
+        folder = tuner_directory(runs_dir, self.name) / name
+        if not folder.is_dir():
+            raise KeyError(name)
+        state_file = folder / "cnn_search.json"
+        recorded = json.loads(state_file.read_text()) if state_file.is_file() else {}
+        return GOAL.best_first(load_rows(folder.parent, name).values()), recorded
+
+    def worker(self, name: str, **options: Any) -> int:
+        return run_keras_tuner_worker(
+            name, runs_dir=options.get("runs_dir", "runs"), tracking_uri=options.get("tracking_uri")
+        )

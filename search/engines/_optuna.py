@@ -25,23 +25,54 @@ workers gives way and the search runs ``trials`` trials, not one more (Optuna's 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import logging
 import math
 import os
+import subprocess
+import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from search._errors import SearchError
+from search._errors import SearchError, option
 from search._goal import GOAL
 from search._process import dead_here, worker_id
+from search.engines._base import Engine, SearchOptions, check_same_search, register_engine, seed_everything
 from search.engines._optuna_params import OptunaParams
-from search.engines._session import SearchResult, Session, Signals, TrialEvent, log, say_winner
+from search.engines._session import (
+    EpochEvent,
+    SearchResult,
+    Session,
+    Signals,
+    TrialEvent,
+    TrialStarted,
+    dispatch,
+    log,
+    say_winner,
+)
+from search.engines._workers import (
+    import_keras_lean,
+    wait_for_parent_run,
+    watch,
+    worker_env,
+    worker_session,
+)
+from search.engines._zygote import LAUNCHER, WorkerProcess
 
 if TYPE_CHECKING:
     import optuna
 
+    from search.model import Architecture
+    from search.space import Space
+    from search.training import TrialResult
+
 SAMPLERS = ("tpe", "random", "gp", "qmc")
+#: Trials a supervised worker process runs before a fresh one replaces it, unless told otherwise
+#: (measured: TensorFlow keeps 5-6 MB per trained model in a process; benchmarks/workers.py).
+RECYCLE_AFTER = 50
 PRUNERS = ("median", "hyperband", "none")
 
 
@@ -58,9 +89,9 @@ def make_sampler(name: str, seed: int | None) -> optuna.samplers.BaseSampler:
         try:
             import torch  # noqa: F401
         except ImportError:
-            raise SearchError("--sampler gp needs PyTorch: pip install torch") from None
+            raise SearchError(f"{option('sampler')} gp needs PyTorch: pip install torch") from None
         return optuna.samplers.GPSampler(seed=seed)
-    raise SearchError(f"--sampler: unknown sampler {name!r}; expected one of {', '.join(SAMPLERS)}")
+    raise SearchError(f"{option('sampler')}: unknown sampler {name!r}; expected one of {', '.join(SAMPLERS)}")
 
 
 def pruner_startup(start_points: int) -> int:
@@ -83,7 +114,7 @@ def make_pruner(name: str, epochs: int, start_points: int = 0) -> optuna.pruners
         return optuna.pruners.HyperbandPruner(min_resource=1, max_resource=max(epochs, 1))
     if name == "none":
         return optuna.pruners.NopPruner()
-    raise SearchError(f"--pruner: unknown pruner {name!r}; expected one of {', '.join(PRUNERS)}")
+    raise SearchError(f"{option('pruner')}: unknown pruner {name!r}; expected one of {', '.join(PRUNERS)}")
 
 
 def counted(study: optuna.Study) -> int:
@@ -225,33 +256,19 @@ def optimize(
     up. A running trial is stopped at ``hard_deadline``. Returns how many ran."""
     import optuna
 
-    State = optuna.trial.TrialState
     ran = 0
     while more_work(study, trials, None):  # trials other workers are running count as coming
         signals.check()  # a signal held since the last trial ends the search here, with nothing half-done
-        if deadline is not None and time.time() >= deadline:
-            log.info("--timeout reached: no new trial starts")
-            break
-        if max_trials_here is not None and ran >= max_trials_here:
-            log.info("worker recycled after %d trials", ran)
-            break
-        if max_rss_mb is not None and rss_mb() > max_rss_mb:
-            log.info("worker recycled at %.0f MiB resident (limit %.0f MiB)", rss_mb(), max_rss_mb)
+        why = _why_stop(deadline=deadline, ran=ran, max_trials_here=max_trials_here, max_rss_mb=max_rss_mb)
+        if why is not None:
+            log.info("%s", why)
             break
         stale = fail_stale_trials(study, session)
         if stale:
             log.warning("trial(s) %s were left running by a worker that stopped: failed, retried once", stale)
-        trial = study.ask()
-        if surplus(study, trial.number, trials):  # another worker took the last trial at the same moment
-            trial.set_user_attr("state", SURPLUS)
-            trial.set_user_attr("reason", f"surplus: {trials} trials were already counted or running")
-            study.tell(trial, state=State.FAIL, skip_if_finished=True)
-            log.debug("trial %d: surplus (another worker started the last trial at the same moment)", trial.number)
+        trial = _ask(study, trials)
+        if trial is None:
             continue
-        trial.set_user_attr("worker", worker_id())
-        trial.set_user_attr("heartbeat", time.time())
-        if "CUDA_VISIBLE_DEVICES" in os.environ:  # the GPU a supervised worker is pinned to
-            trial.set_user_attr("cuda_visible_devices", os.environ["CUDA_VISIBLE_DEVICES"])
         ran += 1
 
         def report(epoch: int, value: float, trial: optuna.Trial = trial) -> bool:
@@ -261,67 +278,92 @@ def optimize(
         def interrupted(trial: optuna.Trial = trial) -> None:
             trial.set_user_attr("state", "killed")
             trial.set_user_attr("reason", "killed: interrupted")
-            study.tell(trial, state=State.FAIL, skip_if_finished=True)
+            study.tell(trial, state=optuna.trial.TrialState.FAIL, skip_if_finished=True)
 
-        source = OptunaParams(trial)
-        t0 = time.perf_counter()
-        best = best_trial(study)
+        def best_so_far() -> tuple[float | None, int | None]:  # other workers may have finished some
+            best = best_trial(study)
+            return (best.value, best.number) if best is not None else (None, None)
+
+        def record(arch: Architecture, result: TrialResult, run_id: str, trial: optuna.Trial = trial) -> None:
+            tell(study, trial, arch, result, run_id)
+
         queued = trial.user_attrs
+        # start_point: which of the space's start points; retry_of: the killed trial it reruns
         tags: dict[str, str] = {k: str(queued[k]) for k in ("start_point", "retry_of") if k in queued}
         with heartbeat(study, trial):
-            arch, result, run_id = session.run_trial(
+            session.trial(
                 trial.number,
-                source,
-                report,
+                OptunaParams(trial),
                 signals=signals,
+                target=trials,
+                best=best_so_far,
+                record=record,
+                done=lambda: counted(study),
+                reporter=report,
                 on_interrupt=interrupted,
                 deadline=hard_deadline,
-                tags=tags,  # start_point: which of the space's start points; retry_of: the killed trial it reruns
-            )
-        attrs: dict[str, Any] = {
-            "state": result.state,
-            "reason": result.reason,
-            "summary": arch.summary(),
-            "architecture_hash": arch.hash(),
-            "mlflow_run_id": run_id,
-            "best_epoch": result.best_epoch,
-            "epochs_run": result.epochs_run,
-            "params": result.params,
-            "flops": result.flops,
-            "train_seconds": round(result.train_seconds, 3),
-            "worker_rss_mb": round(rss_mb(), 1),  # resident memory of the worker after the trial
-        }
-        for key, value in attrs.items():
-            trial.set_user_attr(key, value)
-        if result.state == "complete":
-            best = best_trial(study)  # other workers may have finished some
-            session.keep_if_best(trial.number, result, best.value if best else None, best.number if best else None)
-            study.tell(trial, result.value)
-        elif result.state in ("pruned", "infeasible"):
-            study.tell(trial, state=State.PRUNED)
-        else:
-            study.tell(trial, state=State.FAIL)
-        result.model = None
-        best = best_trial(study)
-        session.notify(
-            TrialEvent(
-                trial.number,
-                result.state,
-                result.value,
-                result.reason,
-                arch.summary(session.data.num_classes),
-                time.perf_counter() - t0,
-                best.value if best else None,
-                best.number if best else None,
-                counted(study),
-                trials,
-            )
-        )
-        if session.too_many_failures():
-            raise SearchError(
-                f"{session.consecutive_failures} trials failed in a row; the last error: {session.last_error}"
+                tags=tags,
             )
     return ran
+
+
+def _why_stop(*, deadline: float | None, ran: int, max_trials_here: int | None, max_rss_mb: float | None) -> str | None:
+    """Why this worker starts no more trials (said in the log), or None to go on."""
+    if deadline is not None and time.time() >= deadline:
+        return "--timeout reached: no new trial starts"
+    if max_trials_here is not None and ran >= max_trials_here:
+        return f"worker recycled after {ran} trials"
+    if max_rss_mb is not None and rss_mb() > max_rss_mb:
+        return f"worker recycled at {rss_mb():.0f} MiB resident (limit {max_rss_mb:.0f} MiB)"
+    return None
+
+
+def _ask(study: optuna.Study, trials: int) -> optuna.Trial | None:
+    """The next trial, marked with this worker and its first heartbeat; None when it is surplus (another
+    worker took the last trial at the same moment: failed at once, see the module docstring)."""
+    import optuna
+
+    trial = study.ask()
+    if surplus(study, trial.number, trials):
+        trial.set_user_attr("state", SURPLUS)
+        trial.set_user_attr("reason", f"surplus: {trials} trials were already counted or running")
+        study.tell(trial, state=optuna.trial.TrialState.FAIL, skip_if_finished=True)
+        log.debug("trial %d: surplus (another worker started the last trial at the same moment)", trial.number)
+        return None
+    trial.set_user_attr("worker", worker_id())
+    trial.set_user_attr("heartbeat", time.time())
+    if "CUDA_VISIBLE_DEVICES" in os.environ:  # the GPU a supervised worker is pinned to
+        trial.set_user_attr("cuda_visible_devices", os.environ["CUDA_VISIBLE_DEVICES"])
+    return trial
+
+
+def tell(study: optuna.Study, trial: optuna.Trial, arch: Architecture, result: TrialResult, run_id: str) -> None:
+    """Record a trial's outcome in the study: what the trial table shows as user attributes, then its
+    state (complete → COMPLETE with its value; pruned and infeasible → PRUNED; failed → FAIL)."""
+    import optuna
+
+    attrs: dict[str, Any] = {
+        "state": result.state,
+        "reason": result.reason,
+        "summary": arch.summary(),
+        "architecture_hash": arch.hash(),
+        "mlflow_run_id": run_id,
+        "best_epoch": result.best_epoch,
+        "epochs_run": result.epochs_run,
+        "params": result.params,
+        "flops": result.flops,
+        "train_seconds": round(result.train_seconds, 3),
+        "worker_rss_mb": round(rss_mb(), 1),  # resident memory of the worker after the trial
+    }
+    for key, value in attrs.items():
+        trial.set_user_attr(key, value)
+    State = optuna.trial.TrialState
+    if result.state == "complete":
+        study.tell(trial, result.value)
+    elif result.state in ("pruned", "infeasible"):
+        study.tell(trial, state=State.PRUNED)
+    else:
+        study.tell(trial, state=State.FAIL)
 
 
 SURPLUS = "surplus"
@@ -482,3 +524,370 @@ def _finish_locked(session: Session, study: optuna.Study) -> None:
     if session.relay is not None:  # the supervisor says it once it has registered the model
         return
     say_winner(best.number, metrics["test_accuracy"], time.perf_counter() - t0, uri)
+
+
+# -- worker processes: `cnn-search run --workers N` supervises them, `cnn-search worker NAME` is one --------
+def supervise(
+    session: Session,
+    study: optuna.Study,
+    *,
+    workers: int,
+    trials: int,
+    storage_url: str,
+    deadline: float | None,
+    signals: Signals,
+    recycle_after: int | None,
+    max_rss_mb: float | None,
+    gpus: list[str],
+) -> int:
+    """Run ``workers`` worker processes until the target is met; returns how many trials they ran."""
+    from search.tracking._spool import spool_dir
+
+    before = len(study.trials)
+    command = [
+        "worker",
+        session.name,
+        "--runs-dir",
+        str(session.runs_dir),
+        "--storage",
+        storage_url,
+        "--tracking-uri",
+        session.tracking_uri,
+        "--relay",
+    ]
+    if recycle_after:
+        command += ["--recycle-after", str(recycle_after)]
+    if max_rss_mb:
+        command += ["--max-worker-rss", str(max_rss_mb)]
+    if not log.isEnabledFor(logging.INFO):  # run --quiet: its workers too
+        command += ["--quiet"]
+    seen = {t.number for t in study.get_trials(deepcopy=False) if t.state.is_finished()}  # said before: a resume
+    running: dict[int, tuple[int, int]] = {}  # trial -> (epochs planned, epochs announced)
+
+    def start(index: int) -> WorkerProcess:
+        args, env = [*command, "--index", str(index)], worker_env(index, gpus, workers)
+        if gpus:  # CUDA does not survive a fork: fresh interpreters
+            return subprocess.Popen([sys.executable, "-m", "search", *args], env=env)
+        return LAUNCHER.start(args, env)  # forked from the forkserver that run_search prestarted
+
+    def tick() -> None:
+        _announce(session, study, seen, trials, running)
+        session.drain(wait=False)
+
+    try:
+        watch(
+            start,
+            workers=workers,
+            signals=signals,
+            restart_after_exit=lambda: more_work(study, trials, deadline),
+            on_tick=tick,
+        )
+    except BaseException:  # the workers have ended (each recorded its running trial as killed): write it all
+        try:
+            session.drain()
+        except Exception as exc:  # left in the spool: the next start of the search writes it
+            spool = spool_dir(session.runs_dir, session.name)
+            log.warning("the workers' last records stay in %s for the next run: %r", spool, exc)
+        raise
+    session.drain()  # the last trials and the winner
+    return len(study.trials) - before
+
+
+def _announce(
+    session: Session, study: optuna.Study, seen: set[int], trials: int, running: dict[int, tuple[int, int]]
+) -> None:
+    """Progress callbacks for what the workers did since the last look: trials started, their epochs
+    (the validation accuracy each reported to Optuna) and trials finished."""
+    import datetime
+
+    import optuna
+
+    from search.space import FixedParams
+
+    now = datetime.datetime.now()
+
+    def epochs_of(t: optuna.trial.FrozenTrial) -> None:
+        """on_trial_begin the first time ``t`` is seen, then on_epoch_end for the epochs it reported since."""
+        if t.number not in running:
+            try:
+                arch = session.space.sample(FixedParams(t.params))
+            except Exception:  # parameters still being written: next look
+                return
+            epochs = session.objective.epochs or arch.training.epochs
+            running[t.number] = (epochs, 0)
+            dispatch(session.callbacks, "on_trial_begin", TrialStarted(t.number, epochs, arch.summary()))
+        epochs, announced = running[t.number]
+        started = t.datetime_start or now
+        for step in sorted(s for s in t.intermediate_values if s >= announced):
+            metrics = {GOAL.metric: float(t.intermediate_values[step])}
+            epoch = EpochEvent(t.number, step + 1, epochs, metrics, (now - started).total_seconds())
+            dispatch(session.callbacks, "on_epoch_end", epoch)
+            announced = step + 1
+        running[t.number] = (epochs, announced)
+
+    for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
+        if "worker" in t.user_attrs:  # set once the trial is known not to be surplus
+            epochs_of(t)
+    finished = [
+        t
+        for t in study.get_trials(deepcopy=False)
+        if t.state.is_finished() and t.number not in seen and t.user_attrs.get("state") != SURPLUS
+    ]
+    if not finished:
+        return
+    for t in finished:  # a trial that ended between two looks: its epochs are said before its end
+        if t.intermediate_values:
+            epochs_of(t)
+    best = best_trial(study)
+    done = counted(study)
+    for t in finished:
+        seen.add(t.number)
+        value = t.value if t.state == optuna.trial.TrialState.COMPLETE else None
+        event = TrialEvent(
+            number=t.number,
+            state=str(t.user_attrs.get("state", t.state.name.lower())),
+            value=value,
+            reason=t.user_attrs.get("reason"),
+            summary=str(t.user_attrs.get("summary", "")),
+            seconds=float(t.user_attrs.get("train_seconds") or 0.0),
+            best_value=best.value if best else None,
+            best_trial=best.number if best else None,
+            done=done,
+            target=trials,
+        )
+        running.pop(t.number, None)
+        dispatch(session.callbacks, "on_trial_end", event)
+
+
+def run_worker(
+    name: str,
+    *,
+    runs_dir: str | Path = "runs",
+    storage: str | None = None,
+    tracking_uri: str | None = None,
+    index: int = 0,
+    recycle_after: int | None = None,
+    max_rss_mb: float | None = None,
+    wait_for_parent: float = 120,
+    relay: bool = False,
+) -> int:
+    """One worker of search ``name`` (started by ``cnn-search run``, or on another machine with the
+    same ``--storage`` and ``--tracking-uri``). Returns how many trials it ran. ``relay`` (how ``run``
+    starts its workers): MLflow is neither imported nor waited for; what the worker records goes to
+    the supervising process through the spool (:mod:`search.tracking._spool`)."""
+    import optuna
+
+    from search._names import check_name
+    from search.engines._storage import default_storage_url, get_storage
+    from search.tracking import check_store, default_tracking_uri
+    from search.tracking._spool import spool_dir
+
+    check_name(name, option="NAME")
+    runs = Path(runs_dir)
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    url = storage or default_storage_url(runs)
+    try:
+        study = optuna.load_study(study_name=name, storage=get_storage(url))
+    except KeyError:
+        from search.tracking._searches import unknown_search
+
+        names = optuna.get_all_study_names(get_storage(url))
+        raise unknown_search(name, names, url, hint="start it with cnn-search run") from None
+    attrs = study.user_attrs
+    if "space_definition" not in attrs or "target_trials" not in attrs:
+        raise SearchError(f"search {name!r} was not started by a cnn-search that supports workers; rerun it")
+    if not relay:
+        check_store(tracking_uri or default_tracking_uri(runs))
+    session = worker_session(
+        name, "optuna", attrs, runs_dir=runs, tracking_uri=tracking_uri, relay=spool_dir(runs, name) if relay else None
+    )
+    space, seed, epochs = session.space, attrs.get("seed"), attrs.get("epochs")
+    import_keras_lean()  # before waiting: its seconds overlap the supervisor's MLflow start-up
+
+    def recorded() -> dict[str, Any]:
+        return study.user_attrs  # read from the storage at every call (journal and RDB alike)
+
+    parent = None if relay else wait_for_parent_run(recorded, wait_for_parent)
+    study.sampler = make_sampler(
+        attrs["sampler"], None if seed is None else seed + 7919 * (index + 1) + len(study.trials)
+    )
+    study.pruner = make_pruner(
+        attrs["pruner"], epochs or max(space.training["epochs"].values()), start_points=len(space.start)
+    )
+    trials = int(attrs["target_trials"])
+    with session.running(parent) as signals:
+        ran = optimize(
+            session,
+            study,
+            trials=trials,
+            signals=signals,
+            deadline=attrs.get("deadline"),
+            hard_deadline=attrs.get("hard_deadline"),
+            max_trials_here=recycle_after,
+            max_rss_mb=max_rss_mb,
+        )
+        if search_done(study, trials, attrs.get("deadline")):  # the last one out evaluates and registers the winner
+            finish_search(session, study)
+        return ran
+
+
+def open_study(session: Session, options: SearchOptions, storage_url: str) -> optuna.Study:
+    """The search's study, created or continued (refused when it has another space or other data), with
+    the goal's metric named, the space's start points queued (a new study only), and the sampler seeded
+    past the trials it has (a resumed seeded search continues the random sequence instead of replaying it)."""
+    import optuna
+
+    from search.engines._storage import get_storage
+
+    space = session.space
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(
+        study_name=session.name,
+        storage=get_storage(storage_url),
+        direction=GOAL.direction,
+        load_if_exists=True,
+        sampler=make_sampler(options.sampler, options.seed),
+        pruner=make_pruner(options.pruner, options.planned_epochs(space), start_points=len(space.start)),
+    )
+    identity = check_same_search(dict(study.user_attrs), space, session.data, session.name)
+    if "data_fingerprint" not in study.user_attrs:
+        for key, value in identity.items():
+            study.set_user_attr(key, value)
+        study.set_user_attr("engine", OptunaEngine.name)
+    if study.metric_names is None:  # optuna-dashboard and Optuna's plots then name the goal's metric
+        import warnings
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            study.set_metric_names([GOAL.metric])
+    enqueue_start_points(study, space.start)
+    if options.seed is not None:
+        study.sampler = make_sampler(options.sampler, options.seed + len(study.trials))
+    return study
+
+
+@register_engine
+class OptunaEngine(Engine):
+    """Optuna's ask/tell: ``--sampler`` chooses the trials, ``--pruner`` stops hopeless ones after an epoch,
+    the study (``--storage``, default a journal file under ``runs/``) is the source of truth; trials run
+    in this process or in supervised worker processes (``--workers``; one per GPU, or two on a 2-core
+    CPU for a search of more than seconds: :func:`search._run.default_workers`)."""
+
+    name = "optuna"
+    workers = True
+    resumes = (
+        "the study: finished trials are kept, a trial left running by a process that ended is failed and "
+        "retried once, start points are not tried again, and the target --trials counts them all"
+    )
+
+    def default_name(self, space: Space, data: str) -> str:
+        """``SPACE-DATA``: Optuna is the default engine, its searches carry no suffix."""
+        from search._names import safe_name
+
+        return safe_name(f"{space.name}-{Path(str(data)).stem}")
+
+    def check(self, options: SearchOptions, space: Space) -> SearchOptions:
+        options = super().check(options, space)
+        heartbeat_seconds()  # a bad CNN_SEARCH_HEARTBEAT_SECONDS is refused before anything is written
+        if options.sampler not in SAMPLERS:
+            make_sampler(options.sampler, None)  # the error that names the choices
+        if options.pruner not in PRUNERS:
+            make_pruner(options.pruner, 1)
+        sqlite = options.storage is not None and options.storage.startswith("sqlite")
+        if options.supervised and sqlite:
+            raise SearchError(
+                f"{option('storage')}: several worker processes need a journal file (the default) or a database server "
+                f"(postgresql://, mysql://); received {options.storage!r} (Optuna advises against SQLite for "
+                "parallel workers)"
+            )
+        if options.supervised and not options.recycles:  # TensorFlow keeps ~5-6 MB a trial in a process
+            options = dataclasses.replace(options, recycle_after=RECYCLE_AFTER)
+        return options
+
+    def run(self, session: Session, options: SearchOptions) -> SearchResult:
+        from search.engines._storage import default_storage_url
+
+        supervised = options.supervised
+        if supervised and not options.gpus:
+            LAUNCHER.prestart()  # the workers' imports start now, beside this process's own start-up
+        storage_url = options.storage or default_storage_url(session.runs_dir)
+        if not supervised:  # trials run here; worker processes seed themselves (this one never imports Keras)
+            seed_everything(options.seed)
+        study = open_study(session, options, storage_url)
+        deadline, hard_deadline = options.deadlines()
+        settings: dict[str, Any] = {  # what workers read (several machines included)
+            "sampler": options.sampler,
+            "pruner": options.pruner,
+            "epochs": options.epochs,
+            "seed": options.seed,
+            "data_seed": session.data.seed,
+            "target_trials": options.trials,
+            "deadline": deadline,
+            "hard_deadline": hard_deadline,
+            "max_failures": options.max_failures,
+            "recycle_after": options.recycle_after,
+            "mixed_precision": options.mixed_precision,
+            "xla": options.xla,
+        }
+        for key, value in settings.items():
+            study.set_user_attr(key, value)
+        best = best_trial(study)
+        already_final = counted(study) >= options.trials and study.user_attrs.get("champion_trial") == (
+            best.number if best is not None else None
+        )
+
+        def recorded(experiment_id: str, parent_run_id: str) -> None:  # workers elsewhere wait for it
+            if study.user_attrs.get("mlflow_parent_run_id") != parent_run_id:
+                study.set_user_attr("mlflow_parent_run_id", parent_run_id)
+                study.set_user_attr("mlflow_experiment_id", experiment_id)
+
+        ran = 0
+        if not already_final:
+            session.search_started(done=counted(study), target=options.trials)
+        # MLflow starts in the background, inside the block: a signal during start-up ends the parent run too
+        parent = study.user_attrs.get("mlflow_parent_run_id")
+        with session.running(parent, on_ready=recorded, trains=not supervised) as signals:
+            stale = fail_stale_trials(study, session)
+            if stale:
+                log.warning("trial(s) %s were left running by a process that ended: failed, retried once", stale)
+            if not already_final:
+                if supervised:
+                    ran = supervise(
+                        session,
+                        study,
+                        workers=options.workers or 1,
+                        trials=options.trials,
+                        storage_url=storage_url,
+                        deadline=deadline,
+                        signals=signals,
+                        recycle_after=options.recycle_after,
+                        max_rss_mb=options.max_worker_rss_mb,
+                        gpus=list(options.gpus),
+                    )
+                else:
+                    ran = optimize(
+                        session, study, trials=options.trials, signals=signals, deadline=deadline,
+                        hard_deadline=hard_deadline,
+                    )  # fmt: skip
+                    limit = None if hard_deadline is None else hard_deadline - time.time()
+                    wait_for_others(study, session, signals, limit=limit)
+                finish_search(session, study)  # done already when a worker finished it
+                if options.report:
+                    session.pictures()
+            study.set_user_attr("mlflow_parent_run_id", session.parent_run_id)
+            study.set_user_attr("mlflow_experiment_id", session.experiment_id)
+        return result_of(session, study, ran=ran, nothing_to_do=already_final)
+
+    def trial_rows(
+        self, name: str, *, runs_dir: Path, storage: str | None = None
+    ) -> tuple[list[dict[str, Any]], Mapping[str, Any]]:
+        import optuna
+
+        from search.engines._storage import default_storage_url, get_storage
+
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+        study = optuna.load_study(study_name=name, storage=get_storage(storage or default_storage_url(runs_dir)))
+        return trial_rows(study), study.user_attrs
+
+    def worker(self, name: str, **options: Any) -> int:
+        return run_worker(name, **options)

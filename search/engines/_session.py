@@ -1,37 +1,35 @@
-"""What every engine shares: the MLflow contract, the Objective, the best model, the winner.
+"""What every engine shares: the :class:`Session` of one search invocation, and the events callbacks get.
 
-An engine (Optuna, KerasTuner, AutoKeras) only decides which parameters a trial gets
-and when trials run. For each trial it calls :meth:`Session.run_trial` with a ParamSource and a
-pruning reporter; at the end :meth:`Session.finish` evaluates the winner once on the test split,
-logs it and registers it. In a worker process started by ``cnn-search run`` (``relay``) the same calls
-write into the spool instead, and the supervising process writes MLflow (:mod:`search.tracking._spool`).
+An engine (``_base.py``) only decides which parameters a trial gets and when trials run. For each
+trial it calls :meth:`Session.trial` with a ParamSource; at the end :meth:`Session.finish` evaluates the
+winner once on the test split, logs it and registers it. In a worker process started by ``cnn-search
+run`` (``relay``) the same calls write into the spool instead, and the supervising process writes
+MLflow (:mod:`search.tracking._spool`).
 
-"Best" (README): the completed trial with the highest validation accuracy at its best epoch; its
-model is that epoch's weights (no retraining on train+validation), kept on disk as
-``runs/models/<name>/trial-<n>.keras`` as soon as trial n beats the previous best (which is then
-deleted). Ties keep the earlier trial. If that file is missing, the winner is retrained.
+The Session is three layers, one concern each: :class:`~search.engines._record.SearchRecord` (the
+search's life in MLflow, signals), :class:`~search.engines._winner.Winner` (the best model kept on
+disk, the winner evaluated and registered), and this module's trial policy (one trial sampled,
+trained, judged and recorded; consecutive failures counted; callbacks told).
 """
 
 from __future__ import annotations
 
-import json
 import logging
-import os
-import signal
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import Future
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from search._errors import SearchError
 from search._goal import GOAL
+from search.engines._record import say_winner
+from search.engines._signals import SearchInterrupted, Signals, interrupt_on_signals
+from search.engines._winner import Winner, atomic_save
 from search.model import Architecture
 from search.space import ParamSource, Space
 from search.tracking import Tracker
-from search.tracking._store import search_lock
 from search.training import Objective, Reporter, TrialResult
 
 if TYPE_CHECKING:
@@ -39,77 +37,17 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("search")
 
-
-class SearchInterrupted(KeyboardInterrupt):
-    """Raised by SIGINT/SIGTERM during a search; ``exit_code`` is 130 or 143."""
-
-    def __init__(self, signum: int) -> None:
-        self.signum = signum
-        self.exit_code = 128 + signum
-        super().__init__(signal.Signals(signum).name)
-
-
-class Signals:
-    """SIGINT/SIGTERM during a search. Inside :meth:`armed` (a trial's training) a signal raises
-    :class:`SearchInterrupted` at once; anywhere else (recording a trial, the winner) it is held and
-    raised at the next :meth:`check`, so bookkeeping is never cut in half.
-
-    The handler runs wherever Python checks for signals, C code included: TensorFlow may catch the
-    exception and go on, or turn it into another one (CI saw ``SystemError: Objects/listobject.c:338:
-    bad argument to internal function``), so the trial would end "failed" and the search go on.
-    :meth:`armed` therefore remembers the signal it raised and raises it again on the way out, whatever
-    became of the first exception."""
-
-    def __init__(self) -> None:
-        self.is_armed = False
-        self.pending: int | None = None
-        self.fired: int | None = None  # the signal raised inside the current armed block
-
-    def handler(self, signum: int, frame: Any) -> None:
-        if self.is_armed:
-            self.is_armed = False  # a second signal while unwinding is held, not raised
-            self.fired = signum
-            raise SearchInterrupted(signum)
-        self.pending = signum
-
-    def check(self) -> None:
-        if self.pending is not None:
-            signum, self.pending = self.pending, None
-            raise SearchInterrupted(signum)
-
-    @contextmanager
-    def armed(self) -> Iterator[None]:
-        self.check()
-        self.is_armed, self.fired = True, None
-        try:
-            yield
-        except KeyboardInterrupt:
-            raise
-        except BaseException as exc:  # a library turned the interrupt into another exception
-            if self.fired is not None:
-                raise SearchInterrupted(self.fired) from exc
-            raise
-        finally:
-            self.is_armed = False
-        if self.fired is not None:  # a library swallowed the interrupt
-            raise SearchInterrupted(self.fired)
-
-
-@contextmanager
-def interrupt_on_signals() -> Iterator[Signals]:
-    """Install :class:`Signals` for SIGINT and SIGTERM (main thread only; elsewhere none are caught)."""
-    import threading
-
-    signals = Signals()
-    if threading.current_thread() is not threading.main_thread():
-        yield signals
-        return
-    previous = {s: signal.signal(s, signals.handler) for s in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield signals
-    finally:
-        for s, h in previous.items():
-            signal.signal(s, h)
+__all__ = [  # the names engines and tests import from here
+    "SearchInterrupted",
+    "SearchResult",
+    "Session",
+    "Signals",
+    "TrialEvent",
+    "atomic_save",
+    "interrupt_on_signals",
+    "log",
+    "say_winner",
+]
 
 
 @dataclass
@@ -194,30 +132,7 @@ class SearchResult:
     trials: list[dict[str, Any]] = field(default_factory=list)
 
 
-def atomic_save(model: Any, path: Path) -> None:
-    """Save a Keras model so that a kill mid-write leaves the previous file intact."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp{path.suffix}")
-    try:
-        model.save(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-
-
-def say_winner(trial: int, test_accuracy: float, seconds: float, uri: str) -> None:
-    """The line that says the search's winner is registered (by whichever process registered it)."""
-    log.info(
-        "winner: trial %d, test accuracy %.4f (evaluated once, %.1f s), registered as %s",
-        trial,
-        test_accuracy,
-        seconds,
-        uri,
-    )
-
-
-class Session:
+class Session(Winner):
     """One invocation of a search: the tracker, the objective and the bookkeeping."""
 
     def __init__(
@@ -252,167 +167,6 @@ class Session:
         self.models_dir = runs_dir / "models" / name
         self.started = time.perf_counter()
         self._tracking: Future[tuple[Tracker, str, str]] | None = None
-
-    # -- MLflow: started in the background, waited for when a trial is recorded ----------------------
-    def begin(self, parent_run_id: str | None, on_ready: Callable[[str, str], None] | None = None) -> None:
-        """Start MLflow (import, store, experiment, parent run, reconciliation) in a background thread:
-        it overlaps the first trial's training instead of delaying it. ``on_ready(experiment_id,
-        parent_run_id)`` is called from that thread once the parent run exists. A supervised worker
-        (``relay``) starts no MLflow: its records go to the spool, ``on_ready`` is not called."""
-        from concurrent.futures import ThreadPoolExecutor
-
-        if self.relay is not None:
-            from search.tracking._spool import RelayTracker
-
-            self._tracking = Future()
-            self._tracking.set_result((RelayTracker(self.relay), "", ""))  # type: ignore[arg-type]
-            return
-
-        def begin() -> tuple[Tracker, str, str]:
-            tracked = self._begin(parent_run_id)
-            if on_ready is not None:
-                on_ready(tracked[1], tracked[2])
-            return tracked
-
-        pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="cnn-search-mlflow")
-        self._tracking = pool.submit(begin)
-        pool.shutdown(wait=False)
-
-    def _begin(self, parent_run_id: str | None) -> tuple[Tracker, str, str]:
-        tracker = Tracker(self.tracking_uri, artifact_root=self.runs_dir / "mlartifacts")
-        tags = {
-            "engine": self.engine,
-            "space": self.space.name,
-            "space_fingerprint": self.space.fingerprint(),
-            "data": self.data.source,
-            "data_fingerprint": self.data.fingerprint,
-            "data_seed": str(self.data.seed),
-            "skipped_files": str(len(self.data.skipped)),
-        }
-        params = {
-            "engine": self.engine,
-            "space": self.space.name,
-            "data": self.data.source,
-            "input_shape": "x".join(map(str, self.data.input_shape)),
-            "num_classes": self.data.num_classes,
-            "mixed_precision": self.mixed_precision,
-            "xla": self.xla,
-        }
-        with search_lock(self.runs_dir, self.name):  # two first runs of one search: one experiment, one parent
-            experiment_id = tracker.experiment(self.name)
-            parent, created = tracker.start_search(
-                experiment_id, name=self.name, parent_run_id=parent_run_id, tags=tags, params=params
-            )
-        recorded = tracker.client.get_run(parent).data.tags.get("engine", self.engine)
-        if recorded != self.engine:
-            raise SearchError(
-                f"MLflow experiment {self.name!r} belongs to a {recorded} search; received engine "
-                f"{self.engine!r}. Use another --name."
-            )
-        killed = (
-            []
-            if created
-            else tracker.reconcile(experiment_id, parent, killed_reason="killed: the process running it ended")
-        )
-        if killed:
-            log.warning("%d trial run(s) left RUNNING by an earlier process marked KILLED in MLflow", len(killed))
-        tracker.client.log_text(parent, json.dumps(self.space.to_dict(), indent=2), "space.json")
-        if self.data.skipped:
-            tracker.log(parent, tags={"skipped_files": str(len(self.data.skipped))})
-            skipped = [{"path": path, "reason": reason} for path, reason in self.data.skipped]
-            tracker.client.log_dict(parent, {"skipped": skipped}, "skipped_files.json")
-        self._drain(tracker, experiment_id, parent)  # records an earlier run's workers left unwritten
-        return tracker, experiment_id, parent
-
-    def drain(self, *, wait: bool = True) -> int:
-        """Write what this search's supervised workers left in the spool into MLflow
-        (:mod:`search.tracking._spool`); ``wait=False`` does nothing while MLflow is still starting."""
-        if self.relay is not None or self._tracking is None or (not wait and not self._tracking.done()):
-            return 0
-        return self._drain(*self._tracked())
-
-    def _drain(self, tracker: Tracker, experiment_id: str, parent: str) -> int:
-        from search.tracking._spool import drain, spool_dir
-
-        def said(record: dict[str, Any], uri: str) -> None:
-            say_winner(record["trial"], record["metrics"]["test_accuracy"], record["seconds"], uri)
-
-        spool = spool_dir(self.runs_dir, self.name)
-        return drain(tracker, experiment_id, parent, spool, name=self.name, on_winner=said)
-
-    def _tracked(self) -> tuple[Tracker, str, str]:
-        if self._tracking is None:
-            raise RuntimeError("Session.begin() was not called")
-        return self._tracking.result()
-
-    @contextmanager
-    def running(
-        self,
-        parent_run_id: str | None = None,
-        on_ready: Callable[[str, str], None] | None = None,
-        *,
-        trains: bool = True,
-    ) -> Iterator[Signals]:
-        """The life of one invocation, the same for every engine: MLflow started (:meth:`begin`, with
-        ``parent_run_id`` and ``on_ready``) once signals are caught, start-up objects kept out of garbage
-        collection (``gc.freeze``; Keras's per-trial ``gc.collect`` otherwise walks every TensorFlow
-        object), SIGINT/SIGTERM held outside training, and the parent run ended FINISHED, KILLED or
-        FAILED however the block ends. A signal held until the block's work is done (the winner was being
-        registered) does not undo it: the parent run ends FINISHED and the signal is said, not raised.
-        ``trains=False``: trials run in worker processes, not here; Keras is not imported now (3 s of CPU
-        the workers' start-up needs on a small machine)."""
-        import gc
-
-        if trains:
-            import keras  # (imported before the heap is frozen)
-
-            if self.mixed_precision:  # float16 compute, float32 weights; the softmax output stays float32
-                keras.mixed_precision.set_global_policy("mixed_float16")
-        gc.collect()
-        gc.freeze()
-        try:
-            with interrupt_on_signals() as signals:
-                try:
-                    self.begin(parent_run_id, on_ready=on_ready)
-                    yield signals
-                except KeyboardInterrupt:
-                    self.end_search("KILLED")
-                    raise
-                except BaseException:
-                    self.end_search("FAILED")
-                    raise
-                if signals.pending is not None:
-                    log.warning(
-                        "%s received while the search was finishing: everything was recorded, it ended normally",
-                        signal.Signals(signals.pending).name,
-                    )
-                    signals.pending = None
-                self.end_search()
-        finally:
-            gc.unfreeze()
-
-    def end_search(self, status: str = "FINISHED") -> None:
-        """End the parent run with ``status``; nothing to end when MLflow never started."""
-        if (
-            not self.owns_parent
-            or self._tracking is None
-            or (self._tracking.done() and self._tracking.exception() is not None)
-        ):
-            return
-        tracker, _, parent = self._tracked()
-        tracker.end_search(parent, status)
-
-    @property
-    def tracker(self) -> Tracker:
-        return self._tracked()[0]
-
-    @property
-    def experiment_id(self) -> str:
-        return self._tracked()[1] if self._tracking is not None else ""
-
-    @property
-    def parent_run_id(self) -> str:
-        return self._tracked()[2] if self._tracking is not None else ""
 
     # -- one trial ---------------------------------------------------------------------------------
     def run_trial(
@@ -456,6 +210,61 @@ class Session:
         elif result.state in ("complete", "pruned"):
             self.consecutive_failures = 0
         return arch, result, run_id
+
+    def trial(
+        self,
+        number: int,
+        source: ParamSource,
+        *,
+        signals: Signals,
+        target: int,
+        best: Callable[[], tuple[float | None, int | None]],
+        record: Callable[[Architecture, TrialResult, str], None],
+        done: Callable[[], int],
+        reporter: Reporter | None = None,
+        on_interrupt: Callable[[], None] | None = None,
+        deadline: float | None = None,
+        tags: dict[str, str] | None = None,
+    ) -> TrialResult:
+        """One trial, the same for every engine: sampled from ``source``, trained, judged and recorded in
+        MLflow (:meth:`run_trial`); its model kept when it beats ``best()`` (the engine's best so far:
+        (value, trial number) or (None, None)); ``record(architecture, result, mlflow_run_id)`` stores the
+        outcome where the engine keeps its trials; then the callbacks hear of it (:class:`TrialEvent`,
+        with ``done()`` trials counted of ``target``). ``reporter(epoch, value)`` says whether to stop
+        (prune) the trial after an epoch (default: never). Raises :class:`~search._errors.SearchError` when
+        ``max_failures`` trials failed in a row; returns the trial's result (its model dropped)."""
+        t0 = time.perf_counter()
+        arch, result, run_id = self.run_trial(
+            number,
+            source,
+            reporter or (lambda epoch, value: False),
+            signals=signals,
+            on_interrupt=on_interrupt or (lambda: None),
+            deadline=deadline,
+            tags=tags,
+        )
+        if result.state == "complete":
+            self.keep_if_best(number, result, *best())
+        record(arch, result, run_id)
+        result.model = None
+        best_value, best_trial = best()
+        self.notify(
+            TrialEvent(
+                number=number,
+                state=result.state,
+                value=result.value,
+                reason=result.reason,
+                summary=arch.summary(self.data.num_classes),
+                seconds=time.perf_counter() - t0,
+                best_value=best_value,
+                best_trial=best_trial,
+                done=done(),
+                target=target,
+            )
+        )
+        if self.too_many_failures():
+            raise SearchError(f"{self.consecutive_failures} trials failed in a row; the last error: {self.last_error}")
+        return result
 
     def record_killed(self, number: int, params: dict[str, Any], reason: str, *, started: Any = None) -> str:
         """Record in MLflow a trial whose worker died mid-trial (found stale by another worker). A worker
@@ -513,23 +322,6 @@ class Session:
     def too_many_failures(self) -> bool:
         return self.consecutive_failures >= self.max_failures
 
-    def model_path(self, trial: int) -> Path:
-        return self.models_dir / f"trial-{trial}.keras"
-
-    def keep_if_best(
-        self, number: int, result: TrialResult, previous_best: float | None, previous_trial: int | None
-    ) -> bool:
-        """Save the trial's model (named after the trial, so a kill between steps can never pair one
-        trial's weights with another's number) when it beats ``previous_best``; drop the previous one."""
-        if result.model is None or result.value is None:
-            return False
-        if not GOAL.better(result.value, than=previous_best):
-            return False
-        atomic_save(result.model, self.model_path(number))
-        if previous_trial is not None and previous_trial != number:
-            self.model_path(previous_trial).unlink(missing_ok=True)
-        return True
-
     def notify(self, event: TrialEvent) -> None:
         value = f"{GOAL.metric} {event.value:.4f}" if event.value is not None else "no value"
         best = (
@@ -556,77 +348,3 @@ class Session:
         else:
             log.info("search %s (%s): %d trials of up to %d epochs", self.name, self.engine, target, epochs)
         dispatch(self.callbacks, "on_search_begin", SearchStarted(self.name, self.engine, done, target, epochs))
-
-    # -- the winner --------------------------------------------------------------------------------
-    def finish(
-        self, *, best_trial: int, best_params: dict[str, Any], best_epoch: int | None
-    ) -> tuple[dict[str, float], str]:
-        """Evaluate the winner once on the test split, log and register it. Returns (metrics, model URI)."""
-        import keras
-        import numpy as np
-
-        from search.space import FixedParams
-
-        started = time.perf_counter()
-        arch = self.space.sample(FixedParams(best_params))
-        if self.model_path(best_trial).is_file():
-            model = keras.saving.load_model(self.model_path(best_trial), safe_mode=True)
-        else:  # the best trial's weights were not kept (another worker, a crash): retrain it
-            from search.training import retrain
-
-            model = retrain(
-                self.space, self.data, arch, trial=best_trial, best_epoch=best_epoch, seed=self.objective.seed
-            )
-        x_test, y_test = self.data.arrays("test")
-        from search.training._eager import predict_eagerly, scores
-
-        probabilities = predict_eagerly(model, x_test)
-        y = y_test.astype(int)
-        k = self.data.num_classes
-        confusion = np.bincount(y * k + probabilities.argmax(axis=1), minlength=k * k).reshape(k, k)
-        accuracy, loss = scores(probabilities, y)
-        metrics = {"test_accuracy": accuracy, "test_loss": loss}
-        example = x_test[:5]  # the signature: its input, and the model's answers to it
-        seconds = time.perf_counter() - started
-        uri = self._log_winner(model, arch, best_trial, metrics, confusion, example, probabilities[:5], seconds)
-        return metrics, uri
-
-    def _log_winner(
-        self,
-        model: Any,
-        arch: Architecture,
-        trial: int,
-        metrics: dict[str, float],
-        confusion: Any,
-        example: Any,
-        answers: Any,
-        seconds: float,
-    ) -> str:
-        """The winner into MLflow (:meth:`Tracker.log_winner`), or, for a supervised worker, into the spool
-        for its supervisor to write (:mod:`search.tracking._spool`). The model goes as the file kept for
-        the trial, saved here if it was retrained."""
-        import keras
-
-        from search.tracking._mlflow import tensor_spec
-
-        path = self.model_path(trial)
-        if not path.is_file():
-            atomic_save(model, path)
-        record = {
-            "trial": trial,
-            "summary": arch.summary(self.data.num_classes),
-            "architecture": arch.to_dict(),
-            "metrics": metrics,
-            "confusion": {
-                "class_names": list(self.data.class_names),
-                "matrix": confusion.tolist(),
-                "rows": "true class",
-                "columns": "predicted class",
-            },
-            "model_file": str(path.resolve()),
-            "inputs": tensor_spec(example),
-            "outputs": tensor_spec(answers),
-            "backend": keras.backend.backend(),
-            "seconds": seconds,
-        }
-        return self.tracker.log_winner(self.parent_run_id, self.name, record)

@@ -16,35 +16,27 @@ to every worker (each records its running trial as killed) before exiting 130/14
 
 from __future__ import annotations
 
-import logging
 import os
 import shutil
 import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from search._errors import SearchError
 from search.engines._session import (
-    EpochEvent,
     SearchInterrupted,
     Session,
     Signals,
-    TrialEvent,
-    TrialStarted,
-    dispatch,
     log,
 )
-from search.engines._zygote import LAUNCHER, WorkerProcess
+from search.engines._zygote import WorkerProcess
 
 if TYPE_CHECKING:
-    import optuna
-
-#: Study user attributes a worker reads (written by ``cnn-search run``).
-SETTINGS = ("sampler", "pruner", "epochs", "seed", "target_trials", "deadline", "hard_deadline", "max_failures")
+    pass
 
 
 def visible_gpus() -> list[str]:
@@ -71,73 +63,6 @@ def worker_env(index: int, gpus: list[str], workers: int = 1) -> dict[str, str]:
     elif workers > 1:
         env.setdefault("TF_NUM_INTRAOP_THREADS", str(max(1, (os.cpu_count() or 1) // workers)))
     return env
-
-
-def supervise(
-    session: Session,
-    study: optuna.Study,
-    *,
-    workers: int,
-    trials: int,
-    storage_url: str,
-    deadline: float | None,
-    signals: Signals,
-    recycle_after: int | None,
-    max_rss_mb: float | None,
-    gpus: list[str],
-) -> int:
-    """Run ``workers`` worker processes until the target is met; returns how many trials they ran."""
-    from search.engines._optuna import more_work
-    from search.tracking._spool import spool_dir
-
-    before = len(study.trials)
-    command = [
-        "worker",
-        session.name,
-        "--runs-dir",
-        str(session.runs_dir),
-        "--storage",
-        storage_url,
-        "--tracking-uri",
-        session.tracking_uri,
-        "--relay",
-    ]
-    if recycle_after:
-        command += ["--recycle-after", str(recycle_after)]
-    if max_rss_mb:
-        command += ["--max-worker-rss", str(max_rss_mb)]
-    if not log.isEnabledFor(logging.INFO):  # run --quiet: its workers too
-        command += ["--quiet"]
-    seen = {t.number for t in study.get_trials(deepcopy=False) if t.state.is_finished()}  # said before: a resume
-    running: dict[int, tuple[int, int]] = {}  # trial -> (epochs planned, epochs announced)
-
-    def start(index: int) -> WorkerProcess:
-        args, env = [*command, "--index", str(index)], worker_env(index, gpus, workers)
-        if gpus:  # CUDA does not survive a fork: fresh interpreters
-            return subprocess.Popen([sys.executable, "-m", "search", *args], env=env)
-        return LAUNCHER.start(args, env)  # forked from the forkserver that run_search prestarted
-
-    def tick() -> None:
-        _announce(session, study, seen, trials, running)
-        session.drain(wait=False)
-
-    try:
-        watch(
-            start,
-            workers=workers,
-            signals=signals,
-            restart_after_exit=lambda: more_work(study, trials, deadline),
-            on_tick=tick,
-        )
-    except BaseException:  # the workers have ended (each recorded its running trial as killed): write it all
-        try:
-            session.drain()
-        except Exception as exc:  # left in the spool: the next start of the search writes it
-            spool = spool_dir(session.runs_dir, session.name)
-            log.warning("the workers' last records stay in %s for the next run: %r", spool, exc)
-        raise
-    session.drain()  # the last trials and the winner
-    return len(study.trials) - before
 
 
 def watch(
@@ -202,164 +127,6 @@ def _stop(procs: dict[int, WorkerProcess], sig: int, wait: float = 60) -> None:
             proc.wait()
 
 
-def _announce(
-    session: Session, study: optuna.Study, seen: set[int], trials: int, running: dict[int, tuple[int, int]]
-) -> None:
-    """Progress callbacks for what the workers did since the last look: trials started, their epochs
-    (the validation accuracy each reported to Optuna) and trials finished."""
-    import datetime
-
-    import optuna
-
-    from search._goal import GOAL
-    from search.engines._optuna import SURPLUS, best_trial, counted
-    from search.space import FixedParams
-
-    now = datetime.datetime.now()
-
-    def epochs_of(t: optuna.trial.FrozenTrial) -> None:
-        """on_trial_begin the first time ``t`` is seen, then on_epoch_end for the epochs it reported since."""
-        if t.number not in running:
-            try:
-                arch = session.space.sample(FixedParams(t.params))
-            except Exception:  # parameters still being written: next look
-                return
-            epochs = session.objective.epochs or arch.training.epochs
-            running[t.number] = (epochs, 0)
-            dispatch(session.callbacks, "on_trial_begin", TrialStarted(t.number, epochs, arch.summary()))
-        epochs, announced = running[t.number]
-        started = t.datetime_start or now
-        for step in sorted(s for s in t.intermediate_values if s >= announced):
-            metrics = {GOAL.metric: float(t.intermediate_values[step])}
-            epoch = EpochEvent(t.number, step + 1, epochs, metrics, (now - started).total_seconds())
-            dispatch(session.callbacks, "on_epoch_end", epoch)
-            announced = step + 1
-        running[t.number] = (epochs, announced)
-
-    for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
-        if "worker" in t.user_attrs:  # set once the trial is known not to be surplus
-            epochs_of(t)
-    finished = [
-        t
-        for t in study.get_trials(deepcopy=False)
-        if t.state.is_finished() and t.number not in seen and t.user_attrs.get("state") != SURPLUS
-    ]
-    if not finished:
-        return
-    for t in finished:  # a trial that ended between two looks: its epochs are said before its end
-        if t.intermediate_values:
-            epochs_of(t)
-    best = best_trial(study)
-    done = counted(study)
-    for t in finished:
-        seen.add(t.number)
-        value = t.value if t.state == optuna.trial.TrialState.COMPLETE else None
-        event = TrialEvent(
-            t.number,
-            str(t.user_attrs.get("state", t.state.name.lower())),
-            value,
-            t.user_attrs.get("reason"),
-            str(t.user_attrs.get("summary", "")),
-            float(t.user_attrs.get("train_seconds") or 0.0),
-            best.value if best else None,
-            best.number if best else None,
-            done,
-            trials,
-        )
-        running.pop(t.number, None)
-        dispatch(session.callbacks, "on_trial_end", event)
-
-
-def run_worker(
-    name: str,
-    *,
-    runs_dir: str | Path = "runs",
-    storage: str | None = None,
-    tracking_uri: str | None = None,
-    index: int = 0,
-    recycle_after: int | None = None,
-    max_rss_mb: float | None = None,
-    wait_for_parent: float = 120,
-    relay: bool = False,
-) -> int:
-    """One worker of search ``name`` (started by ``cnn-search run``, or on another machine with the
-    same ``--storage`` and ``--tracking-uri``). Returns how many trials it ran. ``relay`` (how ``run``
-    starts its workers): MLflow is neither imported nor waited for; what the worker records goes to
-    the supervising process through the spool (:mod:`search.tracking._spool`)."""
-    import optuna
-
-    from search._names import check_name
-    from search.engines._optuna import finish_search, make_pruner, make_sampler, optimize, search_done
-    from search.engines._storage import default_storage_url, get_storage
-    from search.space import Space
-    from search.tracking import check_store, default_tracking_uri
-    from search.tracking._spool import spool_dir
-
-    check_name(name, option="NAME")
-    runs = Path(runs_dir)
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    url = storage or default_storage_url(runs)
-    try:
-        study = optuna.load_study(study_name=name, storage=get_storage(url))
-    except KeyError:
-        from search.tracking._searches import unknown_search
-
-        names = optuna.get_all_study_names(get_storage(url))
-        raise unknown_search(name, names, url, hint="start it with cnn-search run") from None
-    attrs = study.user_attrs
-    if "space_definition" not in attrs or "target_trials" not in attrs:
-        raise SearchError(f"search {name!r} was not started by a cnn-search that supports workers; rerun it")
-    space = Space.from_dict(attrs["space_definition"])
-    if not relay:
-        check_store(tracking_uri or default_tracking_uri(runs))
-    bundle = _recorded_data(attrs, name)
-    seed = attrs.get("seed")
-    epochs = attrs.get("epochs")
-    session = Session(
-        name=name,
-        engine="optuna",
-        space=space,
-        data=bundle,
-        runs_dir=runs,
-        tracking_uri=tracking_uri or default_tracking_uri(runs),
-        epochs=epochs,
-        seed=seed,
-        max_failures=int(attrs.get("max_failures", 3)),
-        callbacks=(),
-        owns_parent=False,
-        mixed_precision=bool(attrs.get("mixed_precision")),
-        xla=bool(attrs.get("xla")),
-        relay=spool_dir(runs, name) if relay else None,
-    )
-    import_keras_lean()  # before waiting: its seconds overlap the supervisor's MLflow start-up
-
-    def recorded() -> dict[str, Any]:
-        return study.user_attrs  # read from the storage at every call (journal and RDB alike)
-
-    parent = None if relay else _wait_for(recorded, wait_for_parent)
-    study.sampler = make_sampler(
-        attrs["sampler"], None if seed is None else seed + 7919 * (index + 1) + len(study.trials)
-    )
-    study.pruner = make_pruner(
-        attrs["pruner"], epochs or max(space.training["epochs"].values()), start_points=len(space.start)
-    )
-    trials = int(attrs["target_trials"])
-    with session.running(parent) as signals:
-        ran = optimize(
-            session,
-            study,
-            trials=trials,
-            signals=signals,
-            deadline=attrs.get("deadline"),
-            hard_deadline=attrs.get("hard_deadline"),
-            max_trials_here=recycle_after,
-            max_rss_mb=max_rss_mb,
-        )
-        if search_done(study, trials, attrs.get("deadline")):  # the last one out evaluates and registers the winner
-            finish_search(session, study)
-        return ran
-
-
 #: Packages Keras imports at start-up, each inside ``try: import X / except ImportError``, for features
 #: a worker never uses: scikit-learn (``keras.wrappers``), pandas (DataFrames as inputs), IPython
 #: (``keras.saving.KerasFileEditor`` in notebooks), matplotlib (``keras.visualization``). Measured with
@@ -385,7 +152,39 @@ def import_keras_lean() -> None:
                 del sys.modules[name]
 
 
-def _recorded_data(record: dict[str, Any], name: str) -> Any:
+def worker_session(
+    name: str,
+    engine: str,
+    record: Mapping[str, Any],
+    *,
+    runs_dir: Path,
+    tracking_uri: str | None,
+    relay: Path | None = None,
+) -> Session:
+    """A worker's :class:`Session` of search ``name``, from what the search recorded (space, data checked by
+    its fingerprint, epochs, seed, failure limit, precision); the search's parent run is left to the process
+    that started it. ``relay``: MLflow records go to that spool instead (:mod:`search.tracking._spool`)."""
+    from search.space import Space
+    from search.tracking import default_tracking_uri
+
+    return Session(
+        name=name,
+        engine=engine,
+        space=Space.from_dict(record["space_definition"]),
+        data=_recorded_data(record, name),
+        runs_dir=runs_dir,
+        tracking_uri=tracking_uri or default_tracking_uri(runs_dir),
+        epochs=record.get("epochs"),
+        seed=record.get("seed"),
+        max_failures=int(record.get("max_failures", 3)),
+        owns_parent=False,
+        mixed_precision=bool(record.get("mixed_precision")),
+        xla=bool(record.get("xla")),
+        relay=relay,
+    )
+
+
+def _recorded_data(record: Mapping[str, Any], name: str) -> Any:
     """The search's data as ``cnn-search run`` recorded it (source, split seed), checked by its fingerprint."""
     from search.data import reload_recorded
 
@@ -394,7 +193,7 @@ def _recorded_data(record: dict[str, Any], name: str) -> Any:
     return reload_recorded(record["data"], seed, expected, search=name, fix=fix)
 
 
-def _wait_for(read: Callable[[], dict[str, Any]], seconds: float) -> str:
+def wait_for_parent_run(read: Callable[[], dict[str, Any]], seconds: float) -> str:
     """The search's MLflow parent run id, once the supervisor has recorded it."""
     limit = time.time() + seconds
     while True:
@@ -407,109 +206,9 @@ def _wait_for(read: Callable[[], dict[str, Any]], seconds: float) -> str:
 
 
 # -- KerasTuner: its own chief/worker mode on loopback ----------------------------------------------
-def _free_port() -> int:
+def free_port() -> int:
     import socket
 
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
-
-
-def supervise_keras_tuner(
-    session: Session,
-    *,
-    workers: int,
-    tuner: str,
-    trials: int,
-    seed: int | None,
-    epochs: int,
-    directory: Path,
-    signals: Signals,
-    gpus: list[str],
-) -> None:
-    """KerasTuner's distributed mode: this process is the chief (its oracle served over gRPC on
-    127.0.0.1), ``workers`` processes run the trials (``KERASTUNER_TUNER_ID=tuner<i>``). A worker that
-    crashes is started again with the same id, and KerasTuner hands it its unfinished trial again."""
-    from search.engines._keras_tuner import START_TUNERS, make_oracle, serve_oracle
-
-    address = {"KERASTUNER_ORACLE_IP": "127.0.0.1", "KERASTUNER_ORACLE_PORT": str(_free_port())}
-    saved = {k: os.environ.get(k) for k in (*address, "KERASTUNER_TUNER_ID")}
-    os.environ.update(address, KERASTUNER_TUNER_ID="chief")
-    try:
-        points = session.space.start if tuner in START_TUNERS else ()
-        oracle = make_oracle(tuner, trials=trials, seed=seed, epochs=epochs, start=points)
-        serve_oracle(session, oracle, trials=trials, directory=directory)
-        command = [sys.executable, "-m", "search", "worker", session.name, "--engine", "keras-tuner"]
-        command += ["--runs-dir", str(session.runs_dir), "--tracking-uri", session.tracking_uri]
-        command += [] if log.isEnabledFor(logging.INFO) else ["--quiet"]
-
-        def start(index: int) -> WorkerProcess:
-            env = {**worker_env(index, gpus, workers), **address, "KERASTUNER_TUNER_ID": f"tuner{index}"}
-            return subprocess.Popen([*command, "--index", str(index)], env=env)
-
-        # a worker that exits 0 has been told by the chief's oracle that no trial is left
-        watch(start, workers=workers, signals=signals, restart_after_exit=lambda: False)
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
-
-
-def run_keras_tuner_worker(name: str, *, runs_dir: str | Path = "runs", tracking_uri: str | None = None) -> int:
-    """One worker of a distributed KerasTuner search (``KERASTUNER_*`` set by the chief)."""
-    import json
-
-    from search._run import tuner_directory
-    from search.engines._keras_tuner import search_keras_tuner
-    from search.space import Space
-    from search.tracking import default_tracking_uri
-
-    if "KERASTUNER_ORACLE_IP" not in os.environ:
-        raise SearchError("a KerasTuner worker is started by cnn-search run --engine keras-tuner --workers N")
-    runs = Path(runs_dir)
-    directory = tuner_directory(runs, "keras-tuner")
-    state_file = directory / name / "cnn_search.json"
-    if not state_file.is_file():
-        raise SearchError(f"no KerasTuner search named {name!r} in {directory}")
-
-    def state() -> dict[str, Any]:
-        return dict(json.loads(state_file.read_text()))
-
-    first = state()
-    space = Space.from_dict(first["space_definition"])
-    bundle = _recorded_data(first, name)
-    session = Session(
-        name=name,
-        engine="keras-tuner",
-        space=space,
-        data=bundle,
-        runs_dir=runs,
-        tracking_uri=tracking_uri or default_tracking_uri(runs),
-        epochs=first.get("epochs"),
-        seed=first.get("seed"),
-        max_failures=int(first.get("max_failures", 3)),
-        owns_parent=False,
-    )
-    before = len(_own_rows(directory, name))
-    with session.running(_wait_for(state, 120)) as signals:
-        search_keras_tuner(
-            session,
-            tuner=first["tuner"],
-            trials=int(first["target_trials"]),
-            seed=first.get("seed"),
-            epochs=first.get("epochs") or max(space.training["epochs"].values()),
-            directory=directory,
-            signals=signals,
-        )
-    return len(_own_rows(directory, name)) - before
-
-
-def _own_rows(directory: Path, name: str) -> dict[str, Any]:
-    import json
-
-    from search.engines._keras_tuner import _rows_file
-
-    path = _rows_file(directory, name)
-    return dict(json.loads(path.read_text())) if path.is_file() else {}

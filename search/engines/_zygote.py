@@ -163,7 +163,8 @@ def needs_exec(env: Mapping[str, str]) -> bool:
 
 
 def _worker_main(args: list[str], env: dict[str, str], cwd: str) -> None:
-    """In the forked worker: its own environment, directory and command line, then the CLI."""
+    """In the forked worker: its own environment, directory and command line, then ``python -m search ARGS``
+    as an exec'd worker runs it (``runpy``: this module does not import the CLI that starts the workers)."""
     os.chdir(cwd)
     if needs_exec(env):
         os.execve(sys.executable, [sys.executable, "-m", "search", *args], env)
@@ -173,6 +174,6 @@ def _worker_main(args: list[str], env: dict[str, str], cwd: str) -> None:
     index = args[args.index("--index") + 1] if "--index" in args else "0"
     with contextlib.suppress(OSError):  # the name top and ps -o comm show (the command line is the forkserver's)
         Path("/proc/self/comm").write_text(f"cnn-search-w{index}"[:15])
-    from search.cli import main
+    import runpy
 
-    main()
+    runpy.run_module("search", run_name="__main__")  # sys.argv stays: the usage says cnn-search

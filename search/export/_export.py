@@ -38,7 +38,7 @@ import logging
 import os
 import shutil
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -321,30 +321,13 @@ def _recover(out: Path) -> None:
 
 
 # -- the command -------------------------------------------------------------------------------------
-def export_search(
-    name: str,
-    *,
-    trial: int | None = None,
-    formats: Sequence[str] | None = None,
-    out: str | Path | None = None,
-    quantize: str = "none",
-    runs_dir: str | Path = "runs",
-    tracking_uri: str | None = None,
-    data: str | None = None,
-) -> ExportResult:
-    """Export trial ``trial`` (default: the winner) of search ``name``; see the module docstring."""
-    import platform
-
-    import numpy as np
-
-    from search import hooks
-    from search.model import make_plan
-    from search.tracking import default_tracking_uri
-
+def _choose_formats(formats: Sequence[str] | None, quantize: str) -> tuple[list[str], dict[str, str]]:
+    """(formats to write, {format: why not} for those left out). No ``formats``: every format this
+    installation can produce (the others said); asked-for formats that cannot be produced are refused."""
     if quantize not in QUANTIZE:
         raise SearchError(f"--quantize: expected one of {', '.join(QUANTIZE)}, received {quantize!r}")
     not_produced: dict[str, str] = {}
-    if formats is None:  # every format this installation can produce; the others are said
+    if formats is None:
         chosen = []
         for fmt in FORMATS:
             why = missing_tools(fmt)
@@ -366,6 +349,126 @@ def export_search(
                 raise SearchError(f"--format {fmt}: {why}")
     if quantize != "none" and "tflite" not in chosen:
         raise SearchError(f"--quantize {quantize} applies to TFLite: add tflite to --format")
+    return chosen, not_produced
+
+
+def _checked(
+    fmt: str,
+    quantize: str,
+    path: Path,
+    runner: Callable[[Any], Any],
+    reference: Any,
+    arrays: tuple[Any, Any, Any],
+    reference_test: Any,
+) -> dict[str, Any]:
+    """What the model card says of one written format: its file, size, parity with the Keras model on
+    the validation images (refused below :data:`MIN_AGREEMENT` / above :data:`MAX_ABS_DIFF` unless
+    quantized), latency and test accuracy (and, quantized, how much the test accuracy changed)."""
+    import numpy as np
+
+    x_val, x_test, y_test = arrays
+    parity = _parity(reference, np.asarray(runner(x_val)))
+    test_accuracy = _accuracy(np.asarray(runner(x_test)), y_test)
+    if quantize == "none" and (parity["top1_agreement"] < MIN_AGREEMENT or parity["max_abs_diff"] > MAX_ABS_DIFF):
+        raise SearchError(
+            f"{fmt}: the exported model does not answer like the Keras model on {parity['images']} "
+            f"validation images: top-1 agreement {parity['top1_agreement']:.4f} (expected >= {MIN_AGREEMENT}), "
+            f"max abs difference {parity['max_abs_diff']:.2e} (expected <= {MAX_ABS_DIFF:g}); nothing published"
+        )
+    produced = {
+        "file": path.name,
+        "bytes": _size(path),
+        "parity": parity,
+        "latency_ms": _latency_ms(runner, x_val[:1]),
+        "test_accuracy": test_accuracy,
+        "quantize": quantize,
+    }
+    if quantize != "none":
+        produced["test_accuracy_change"] = test_accuracy - _accuracy(reference_test, y_test)
+    return produced
+
+
+def input_contract(bundle: Any) -> dict[str, Any]:
+    """What the exported model takes and returns (``input.json``, the model card's ``input``)."""
+    h, w, c = bundle.input_shape
+    return {
+        "shape": [h, w, c],
+        "channels": {1: "grayscale", 3: "rgb"}.get(c, f"{c} channels"),
+        "dtype": "float32",
+        "value_range": [0, 255],
+        "layout": "NHWC (batch, height, width, channels)",
+        "description": f"{h}x{w}x{c} raw images, float32 pixel values 0-255 (rescaling is inside the model)",
+        "output": f"{bundle.num_classes} softmax probabilities, in the order of labels.json",
+    }
+
+
+def _partial_folder(out_dir: Path) -> Path:
+    """A fresh folder beside ``out_dir`` that the bundle is written into before it is published whole
+    (an earlier export's leftovers recovered first)."""
+    tmp = out_dir.parent / f".{out_dir.name}.partial-{os.getpid()}"
+    try:
+        out_dir.parent.mkdir(parents=True, exist_ok=True)
+        _recover(out_dir)
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir()
+    except OSError as exc:  # what the probe of _check_writable could not foresee (a folder that cannot be searched)
+        raise SearchError(
+            f"--out {out_dir}: cannot write there ({exc}); no bundle written. Pass --out a folder you can write to."
+        ) from None
+    return tmp
+
+
+def _model_card(
+    name: str, s: Any, source: str, arch: Any, model: Any, flops: int, bundle: Any, metrics: dict[str, Any]
+) -> dict[str, Any]:
+    """The model card (``model_card.json``, ``MODEL_CARD.md``) but its ``formats`` and ``not_produced``."""
+    import platform
+
+    return {
+        "search": name,
+        "trial": s.trial,
+        "engine": s.parent.data.tags.get("engine"),
+        "model_source": source,
+        "architecture": {
+            "summary": arch.summary(bundle.num_classes),
+            "params": int(model.count_params()),
+            "flops": int(flops),
+            "definition": arch.to_dict(),
+        },
+        "metrics": metrics,
+        "data": {
+            "source": bundle.source,
+            "fingerprint": bundle.fingerprint,
+            "num_classes": bundle.num_classes,
+            "class_names": list(bundle.class_names),
+            "counts": bundle.counts,
+        },
+        "input": input_contract(bundle),
+        "versions": _versions(),
+        "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores, {platform.platform()}",
+        "exported_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
+
+
+def export_search(
+    name: str,
+    *,
+    trial: int | None = None,
+    formats: Sequence[str] | None = None,
+    out: str | Path | None = None,
+    quantize: str = "none",
+    runs_dir: str | Path = "runs",
+    tracking_uri: str | None = None,
+    data: str | None = None,
+) -> ExportResult:
+    """Export trial ``trial`` (default: the winner) of search ``name``; see the module docstring."""
+    import numpy as np
+
+    from search import hooks
+    from search.model import make_plan
+    from search.tracking import default_tracking_uri
+
+    chosen, not_produced = _choose_formats(formats, quantize)
     runs = Path(runs_dir)
     out_dir = Path(out) if out is not None else runs / "exports" / name
     _check_writable(out_dir)  # before any work: a read-only --out fails now, not after the conversions
@@ -380,23 +483,15 @@ def export_search(
     reference = np.asarray(model.predict(x_val, verbose=0, batch_size=256))
     reference_test = np.asarray(model.predict(x_test, verbose=0, batch_size=256))
 
-    tmp = out_dir.parent / f".{out_dir.name}.partial-{os.getpid()}"
-    try:
-        out_dir.parent.mkdir(parents=True, exist_ok=True)
-        _recover(out_dir)
-        shutil.rmtree(tmp, ignore_errors=True)
-        tmp.mkdir()
-    except OSError as exc:  # what the probe of _check_writable could not foresee (a folder that cannot be searched)
-        raise SearchError(
-            f"--out {out_dir}: cannot write there ({exc}); no bundle written. Pass --out a folder you can write to."
-        ) from None
+    tmp = _partial_folder(out_dir)
     try:
         produced: dict[str, dict[str, Any]] = {}
         jobs = [(fmt, "none") for fmt in chosen] + ([("tflite", quantize)] if quantize != "none" else [])
+        calibration = bundle.arrays("train")[0][:200].astype("float32")
         for fmt, q in jobs:
             label = fmt if q == "none" else f"{fmt}_{q}"
             try:
-                path = _write_format(fmt, model, tmp, q, calibration=bundle.arrays("train")[0][:200].astype("float32"))
+                path = _write_format(fmt, model, tmp, q, calibration=calibration)
                 if hooks.registered():
                     hooks.call("export_written", format=label, path=path)
                 runner = load_runner(fmt, path)
@@ -411,67 +506,17 @@ def export_search(
                 for leftover in tmp.glob(f"{FILES.get(fmt, fmt)}*"):
                     shutil.rmtree(leftover) if leftover.is_dir() else leftover.unlink()
                 continue
-            probabilities = np.asarray(runner(x_val))
-            parity = _parity(reference, probabilities)
-            test_accuracy = _accuracy(np.asarray(runner(x_test)), y_test)
-            if q == "none" and (parity["top1_agreement"] < MIN_AGREEMENT or parity["max_abs_diff"] > MAX_ABS_DIFF):
-                raise SearchError(
-                    f"{fmt}: the exported model does not answer like the Keras model on {parity['images']} "
-                    f"validation images: top-1 agreement {parity['top1_agreement']:.4f} (expected >= {MIN_AGREEMENT}), "
-                    f"max abs difference {parity['max_abs_diff']:.2e} (expected <= {MAX_ABS_DIFF:g}); nothing published"
-                )
-            produced[label] = {
-                "file": path.name,
-                "bytes": _size(path),
-                "parity": parity,
-                "latency_ms": _latency_ms(runner, x_val[:1]),
-                "test_accuracy": test_accuracy,
-                "quantize": q,
-            }
-            if q != "none":
-                produced[label]["test_accuracy_change"] = test_accuracy - _accuracy(reference_test, y_test)
-        h, w, c = bundle.input_shape
-        contract = {
-            "shape": [h, w, c],
-            "channels": {1: "grayscale", 3: "rgb"}.get(c, f"{c} channels"),
-            "dtype": "float32",
-            "value_range": [0, 255],
-            "layout": "NHWC (batch, height, width, channels)",
-            "description": f"{h}x{w}x{c} raw images, float32 pixel values 0-255 (rescaling is inside the model)",
-            "output": f"{bundle.num_classes} softmax probabilities, in the order of labels.json",
-        }
+            produced[label] = _checked(fmt, q, path, runner, reference, (x_val, x_test, y_test), reference_test)
+        contract = input_contract(bundle)
         (tmp / "labels.json").write_text(json.dumps(list(bundle.class_names), indent=2))
         (tmp / "input.json").write_text(json.dumps(contract, indent=2))
-        card = {
-            "search": name,
-            "trial": s.trial,
-            "engine": s.parent.data.tags.get("engine"),
-            "model_source": source,
-            "architecture": {
-                "summary": arch.summary(bundle.num_classes),
-                "params": int(model.count_params()),
-                "flops": int(plan.flops),
-                "definition": arch.to_dict(),
-            },
-            "metrics": {
-                "validation_accuracy": _accuracy(reference, y_val),
-                "test_accuracy": _accuracy(reference_test, y_test),
-                "search_validation_accuracy": s.child.data.metrics.get(GOAL.best_metric),  # at its best epoch
-            },
-            "data": {
-                "source": bundle.source,
-                "fingerprint": bundle.fingerprint,
-                "num_classes": bundle.num_classes,
-                "class_names": list(bundle.class_names),
-                "counts": bundle.counts,
-            },
-            "input": contract,
-            "formats": produced,
-            "not_produced": not_produced,
-            "versions": _versions(),
-            "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores, {platform.platform()}",
-            "exported_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        metrics = {
+            "validation_accuracy": _accuracy(reference, y_val),
+            "test_accuracy": _accuracy(reference_test, y_test),
+            "search_validation_accuracy": s.child.data.metrics.get(GOAL.best_metric),  # at its best epoch
         }
+        card = _model_card(name, s, source, arch, model, plan.flops, bundle, metrics)
+        card.update(formats=produced, not_produced=not_produced)
         (tmp / "model_card.json").write_text(json.dumps(card, indent=2, default=str))
         (tmp / "MODEL_CARD.md").write_text(_card_markdown(card))
         files = sorted(p for p in tmp.rglob("*") if p.is_file())

@@ -2,38 +2,17 @@
 
 from __future__ import annotations
 
-import difflib
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from search._errors import Problem, SpaceError
+from search._errors import Problem, SpaceError, did_you_mean, show
 from search.space._params import Choice, Fixed, FloatRange, IntRange, Param
 from search.space._rules import PER_BLOCK_KEYS, Rule
 from search.space._yaml import Lines
 
 _RANGE_KEYS = ("low", "high", "step", "log")
-
-
-def did_you_mean(word: str, candidates: Iterable[str]) -> str | None:
-    match = difflib.get_close_matches(str(word), list(candidates), n=1, cutoff=0.6)
-    return f"Did you mean {match[0]!r}?" if match else None
-
-
-def show(value: Any) -> str:
-    """A received value in words, with its type where that is the point."""
-    if isinstance(value, str):
-        return f"the string {value!r}"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if value is None:
-        return "null"
-    if isinstance(value, float):
-        return f"{value!r} (a float)"
-    if isinstance(value, (list, dict)):
-        return repr(value)
-    return repr(value)
 
 
 @dataclass

@@ -196,3 +196,22 @@ def unknown_search(
     else:
         message += "; no searches in this store yet"
     return SearchError(message + (f"; {hint}" if hint else ""))
+
+
+def recorded_engine(tracking_uri: str, name: str) -> str | None:
+    """The engine recorded on search ``name``'s MLflow run (tag ``engine``), or None when the store (a
+    local one is not created) or the search is not there, or cannot be read."""
+    if _store_missing(tracking_uri):
+        return None
+    from search.tracking._store import open_client
+
+    try:
+        with _reading(tracking_uri):
+            client = open_client(tracking_uri)
+            experiment = client.get_experiment_by_name(name)
+            if experiment is None:
+                return None
+            runs = client.search_runs([experiment.experiment_id], "tags.role = 'search'", max_results=1)
+    except SearchError:
+        return None
+    return runs[0].data.tags.get("engine") if runs else None

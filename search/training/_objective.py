@@ -347,6 +347,11 @@ class Objective:
             if attempt == 1:
                 result.reason = f"oom_retried: out of memory at batch size {batch * 2}; trained at {batch}"
             break
+        return self._judge(result, callback, model)
+
+    def _judge(self, result: TrialResult, callback: Any, model: keras.Model) -> TrialResult:
+        """A trained trial's state, reason and value from what its epochs callback saw; a complete trial
+        keeps its best epoch's weights as its model (with ``keep_model``)."""
         if callback.non_finite:
             result.state, result.reason = "failed", "non_finite: the loss became NaN or infinite"
             return result

@@ -1,0 +1,330 @@
+"""What every engine implements, and the registry ``run_search``, the CLI, the workers and the tests read.
+
+An engine chooses the parameters of trials and schedules them; everything else is shared: the space,
+the data, the :class:`~search.engines._session.Session` (MLflow, signals, the failure policy, the model
+files, the winner) and its one trial loop, :meth:`~search.engines._session.Session.trial`. The shape
+follows Optuna's ``BaseSampler`` (a few methods to implement) and timm's model registry (engines are
+found by name, ``register_engine`` adds one):
+
+* :meth:`Engine.check` refuses what the engine cannot do with these :class:`SearchOptions`, before
+  anything is created, and fills in its defaults (``--tuner``);
+* :meth:`Engine.run` runs (or continues) the search's trials through the session and returns the
+  :class:`~search.engines._session.SearchResult`;
+* :meth:`Engine.trial_rows` reads a search back from where the engine keeps it (``cnn-search trials``);
+* :attr:`Engine.resumes` says what a rerun with the same ``--name`` continues, :attr:`Engine.workers`
+  whether it runs trials in worker processes (``--workers``), :meth:`Engine.worker` runs one.
+
+The engine that ran a search is recorded once, when it starts (:func:`record_engine`: ``runs/searches/NAME.json``,
+and the ``engine`` tag of its MLflow run), and read back from there (:func:`engine_of`), not guessed from folders.
+
+Adding an engine is one module with one :class:`Engine` subclass, registered with
+:func:`register_engine`, plus its name in the contract suite (``tests/test_engines.py``);
+``tests/test_engines.py::test_an_engine_is_one_class`` builds one in a few lines.
+"""
+
+from __future__ import annotations
+
+import abc
+import dataclasses
+import math
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from search._errors import SearchError, option
+
+if TYPE_CHECKING:
+    from search.data import DataBundle
+    from search.engines._session import SearchResult, Session, TrialEvent
+    from search.space import Space
+
+
+#: A running trial is stopped at this multiple of --timeout (no new trial starts after --timeout).
+HARD_LIMIT = 1.1
+
+
+@dataclasses.dataclass(frozen=True)
+class SearchOptions:
+    """Everything a search was asked to do besides its space and data (``run_search``'s keywords, the
+    ``cnn-search run`` options), checked once by :meth:`checked`; engines read them, never change them
+    (:func:`dataclasses.replace` makes the engine's filled-in copy)."""
+
+    engine: str = "optuna"
+    tuner: str | None = None
+    name: str | None = None
+    trials: int = 20
+    timeout: float | None = None
+    epochs: int | None = None
+    sampler: str = "tpe"
+    pruner: str = "median"
+    seed: int | None = None
+    runs_dir: Path = Path("runs")
+    storage: str | None = None
+    tracking_uri: str | None = None
+    max_failures: int = 3
+    callbacks: tuple[Callable[[TrialEvent], None] | Any, ...] = ()
+    data_options: Mapping[str, Any] | None = None
+    workers: int | None = None
+    recycle_after: int | None = None
+    max_worker_rss_mb: float | None = None
+    mixed_precision: bool = False
+    xla: bool = False
+    report: bool = True
+    #: The GPUs this process sees (``CUDA_VISIBLE_DEVICES``, else ``nvidia-smi``), filled in by ``run_search``.
+    gpus: tuple[str, ...] = ()
+
+    def checked(self) -> SearchOptions:
+        """These options, or a :class:`~search._errors.SearchError` naming the first one out of range
+        (what was expected, what was received). The engine's own checks come after
+        (:meth:`Engine.check`).
+
+        >>> SearchOptions(trials=0).checked()
+        Traceback (most recent call last):
+        ...
+        search._errors.SearchError: trials: expected a whole number >= 1, received 0
+        >>> SearchOptions(engine="grid").checked()
+        Traceback (most recent call last):
+        ...
+        search._errors.SearchError: engine: unknown engine 'grid'; expected one of optuna, keras-tuner, autokeras
+
+        Errors name the keyword in Python, the flag on the command line (:func:`~search._errors.cli_spelling`):
+
+        >>> from search._errors import cli_spelling
+        >>> with cli_spelling():
+        ...     SearchOptions(workers=0).checked()
+        Traceback (most recent call last):
+        ...
+        search._errors.SearchError: --workers: expected a whole number >= 1, received 0
+        """
+        from search._names import check_name
+
+        get_engine(self.engine)
+        check_limits(trials=self.trials, epochs=self.epochs, timeout=self.timeout)
+        if self.name is not None:
+            check_name(self.name, option=option("name"))
+        if self.workers is not None and self.workers < 1:
+            raise SearchError(f"{option('workers')}: expected a whole number >= 1, received {self.workers}")
+        if self.recycle_after is not None and self.recycle_after < 1:
+            raise SearchError(
+                f"{option('recycle_after')}: expected a whole number of trials >= 1, received {self.recycle_after}"
+            )
+        rss = self.max_worker_rss_mb
+        if rss is not None and not (math.isfinite(rss) and rss > 0):
+            raise SearchError(f"{option('max_worker_rss_mb')}: expected MiB > 0, received {rss}")
+        return dataclasses.replace(self, runs_dir=Path(self.runs_dir), callbacks=tuple(self.callbacks))
+
+    @property
+    def recycles(self) -> bool:
+        """Whether worker processes were asked to be recycled (``--recycle-after``, ``--max-worker-rss``)."""
+        return self.recycle_after is not None or self.max_worker_rss_mb is not None
+
+    @property
+    def supervised(self) -> bool:
+        """Whether trials run in supervised worker processes rather than in this process: several
+        workers, recycling asked for, or GPUs (one worker pinned to each)."""
+        return (self.workers or 1) > 1 or self.recycles or bool(self.gpus)
+
+    def deadlines(self) -> tuple[float | None, float | None]:
+        """(no trial starts after, a running trial is stopped at) as ``time.time()`` values, from
+        ``--timeout`` counted from now; (None, None) without one. The second is :data:`HARD_LIMIT` times
+        the timeout.
+
+        >>> SearchOptions().deadlines()
+        (None, None)
+        """
+        import time
+
+        if self.timeout is None:
+            return None, None
+        now = time.time()
+        return now + self.timeout, now + self.timeout * HARD_LIMIT
+
+    def planned_epochs(self, space: Space) -> int:
+        """The most epochs a trial trains: ``--epochs``, else the space's largest ``training.epochs``."""
+        return self.epochs if self.epochs is not None else max(space.training["epochs"].values())
+
+
+def check_limits(*, trials: int | None = None, epochs: int | None = None, timeout: float | None = None) -> None:
+    """Refuse out-of-range ``--trials``, ``--epochs`` and ``--timeout`` before anything is created: a
+    search must always end (``--epochs 0`` or ``-3`` trained nothing and was never counted, so the
+    search never reached its target).
+
+    >>> check_limits(trials=3, epochs=-3)
+    Traceback (most recent call last):
+    ...
+    search._errors.SearchError: epochs: expected a whole number of epochs >= 1, received -3
+    """
+    if trials is not None and trials < 1:
+        raise SearchError(f"{option('trials')}: expected a whole number >= 1, received {trials}")
+    if epochs is not None and epochs < 1:
+        raise SearchError(f"{option('epochs')}: expected a whole number of epochs >= 1, received {epochs}")
+    if timeout is not None and not (math.isfinite(timeout) and timeout > 0):
+        raise SearchError(f"{option('timeout')}: expected a finite number of seconds > 0, received {timeout}")
+
+
+class Engine(abc.ABC):
+    """One way of choosing trials (see the module docstring). Subclasses set :attr:`name` and implement
+    :meth:`run` and :meth:`trial_rows`; the rest has defaults."""
+
+    #: The name users give (``--engine``), and the ``engine`` tag of the search's MLflow runs.
+    name: ClassVar[str]
+    #: The ``--tuner`` choices, the default first; () for an engine without tuners.
+    tuners: ClassVar[tuple[str, ...]] = ()
+    #: Whether the engine runs trials in worker processes (``--workers N``).
+    workers: ClassVar[bool] = False
+    #: What a rerun with the same ``--name`` continues (said in ``cnn-search run --help`` and the README).
+    resumes: ClassVar[str] = "nothing: a rerun starts the search again"
+
+    def check(self, options: SearchOptions, space: Space) -> SearchOptions:
+        """Refuse, before anything is created, what this engine cannot do with ``options`` on ``space``;
+        return the options with the engine's defaults filled in. The default checks ``--tuner`` and
+        refuses worker processes unless :attr:`workers`."""
+        if self.tuners:
+            tuner = options.tuner or self.tuners[0]
+            if tuner not in self.tuners:
+                raise SearchError(
+                    f"{option('tuner')}: unknown {self.name} tuner {tuner!r}; expected one of {', '.join(self.tuners)}"
+                )
+            options = dataclasses.replace(options, tuner=tuner)
+        elif options.tuner is not None:
+            raise SearchError(f"{option('tuner')}: the {self.name} engine has no tuners; received {options.tuner!r}")
+        if not self.workers and ((options.workers or 1) > 1 or options.recycles):
+            asked = "/".join(option(k) for k in ("workers", "recycle_after", "max_worker_rss_mb"))
+            able = " and ".join(n for n, e in ENGINES.items() if e.workers)
+            raise SearchError(f"{asked}: worker processes run the {able} engines; received engine {self.name!r}")
+        return options
+
+    def default_name(self, space: Space, data: str) -> str:
+        """The search's name when ``--name`` is not given: ``SPACE-DATA-ENGINE`` (one MLflow experiment each)."""
+        from search._names import safe_name
+
+        return safe_name(f"{space.name}-{Path(str(data)).stem}-{self.name}")
+
+    @abc.abstractmethod
+    def run(self, session: Session, options: SearchOptions) -> SearchResult:
+        """Run (or continue) the search's trials, each through :meth:`Session.trial`; register the winner
+        (:meth:`Session.finish`) and return what was done."""
+
+    @abc.abstractmethod
+    def trial_rows(
+        self, name: str, *, runs_dir: Path, storage: str | None = None
+    ) -> tuple[list[dict[str, Any]], Mapping[str, Any]]:
+        """Search ``name``'s trials as plain dicts, best first (``cnn-search trials``), and what the engine
+        recorded about the search (``space_definition`` among it). ``KeyError`` when it has no such search."""
+
+    def worker(self, name: str, **options: Any) -> int:
+        """Run one worker process of search ``name`` (``cnn-search worker --engine``); returns its trials."""
+        raise SearchError(f"--engine: the {self.name} engine has no worker processes; received --engine {self.name}")
+
+
+#: The engines by name, in the order ``--help`` lists them.
+ENGINES: dict[str, Engine] = {}
+
+
+def register_engine(engine: type[Engine]) -> type[Engine]:
+    """Add ``engine`` (a class) to :data:`ENGINES` under its :attr:`Engine.name`; use as a class decorator."""
+    if not getattr(engine, "name", ""):
+        raise TypeError(f"{engine.__name__}: an engine needs a name")
+    ENGINES[engine.name] = engine()
+    return engine
+
+
+def get_engine(name: str) -> Engine:
+    """The registered engine called ``name``, or an error that lists them."""
+    # (importing this module imported the package first, and with it the engines that come with cnn-search)
+    if name not in ENGINES:
+        raise SearchError(f"{option('engine')}: unknown engine {name!r}; expected one of {', '.join(ENGINES)}")
+    return ENGINES[name]
+
+
+def _engine_file(runs_dir: Path, name: str) -> Path:
+    return Path(runs_dir) / "searches" / f"{name}.json"
+
+
+def record_engine(runs_dir: Path, name: str, engine: str) -> None:
+    """Record once, under ``runs_dir/searches/NAME.json``, which engine search ``name`` belongs to (read
+    back by :func:`engine_of` without importing MLflow); a search of another engine under that name is
+    refused (the same rule as its MLflow run's ``engine`` tag, checked seconds later)."""
+    import json
+    import os
+
+    path = _engine_file(runs_dir, name)
+    recorded = engine_of(name, runs_dir=runs_dir)
+    if recorded is not None and recorded != engine:
+        raise SearchError(
+            f"search {name!r} belongs to the {recorded} engine ({path}); received engine {engine!r}. "
+            f"Use another {option('name')}."
+        )
+    if recorded is None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        tmp.write_text(json.dumps({"engine": engine}))
+        os.replace(tmp, path)
+
+
+def engine_of(name: str, *, runs_dir: Path, tracking_uri: str | None = None) -> str | None:
+    """The engine search ``name`` was recorded with: :func:`record_engine`'s file, else (a search started
+    elsewhere, or by an older cnn-search) the ``engine`` tag of its MLflow run when ``tracking_uri`` is
+    given; None when neither knows it."""
+    import json
+
+    path = _engine_file(runs_dir, name)
+    try:
+        return str(json.loads(path.read_text())["engine"])
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    if tracking_uri is None:
+        return None
+    from search.tracking._searches import recorded_engine
+
+    return recorded_engine(tracking_uri, name)
+
+
+def check_same_search(recorded: Mapping[str, Any], space: Space, data: DataBundle, name: str) -> dict[str, Any]:
+    """Refuse to continue search ``name`` with another space or other data than it was started with;
+    returns what identifies it, to be recorded (fingerprints last, so a half-written record is retried)."""
+    if "data_fingerprint" in recorded:
+        if recorded.get("space_fingerprint") != space.fingerprint():
+            raise SearchError(
+                f"search {name!r} already exists with a different space ({recorded.get('space')!r}, "
+                f"fingerprint {recorded.get('space_fingerprint')}); received space {space.name!r} (fingerprint "
+                f"{space.fingerprint()}). Use another --name, or the same space to continue it."
+            )
+        if recorded.get("data_fingerprint") != data.fingerprint:
+            raise SearchError(
+                f"search {name!r} already exists on other data ({recorded.get('data')!r}, fingerprint "
+                f"{recorded.get('data_fingerprint')}); received {data.source!r} (fingerprint {data.fingerprint}). "
+                "Use another --name, or the same data and split to continue it."
+            )
+    return {
+        "space": space.name,
+        "space_definition": space.to_dict(),
+        "data": data.source,
+        "space_fingerprint": space.fingerprint(),
+        "data_fingerprint": data.fingerprint,
+    }
+
+
+def seed_everything(seed: int | None) -> None:
+    """Seed Keras (Python, NumPy, the backend) and make TensorFlow's ops deterministic; None: nothing."""
+    if seed is None:
+        return
+    import keras
+
+    keras.utils.set_random_seed(seed)
+    if keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+
+        tf.config.experimental.enable_op_determinism()
+
+
+def states_of(rows: Sequence[Mapping[str, Any]]) -> dict[str, int]:
+    """Trials by state, in first-seen order.
+
+    >>> states_of([{"state": "complete"}, {"state": "pruned"}, {"state": "complete"}])
+    {'complete': 2, 'pruned': 1}
+    """
+    states: dict[str, int] = {}
+    for row in rows:
+        states[row["state"]] = states.get(row["state"], 0) + 1
+    return states

@@ -1,0 +1,217 @@
+"""A search's life in MLflow, the same for every engine: started in the background, the parent run
+ended FINISHED, KILLED or FAILED however the search ends, signals held outside training.
+
+:class:`SearchRecord` is the first layer of :class:`~search.engines.Session` (then
+:class:`~search.engines._winner.Winner`, then the trial policy in ``_session.py``).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import signal
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from search._errors import SearchError
+from search.engines._signals import Signals, interrupt_on_signals
+from search.tracking import Tracker
+from search.tracking._store import search_lock
+
+if TYPE_CHECKING:
+    from search.data import DataBundle
+    from search.space import Space
+
+log = logging.getLogger("search")
+
+
+def say_winner(trial: int, test_accuracy: float, seconds: float, uri: str) -> None:
+    """The line that says the search's winner is registered (by whichever process registered it)."""
+    log.info(
+        "winner: trial %d, test accuracy %.4f (evaluated once, %.1f s), registered as %s",
+        trial,
+        test_accuracy,
+        seconds,
+        uri,
+    )
+
+
+class SearchRecord:
+    """The search's MLflow experiment and parent run (:meth:`running`), and the spool a supervised
+    worker writes instead (``relay``). The attributes are set by :class:`~search.engines.Session`."""
+
+    name: str
+    engine: str
+    space: Space
+    data: DataBundle
+    runs_dir: Path
+    tracking_uri: str
+    relay: Path | None
+    owns_parent: bool
+    mixed_precision: bool
+    xla: bool
+    _tracking: Future[tuple[Tracker, str, str]] | None
+
+    # -- MLflow: started in the background, waited for when a trial is recorded ----------------------
+    def begin(self, parent_run_id: str | None, on_ready: Callable[[str, str], None] | None = None) -> None:
+        """Start MLflow (import, store, experiment, parent run, reconciliation) in a background thread:
+        it overlaps the first trial's training instead of delaying it. ``on_ready(experiment_id,
+        parent_run_id)`` is called from that thread once the parent run exists. A supervised worker
+        (``relay``) starts no MLflow: its records go to the spool, ``on_ready`` is not called."""
+        from concurrent.futures import ThreadPoolExecutor
+
+        if self.relay is not None:
+            from search.tracking._spool import RelayTracker
+
+            self._tracking = Future()
+            self._tracking.set_result((RelayTracker(self.relay), "", ""))  # type: ignore[arg-type]
+            return
+
+        def begin() -> tuple[Tracker, str, str]:
+            tracked = self._begin(parent_run_id)
+            if on_ready is not None:
+                on_ready(tracked[1], tracked[2])
+            return tracked
+
+        pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="cnn-search-mlflow")
+        self._tracking = pool.submit(begin)
+        pool.shutdown(wait=False)
+
+    def _begin(self, parent_run_id: str | None) -> tuple[Tracker, str, str]:
+        tracker = Tracker(self.tracking_uri, artifact_root=self.runs_dir / "mlartifacts")
+        tags = {
+            "engine": self.engine,
+            "space": self.space.name,
+            "space_fingerprint": self.space.fingerprint(),
+            "data": self.data.source,
+            "data_fingerprint": self.data.fingerprint,
+            "data_seed": str(self.data.seed),
+            "skipped_files": str(len(self.data.skipped)),
+        }
+        params = {
+            "engine": self.engine,
+            "space": self.space.name,
+            "data": self.data.source,
+            "input_shape": "x".join(map(str, self.data.input_shape)),
+            "num_classes": self.data.num_classes,
+            "mixed_precision": self.mixed_precision,
+            "xla": self.xla,
+        }
+        with search_lock(self.runs_dir, self.name):  # two first runs of one search: one experiment, one parent
+            experiment_id = tracker.experiment(self.name)
+            parent, created = tracker.start_search(
+                experiment_id, name=self.name, parent_run_id=parent_run_id, tags=tags, params=params
+            )
+        recorded = tracker.client.get_run(parent).data.tags.get("engine", self.engine)
+        if recorded != self.engine:
+            raise SearchError(
+                f"MLflow experiment {self.name!r} belongs to a {recorded} search; received engine "
+                f"{self.engine!r}. Use another --name."
+            )
+        killed = (
+            []
+            if created
+            else tracker.reconcile(experiment_id, parent, killed_reason="killed: the process running it ended")
+        )
+        if killed:
+            log.warning("%d trial run(s) left RUNNING by an earlier process marked KILLED in MLflow", len(killed))
+        tracker.client.log_text(parent, json.dumps(self.space.to_dict(), indent=2), "space.json")
+        if self.data.skipped:
+            tracker.log(parent, tags={"skipped_files": str(len(self.data.skipped))})
+            skipped = [{"path": path, "reason": reason} for path, reason in self.data.skipped]
+            tracker.client.log_dict(parent, {"skipped": skipped}, "skipped_files.json")
+        self._drain(tracker, experiment_id, parent)  # records an earlier run's workers left unwritten
+        return tracker, experiment_id, parent
+
+    def drain(self, *, wait: bool = True) -> int:
+        """Write what this search's supervised workers left in the spool into MLflow
+        (:mod:`search.tracking._spool`); ``wait=False`` does nothing while MLflow is still starting."""
+        if self.relay is not None or self._tracking is None or (not wait and not self._tracking.done()):
+            return 0
+        return self._drain(*self._tracked())
+
+    def _drain(self, tracker: Tracker, experiment_id: str, parent: str) -> int:
+        from search.tracking._spool import drain, spool_dir
+
+        def said(record: dict[str, Any], uri: str) -> None:
+            say_winner(record["trial"], record["metrics"]["test_accuracy"], record["seconds"], uri)
+
+        spool = spool_dir(self.runs_dir, self.name)
+        return drain(tracker, experiment_id, parent, spool, name=self.name, on_winner=said)
+
+    def _tracked(self) -> tuple[Tracker, str, str]:
+        if self._tracking is None:
+            raise RuntimeError("Session.begin() was not called")
+        return self._tracking.result()
+
+    @contextmanager
+    def running(
+        self,
+        parent_run_id: str | None = None,
+        on_ready: Callable[[str, str], None] | None = None,
+        *,
+        trains: bool = True,
+    ) -> Iterator[Signals]:
+        """The life of one invocation, the same for every engine: MLflow started (:meth:`begin`, with
+        ``parent_run_id`` and ``on_ready``) once signals are caught, start-up objects kept out of garbage
+        collection (``gc.freeze``; Keras's per-trial ``gc.collect`` otherwise walks every TensorFlow
+        object), SIGINT/SIGTERM held outside training, and the parent run ended FINISHED, KILLED or
+        FAILED however the block ends. A signal held until the block's work is done (the winner was being
+        registered) does not undo it: the parent run ends FINISHED and the signal is said, not raised.
+        ``trains=False``: trials run in worker processes, not here; Keras is not imported now (3 s of CPU
+        the workers' start-up needs on a small machine)."""
+        import gc
+
+        if trains:
+            import keras  # (imported before the heap is frozen)
+
+            if self.mixed_precision:  # float16 compute, float32 weights; the softmax output stays float32
+                keras.mixed_precision.set_global_policy("mixed_float16")
+        gc.collect()
+        gc.freeze()
+        try:
+            with interrupt_on_signals() as signals:
+                try:
+                    self.begin(parent_run_id, on_ready=on_ready)
+                    yield signals
+                except KeyboardInterrupt:
+                    self.end_search("KILLED")
+                    raise
+                except BaseException:
+                    self.end_search("FAILED")
+                    raise
+                if signals.pending is not None:
+                    log.warning(
+                        "%s received while the search was finishing: everything was recorded, it ended normally",
+                        signal.Signals(signals.pending).name,
+                    )
+                    signals.pending = None
+                self.end_search()
+        finally:
+            gc.unfreeze()
+
+    def end_search(self, status: str = "FINISHED") -> None:
+        """End the parent run with ``status``; nothing to end when MLflow never started."""
+        if (
+            not self.owns_parent
+            or self._tracking is None
+            or (self._tracking.done() and self._tracking.exception() is not None)
+        ):
+            return
+        tracker, _, parent = self._tracked()
+        tracker.end_search(parent, status)
+
+    @property
+    def tracker(self) -> Tracker:
+        return self._tracked()[0]
+
+    @property
+    def experiment_id(self) -> str:
+        return self._tracked()[1] if self._tracking is not None else ""
+
+    @property
+    def parent_run_id(self) -> str:
+        return self._tracked()[2] if self._tracking is not None else ""

@@ -1,0 +1,148 @@
+"""The winner: the best trial's model kept on disk as trials finish, then evaluated once on the test split,
+logged and registered (:meth:`Winner.finish`), and the report's pictures.
+
+"Best" (README): the completed trial best by the search's goal (:data:`~search._goal.GOAL`) at its best
+epoch; its model is that epoch's weights (no retraining on train+validation), kept on disk as
+``runs/models/<name>/trial-<n>.keras`` as soon as trial n beats the previous best (which is then
+deleted). Ties keep the earlier trial. If that file is missing, the winner is retrained.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from search._goal import GOAL
+from search.engines._record import SearchRecord
+
+if TYPE_CHECKING:
+    from search.model import Architecture
+    from search.training import Objective, TrialResult
+
+log = logging.getLogger("search")
+
+
+def atomic_save(model: Any, path: Path) -> None:
+    """Save a Keras model so that a kill mid-write leaves the previous file intact."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp{path.suffix}")
+    try:
+        model.save(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+class Winner(SearchRecord):
+    """The second layer of :class:`~search.engines.Session`: model files and the registered winner."""
+
+    models_dir: Path
+    objective: Objective
+
+    def model_path(self, trial: int) -> Path:
+        return self.models_dir / f"trial-{trial}.keras"
+
+    def keep_if_best(
+        self, number: int, result: TrialResult, previous_best: float | None, previous_trial: int | None
+    ) -> bool:
+        """Save the trial's model (named after the trial, so a kill between steps can never pair one
+        trial's weights with another's number) when it beats ``previous_best``; drop the previous one."""
+        if result.model is None or result.value is None:
+            return False
+        if not GOAL.better(result.value, than=previous_best):
+            return False
+        atomic_save(result.model, self.model_path(number))
+        if previous_trial is not None and previous_trial != number:
+            self.model_path(previous_trial).unlink(missing_ok=True)
+        return True
+
+    def pictures(self) -> None:
+        """Draw the report's pictures (:mod:`search.report`) and log them on the search's run; a picture
+        never fails a search (what went wrong is a warning)."""
+        from search.report import make_report
+
+        t0 = time.perf_counter()
+        try:
+            made = make_report(self.name, runs_dir=self.runs_dir, tracking_uri=self.tracking_uri, data=self.data)
+        except Exception as exc:  # whatever goes wrong with a picture, the search stands
+            log.warning("report pictures not made: %s: %s", type(exc).__name__, exc)
+            return
+        log.info("%d pictures in %s (%.1f s)", len(made.pictures), made.html, time.perf_counter() - t0)
+
+    # -- the winner --------------------------------------------------------------------------------
+    def finish(
+        self, *, best_trial: int, best_params: dict[str, Any], best_epoch: int | None
+    ) -> tuple[dict[str, float], str]:
+        """Evaluate the winner once on the test split, log and register it. Returns (metrics, model URI)."""
+        import keras
+        import numpy as np
+
+        from search.space import FixedParams
+
+        started = time.perf_counter()
+        arch = self.space.sample(FixedParams(best_params))
+        if self.model_path(best_trial).is_file():
+            model = keras.saving.load_model(self.model_path(best_trial), safe_mode=True)
+        else:  # the best trial's weights were not kept (another worker, a crash): retrain it
+            from search.training import retrain
+
+            model = retrain(
+                self.space, self.data, arch, trial=best_trial, best_epoch=best_epoch, seed=self.objective.seed
+            )
+        x_test, y_test = self.data.arrays("test")
+        from search.training._eager import predict_eagerly, scores
+
+        probabilities = predict_eagerly(model, x_test)
+        y = y_test.astype(int)
+        k = self.data.num_classes
+        confusion = np.bincount(y * k + probabilities.argmax(axis=1), minlength=k * k).reshape(k, k)
+        accuracy, loss = scores(probabilities, y)
+        metrics = {"test_accuracy": accuracy, "test_loss": loss}
+        example = x_test[:5]  # the signature: its input, and the model's answers to it
+        seconds = time.perf_counter() - started
+        uri = self._log_winner(model, arch, best_trial, metrics, confusion, example, probabilities[:5], seconds)
+        return metrics, uri
+
+    def _log_winner(
+        self,
+        model: Any,
+        arch: Architecture,
+        trial: int,
+        metrics: dict[str, float],
+        confusion: Any,
+        example: Any,
+        answers: Any,
+        seconds: float,
+    ) -> str:
+        """The winner into MLflow (:meth:`Tracker.log_winner`), or, for a supervised worker, into the spool
+        for its supervisor to write (:mod:`search.tracking._spool`). The model goes as the file kept for
+        the trial, saved here if it was retrained."""
+        import keras
+
+        from search.tracking._mlflow import tensor_spec
+
+        path = self.model_path(trial)
+        if not path.is_file():
+            atomic_save(model, path)
+        record = {
+            "trial": trial,
+            "summary": arch.summary(self.data.num_classes),
+            "architecture": arch.to_dict(),
+            "metrics": metrics,
+            "confusion": {
+                "class_names": list(self.data.class_names),
+                "matrix": confusion.tolist(),
+                "rows": "true class",
+                "columns": "predicted class",
+            },
+            "model_file": str(path.resolve()),
+            "inputs": tensor_spec(example),
+            "outputs": tensor_spec(answers),
+            "backend": keras.backend.backend(),
+            "seconds": seconds,
+        }
+        return self.tracker.log_winner(self.parent_run_id, self.name, record)
