@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 
     from search._errors import InfeasibleError
     from search.data import DataBundle
+    from search.engines._session import SearchResult
     from search.space import Space
 
 app = typer.Typer(
@@ -388,34 +389,7 @@ def run(
         raise _fail(exc) from None
     finally:
         logger.removeHandler(handler)
-    if result.nothing_to_do:
-        typer.echo(
-            f"nothing to do: search {result.name!r} already has {len(result.trials)} trials for a target of {trials} "
-            "(raise --trials to add more)",
-            err=True,
-        )
-    out = _stdout_console()
-    _print_trials(result.trials[:10], console=out, fixed=_space_training(space))
-    if result.best_trial is not None:
-        test = result.test_metrics.get("test_accuracy")
-        out.print(
-            f"best: trial {result.best_trial}, {GOAL.metric} {result.best_value:.4f}"
-            + (f", test_accuracy {test:.4f} (test split, evaluated once)" if test is not None else "")
-        )
-        out.print(f"model: {result.model_uri}  (tracking URI {result.tracking_uri})")
-    ui = "cnn-search ui" + (f" --runs-dir {runs_dir}" if str(runs_dir) != "runs" else "")
-    from search.tracking._ui import runs_address
-
-    look = runs_address("http://127.0.0.1:5000", result.experiment_id)
-    out.print(f"look: {ui}  then open {look}", soft_wrap=True)
-    if result.best_trial is None:  # a search that found nothing did not succeed (scripts see it)
-        states = ", ".join(f"{n} {state}" for state, n in sorted(result.states.items())) or "no trial ran"
-        typer.echo(
-            f"error: no trial completed ({states}): nothing registered; the reasons are in the table above and "
-            "in MLflow",
-            err=True,
-        )
-        raise typer.Exit(1)
+    _say_result(result, trials=trials, space=space, runs_dir=runs_dir)
 
 
 def _stdout_console() -> Console:
@@ -488,6 +462,39 @@ def _space_training(space: str) -> dict:
         return _fixed_training(load_space(space).to_dict())
     except (SpaceError, OSError):
         return {}
+
+
+def _say_result(result: SearchResult, *, trials: int, space: str, runs_dir: Path) -> None:
+    """What ``run`` prints when the search is over: the best trials, the winner, where to look; exit 1 when
+    no trial completed (a search that found nothing did not succeed: scripts see it)."""
+    if result.nothing_to_do:
+        typer.echo(
+            f"nothing to do: search {result.name!r} already has {len(result.trials)} trials for a target of {trials} "
+            "(raise --trials to add more)",
+            err=True,
+        )
+    out = _stdout_console()
+    _print_trials(result.trials[:10], console=out, fixed=_space_training(space))
+    if result.best_trial is not None:
+        test = result.test_metrics.get("test_accuracy")
+        out.print(
+            f"best: trial {result.best_trial}, {GOAL.metric} {result.best_value:.4f}"
+            + (f", test_accuracy {test:.4f} (test split, evaluated once)" if test is not None else "")
+        )
+        out.print(f"model: {result.model_uri}  (tracking URI {result.tracking_uri})")
+    ui = "cnn-search ui" + (f" --runs-dir {runs_dir}" if str(runs_dir) != "runs" else "")
+    from search.tracking._ui import runs_address
+
+    look = runs_address("http://127.0.0.1:5000", result.experiment_id)
+    out.print(f"look: {ui}  then open {look}", soft_wrap=True)
+    if result.best_trial is None:  # a search that found nothing did not succeed (scripts see it)
+        states = ", ".join(f"{n} {state}" for state, n in sorted(result.states.items())) or "no trial ran"
+        typer.echo(
+            f"error: no trial completed ({states}): nothing registered; the reasons are in the table above and "
+            "in MLflow",
+            err=True,
+        )
+        raise typer.Exit(1)
 
 
 @app.command("worker")
