@@ -9,7 +9,7 @@ from search.engines._optuna import make_pruner
 
 def _study_after_two_good_trials(start_points: int) -> optuna.Study:
     study = optuna.create_study(direction="maximize", pruner=make_pruner("median", 5, start_points=start_points))
-    for _ in range(2):  # two known-good trials, as the vgg space's start points are
+    for _ in range(2):  # two known-good trials, as the start points of a space with two are
         trial = study.ask()
         for epoch, value in enumerate([0.6, 0.7, 0.8, 0.85, 0.9]):
             trial.report(value, epoch)
