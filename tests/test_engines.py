@@ -218,6 +218,11 @@ def test_the_registry_lists_the_engines_and_refuses_unknown_ones():
     assert [ENGINES[n].workers for n in ENGINES_UNDER_CONTRACT] == [True, True, False]
     with pytest.raises(SearchError, match="unknown engine 'nope'; expected one of optuna, keras-tuner, autokeras"):
         get_engine("nope")
+    with pytest.raises(SearchError, match="the autokeras engine has no worker processes"):
+        get_engine("autokeras").worker("any")  # not KerasTuner's worker, though it shares KerasTuner's run
+    with pytest.raises(SearchError, match=r"^tuner: the optuna engine has no tuners; received 'grid'$"):
+        run_search("tiny", tuner="grid", runs_dir=Path("never-created"))  # was silently ignored
+    assert not Path("never-created").exists()
 
 
 @pytest.mark.slow

@@ -553,6 +553,9 @@ class AutoKerasEngine(KerasTunerEngine):
         log.warning("%s", translate(space).report())  # what cannot be expressed is refused here, before anything
         return options
 
+    def worker(self, name: str, **options: Any) -> int:
+        return Engine.worker(self, name, **options)  # trials run in the search's own process only
+
     def search_trials(
         self, session: Session, options: SearchOptions, *, directory: Path, signals: Signals
     ) -> list[dict[str, Any]]:
