@@ -559,17 +559,8 @@ class AutoKerasEngine(KerasTunerEngine):
     def search_trials(
         self, session: Session, options: SearchOptions, *, directory: Path, signals: Signals
     ) -> list[dict[str, Any]]:
-        assert options.tuner is not None
         translation = translate(session.space)
-        rows = search_autokeras(
-            session,
-            translation,
-            tuner=options.tuner,
-            trials=options.trials,
-            seed=options.seed,
-            epochs=options.planned_epochs(session.space),
-            directory=directory,
-            signals=signals,
-        )
+        keywords = self.search_keywords(session, options)
+        rows = search_autokeras(session, translation, directory=directory, signals=signals, **keywords)
         session.tracker.client.log_dict(session.parent_run_id, translation.to_dict(), "autokeras_translation.json")
         return rows

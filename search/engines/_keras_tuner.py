@@ -400,20 +400,19 @@ class KerasTunerEngine(Engine):
             )
         return super().check(options, space)
 
+    @staticmethod
+    def search_keywords(session: Session, options: SearchOptions) -> dict[str, Any]:
+        """What every KerasTuner-style search call takes from the options (in this process or supervised)."""
+        assert options.tuner is not None
+        epochs = options.planned_epochs(session.space)
+        return {"tuner": options.tuner, "trials": options.trials, "seed": options.seed, "epochs": epochs}
+
     def search_trials(
         self, session: Session, options: SearchOptions, *, directory: Path, signals: Signals
     ) -> list[dict[str, Any]]:
         """Run (or resume) the trials in this process; one row per finished trial."""
-        assert options.tuner is not None
-        return search_keras_tuner(
-            session,
-            tuner=options.tuner,
-            trials=options.trials,
-            seed=options.seed,
-            epochs=options.planned_epochs(session.space),
-            directory=directory,
-            signals=signals,
-        )
+        keywords = self.search_keywords(session, options)
+        return search_keras_tuner(session, directory=directory, signals=signals, **keywords)
 
     def run(self, session: Session, options: SearchOptions) -> SearchResult:
         space, bundle, name = session.space, session.data, session.name
@@ -447,10 +446,9 @@ class KerasTunerEngine(Engine):
         seed_everything(options.seed)
         with session.running(state.get("mlflow_parent_run_id"), on_ready=recorded) as signals:
             if options.supervised:
-                assert options.tuner is not None
                 supervise_keras_tuner(
-                    session, workers=options.workers or 1, gpus=list(options.gpus), tuner=options.tuner,
-                    trials=options.trials, seed=options.seed, epochs=epochs, directory=directory, signals=signals,
+                    session, workers=options.workers or 1, gpus=list(options.gpus), directory=directory,
+                    signals=signals, **self.search_keywords(session, options),
                 )  # fmt: skip
                 rows = GOAL.best_first(load_rows(directory, name).values())
             else:
