@@ -5,7 +5,9 @@ is trained with cnn-search's own :class:`search.training.Objective` (seed 0, ``-
 pruning) on each task of benchmarks/suite.py, once per variant; a variant overrides the start
 points' training settings (``batch_size=32,learning_rate=0.002``; ``as-written`` is the space's own). Prints
 validation and test accuracy and seconds per point, then the means per variant. This is what chose
-the vgg space's start points' batch size and learning rate (spaces/vgg.yaml).
+the vgg space's start points' batch size and learning rate (spaces/vgg.yaml), and measured the
+weights' moving average (``--variants "ema=0;as-written"``: trials judged on the last step's weights or
+on the average, ``training.ema``).
 
 ``--points FILE.yaml`` trains other candidate points instead of the space's own (a mapping of names to
 points, each written as under ``start:``, checked against the space like them), ``--seeds 0,1`` each
@@ -28,16 +30,16 @@ from pathlib import Path
 from _tasks import TASKS, default_cache, write_task
 
 
-def parse_variant(text: str) -> dict[str, float | int]:
+def parse_variant(text: str) -> dict[str, float | int | bool]:
     """``batch_size=32,learning_rate=0.002`` -> ``{"batch_size": 32, "learning_rate": 0.002}``;
-    ``as-written`` -> ``{}``."""
+    ``ema=0`` -> ``{"ema": False}``; ``as-written`` -> ``{}``."""
     if text.strip() in ("", "as-written"):
         return {}
-    out: dict[str, float | int] = {}
+    out: dict[str, float | int | bool] = {}
     for item in text.split(","):
         key, _, value = item.partition("=")
-        number = float(value)
-        out[key.strip()] = int(number) if number.is_integer() and key.strip() == "batch_size" else number
+        key, number = key.strip(), float(value)
+        out[key] = bool(number) if key == "ema" else int(number) if key == "batch_size" else number
     return out
 
 

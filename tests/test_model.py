@@ -222,9 +222,11 @@ def test_fused_batch_norm_trains_as_keras_batch_norm_and_leaves_only_builtin_lay
 
 
 @pytest.mark.parametrize("optimizer", ["adam", "adamw"])
-def test_fused_adam_takes_the_steps_keras_adam_takes_and_is_not_saved(tmp_path, optimizer):
+@pytest.mark.parametrize("ema", [None, 0.7])
+def test_fused_adam_takes_the_steps_keras_adam_takes_and_is_not_saved(tmp_path, optimizer, ema):
     """Trained side by side from the same weights on the same batches, the fused optimizer (one
-    ResourceApplyAdam a weight) leaves the weights Keras's Adam/AdamW leaves; the model handed on is
+    ResourceApplyAdam a weight, and one ResourceApplyGradientDescent a weight for the moving average
+    with ``ema``) leaves the weights, and the averages, Keras's Adam/AdamW leaves; the model handed on is
     compiled with Keras's own optimizer (same configuration), evaluates the same, and loads without
     cnn-search."""
     from search.model import for_saving
@@ -239,12 +241,19 @@ def test_fused_adam_takes_the_steps_keras_adam_takes_and_is_not_saved(tmp_path, 
     models = {}
     for fused in (False, True):
         keras.utils.set_random_seed(2)
-        models[fused] = compile_model(build_model(arch, (8, 8, 1), 3), arch, steps_per_execution=4, fused=fused)
+        models[fused] = compile_model(
+            build_model(arch, (8, 8, 1), 3), arch, steps_per_execution=4, fused=fused, ema_momentum=ema
+        )
         models[fused].fit(x, y, batch_size=8, epochs=3, shuffle=False, verbose=0)
     assert type(models[True].optimizer).__name__ == f"Fused{type(models[False].optimizer).__name__}"
     assert int(models[True].optimizer.iterations) == int(models[False].optimizer.iterations) == 24
     for a, b in zip(models[False].get_weights(), models[True].get_weights(), strict=True):
         np.testing.assert_allclose(b, a, rtol=1e-3, atol=1e-5)
+    if ema is not None:  # fit ends by putting the averages into the weights (Keras's finalize_variable_values)
+        averages = [[a.numpy() for a in m.optimizer._model_variables_moving_average] for m in models.values()]
+        for a, b in zip(*averages, strict=True):
+            np.testing.assert_allclose(b, a, rtol=1e-3, atol=1e-5)
+        assert not np.allclose(averages[0][0], 0.0)
     kept = for_saving(models[True])
     assert kept is not models[True] and type(kept.optimizer) is type(models[False].optimizer)
     assert kept.optimizer.get_config() == {**models[True].optimizer.get_config(), "name": optimizer}
@@ -252,3 +261,18 @@ def test_fused_adam_takes_the_steps_keras_adam_takes_and_is_not_saved(tmp_path, 
     kept.save(tmp_path / "kept.keras")
     again = keras.saving.load_model(tmp_path / "kept.keras", safe_mode=True)
     np.testing.assert_allclose(again(x), models[True](x), atol=1e-6)
+
+
+def test_training_ema_is_a_setting_of_the_space_and_old_records_read_as_without_it():
+    """``training.ema`` defaults on, may be fixed off or searched; an architecture recorded before the
+    setting existed (no ``ema`` key) trained without it and is read back that way."""
+    from search import RandomParams, Space
+
+    assert Space().sample(RandomParams(0)).training.ema is True
+    assert Space(training={"ema": False}).sample(RandomParams(0)).training.ema is False
+    both = {Space(training={"ema": [False, True]}).sample(RandomParams(seed)).training.ema for seed in range(12)}
+    assert both == {False, True}
+    data = Space().sample(RandomParams(0)).to_dict()
+    assert Architecture.from_dict(data).training.ema is True
+    del data["training"]["ema"]
+    assert Architecture.from_dict(data).training.ema is False

@@ -210,3 +210,54 @@ def test_validation_collapse_is_stopped_at_once_with_its_reason():
     assert result.state == "pruned" and result.epochs_run <= 2  # of 10: the epoch training accuracy gets high
     assert result.reason.startswith("val_collapse: validation accuracy 0.")
     assert "at chance (0.500) while training accuracy" in result.reason
+
+
+def _trained(space, digits, *, ema):
+    """One seeded trial of ``space`` with ``training.ema`` set, and the model Keras trained (from the
+    trial_start hook: the kept model is a copy rebuilt for saving)."""
+    from search import hooks
+
+    seen = {}
+
+    class Capture:
+        def trial_start(self, *, trial, attempt, model):
+            seen["model"] = model
+
+    arch = space.sample(RandomParams(0))
+    arch = type(arch)(arch.blocks, arch.head, type(arch.training)(**{**vars(arch.training), "ema": ema}))
+    hook = hooks.register(Capture())
+    try:
+        result = Objective(space, digits, seed=0)(arch, lambda e, v: False)
+    finally:
+        hooks.unregister(hook)
+    return result, seen["model"]
+
+
+def test_a_trial_is_judged_and_kept_with_the_moving_average_of_its_weights(digits):
+    """training.ema (default on): the validation pass and the weights kept are the optimizer's moving
+    average of the weights, not the last step's; the average is not what training continues from."""
+    space = Space(**{**SMALL, "training": {"epochs": 1, "batch_size": 32, "patience": None}})
+    averaged, model = _trained(space, digits, ema=True)
+    plain, plain_model = _trained(space, digits, ema=False)
+    assert averaged.state == plain.state == "complete"
+    averages = [a.numpy() for a in model.optimizer._model_variables_moving_average]
+    kept = [w.numpy() for w in averaged.model.trainable_weights]
+    assert len(kept) == len(averages) > 0
+    assert all(np.array_equal(k, a) for k, a in zip(kept, averages, strict=True))  # one epoch: the best is the last
+    last = [w.numpy() for w in plain.model.trainable_weights]  # the same seeded steps, without the average
+    assert not all(np.allclose(k, w) for k, w in zip(kept, last, strict=True))
+    assert not plain_model.optimizer.use_ema
+    x, y = digits.arrays("validation")
+    assert averaged.model.evaluate(x, y, verbose=0)[1] == pytest.approx(averaged.value, abs=1e-6)
+
+
+def test_training_goes_on_from_the_raw_weights_not_the_average(digits):
+    """Between epochs the raw weights come back: two epochs with and without the average follow the same
+    training losses (same seed), only what is judged differs."""
+    space = Space(**{**SMALL, "training": {"epochs": 2, "batch_size": 32, "patience": None}})
+    averaged, _ = _trained(space, digits, ema=True)
+    plain, _ = _trained(space, digits, ema=False)
+    assert averaged.history["loss"] == pytest.approx(plain.history["loss"], rel=1e-5)
+    assert averaged.history["val_accuracy"] != plain.history["val_accuracy"] or (
+        averaged.history["val_loss"] != pytest.approx(plain.history["val_loss"], rel=1e-6)
+    )

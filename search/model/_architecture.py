@@ -90,7 +90,9 @@ class Head:
 
 @dataclass(frozen=True)
 class Training:
-    """How a trial trains; ``momentum`` is used by sgd and rmsprop only."""
+    """How a trial trains; ``momentum`` is used by sgd and rmsprop only. ``ema``: the trial is judged,
+    and its model kept, with an exponential moving average of its weights (see
+    :func:`search.model.ema_momentum`)."""
 
     optimizer: str = "adam"
     learning_rate: float = 1e-3
@@ -100,6 +102,7 @@ class Training:
     momentum: float | None = None
     patience: int | None = 5
     augment: dict[str, Any] | None = None
+    ema: bool = True
 
 
 @dataclass(frozen=True)
@@ -137,7 +140,8 @@ class Architecture:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Architecture:
-        """Rebuild from :meth:`to_dict` output; unknown or missing keys are a :class:`SpaceError`."""
+        """Rebuild from :meth:`to_dict` output; unknown or missing keys are a :class:`SpaceError`, except
+        ``training.ema``: an architecture recorded before that setting existed trained without it."""
         try:
             _only_known(data, ("blocks", "head", "training", "preprocessing"), "architecture")
             blocks = tuple(
@@ -148,7 +152,8 @@ class Architecture:
             pre = dict(_only_known(data.get("preprocessing", {}), _names(Preprocessing), "preprocessing"))
             if pre.get("image_size") is not None:
                 pre["image_size"] = tuple(pre["image_size"])
-            training = _only_known(data.get("training", {}), _names(Training), "training")
+            training = dict(_only_known(data.get("training", {}), _names(Training), "training"))
+            training.setdefault("ema", False)  # recorded before the setting existed: trained without it
             return cls(blocks, Head(**head), Training(**training), Preprocessing(**pre))
         except (KeyError, TypeError) as exc:
             raise SpaceError(

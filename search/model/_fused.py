@@ -9,6 +9,10 @@ images of 32x32, one thread): the first epoch (trace included) 37-50% shorter, t
 all fits 0.62x Keras's own, the same training loss to 3 decimals. Profiled on a whole 10-trial search
 (py-spy), tracing had been 30% of the workers' time and the optimizer update 38% of the tracing.
 
+With ``use_ema`` (:func:`search.model._builder.ema_momentum`) the optimizer twin also updates the
+weights' moving average with one ``ResourceApplyGradientDescent`` a weight (``average -= (1 - momentum)
+* (average - weight)``, the same arithmetic as Keras's update).
+
 Same arithmetic: the batch-norm twin computes what Keras's layer computes, except that the moving
 variance it keeps is the batch variance with Bessel's correction (n/(n-1), as Keras 2's fused path
 kept it) where Keras 3 keeps the biased one; the Adam twin is the same update (``lr * sqrt(1 - b2^t) /
@@ -100,6 +104,19 @@ def fused_optimizer_class(base: type) -> type:
                     grad=tf.cast(gradient, tf.float32),
                     use_locking=False,
                 )
+                return None
+
+            def _update_model_variables_moving_average(self, trainable_variables: Any) -> None:
+                # use_ema: average -= (1 - momentum) * (average - weight), one fused kernel a weight where
+                # Keras's own update traces some ten ops a weight into every trial's train step
+                if not self.use_ema or any(v.dtype != tf.float32 for v in trainable_variables):
+                    return super()._update_model_variables_moving_average(trainable_variables)
+                first = tf.equal(self.iterations, 0)  # the first step copies the weights, as Keras's does
+                rate = tf.where(first, 1.0, 1.0 - tf.cast(self.ema_momentum, tf.float32))
+                for variable, average in zip(trainable_variables, self._model_variables_moving_average, strict=True):
+                    tf.raw_ops.ResourceApplyGradientDescent(
+                        var=average.value.handle, alpha=rate, delta=average.value - variable.value, use_locking=False
+                    )
                 return None
 
         Fused.__name__ = Fused.__qualname__ = f"Fused{base.__name__}"

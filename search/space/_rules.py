@@ -126,6 +126,12 @@ TRAINING_RULES: dict[str, Rule] = {
         minimum=1,
         nullable=True,
     ),
+    "ema": Rule(
+        "bool",
+        True,
+        "Judge each trial, and keep its model, with an exponential moving average of its weights (Polyak "
+        "averaging over about a quarter of an epoch); false: the weights of the last step.",
+    ),
     "augment": _fixed(
         "augment",
         None,

@@ -245,6 +245,7 @@ class Space:
             momentum=t["momentum"].suggest(source, "training/momentum") if optimizer in MOMENTUM_OPTIMIZERS else None,
             patience=t["patience"].suggest(source, "training/patience"),
             augment=t["augment"].value,  # type: ignore[union-attr]
+            ema=t["ema"].suggest(source, "training/ema"),
         )
         inp = self.sections["input"]
         pre = Preprocessing(
@@ -327,7 +328,7 @@ class Space:
         count(t["optimizer"], "training/optimizer")
         momentum = count(t["momentum"], "training/momentum") if set(opts) & set(MOMENTUM_OPTIMIZERS) else 1
         combos *= sum(momentum if o in MOMENTUM_OPTIMIZERS else 1 for o in opts)
-        for key in ("learning_rate", "batch_size", "epochs", "weight_decay", "patience"):  # augment is fixed
+        for key in ("learning_rate", "batch_size", "epochs", "weight_decay", "patience", "ema"):  # augment is fixed
             combos *= count(t[key], f"training/{key}")
         return SpaceSize(dims, combos, tuple(continuous))
 

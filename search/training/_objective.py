@@ -8,10 +8,13 @@ architecture (see :class:`Health`), stops when validation accuracy has not impro
 architecture's ``patience`` epochs or is perfect (1.0: no later epoch can beat it), and keeps the
 weights of the best epoch.
 
-Two things make a short trial measure the architecture: the model standardises its input with the
-training split's pixel statistics (:attr:`DataBundle.pixel_stats`), and BatchNormalization's
-momentum comes from the number of steps in an epoch (:func:`search.model.bn_momentum`), so its
-moving statistics are right at the first validation however short the training. With the TensorFlow
+Three things make a short trial measure the architecture: the model standardises its input with the
+training split's pixel statistics (:attr:`DataBundle.pixel_stats`); BatchNormalization's momentum
+comes from the number of steps in an epoch (:func:`search.model._builder.bn_momentum`), so its
+moving statistics are right at the first validation however short the training; and (``training.ema``,
+on by default) each epoch is judged, and the best kept, with an exponential moving average of the
+weights over about the last quarter of the epoch (:func:`search.model._builder.ema_momentum`,
+:class:`_AveragedWeights`), not the noisy weights of the last step. With the TensorFlow
 backend the data reaches ``fit`` as ``tf.data`` pipelines (batched gathers, 32 steps per execution);
 with another backend as NumPy arrays. A trial's fixed cost on a CPU is mostly tracing its functions,
 so a validation split held in memory (up to :data:`EAGER_VALIDATION_MAX` images) is judged by eager
@@ -293,7 +296,7 @@ class Objective:
             return TrialResult("infeasible", reason=f"{exc.reason}: {exc}")
         import keras
 
-        from search.model._builder import bn_momentum
+        from search.model._builder import bn_momentum, ema_momentum
 
         batch = arch.training.batch_size
         n_train = len(self.data.labels("train"))
@@ -306,6 +309,7 @@ class Objective:
             gc.collect()
             if self.seed is not None:
                 keras.utils.set_random_seed(self.seed * 1_000_003 + trial_number)
+            steps = math.ceil(n_train / batch)  # per epoch
             start = time.perf_counter()
             try:
                 model = build_model(
@@ -314,11 +318,16 @@ class Objective:
                     self.data.num_classes,
                     plan=plan,
                     input_stats=self.data.pixel_stats,
-                    bn_momentum=bn_momentum(math.ceil(n_train / batch)),
+                    bn_momentum=bn_momentum(steps),
                     fused=fused,
                 )
                 compile_model(
-                    model, arch, steps_per_execution=STEPS_PER_EXECUTION, jit_compile=self.jit_compile, fused=fused
+                    model,
+                    arch,
+                    steps_per_execution=STEPS_PER_EXECUTION,
+                    jit_compile=self.jit_compile,
+                    fused=fused,
+                    ema_momentum=ema_momentum(steps) if arch.training.ema else None,
                 )
                 callback = _Epochs.make(
                     result,
@@ -380,6 +389,8 @@ class Objective:
         augment = arch.training.augment
         eager = self.data.in_memory and len(self.data.labels("validation")) <= EAGER_VALIDATION_MAX
         callbacks = [_EagerValidation.make(*self.data.arrays("validation")), callback] if eager else [callback]
+        if arch.training.ema:
+            callbacks.insert(0, _AveragedWeights.make())
         if keras.backend.backend() != "tensorflow" and self.data.in_memory and not augment:
             x, y = self.data.arrays("train")  # NumPy reaches fit on any Keras backend
             validation = None if eager else self.data.arrays("validation")
@@ -430,6 +441,47 @@ class _EagerValidation:
                 logs[VAL_ACCURACY], logs[VAL_LOSS] = scores(probabilities, labels)
 
         return EagerValidation()
+
+
+class _AveragedWeights:
+    """Keras callback: from the end of an epoch's training to the start of the next epoch the model holds
+    the optimizer's moving average of its weights (``use_ema``), so the validation pass (Keras's or
+    :class:`_EagerValidation`), the epochs callback that keeps the best epoch's weights, and the model
+    left after ``fit`` all see the average; the raw weights come back before training goes on. First in
+    the callback list. Keras's own ``SwapEMAWeights`` swaps back after validation, so the weights kept
+    would be the raw ones."""
+
+    @staticmethod
+    def make() -> keras.callbacks.Callback:
+        import keras
+
+        class AveragedWeights(keras.callbacks.Callback):
+            raw: list[Any] | None = None
+
+            def _pairs(self) -> list[tuple[Any, Any]]:
+                optimizer = self.model.optimizer
+                return list(zip(optimizer._trainable_variables, optimizer._model_variables_moving_average, strict=True))
+
+            def _average_in(self) -> None:
+                if self.raw is None:
+                    pairs = self._pairs()
+                    self.raw = [variable.numpy() for variable, _ in pairs]
+                    for variable, average in pairs:
+                        variable.assign(average)
+
+            def on_test_begin(self, logs: dict[str, Any] | None = None) -> None:
+                self._average_in()  # Keras's validation pass, after the epoch's training
+
+            def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+                self._average_in()
+
+            def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+                if self.raw is not None:
+                    for (variable, _), raw in zip(self._pairs(), self.raw, strict=True):
+                        variable.assign(raw)
+                    self.raw = None
+
+        return AveragedWeights()
 
 
 def retrain_epochs(arch: Architecture, best_epoch: int | None) -> int:
