@@ -29,8 +29,8 @@ def _pruned_at(study: optuna.Study, curve: list[float]) -> int | None:
 def test_two_start_points_are_the_bar_from_the_third_trial():
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     hopeless = [0.2, 0.25, 0.3, 0.3, 0.3]
-    # The start points have finished: a trial far below them stops at its second epoch (the first is warm-up).
-    assert _pruned_at(_study_after_two_good_trials(start_points=2), hopeless) == 1
+    # The start points have finished: a trial far below them stops after its first epoch (no warm-up).
+    assert _pruned_at(_study_after_two_good_trials(start_points=2), hopeless) == 0
     # A space without two start points keeps Optuna's default: 5 finished trials before any pruning.
     assert _pruned_at(_study_after_two_good_trials(start_points=0), hopeless) is None
     # A trial as good as the start points is never stopped.
