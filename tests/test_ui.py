@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import http.client
 import os
 import signal
 import socket
@@ -69,7 +70,7 @@ def _ui(runs_dir, *args: str) -> Iterator[tuple[int, str, Callable[[], str]]]:
                     with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5) as response:
                         body = response.read().decode()
                         break
-                except OSError:
+                except (OSError, http.client.HTTPException):  # not serving (HTTP) yet
                     time.sleep(1)
             yield port, body, output
         finally:
@@ -370,3 +371,33 @@ def test_the_view_tags_are_set_once_and_again_only_when_changed():
     stale = {**tags, VIEW_TAG: json.dumps({**saved, "state": "{}"})}
     assert list(experiment_tags(stale)) == [VIEW_TAG]
     assert list(experiment_tags({**tags, VIEW_TAG: "not json"})) == [VIEW_TAG]
+
+
+def test_a_port_that_does_not_speak_http_yet_is_not_an_answer():
+    """What `ui` polls while its servers start: a port that sends back something other than an HTTP
+    response (seen once in CI: the request line itself, `BadStatusLine`) is "not answering yet", not a
+    crash of the watch; a real HTTP server then answers (any status)."""
+    import http.server
+    import threading
+
+    from search.tracking._ui import _answers
+
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(1)
+
+        def echo_request_line() -> None:
+            conn, _ = listener.accept()
+            with conn:
+                conn.sendall(conn.recv(4096).split(b"\r\n")[0] + b"\r\n")
+
+        thread = threading.Thread(target=echo_request_line, daemon=True)
+        thread.start()
+        assert _answers(f"http://127.0.0.1:{listener.getsockname()[1]}/dashboard", timeout=5) is False
+        thread.join(timeout=5)
+    server = http.server.HTTPServer(("127.0.0.1", 0), http.server.BaseHTTPRequestHandler)  # answers 501
+    threading.Thread(target=server.handle_request, daemon=True).start()
+    try:
+        assert _answers(f"http://127.0.0.1:{server.server_address[1]}/", timeout=5) is True
+    finally:
+        server.server_close()

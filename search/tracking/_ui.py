@@ -130,14 +130,19 @@ def _local_url(host: str, port: int) -> str:
 
 
 def _answers(url: str, timeout: float) -> bool:
-    """Whether an HTTP server answers ``url`` (any status). No proxy: the server is local."""
+    """Whether an HTTP server answers ``url`` (any status). No proxy: the server is local. Something that
+    is not (yet) speaking HTTP there is not an answer: seen once in CI, the Optuna dashboard's port sent
+    back the request line while it started (``BadStatusLine: GET /dashboard HTTP/1.1``), and the watch
+    must go on waiting, not crash."""
+    import http.client
+
     opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
     try:
         with opener.open(url, timeout=timeout):
             return True
     except urllib.error.HTTPError:
         return True
-    except (OSError, ValueError):
+    except (OSError, ValueError, http.client.HTTPException):
         return False
 
 
