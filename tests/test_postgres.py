@@ -112,3 +112,31 @@ def test_run_and_a_worker_from_elsewhere_share_one_study_on_postgresql(postgres,
     best = max((t for t in study.trials if t.state.name == "COMPLETE"), key=lambda t: t.value)
     assert parents[0].data.tags["best_trial"] == str(best.number)  # chosen among both workers' trials
     assert client.get_model_version_by_alias(NAME, "champion").tags["trial"] == str(best.number)
+
+
+def test_processes_opening_a_new_optuna_database_at_once_all_get_it(postgres):
+    """The first processes to open a new database race to create Optuna's tables (a search and its
+    workers start together; seen in CI: ``duplicate key ... (studydirection, 2200)``): every one of
+    them gets the storage. Six real processes, released at the same instant after their imports."""
+    port = postgres.rsplit(":", 1)[1]
+    subprocess.run(
+        _as_postgres([_pg_bin("createdb"), "-h", "127.0.0.1", "-p", port, "-U", "postgres", "race"]),
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
+    start = time.time() + 8
+    code = (
+        "import time, optuna, sqlalchemy\n"
+        "from search.engines._storage import get_storage\n"
+        f"time.sleep(max(0.0, {start} - time.time()))\n"
+        f"get_storage('{postgres}/race')\n"
+    )
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV
+        )
+        for _ in range(6)
+    ]
+    errors = [p.communicate(timeout=120)[1][-1500:] for p in procs]
+    assert [p.returncode for p in procs] == [0] * 6, "\n".join(errors)

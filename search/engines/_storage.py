@@ -48,11 +48,29 @@ def get_storage(url: str) -> optuna.storages.BaseStorage:
         repair_journal(path)
         return optuna.storages.JournalStorage(JournalFileBackend(str(path)))
     if url.split("://")[0].split("+")[0] in ("sqlite", "postgresql", "mysql"):
-        return optuna.storages.RDBStorage(url)
+        return _rdb_storage(url)
     raise SearchError(
         f"--storage: unknown storage {url!r}; expected a .journal file path, sqlite:///..., "
         f"postgresql://... or mysql://..."
     )
+
+
+def _rdb_storage(url: str, attempts: int = 5) -> optuna.storages.BaseStorage:
+    """Optuna's RDBStorage on ``url``. The first process to open a new database creates Optuna's tables;
+    two doing it at once (a search and its workers start together) make one fail on the other's
+    tables or types (seen in CI on PostgreSQL: ``duplicate key ... (studydirection, 2200)``). That
+    process opens the storage again a moment later, when the tables exist, up to ``attempts`` times."""
+    import optuna
+    import sqlalchemy.exc
+
+    for attempt in range(attempts):
+        try:
+            return optuna.storages.RDBStorage(url)
+        except (sqlalchemy.exc.IntegrityError, sqlalchemy.exc.ProgrammingError):
+            if attempt == attempts - 1:
+                raise
+            time.sleep(0.2 * (attempt + 1))
+    raise AssertionError("unreachable")
 
 
 def repair_journal(path: Path) -> str | None:
