@@ -9,7 +9,9 @@ function's trace included), the later epochs, and the final training loss of eac
 
 ``--compare ema`` measures the other training extra the same way: both sides fused, the second also
 keeping the moving average of the weights that trials are judged with (``training.ema``,
-:func:`search.model._builder.ema_momentum`), to show what the average costs a step.
+:func:`search.model._builder.ema_momentum`), to show what the average costs a step. Its loss columns are
+not comparable: Keras puts the average into the weights at the end of every ``fit``, and the later
+epochs here are a second ``fit``.
 
     python benchmarks/fused.py [--epochs 4] [--images 2400] [--size 32] [--repeats 2] [--spaces vgg,resnet]
     python benchmarks/fused.py --compare ema
@@ -63,11 +65,11 @@ def main() -> None:
         later: dict[bool, float] = {False: float("inf"), True: float("inf")}
         loss: dict[bool, float] = {}
         data = tf.data.Dataset.from_tensor_slices((x, y)).batch(arch.training.batch_size).cache()
+        momentum = ema_momentum(-(-args.images // arch.training.batch_size))
         for repeat in range(args.repeats):
             for second in (False, True) if repeat % 2 == 0 else (True, False):
                 fused = second or args.compare == "ema"
-                steps = -(-args.images // arch.training.batch_size)
-                ema = ema_momentum(steps) if second and args.compare == "ema" else None
+                ema = momentum if second and args.compare == "ema" else None
                 keras.backend.clear_session(free_memory=False)
                 keras.utils.set_random_seed(0)
                 model = build_model(arch, shape, 5, input_stats=(120.0, 11.5), fused=fused)

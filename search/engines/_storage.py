@@ -63,14 +63,12 @@ def _rdb_storage(url: str, attempts: int = 5) -> optuna.storages.BaseStorage:
     import optuna
     import sqlalchemy.exc
 
-    for attempt in range(attempts):
+    for attempt in range(attempts - 1):
         try:
             return optuna.storages.RDBStorage(url)
         except (sqlalchemy.exc.IntegrityError, sqlalchemy.exc.ProgrammingError):
-            if attempt == attempts - 1:
-                raise
             time.sleep(0.2 * (attempt + 1))
-    raise AssertionError("unreachable")
+    return optuna.storages.RDBStorage(url)  # the last attempt's error, if any, is the caller's
 
 
 def repair_journal(path: Path) -> str | None:

@@ -92,7 +92,7 @@ class Head:
 class Training:
     """How a trial trains; ``momentum`` is used by sgd and rmsprop only. ``ema``: the trial is judged,
     and its model kept, with an exponential moving average of its weights (see
-    :func:`search.model.ema_momentum`)."""
+    :func:`search.model._builder.ema_momentum`)."""
 
     optimizer: str = "adam"
     learning_rate: float = 1e-3
