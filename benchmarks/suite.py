@@ -21,8 +21,12 @@ Contenders, each in a fresh process, one after another (nothing else runs meanwh
   cnn-search's ``--seed 0`` does (which also turns TensorFlow's op determinism on: its cost is paid).
 
 What is measured: **wall s** is the whole subprocess, from ``Popen`` to exit, imports and data
-loading included, the same for every contender (a throw-away process imports TensorFlow, Keras,
-MLflow, Optuna and KerasTuner once before the first contender so that nobody pays a cold disk cache).
+loading included, the same for every contender. Before each contender a throw-away process imports
+the libraries any contender uses (TensorFlow, Keras, MLflow and its SQL store, Optuna, KerasTuner,
+cnn-search), untimed: this machine's file cache shrinks by about 4 MB/s even while idle (measured with
+``free``), so whoever ran first after another contender that did not use MLflow or Optuna used to read
+them from disk (a cold start measured up to 90 s; fewshot's README search 34.6 s once, 15.3 s for the
+next contender on the same warm libraries). The warm-up makes every contender start alike.
 **test acc** is the winner's accuracy on the task's test split: printed by the hand loops, read back
 after cnn-search's process ended (``cnn-search compare NAME --format json``: the test accuracy logged
 on the search's MLflow run, the trials by state), not timed. **trials** is the number of trials
@@ -212,6 +216,7 @@ def child(contender: str, npz: Path, *, trials: int, epochs: int, budget: float 
 
 def run_contender(contender: str, npz: Path, **kwargs: Any) -> dict[str, Any]:
     runner = run_hand if contender in HAND else run_cnn_search
+    warm_up()
     try:
         return runner(contender, npz, **kwargs)
     except Exception as exc:  # the suite goes on
@@ -307,9 +312,10 @@ def verdict(target: dict[str, Any] | None) -> str:
 
 
 def warm_up() -> None:
-    """Import the heavy libraries once in a throw-away process, so no contender pays a cold disk cache."""
+    """Import what any contender imports in a throw-away process, so no contender pays a cold disk cache."""
+    modules = "tensorflow, keras, mlflow, mlflow.store.tracking.sqlalchemy_store, optuna, keras_tuner, sklearn"
     subprocess.run(
-        [sys.executable, "-c", "import tensorflow, keras, mlflow, optuna, keras_tuner, sklearn"],
+        [sys.executable, "-c", f"import {modules}, search.cli, search.engines._optuna, search.tracking"],
         capture_output=True,
         env=child_env(),
     )
@@ -367,7 +373,6 @@ def main() -> None:
         f"each contender in a fresh process, one after another; {os.cpu_count()} CPU(s)",
         flush=True,
     )
-    warm_up()
     for name in tasks:
         task = TASKS[name]
         npz = write_task(name, args.cache, seed=args.seed, quick=args.quick)
