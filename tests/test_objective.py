@@ -261,3 +261,30 @@ def test_training_goes_on_from_the_raw_weights_not_the_average(digits):
     assert averaged.history["val_accuracy"] != plain.history["val_accuracy"] or (
         averaged.history["val_loss"] != pytest.approx(plain.history["val_loss"], rel=1e-6)
     )
+
+
+def test_an_epoch_of_a_few_steps_runs_one_step_per_call_and_a_longer_one_runs_many(digits):
+    """steps_per_execution: a traced loop of steps only where an epoch has more than ONE_STEP_EPOCHS steps
+    (the compiled model each trial trains, seen through the trial_start hook)."""
+    from search import hooks
+    from search.training._objective import ONE_STEP_EPOCHS, STEPS_PER_EXECUTION
+
+    seen = []
+
+    class Look:
+        def trial_start(self, *, trial, attempt, model):
+            seen.append((trial, model.steps_per_execution))
+
+    n_train = len(digits.labels("train"))  # 320 images
+    hook = hooks.register(Look())
+    try:
+        for trial, batch in ((0, 64), (1, 16)):  # 5 steps an epoch; 20 steps an epoch
+            space = Space(**{**SMALL, "training": {"epochs": 1, "batch_size": batch}})
+            result = Objective(space, digits, seed=0)(
+                space.sample(RandomParams(0)), lambda e, v: False, trial_number=trial
+            )
+            assert result.state == "complete"
+    finally:
+        hooks.unregister(hook)
+    assert -(-n_train // 64) <= ONE_STEP_EPOCHS < -(-n_train // 16)
+    assert seen == [(0, 1), (1, STEPS_PER_EXECUTION)]
