@@ -1,11 +1,15 @@
 """The goal of a search: the metric a trial is judged by, which way is better, and how it is measured.
 
-Every search has one goal today, :data:`GOAL`: validation accuracy at the trial's best epoch, higher is
-better. Everything that judges trials reads it rather than spelling the metric itself: the training
+Every search has the accuracy goal, :data:`GOAL`: validation accuracy at the trial's best epoch, higher
+is better. Everything that judges trials reads it rather than spelling the metric itself: the training
 callback (which epoch is best, which weights are kept), the value reported to the pruner, the model
 kept on disk, the best-first order of every table, Optuna's study direction, KerasTuner's
-``Objective``, the progress lines and the report. A search with another goal, or several (accuracy
-against size or latency), is built on this type.
+``Objective``, the progress lines and the report.
+
+A search may add goals of size (:data:`GOALS`, ``--goals val_accuracy,params``): then it has several
+objectives, and its result is a Pareto front (:func:`pareto_front`), not one number. The goals added so
+far are known before training, from the layer plan (``params``, ``flops``); ``val_accuracy`` is always
+the first goal, and the champion is chosen on the front by a stated rule (:data:`CHAMPION_RULE`).
 
 >>> GOAL.metric, GOAL.direction
 ('val_accuracy', 'maximize')
@@ -21,7 +25,7 @@ against size or latency), is built on this type.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, TypeVar
 
@@ -41,6 +45,10 @@ class Goal:
     measured: str
     #: A value no epoch can beat (accuracy 1.0): a trial that reaches it stops (no later epoch can do better).
     perfect: float | None = None
+    #: Known from the layer plan before any training (``params``, ``flops``), not measured by training.
+    before_training: bool = False
+    #: The name of the trial's MLflow metric that carries it (``best_val_accuracy``, ``num_params``...).
+    mlflow_metric: str = ""
 
     @property
     def best_metric(self) -> str:
@@ -81,5 +89,92 @@ class Goal:
         return "max" if self.direction == "maximize" else "min"
 
 
-#: The goal of every search today.
-GOAL = Goal(VAL_ACCURACY, "maximize", "validation accuracy at the trial's best epoch", perfect=1.0)
+#: The goal of every search: the first of its goals.
+GOAL = Goal(
+    VAL_ACCURACY,
+    "maximize",
+    "validation accuracy at the trial's best epoch",
+    perfect=1.0,
+    mlflow_metric=f"best_{VAL_ACCURACY}",
+)
+
+#: The goals a search may name (``--goals``), by name.
+GOALS: dict[str, Goal] = {
+    GOAL.metric: GOAL,
+    "params": Goal(
+        "params", "minimize", "parameters of the model (from its layer plan)", before_training=True,
+        mlflow_metric="num_params",
+    ),
+    "flops": Goal(
+        "flops", "minimize", "FLOPs per image, 2 x multiply-adds (from its layer plan)", before_training=True,
+        mlflow_metric="flops",
+    ),
+}  # fmt: skip
+
+#: How the champion is chosen among several goals (said in the README and on the model card).
+CHAMPION_RULE = "the most accurate trial on the Pareto front (every trial that ran met the constraints)"
+
+
+def parse_goals(goals: str | Sequence[str] | None, *, what: str = "goals") -> tuple[Goal, ...]:
+    """The goals named in ``goals`` (``"val_accuracy,params"`` or a sequence of names), accuracy first;
+    ``None`` or empty: accuracy alone. Unknown names, a repeated name and goals without ``val_accuracy``
+    are refused, naming what was expected and what was received.
+
+    >>> [g.metric for g in parse_goals("params, val_accuracy")]
+    ['val_accuracy', 'params']
+    >>> parse_goals(None) == (GOAL,)
+    True
+    >>> parse_goals("val_accuracy,latency")
+    Traceback (most recent call last):
+    ...
+    search._errors.SearchError: goals: unknown goal 'latency'; expected names from val_accuracy, params, flops
+    >>> parse_goals("params")
+    Traceback (most recent call last):
+    ...
+    search._errors.SearchError: goals: val_accuracy must be one of them (trials are judged by it); received params
+    """
+    from search._errors import SearchError
+
+    names = [n.strip() for n in goals.split(",")] if isinstance(goals, str) else list(goals or [])
+    names = [n for n in names if n]
+    if not names:
+        return (GOAL,)
+    for n in names:
+        if n not in GOALS:
+            raise SearchError(f"{what}: unknown goal {n!r}; expected names from {', '.join(GOALS)}")
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    if repeated:
+        raise SearchError(f"{what}: each goal once; received {', '.join(repeated)} more than once")
+    if GOAL.metric not in names:
+        raise SearchError(
+            f"{what}: {GOAL.metric} must be one of them (trials are judged by it); received {', '.join(names)}"
+        )
+    return (GOAL, *(GOALS[n] for n in names if n != GOAL.metric))
+
+
+def dominates(a: Mapping[str, Any], b: Mapping[str, Any], goals: Sequence[Goal]) -> bool:
+    """Whether row ``a`` is at least as good as ``b`` on every goal and better on one.
+
+    >>> g = parse_goals("val_accuracy,params")
+    >>> dominates({"val_accuracy": 0.9, "params": 100}, {"val_accuracy": 0.8, "params": 100}, g)
+    True
+    >>> dominates({"val_accuracy": 0.9, "params": 200}, {"val_accuracy": 0.8, "params": 100}, g)
+    False
+    """
+    at_least = all(not goal.better(b[goal.metric], than=a[goal.metric]) for goal in goals)
+    return at_least and any(goal.better(a[goal.metric], than=b[goal.metric]) for goal in goals)
+
+
+def pareto_front(rows: Iterable[Row], goals: Sequence[Goal]) -> list[int]:
+    """The trial numbers of the rows no other row dominates, among those with a value for every goal
+    (complete trials), in trial order. Equal rows are all on the front.
+
+    >>> g = parse_goals("val_accuracy,params")
+    >>> rows = [{"trial": 0, "val_accuracy": 0.9, "params": 500}, {"trial": 1, "val_accuracy": 0.8, "params": 100},
+    ...         {"trial": 2, "val_accuracy": 0.7, "params": 300}, {"trial": 3, "val_accuracy": None, "params": 50}]
+    >>> pareto_front(rows, g)
+    [0, 1]
+    """
+    valued = [r for r in rows if all(r.get(goal.metric) is not None for goal in goals)]
+    front = [r["trial"] for r in valued if not any(dominates(o, r, goals) for o in valued if o is not r)]
+    return sorted(front)

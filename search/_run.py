@@ -168,10 +168,18 @@ def run_search(
     whichever it has; a plain function gets each :class:`TrialEvent`.
     ``mixed_precision`` and ``xla`` are for GPUs (they run, slowly, on a CPU). ``report`` draws the
     search's pictures (:mod:`search.report`) and logs them on its MLflow run when trials ran.
+
+    ``goals`` (``"val_accuracy,params"``; :data:`search._goal.GOALS`) adds goals of size to accuracy:
+    the search then has several objectives (Optuna only), every goal is a metric of every trial, and the
+    trials on the Pareto front are tagged ``pareto_front`` in MLflow; the champion is
+    :data:`search._goal.CHAMPION_RULE`. ``max_params`` and ``max_flops`` are constraints: they tighten the
+    space's ``budget`` (the lower limit holds), so a trial over them is refused before any layer is built.
     """
     options = dataclasses.replace(options or SearchOptions(), **keywords).checked()
     engine = get_engine(options.engine)
     space = load_space(space)
+    if options.constraints:
+        space = space.with_budget(**options.constraints)
     options = engine.check(plan_workers(options, engine, space), space)  # refused before anything is created
     session = open_session(options, engine, space, data)
     record_engine(options.runs_dir, session.name, engine.name)

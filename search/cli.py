@@ -8,6 +8,7 @@ them, never at module level: ``cnn-search --help`` and ``cnn-search spaces ...``
 from __future__ import annotations
 
 import json
+import math
 import os
 import sys
 from pathlib import Path
@@ -284,7 +285,21 @@ def run(
             "autokeras: greedy (default), random, bayesian or hyperband.",
         ),
     ] = None,
-    sampler: Annotated[str, typer.Option("--sampler", help="optuna only: tpe, random, qmc or gp.")] = "tpe",
+    sampler: Annotated[str, typer.Option("--sampler", help="optuna only: tpe, random, qmc, gp or nsga2.")] = "tpe",
+    goals: Annotated[
+        str | None,
+        typer.Option(
+            "--goals",
+            help="val_accuracy alone (default), or with params and/or flops (optuna): a Pareto front, "
+            "e.g. val_accuracy,params.",
+        ),
+    ] = None,
+    max_params: Annotated[
+        str | None, typer.Option("--max-params", help="Constraint: most parameters a trial may have (100k, 2M).")
+    ] = None,
+    max_flops: Annotated[
+        str | None, typer.Option("--max-flops", help="Constraint: most FLOPs per image a trial may take (50M).")
+    ] = None,
     pruner: Annotated[str, typer.Option("--pruner", help="median, hyperband or none.")] = "median",
     seed: Annotated[int | None, typer.Option("--seed", help="Seed: same architectures and metrics on CPU.")] = None,
     runs_dir: RunsDir = Path("runs"),
@@ -328,6 +343,10 @@ def run(
     if quiet and verbose:
         raise _fail(SearchError_("--quiet and --verbose: expected one of them, received both"))
     _quiet_libraries(tensorflow_log=verbose)
+    try:
+        limits = _count(max_params, "--max-params"), _count(max_flops, "--max-flops")
+    except SearchError_ as exc:
+        raise _fail(exc) from None
     from rich.console import Console
 
     from search._progress import LiveDisplay, PlainLines, log_handler
@@ -371,6 +390,9 @@ def run(
                 mixed_precision=mixed_precision,
                 xla=xla,
                 report=not no_report,
+                goals=goals,
+                max_params=limits[0],
+                max_flops=limits[1],
             )
     except SearchInterrupted as exc:
         typer.echo(
@@ -392,6 +414,32 @@ def run(
     _say_result(result, trials=trials, space=space, runs_dir=runs_dir)
 
 
+def _count(text: str | None, flag: str) -> int | None:
+    """A count as a user writes it: ``100000``, ``100_000``, ``100k``, ``2M``, ``1.5G`` (powers of 1000).
+
+    >>> _count("100k", "--max-params"), _count("2M", "--max-params"), _count("1_500", "--max-params")
+    (100000, 2000000, 1500)
+    >>> _count("lots", "--max-params")
+    Traceback (most recent call last):
+    ...
+    search._errors.SearchError: --max-params: expected a whole number >= 1 (100000, 100k, 2M), received 'lots'
+    """
+    if text is None:
+        return None
+    from search._errors import SearchError
+
+    cleaned = text.strip().replace("_", "")
+    scale = {"k": 1_000, "m": 1_000_000, "g": 1_000_000_000}.get(cleaned[-1:].lower(), 1)
+    number = cleaned[:-1] if scale > 1 else cleaned
+    try:
+        value = float(number) * scale
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value >= 1 and value == int(value)):
+        raise SearchError(f"{flag}: expected a whole number >= 1 (100000, 100k, 2M), received {text!r}")
+    return int(value)
+
+
 def _stdout_console() -> Console:
     import sys
 
@@ -405,9 +453,12 @@ def _print_trials(rows: list[dict], *, console: Console, fixed: dict | None = No
     trial's sampled ones (``hyperparameters``) lack them."""
     from rich.table import Table
 
-    table = Table(title="trials, best first")
+    fronted = any("pareto_front" in r for r in rows)  # a search of several goals: its front is marked
+    table = Table(title="trials, best first" + ("; * on the Pareto front" if fronted else ""))
     for header in ("trial", "state", GOAL.metric, "epochs", "params", "seconds", *_TRAINING_COLUMNS):
         table.add_column(header, overflow="fold")  # narrow: the architecture wraps first, then these fold
+    if fronted:
+        table.add_column("front")
     table.add_column("architecture / reason", overflow="fold")
     for r in rows:
         value = f"{r[GOAL.metric]:.4f}" if r[GOAL.metric] is not None else ""
@@ -416,7 +467,10 @@ def _print_trials(rows: list[dict], *, console: Console, fixed: dict | None = No
         text = r["architecture"] + (f"  [{r['reason']}]" if r["reason"] else "")
         sampled = {**(fixed or {}), **(r.get("hyperparameters") or {})}
         training = [_training_text(sampled.get(key)) for key in _TRAINING_COLUMNS.values()]
-        table.add_row(str(r["trial"]), r["state"], value, str(r["epochs_run"] or ""), params, seconds, *training, text)
+        front = ["*" if r.get("pareto_front") else ""] if fronted else []
+        table.add_row(
+            str(r["trial"]), r["state"], value, str(r["epochs_run"] or ""), params, seconds, *training, *front, text
+        )
     if not console.is_terminal:  # piped: one line per trial, however long its architecture
         from rich.measure import Measurement
 
@@ -481,6 +535,14 @@ def _say_result(result: SearchResult, *, trials: int, space: str, runs_dir: Path
             f"best: trial {result.best_trial}, {GOAL.metric} {result.best_value:.4f}"
             + (f", test_accuracy {test:.4f} (test split, evaluated once)" if test is not None else "")
         )
+        front = [r["trial"] for r in result.trials if r.get("pareto_front")]
+        if front:  # several goals: the champion is one point of the front
+            from search._goal import CHAMPION_RULE
+
+            out.print(
+                f"Pareto front: trial(s) {', '.join(map(str, sorted(front)))}; the champion is {CHAMPION_RULE}",
+                soft_wrap=True,
+            )
         out.print(f"model: {result.model_uri}  (tracking URI {result.tracking_uri})")
     ui = "cnn-search ui" + (f" --runs-dir {runs_dir}" if str(runs_dir) != "runs" else "")
     from search.tracking._ui import runs_address

@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from search._errors import SearchError, option
+from search._goal import Goal, parse_goals
 
 if TYPE_CHECKING:
     from search.data import DataBundle
@@ -70,6 +71,11 @@ class SearchOptions:
     mixed_precision: bool = False
     xla: bool = False
     report: bool = True
+    #: The goals (:data:`search._goal.GOALS`): ``val_accuracy`` alone, or with goals of size (a Pareto front).
+    goals: tuple[str, ...] | str | None = None
+    #: Constraints a trial must meet (added to the space's ``budget``): refused before training when over.
+    max_params: int | None = None
+    max_flops: int | None = None
     #: The GPUs this process sees (``CUDA_VISIBLE_DEVICES``, else ``nvidia-smi``), filled in by ``run_search``.
     gpus: tuple[str, ...] = ()
 
@@ -111,7 +117,22 @@ class SearchOptions:
         rss = self.max_worker_rss_mb
         if rss is not None and not (math.isfinite(rss) and rss > 0):
             raise SearchError(f"{option('max_worker_rss_mb')}: expected MiB > 0, received {rss}")
-        return dataclasses.replace(self, runs_dir=Path(self.runs_dir), callbacks=tuple(self.callbacks))
+        for key in ("max_params", "max_flops"):
+            limit = getattr(self, key)
+            if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
+                raise SearchError(f"{option(key)}: expected a whole number >= 1, received {limit!r}")
+        goals = tuple(g.metric for g in parse_goals(self.goals, what=option("goals")))
+        return dataclasses.replace(self, runs_dir=Path(self.runs_dir), callbacks=tuple(self.callbacks), goals=goals)
+
+    @property
+    def goal_list(self) -> tuple[Goal, ...]:
+        """The goals as :class:`~search._goal.Goal` objects, accuracy first."""
+        return parse_goals(self.goals, what=option("goals"))
+
+    @property
+    def constraints(self) -> dict[str, int]:
+        """The constraints given (``max_params``, ``max_flops``), for the space's budget."""
+        return {k: v for k in ("max_params", "max_flops") if (v := getattr(self, k)) is not None}
 
     @property
     def recycles(self) -> bool:
@@ -172,6 +193,8 @@ class Engine(abc.ABC):
     tuners: ClassVar[tuple[str, ...]] = ()
     #: Whether the engine runs trials in worker processes (``--workers N``).
     workers: ClassVar[bool] = False
+    #: Whether the engine searches several goals at once (``--goals val_accuracy,params``): a Pareto front.
+    several_goals: ClassVar[bool] = False
     #: What a rerun with the same ``--name`` continues (said in ``cnn-search run --help`` and the README).
     resumes: ClassVar[str] = "nothing: a rerun starts the search again"
 
@@ -188,6 +211,15 @@ class Engine(abc.ABC):
             options = dataclasses.replace(options, tuner=tuner)
         elif options.tuner is not None:
             raise SearchError(f"{option('tuner')}: the {self.name} engine has no tuners; received {options.tuner!r}")
+        goals = options.goals or ()
+        if not self.several_goals and len(goals) > 1:
+            able = " and ".join(n for n, e in ENGINES.items() if e.several_goals)
+            raise SearchError(
+                f"{option('goals')}: the {self.name} engine optimises one objective and cnn-search does not "
+                f"scalarise goals for it (a weighted sum hides the trade-off a front shows); received "
+                f"{','.join(goals)}. Several goals run on the {able} engine; constraints ({option('max_params')}, "
+                f"{option('max_flops')}) work on every engine"
+            )
         if not self.workers and ((options.workers or 1) > 1 or options.recycles):
             asked = "/".join(option(k) for k in ("workers", "recycle_after", "max_worker_rss_mb"))
             able = " and ".join(n for n, e in ENGINES.items() if e.workers)

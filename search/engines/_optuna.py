@@ -20,6 +20,15 @@ failed at once with state ``surplus``, never trained, no MLflow run, and left ou
 and the counts. Every worker applies the same rule to the same storage, so exactly one of two racing
 workers gives way and the search runs ``trials`` trials, not one more (Optuna's own
 ``MaxTrialsCallback`` overshoots here).
+
+Several goals (``--goals val_accuracy,params``): the study has one direction per goal, accuracy first,
+and a complete trial is told its value for each (the goals of size are known from the layer plan). Optuna
+prunes one objective only (``Trial.report`` refuses a multi-objective study), so the median pruner is
+cnn-search's own there, and sound for a Pareto front (:func:`pareto_median_prunes`): a trial is stopped
+when its validation accuracy at an epoch is below the median, at that epoch, of the finished trials that
+are no larger than it on every goal of size; a trial smaller than all of them is never stopped by them.
+Its epochs' values are kept in the trial's ``epoch_values`` attribute. Hyperband is refused with several
+goals. The samplers take several objectives as they are (TPE, NSGA-II, random, QMC).
 """
 
 from __future__ import annotations
@@ -33,12 +42,12 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from search._errors import SearchError, option
-from search._goal import GOAL
+from search._goal import GOAL, Goal, pareto_front, parse_goals
 from search._process import dead_here, worker_id
 from search.engines._base import Engine, SearchOptions, check_same_search, register_engine, seed_everything
 from search.engines._optuna_params import OptunaParams
@@ -69,7 +78,7 @@ if TYPE_CHECKING:
     from search.space import Space
     from search.training import TrialResult
 
-SAMPLERS = ("tpe", "random", "gp", "qmc")
+SAMPLERS = ("tpe", "random", "gp", "qmc", "nsga2")
 #: Trials a supervised worker process runs before a fresh one replaces it, unless told otherwise
 #: (measured: TensorFlow keeps 5-6 MB per trained model in a process; benchmarks/workers.py).
 RECYCLE_AFTER = 50
@@ -85,6 +94,8 @@ def make_sampler(name: str, seed: int | None) -> optuna.samplers.BaseSampler:
         return optuna.samplers.RandomSampler(seed=seed)
     if name == "qmc":
         return optuna.samplers.QMCSampler(seed=seed)
+    if name == "nsga2":
+        return optuna.samplers.NSGAIISampler(seed=seed)
     if name == "gp":
         try:
             import torch  # noqa: F401
@@ -117,6 +128,55 @@ def make_pruner(name: str, epochs: int, start_points: int = 0) -> optuna.pruners
     if name == "none":
         return optuna.pruners.NopPruner()
     raise SearchError(f"{option('pruner')}: unknown pruner {name!r}; expected one of {', '.join(PRUNERS)}")
+
+
+def goals_of(study: optuna.Study) -> tuple[Goal, ...]:
+    """The goals the search was started with (accuracy alone for a study recorded before goals existed)."""
+    return parse_goals(study.user_attrs.get("goals"))
+
+
+def accuracy_of(t: optuna.trial.FrozenTrial) -> float | None:
+    """A finished trial's validation accuracy: its value, or its first value with several goals."""
+    return float(t.values[0]) if t.values else None
+
+
+def epoch_values(t: optuna.trial.FrozenTrial) -> dict[int, float]:
+    """The validation accuracy a trial reported after each epoch (step from 0): Optuna's intermediate
+    values, or with several goals the ``epoch_values`` attribute (see the module docstring)."""
+    if t.intermediate_values:
+        return {int(k): float(v) for k, v in t.intermediate_values.items()}
+    return {i: float(v) for i, v in enumerate(t.user_attrs.get("epoch_values") or [])}
+
+
+def pareto_median_prunes(
+    value: float,
+    step: int,
+    sizes: dict[str, float],
+    finished: list[tuple[dict[str, float], dict[int, float]]],
+    *,
+    startup: int,
+) -> bool:
+    """Whether a trial with validation accuracy ``value`` at epoch ``step`` and goals of size ``sizes``
+    (``{"params": 40_000}``) is stopped, given the ``finished`` (complete) trials' sizes and epoch
+    values: when at least ``startup`` of those no larger than it on every goal of size reported that
+    epoch, and ``value`` is below their median.
+
+    >>> done = [({"params": 100}, {0: 0.8}), ({"params": 200}, {0: 0.9}), ({"params": 900}, {0: 0.95})]
+    >>> pareto_median_prunes(0.5, 0, {"params": 300}, done, startup=2)  # below 0.85, larger than two
+    True
+    >>> pareto_median_prunes(0.5, 0, {"params": 150}, done, startup=2)  # only one trial is as small
+    False
+    """
+    bar = sorted(
+        curve[step]
+        for other, curve in finished
+        if step in curve and all(other.get(k, math.inf) <= v for k, v in sizes.items())
+    )
+    if not bar or len(bar) < startup:
+        return False
+    middle = len(bar) // 2
+    median = bar[middle] if len(bar) % 2 else (bar[middle - 1] + bar[middle]) / 2
+    return value < median
 
 
 def counted(study: optuna.Study) -> int:
@@ -259,6 +319,7 @@ def optimize(
     import optuna
 
     ran = 0
+    goals = goals_of(study)
     while more_work(study, trials, None):  # trials other workers are running count as coming
         signals.check()  # a signal held since the last trial ends the search here, with nothing half-done
         why = _why_stop(deadline=deadline, ran=ran, max_trials_here=max_trials_here, max_rss_mb=max_rss_mb)
@@ -273,9 +334,12 @@ def optimize(
             continue
         ran += 1
 
-        def report(epoch: int, value: float, trial: optuna.Trial = trial) -> bool:
+        def report_one(epoch: int, value: float, trial: optuna.Trial = trial) -> bool:
             trial.report(value, epoch)
             return bool(trial.should_prune())
+
+        # Optuna prunes one objective only: with several goals, see the module docstring
+        report = report_one if len(goals) == 1 else _pareto_reporter(session, study, trial, goals)
 
         def interrupted(trial: optuna.Trial = trial) -> None:
             trial.set_user_attr("state", "killed")
@@ -284,10 +348,10 @@ def optimize(
 
         def best_so_far() -> tuple[float | None, int | None]:  # other workers may have finished some
             best = best_trial(study)
-            return (best.value, best.number) if best is not None else (None, None)
+            return (accuracy_of(best), best.number) if best is not None else (None, None)
 
         def record(arch: Architecture, result: TrialResult, run_id: str, trial: optuna.Trial = trial) -> None:
-            tell(study, trial, arch, result, run_id)
+            tell(study, trial, arch, result, run_id, goals=goals)
 
         queued = trial.user_attrs
         # start_point: which of the space's start points; retry_of: the killed trial it reruns
@@ -307,6 +371,39 @@ def optimize(
                 tags=tags,
             )
     return ran
+
+
+def _pareto_reporter(
+    session: Session, study: optuna.Study, trial: optuna.Trial, goals: tuple[Goal, ...]
+) -> Callable[[int, float], bool]:
+    """The reporter of a trial of a several-goal study: keeps its epochs' values (``epoch_values``) and,
+    with the median pruner, stops it by :func:`pareto_median_prunes`."""
+    import optuna
+
+    from search.space import FixedParams
+
+    curve: list[float] = []
+    sizes: dict[str, float] = {}
+    prunes = study.user_attrs.get("pruner", "median") == "median"
+    startup = pruner_startup(len(session.space.start))
+
+    def report(epoch: int, value: float) -> bool:
+        curve.append(float(value))
+        trial.set_user_attr("epoch_values", list(curve))
+        if not prunes:
+            return False
+        if not sizes:  # the trial's goals of size, from its layer plan (milliseconds, once)
+            arch = session.space.sample(FixedParams(trial.params))
+            plan = session.space.check(arch, session.data.input_shape, session.data.num_classes)
+            sizes.update({g.metric: float(getattr(plan, g.metric)) for g in goals[1:]})
+        finished = [
+            ({g.metric: float(v) for g, v in zip(goals[1:], t.values[1:], strict=True)}, epoch_values(t))
+            for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
+            if t.values
+        ]
+        return pareto_median_prunes(value, epoch, sizes, finished, startup=startup)
+
+    return report
 
 
 def _why_stop(*, deadline: float | None, ran: int, max_trials_here: int | None, max_rss_mb: float | None) -> str | None:
@@ -339,9 +436,17 @@ def _ask(study: optuna.Study, trials: int) -> optuna.Trial | None:
     return trial
 
 
-def tell(study: optuna.Study, trial: optuna.Trial, arch: Architecture, result: TrialResult, run_id: str) -> None:
+def tell(
+    study: optuna.Study,
+    trial: optuna.Trial,
+    arch: Architecture,
+    result: TrialResult,
+    run_id: str,
+    *,
+    goals: tuple[Goal, ...] = (GOAL,),
+) -> None:
     """Record a trial's outcome in the study: what the trial table shows as user attributes, then its
-    state (complete → COMPLETE with its value; pruned and infeasible → PRUNED; failed → FAIL)."""
+    state (complete → COMPLETE with its value, one per goal; pruned and infeasible → PRUNED; failed → FAIL)."""
     import optuna
 
     attrs: dict[str, Any] = {
@@ -360,7 +465,9 @@ def tell(study: optuna.Study, trial: optuna.Trial, arch: Architecture, result: T
     for key, value in attrs.items():
         trial.set_user_attr(key, value)
     State = optuna.trial.TrialState
-    if result.state == "complete":
+    if result.state == "complete" and len(goals) > 1:
+        study.tell(trial, [float(result.value or 0.0), *(float(getattr(result, g.metric)) for g in goals[1:])])
+    elif result.state == "complete":
         study.tell(trial, result.value)
     elif result.state in ("pruned", "infeasible"):
         study.tell(trial, state=State.PRUNED)
@@ -426,11 +533,12 @@ def best_trial(study: optuna.Study) -> optuna.trial.FrozenTrial | None:
     import optuna
 
     complete = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
-    return min(complete, key=lambda t: GOAL.sort_key(t.value, t.number), default=None)
+    return min(complete, key=lambda t: GOAL.sort_key(accuracy_of(t), t.number), default=None)
 
 
 def trial_rows(study: optuna.Study) -> list[dict[str, Any]]:
-    """One plain dict per trial, best first (complete by value, then the rest by number)."""
+    """One plain dict per trial, best first (complete by value, then the rest by number). With several
+    goals each row says whether its trial is on the Pareto front (``pareto_front``)."""
     rows = []
     for t in study.get_trials(deepcopy=False):
         if t.user_attrs.get("state") == SURPLUS:
@@ -439,7 +547,7 @@ def trial_rows(study: optuna.Study) -> list[dict[str, Any]]:
             {
                 "trial": t.number,
                 "state": t.user_attrs.get("state", t.state.name.lower()),
-                GOAL.metric: t.value,
+                GOAL.metric: accuracy_of(t) if t.values else _last(epoch_values(t)),
                 "best_epoch": t.user_attrs.get("best_epoch"),
                 "epochs_run": t.user_attrs.get("epochs_run"),
                 "params": t.user_attrs.get("params"),
@@ -450,7 +558,17 @@ def trial_rows(study: optuna.Study) -> list[dict[str, Any]]:
                 "hyperparameters": dict(t.params),
             }
         )
+    goals = goals_of(study)
+    if len(goals) > 1:
+        front = set(pareto_front((r for r in rows if r["state"] == "complete"), goals))
+        for row in rows:
+            row["pareto_front"] = row["trial"] in front
     return GOAL.best_first(rows)
+
+
+def _last(values: dict[int, float]) -> float | None:
+    """The value of the last epoch reported (a pruned trial's, as Optuna keeps it with one goal)."""
+    return values[max(values)] if values else None
 
 
 def summarize(study: optuna.Study) -> dict[str, int]:
@@ -477,7 +595,7 @@ def result_of(session: Session, study: optuna.Study, *, ran: int, nothing_to_do:
         name=session.name,
         engine="optuna",
         best_trial=best.number if best else None,
-        best_value=best.value if best else None,
+        best_value=accuracy_of(best) if best else None,
         architecture=arch if isinstance(arch, Architecture) else None,
         test_metrics=metrics,
         model_uri=study.user_attrs.get("model_uri"),
@@ -526,6 +644,23 @@ def _finish_locked(session: Session, study: optuna.Study) -> None:
     if session.relay is not None:  # the supervisor says it once it has registered the model
         return
     say_winner(best.number, metrics["test_accuracy"], time.perf_counter() - t0, uri)
+
+
+def mark_front(session: Session, study: optuna.Study) -> list[int]:
+    """Tag the search's complete trials in MLflow: ``pareto_front`` true or false on each trial's run, and
+    on the search's run the front's trial numbers (``pareto_front``) and the goals. Returns the front."""
+    rows = trial_rows(study)
+    complete = [r["trial"] for r in rows if r["state"] == "complete"]
+    front = sorted(r["trial"] for r in rows if r.get("pareto_front"))
+    session.tracker.mark_front(
+        session.experiment_id,
+        session.parent_run_id,
+        front=front,
+        complete=complete,
+        goals=[g.metric for g in goals_of(study)],
+    )
+    study.set_user_attr("pareto_front", front)
+    return front
 
 
 # -- worker processes: `cnn-search run --workers N` supervises them, `cnn-search worker NAME` is one --------
@@ -620,8 +755,9 @@ def _announce(
             dispatch(session.callbacks, "on_trial_begin", TrialStarted(t.number, epochs, arch.summary()))
         epochs, announced = running[t.number]
         started = t.datetime_start or now
-        for step in sorted(s for s in t.intermediate_values if s >= announced):
-            metrics = {GOAL.metric: float(t.intermediate_values[step])}
+        values = epoch_values(t)
+        for step in sorted(s for s in values if s >= announced):
+            metrics = {GOAL.metric: values[step]}
             epoch = EpochEvent(t.number, step + 1, epochs, metrics, (now - started).total_seconds())
             dispatch(session.callbacks, "on_epoch_end", epoch)
             announced = step + 1
@@ -638,13 +774,13 @@ def _announce(
     if not finished:
         return
     for t in finished:  # a trial that ended between two looks: its epochs are said before its end
-        if t.intermediate_values:
+        if epoch_values(t):
             epochs_of(t)
     best = best_trial(study)
     done = counted(study)
     for t in finished:
         seen.add(t.number)
-        value = t.value if t.state == optuna.trial.TrialState.COMPLETE else None
+        value = accuracy_of(t) if t.state == optuna.trial.TrialState.COMPLETE else None
         event = TrialEvent(
             number=t.number,
             state=str(t.user_attrs.get("state", t.state.name.lower())),
@@ -652,7 +788,7 @@ def _announce(
             reason=t.user_attrs.get("reason"),
             summary=str(t.user_attrs.get("summary", "")),
             seconds=float(t.user_attrs.get("train_seconds") or 0.0),
-            best_value=best.value if best else None,
+            best_value=accuracy_of(best) if best else None,
             best_trial=best.number if best else None,
             done=done,
             target=trials,
@@ -742,16 +878,25 @@ def open_study(session: Session, options: SearchOptions, storage_url: str) -> op
     from search.engines._storage import get_storage
 
     space = session.space
+    goals = options.goal_list
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.create_study(
         study_name=session.name,
         storage=get_storage(storage_url),
-        direction=GOAL.direction,
+        directions=[g.direction for g in goals],
         load_if_exists=True,
         sampler=make_sampler(options.sampler, options.seed),
         pruner=make_pruner(options.pruner, options.planned_epochs(space), start_points=len(space.start)),
     )
     identity = check_same_search(dict(study.user_attrs), space, session.data, session.name)
+    recorded_goals = tuple(g.metric for g in goals_of(study)) if study.trials else None
+    if recorded_goals is not None and recorded_goals != options.goals:
+        raise SearchError(
+            f"search {session.name!r} already exists with goals {','.join(recorded_goals)}; received "
+            f"{option('goals')} {','.join(options.goals or ())}. Use another {option('name')}, or the same goals to "
+            "continue it."
+        )
+    study.set_user_attr("goals", list(options.goals or (GOAL.metric,)))
     if "data_fingerprint" not in study.user_attrs:
         for key, value in identity.items():
             study.set_user_attr(key, value)
@@ -761,7 +906,7 @@ def open_study(session: Session, options: SearchOptions, storage_url: str) -> op
 
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            study.set_metric_names([GOAL.metric])
+            study.set_metric_names([g.metric for g in goals])
     enqueue_start_points(study, space.start)
     if options.seed is not None:
         study.sampler = make_sampler(options.sampler, options.seed + len(study.trials))
@@ -777,6 +922,7 @@ class OptunaEngine(Engine):
 
     name = "optuna"
     workers = True
+    several_goals = True
     resumes = (
         "the study: finished trials are kept, a trial left running by a process that ended is failed and "
         "retried once, start points are not tried again, and the target --trials counts them all"
@@ -795,6 +941,12 @@ class OptunaEngine(Engine):
             make_sampler(options.sampler, None)  # the error that names the choices
         if options.pruner not in PRUNERS:
             make_pruner(options.pruner, 1)
+        if len(options.goal_list) > 1 and options.pruner == "hyperband":
+            raise SearchError(
+                f"{option('pruner')}: hyperband prunes on one objective; with several goals "
+                f"({','.join(options.goals or ())}) use median (a trial is stopped below the finished trials "
+                "no larger than it) or none"
+            )
         sqlite = options.storage is not None and options.storage.startswith("sqlite")
         if options.supervised and sqlite:
             raise SearchError(
@@ -874,6 +1026,8 @@ class OptunaEngine(Engine):
                     limit = None if hard_deadline is None else hard_deadline - time.time()
                     wait_for_others(study, session, signals, limit=limit)
                 finish_search(session, study)  # done already when a worker finished it
+                if len(options.goal_list) > 1:
+                    mark_front(session, study)
                 if options.report:
                     session.pictures()
             study.set_user_attr("mlflow_parent_run_id", session.parent_run_id)

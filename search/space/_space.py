@@ -255,6 +255,23 @@ class Space:
         )
         return Architecture(tuple(blocks), head, training, pre)
 
+    def with_budget(self, **limits: int) -> Space:
+        """This space with its ``budget`` tightened by ``limits`` (``max_params=100_000``): for each, the
+        lower of the space's limit and the one given. The space is the same when nothing tightens.
+
+        >>> space = Space("s", blocks={"filters": [8]}, budget={"max_params": 5000})
+        >>> space.with_budget(max_params=9000, max_flops=10**6).budget
+        {'max_params': 5000, 'max_flops': 1000000, 'max_activation_bytes': None}
+        """
+        data = self.to_dict()
+        budget = dict(data.get("budget") or {})
+        for key, limit in limits.items():
+            current = budget.get(key)
+            budget[key] = limit if current is None else min(int(current), int(limit))
+        if budget == data.get("budget"):
+            return self
+        return Space.from_dict({**data, "budget": budget}, file=self.source)
+
     def check(self, arch: Architecture, input_shape: Shape, num_classes: int) -> Plan:
         """The plan of ``arch``, or :class:`search.InfeasibleError` (collapse or over budget)."""
         plan = make_plan(arch, input_shape, num_classes)
@@ -269,13 +286,38 @@ class Space:
         reasons: dict[str, int] = {}
         source = RandomParams(seed)
         last = ""
+        smallest: dict[str, int] = {}  # over budget only: the least of each measure sampled
         for _ in range(tries):
+            arch = self.sample(source)
             try:
-                self.check(self.sample(source), input_shape, 2)
+                self.check(arch, input_shape, 2)
                 return
             except InfeasibleError as exc:
                 reasons[exc.reason] = reasons.get(exc.reason, 0) + 1
                 last = str(exc)
+                if exc.reason in self.budget:
+                    plan = make_plan(arch, input_shape, 2)
+                    for key, value in (("max_params", plan.params), ("max_flops", plan.flops)):
+                        smallest[key] = min(smallest.get(key, value), value)
+        if set(reasons) <= set(self.budget) and reasons:  # every sample fits the input; the budget fits none
+            limits = {k: v for k, v in self.budget.items() if v is not None and k in reasons}
+            raise SpaceError(
+                Problem(
+                    "budget",
+                    f"no architecture of {tries} sampled meets the budget",
+                    expected=", ".join(f"{k} {v:,}" for k, v in limits.items())
+                    + " met by some architectures of the space",
+                    received=", ".join(
+                        f"{n} over {reason} (the smallest sampled: {smallest[reason]:,})"
+                        if reason in smallest
+                        else f"{n} over {reason}"
+                        for reason, n in sorted(reasons.items(), key=lambda r: -r[1])
+                    ),
+                    hint="Raise the limit (--max-params, --max-flops or the space's budget), or make the space's "
+                    "architectures smaller (fewer filters or blocks).",
+                    file=self.source,
+                )
+            )
         raise SpaceError(
             Problem(
                 "blocks",

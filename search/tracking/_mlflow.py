@@ -222,6 +222,21 @@ class Tracker:
         )
         return str(runs[0].info.run_id) if runs else None
 
+    def mark_front(
+        self, experiment_id: str, parent_run_id: str, *, front: list[int], complete: list[int], goals: list[str]
+    ) -> None:
+        """Tag each complete trial's run ``pareto_front`` (``true``/``false``) and the search's run with the
+        front's trial numbers and the goals, so the MLflow UI can filter and chart the front."""
+        runs = self.client.search_runs(
+            [experiment_id], filter_string=f"tags.mlflow.parentRunId = '{parent_run_id}'", max_results=50_000
+        )
+        on = set(front)
+        for run in runs:
+            trial = run.data.tags.get("trial")
+            if trial is not None and trial.isdigit() and int(trial) in complete:
+                self.log(run.info.run_id, tags={"pareto_front": "true" if int(trial) in on else "false"})
+        self.log(parent_run_id, tags={"pareto_front": ",".join(map(str, front)), "goals": ",".join(goals)})
+
     def log(
         self,
         run_id: str,

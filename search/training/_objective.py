@@ -70,6 +70,8 @@ def steps_per_execution(steps: int) -> int:
     (1, 1, 32, 32)
     """
     return 1 if steps <= ONE_STEP_EPOCHS else STEPS_PER_EXECUTION
+
+
 VALIDATION_BATCH = 256
 
 

@@ -1,0 +1,202 @@
+"""Several goals (accuracy against size), constraints, and the Pareto front: real tiny searches on
+``digits`` (real training, a real MLflow store, a real Optuna journal), and real processes for the CLI."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import cnn_search, runs_of, study_of
+
+
+def _front_by_hand(points: dict[int, tuple[float, float]]) -> list[int]:
+    """The trials no other trial beats on (accuracy up, params down): written out, not search._goal's."""
+    front = []
+    for t, (acc, params) in points.items():
+        beaten = any(a >= acc and p <= params and (a > acc or p < params) for o, (a, p) in points.items() if o != t)
+        if not beaten:
+            front.append(t)
+    return sorted(front)
+
+
+def test_a_two_goal_search_records_both_goals_on_every_trial_and_its_front_in_mlflow(tmp_path: Path):
+    import optuna
+
+    from search import run_search
+
+    runs = tmp_path / "runs"
+    result = run_search(
+        "tiny", "digits", trials=6, epochs=2, seed=0, workers=1, runs_dir=runs, report=False,
+        goals="val_accuracy,params", pruner="none",
+    )  # fmt: skip
+    study = study_of(runs, result.name)
+    assert study.directions == [optuna.study.StudyDirection.MAXIMIZE, optuna.study.StudyDirection.MINIMIZE]
+    parents, children = runs_of(runs, result.name)
+    complete = [r for r in children if r.data.tags["state"] == "complete"]
+    assert len(children) == 6 and len(complete) >= 2
+    points = {}
+    for run in complete:  # both goals, as metrics of every trial that trained
+        metrics = run.data.metrics
+        assert {"best_val_accuracy", "num_params"} <= set(metrics), metrics
+        points[int(run.data.tags["trial"])] = (metrics["best_val_accuracy"], metrics["num_params"])
+    front = _front_by_hand(points)
+    tagged = sorted(int(r.data.tags["trial"]) for r in complete if r.data.tags["pareto_front"] == "true")
+    assert tagged == front
+    assert all(r.data.tags["pareto_front"] in ("true", "false") for r in complete)
+    assert parents[0].data.tags["pareto_front"] == ",".join(map(str, front))
+    assert parents[0].data.tags["goals"] == "val_accuracy,params"
+    # The champion: the most accurate trial on the front (CHAMPION_RULE), and registered as it.
+    most_accurate = max(points.values())[0]
+    assert result.best_trial in front and points[result.best_trial][0] == most_accurate
+    assert parents[0].data.tags["best_trial"] == str(result.best_trial)
+    # Each trained trial's epochs are kept (Optuna's intermediate values refuse several objectives).
+    for t in study.trials:
+        if t.user_attrs.get("epochs_run"):
+            assert len(t.user_attrs["epoch_values"]) == t.user_attrs["epochs_run"]
+    # cnn-search trials marks the front: a column in the table, a field in json.
+    shown = cnn_search("trials", result.name, "--runs-dir", str(runs), "--format", "json")
+    assert shown.returncode == 0, shown.stderr
+    rows = json.loads(shown.stdout)
+    assert sorted(r["trial"] for r in rows if r["pareto_front"]) == front
+    table = cnn_search("trials", result.name, "--runs-dir", str(runs))
+    assert "on the Pareto front" in table.stdout
+    starred = {int(line.split("│")[1]) for line in table.stdout.splitlines() if "│ *" in line}
+    assert starred == set(front)
+    # The same search with other goals is another search: refused, nothing changed.
+    with pytest.raises(Exception, match="already exists with goals val_accuracy,params; received goals val_accuracy"):
+        run_search("tiny", "digits", trials=7, epochs=2, workers=1, runs_dir=runs, report=False, name=result.name)
+    assert len(study_of(runs, result.name).trials) == len(study.trials)
+
+
+def _median_params(space_name: str) -> int:
+    """The median parameter count of the space's architectures on digits (8x8x1, 10 classes)."""
+    from search.space import RandomParams, load_space
+
+    space = load_space(space_name)
+    source = RandomParams(0)
+    counts = []
+    for _ in range(200):
+        try:
+            counts.append(space.check(space.sample(source), (8, 8, 1), 10).params)
+        except Exception:  # infeasible samples are not counted
+            continue
+    return sorted(counts)[len(counts) // 2]
+
+
+def test_the_run_command_says_the_front_and_the_champion_rule(tmp_path: Path):
+    done = cnn_search(
+        "run", "tiny", "--data", "digits", "--trials", "3", "--epochs", "1", "--seed", "0", "--workers", "1",
+        "--runs-dir", str(tmp_path / "runs"), "--no-report", "--goals", "val_accuracy,flops", "--sampler", "nsga2",
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    rows = json.loads(
+        cnn_search("trials", "tiny-digits", "--runs-dir", str(tmp_path / "runs"), "--format", "json").stdout
+    )
+    front = sorted(r["trial"] for r in rows if r["pareto_front"])
+    assert front and all("flops" in r for r in rows)
+    said = f"Pareto front: trial(s) {', '.join(map(str, front))}; the champion is the most accurate trial on the Pareto front"
+    assert said in done.stdout
+
+
+def test_a_constraint_refuses_trials_over_it_before_training_and_the_champion_meets_it(tmp_path: Path):
+    limit = _median_params("tiny")
+    runs = tmp_path / "runs"
+    done = cnn_search(
+        "run", "tiny", "--data", "digits", "--trials", "8", "--epochs", "1", "--seed", "0", "--workers", "1",
+        "--runs-dir", str(runs), "--no-report", "--max-params", str(limit), "--name", "capped",
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    rows = json.loads(cnn_search("trials", "capped", "--runs-dir", str(runs), "--format", "json").stdout)
+    refused = [r for r in rows if r["state"] == "infeasible"]
+    trained = [r for r in rows if r["state"] in ("complete", "pruned")]
+    assert refused and trained, rows
+    for r in refused:  # before training: no epoch, no model
+        assert r["reason"].startswith("max_params: over budget: params") and f"> max_params {limit:,}" in r["reason"]
+        assert not r["epochs_run"]
+    assert all(r["params"] <= limit for r in trained)
+    parents, _ = runs_of(runs, "capped")
+    best = int(parents[0].data.tags["best_trial"])
+    assert next(r for r in rows if r["trial"] == best)["params"] <= limit
+
+
+def test_impossible_or_misspelt_goals_and_constraints_are_refused_before_anything_is_written(tmp_path: Path):
+    runs = tmp_path / "runs"
+    cases = {
+        ("--goals", "val_accuracy,latency"): "--goals: unknown goal 'latency'; expected names from val_accuracy, "
+        "params, flops",
+        ("--goals", "params"): "--goals: val_accuracy must be one of them (trials are judged by it); received params",
+        ("--max-params", "lots"): "--max-params: expected a whole number >= 1 (100000, 100k, 2M), received 'lots'",
+        ("--max-params", "10"): "budget: no architecture of 200 sampled meets the budget; expected max_params 10 met",
+        ("--goals", "val_accuracy,params", "--pruner", "hyperband"): "--pruner: hyperband prunes on one objective",
+        ("--goals", "val_accuracy,flops", "--engine", "keras-tuner"): "--goals: the keras-tuner engine optimises "
+        "one objective",
+    }
+    for args, said in cases.items():
+        done = cnn_search("run", "tiny", "--data", "digits", "--trials", "1", "--runs-dir", str(runs), *args)
+        assert done.returncode != 0, args
+        assert said in " ".join(done.stderr.split()), (args, done.stderr)
+        assert not (runs / "mlflow.db").exists(), args
+
+
+def test_autokeras_refuses_several_goals_with_the_reason(tmp_path: Path):
+    from search import SearchError, run_search
+
+    with pytest.raises(SearchError) as caught:
+        run_search("tiny", "digits", engine="autokeras", goals="val_accuracy,params", runs_dir=tmp_path / "runs")
+    assert str(caught.value).startswith(
+        "goals: the autokeras engine optimises one objective and cnn-search does not scalarise goals for it"
+    )
+    assert "Several goals run on the optuna engine" in str(caught.value)
+    assert not (tmp_path / "runs").exists()
+
+
+def _study_with_finished(sizes: list[int], accuracy: float):
+    """A real two-goal Optuna study with complete trials of ``sizes`` parameters, each at ``accuracy``
+    after its first epoch (kept as cnn-search keeps it: ``epoch_values``)."""
+    import optuna
+
+    study = optuna.create_study(directions=["maximize", "minimize"])
+    study.set_user_attr("pruner", "median")
+    for size in sizes:
+        study.add_trial(
+            optuna.trial.create_trial(values=[accuracy, size], user_attrs={"epoch_values": [accuracy, accuracy]})
+        )
+    return study
+
+
+def test_with_several_goals_a_trial_is_stopped_only_by_finished_trials_no_larger_than_it():
+    import types
+
+    import optuna
+
+    from search import load_dataset, load_space
+    from search._goal import parse_goals
+    from search.engines._optuna import _pareto_reporter, pruner_startup
+    from search.engines._optuna_params import OptunaParams
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    space, data = load_space("tiny"), load_dataset("digits", limit=200)
+    session = types.SimpleNamespace(space=space, data=data)  # what the reporter reads of a Session
+    goals = parse_goals("val_accuracy,params")
+    startup = pruner_startup(len(space.start))
+
+    def first_epoch(study, value):
+        study.enqueue_trial(dict(space.start[0]))
+        trial = study.ask()
+        arch = space.sample(OptunaParams(trial))  # as the Objective samples it
+        size = space.check(arch, data.input_shape, data.num_classes).params
+        return trial, size, _pareto_reporter(session, study, trial, goals)(0, value)
+
+    _, size, _ = first_epoch(_study_with_finished([], 0.9), 0.5)
+    # As many smaller trials as the pruner's start-up, all more accurate: stopped.
+    study = _study_with_finished([size // 2] * startup, 0.9)
+    _, _, stopped = first_epoch(study, 0.5)
+    assert stopped and study.trials[-1].user_attrs["epoch_values"] == [0.5]
+    # The same finished trials, but larger than it: it may be on the front, so it goes on.
+    assert first_epoch(_study_with_finished([size * 2] * startup, 0.9), 0.5)[2] is False
+    # One smaller trial too few: the start-up has not been reached among those it is compared with.
+    assert first_epoch(_study_with_finished([size // 2] * (startup - 1) + [size * 2], 0.9), 0.5)[2] is False
+    # Above their median: goes on.
+    assert first_epoch(_study_with_finished([size // 2] * startup, 0.4), 0.5)[2] is False
