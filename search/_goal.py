@@ -7,9 +7,11 @@ kept on disk, the best-first order of every table, Optuna's study direction, Ker
 ``Objective``, the progress lines and the report.
 
 A search may add goals of size (:data:`GOALS`, ``--goals val_accuracy,params``): then it has several
-objectives, and its result is a Pareto front (:func:`pareto_front`), not one number. The goals added so
-far are known before training, from the layer plan (``params``, ``flops``); ``val_accuracy`` is always
-the first goal, and the champion is chosen on the front by a stated rule (:data:`CHAMPION_RULE`).
+objectives, and its result is a Pareto front (:func:`pareto_front`), not one number. Every goal of size
+is known before training: ``params`` and ``flops`` from the layer plan; ``model_bytes:FORMAT`` and
+``latency_ms:RUNTIME`` measured on the model written in that format right after it is built
+(:mod:`search.training._measure`). ``val_accuracy`` is always the first goal, and the champion is chosen
+on the front by a stated rule (:data:`CHAMPION_RULE`).
 
 >>> GOAL.metric, GOAL.direction
 ('val_accuracy', 'maximize')
@@ -49,6 +51,8 @@ class Goal:
     before_training: bool = False
     #: The name of the trial's MLflow metric that carries it (``best_val_accuracy``, ``num_params``...).
     mlflow_metric: str = ""
+    #: Measured on the built model written in a format (``model_bytes:tflite``, ``latency_ms:onnx``), not planned.
+    measured_on: str | None = None
 
     @property
     def best_metric(self) -> str:
@@ -111,6 +115,51 @@ GOALS: dict[str, Goal] = {
     ),
 }  # fmt: skip
 
+#: The runtimes (formats) a goal or constraint can be measured on: ``latency_ms:tflite``.
+RUNTIMES = ("keras", "tflite", "onnx")
+#: The measured families, and the runtime a constraint is measured on when no goal names one.
+MEASURED = {
+    "latency_ms": "median latency in ms of one image (batch 1) on {runtime}, on this machine's cores",
+    "model_bytes": "bytes of the model written as {runtime}",
+}
+DEFAULT_RUNTIME = "tflite"
+
+
+def measured_goal(family: str, runtime: str) -> Goal:
+    """The goal ``FAMILY:RUNTIME`` (``latency_ms:tflite``).
+
+    >>> measured_goal("latency_ms", "onnx").mlflow_metric
+    'latency_ms_onnx'
+    """
+    return Goal(
+        f"{family}:{runtime}",
+        "minimize",
+        MEASURED[family].format(runtime=runtime),
+        before_training=True,
+        mlflow_metric=f"{family}_{runtime}",
+        measured_on=runtime,
+    )
+
+
+def goal_named(name: str, *, what: str = "goals") -> Goal:
+    """The goal called ``name`` (:data:`GOALS`, or ``latency_ms:RUNTIME`` / ``model_bytes:RUNTIME``)."""
+    from search._errors import SearchError
+
+    if name in GOALS:
+        return GOALS[name]
+    family, _, runtime = name.partition(":")
+    if family in MEASURED:
+        if runtime in RUNTIMES:
+            return measured_goal(family, runtime)
+        raise SearchError(
+            f"{what}: {family} is measured on a runtime: expected "
+            + ", ".join(f"{family}:{r}" for r in RUNTIMES)
+            + f"; received {name!r}"
+        )
+    known = [*GOALS, *(f"{f}:RUNTIME" for f in MEASURED)]
+    raise SearchError(f"{what}: unknown goal {name!r}; expected names from {', '.join(known)}")
+
+
 #: How the champion is chosen among several goals (said in the README and on the model card).
 CHAMPION_RULE = "the most accurate trial on the Pareto front (every trial that ran met the constraints)"
 
@@ -124,10 +173,16 @@ def parse_goals(goals: str | Sequence[str] | None, *, what: str = "goals") -> tu
     ['val_accuracy', 'params']
     >>> parse_goals(None) == (GOAL,)
     True
-    >>> parse_goals("val_accuracy,latency")
+    >>> [g.metric for g in parse_goals("val_accuracy,latency_ms:tflite")]
+    ['val_accuracy', 'latency_ms:tflite']
+    >>> parse_goals("val_accuracy,latency")  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    search._errors.SearchError: goals: unknown goal 'latency'; expected names from val_accuracy, params, flops
+    search._errors.SearchError: goals: unknown goal 'latency'; expected names from val_accuracy, params, ...
+    >>> parse_goals("val_accuracy,latency_ms")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    search._errors.SearchError: goals: latency_ms is measured on a runtime: expected latency_ms:keras, ...
     >>> parse_goals("params")
     Traceback (most recent call last):
     ...
@@ -140,8 +195,7 @@ def parse_goals(goals: str | Sequence[str] | None, *, what: str = "goals") -> tu
     if not names:
         return (GOAL,)
     for n in names:
-        if n not in GOALS:
-            raise SearchError(f"{what}: unknown goal {n!r}; expected names from {', '.join(GOALS)}")
+        goal_named(n, what=what)
     repeated = sorted({n for n in names if names.count(n) > 1})
     if repeated:
         raise SearchError(f"{what}: each goal once; received {', '.join(repeated)} more than once")
@@ -149,7 +203,7 @@ def parse_goals(goals: str | Sequence[str] | None, *, what: str = "goals") -> tu
         raise SearchError(
             f"{what}: {GOAL.metric} must be one of them (trials are judged by it); received {', '.join(names)}"
         )
-    return (GOAL, *(GOALS[n] for n in names if n != GOAL.metric))
+    return (GOAL, *(goal_named(n) for n in names if n != GOAL.metric))
 
 
 def dominates(a: Mapping[str, Any], b: Mapping[str, Any], goals: Sequence[Goal]) -> bool:

@@ -226,4 +226,5 @@ def open_session(options: SearchOptions, engine: Engine, space: Space, data: str
         callbacks=options.callbacks,
         mixed_precision=options.mixed_precision,
         xla=options.xla,
+        measures=options.measures,
     )

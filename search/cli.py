@@ -290,8 +290,8 @@ def run(
         str | None,
         typer.Option(
             "--goals",
-            help="val_accuracy alone (default), or with params and/or flops (optuna): a Pareto front, "
-            "e.g. val_accuracy,params.",
+            help="val_accuracy alone (default), or with params, flops, model_bytes:RUNTIME, latency_ms:RUNTIME "
+            "(RUNTIME keras, tflite or onnx; optuna): a Pareto front, e.g. val_accuracy,latency_ms:tflite.",
         ),
     ] = None,
     max_params: Annotated[
@@ -299,6 +299,21 @@ def run(
     ] = None,
     max_flops: Annotated[
         str | None, typer.Option("--max-flops", help="Constraint: most FLOPs per image a trial may take (50M).")
+    ] = None,
+    max_latency_ms: Annotated[
+        float | None,
+        typer.Option(
+            "--max-latency-ms",
+            help="Constraint: most ms per image (batch 1) on the runtime of --goals' latency_ms, else TFLite; "
+            "measured before training.",
+        ),
+    ] = None,
+    max_model_kb: Annotated[
+        float | None,
+        typer.Option(
+            "--max-model-kb",
+            help="Constraint: most KiB of the model file (format of --goals' model_bytes, else TFLite).",
+        ),
     ] = None,
     pruner: Annotated[str, typer.Option("--pruner", help="median, hyperband or none.")] = "median",
     seed: Annotated[int | None, typer.Option("--seed", help="Seed: same architectures and metrics on CPU.")] = None,
@@ -393,6 +408,8 @@ def run(
                 goals=goals,
                 max_params=limits[0],
                 max_flops=limits[1],
+                max_latency_ms=max_latency_ms,
+                max_model_kb=max_model_kb,
             )
     except SearchInterrupted as exc:
         typer.echo(

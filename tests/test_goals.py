@@ -200,3 +200,56 @@ def test_with_several_goals_a_trial_is_stopped_only_by_finished_trials_no_larger
     assert first_epoch(_study_with_finished([size // 2] * (startup - 1) + [size * 2], 0.9), 0.5)[2] is False
     # Above their median: goes on.
     assert first_epoch(_study_with_finished([size // 2] * startup, 0.4), 0.5)[2] is False
+
+
+def test_latency_and_size_on_tflite_are_measured_before_training_and_match_the_exported_file(tmp_path: Path):
+    """Goals measured on the runtime a user deploys to: every trial that trained carries them (study row and
+    MLflow metric), and the champion's match its exported TFLite file measured afresh: the size within 2% (a
+    float model's file does not depend on its weights' values; its tensors' names do differ), the latency
+    within max(50%, 0.05 ms)."""
+    from search.export._export import _latency_ms
+    from search.export._runtimes import load_runner
+
+    runs = tmp_path / "runs"
+    done = cnn_search(
+        "run", "tiny", "--data", "digits", "--trials", "3", "--epochs", "1", "--seed", "0", "--workers", "1",
+        "--runs-dir", str(runs), "--no-report", "--goals", "val_accuracy,latency_ms:tflite,model_bytes:tflite",
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "INFO:search" not in done.stderr  # the exporters' root handler is not left behind (lines twice)
+    rows = json.loads(cnn_search("trials", "tiny-digits", "--runs-dir", str(runs), "--format", "json").stdout)
+    trained = [r for r in rows if r["state"] in ("complete", "pruned")]
+    assert trained and all(r["latency_ms:tflite"] > 0 and r["model_bytes:tflite"] > 0 for r in trained)
+    _, children = runs_of(runs, "tiny-digits")
+    for run in children:
+        if run.data.tags["state"] == "complete":
+            assert {"latency_ms_tflite", "model_bytes_tflite"} <= set(run.data.metrics)
+    exported = cnn_search(
+        "export", "tiny-digits", "--runs-dir", str(runs), "--format", "tflite", "--out", str(tmp_path / "b")
+    )
+    assert exported.returncode == 0, exported.stderr
+    best = next(r for r in rows if r["trial"] == json.loads((tmp_path / "b" / "model_card.json").read_text())["trial"])
+    path = tmp_path / "b" / "model.tflite"
+    assert abs(path.stat().st_size - best["model_bytes:tflite"]) <= 0.02 * best["model_bytes:tflite"]
+    from search import load_dataset
+
+    image = load_dataset("digits").arrays("validation")[0][:1]
+    afresh = _latency_ms(load_runner("tflite", path), image)
+    assert abs(afresh - best["latency_ms:tflite"]) <= max(0.5 * best["latency_ms:tflite"], 0.05), (afresh, best)
+
+
+def test_a_measured_constraint_refuses_a_trial_before_training_in_worker_processes_too(tmp_path: Path):
+    runs = tmp_path / "runs"
+    done = cnn_search(
+        "run", "tiny", "--data", "digits", "--trials", "6", "--epochs", "1", "--seed", "0", "--workers", "2",
+        "--runs-dir", str(runs), "--no-report", "--max-model-kb", "21",
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    rows = json.loads(cnn_search("trials", "tiny-digits", "--runs-dir", str(runs), "--format", "json").stdout)
+    refused = [r for r in rows if r["state"] == "infeasible"]
+    trained = [r for r in rows if r["state"] in ("complete", "pruned")]
+    assert refused and trained, rows
+    for r in refused:
+        assert r["reason"].startswith("max_model_kb: over budget: model_bytes:tflite") and not r["epochs_run"]
+        assert r["model_bytes:tflite"] > 21 * 1024
+    assert all(r["model_bytes:tflite"] <= 21 * 1024 for r in trained)

@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from search._errors import SearchError, option
-from search._goal import Goal, parse_goals
+from search._goal import DEFAULT_RUNTIME, Goal, parse_goals
 
 if TYPE_CHECKING:
     from search.data import DataBundle
@@ -76,6 +76,10 @@ class SearchOptions:
     #: Constraints a trial must meet (added to the space's ``budget``): refused before training when over.
     max_params: int | None = None
     max_flops: int | None = None
+    #: Measured constraints (on the runtime of a latency or size goal if one is named, else TFLite), checked
+    #: right after a trial's model is built, before it trains.
+    max_latency_ms: float | None = None
+    max_model_kb: float | None = None
     #: The GPUs this process sees (``CUDA_VISIBLE_DEVICES``, else ``nvidia-smi``), filled in by ``run_search``.
     gpus: tuple[str, ...] = ()
 
@@ -121,6 +125,14 @@ class SearchOptions:
             limit = getattr(self, key)
             if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
                 raise SearchError(f"{option(key)}: expected a whole number >= 1, received {limit!r}")
+        for key in ("max_latency_ms", "max_model_kb"):
+            limit = getattr(self, key)
+            if limit is not None and (
+                isinstance(limit, bool)
+                or not isinstance(limit, (int, float))
+                or not (math.isfinite(limit) and limit > 0)
+            ):
+                raise SearchError(f"{option(key)}: expected a number > 0, received {limit!r}")
         goals = tuple(g.metric for g in parse_goals(self.goals, what=option("goals")))
         return dataclasses.replace(self, runs_dir=Path(self.runs_dir), callbacks=tuple(self.callbacks), goals=goals)
 
@@ -128,6 +140,27 @@ class SearchOptions:
     def goal_list(self) -> tuple[Goal, ...]:
         """The goals as :class:`~search._goal.Goal` objects, accuracy first."""
         return parse_goals(self.goals, what=option("goals"))
+
+    @property
+    def measures(self) -> dict[str, float | None]:
+        """What each trial's built model is measured for before it trains: the measured goals (limit None)
+        and the measured constraints (``latency_ms:tflite`` -> 2.0 ms; ``model_bytes:tflite`` -> bytes).
+
+        >>> SearchOptions(goals="val_accuracy,latency_ms:onnx", max_latency_ms=2, max_model_kb=256).measures
+        {'latency_ms:onnx': 2, 'model_bytes:tflite': 262144}
+        """
+        goals = self.goal_list
+        found: dict[str, float | None] = {g.metric: None for g in goals if g.measured_on}
+
+        def runtime(family: str) -> str:
+            named = (g.measured_on for g in goals if g.measured_on and g.metric.startswith(family + ":"))
+            return next(named, DEFAULT_RUNTIME)
+
+        if self.max_latency_ms is not None:
+            found[f"latency_ms:{runtime('latency_ms')}"] = self.max_latency_ms
+        if self.max_model_kb is not None:
+            found[f"model_bytes:{runtime('model_bytes')}"] = self.max_model_kb * 1024
+        return found
 
     @property
     def constraints(self) -> dict[str, int]:

@@ -427,6 +427,7 @@ class KerasTunerEngine(Engine):
             epochs=epochs,
             target_trials=options.trials,
             max_failures=session.max_failures,
+            measures=options.measures,
         )
         state_file.parent.mkdir(parents=True, exist_ok=True)
 

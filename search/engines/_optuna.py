@@ -392,10 +392,13 @@ def _pareto_reporter(
         trial.set_user_attr("epoch_values", list(curve))
         if not prunes:
             return False
-        if not sizes:  # the trial's goals of size, from its layer plan (milliseconds, once)
+        if not sizes:  # the trial's goals of size: from its layer plan (milliseconds, once), or measured
             arch = session.space.sample(FixedParams(trial.params))
             plan = session.space.check(arch, session.data.input_shape, session.data.num_classes)
-            sizes.update({g.metric: float(getattr(plan, g.metric)) for g in goals[1:]})
+            measured = session.objective.last_measured  # this trial's, before it trained
+            sizes.update(
+                {g.metric: measured[g.metric] if g.measured_on else float(getattr(plan, g.metric)) for g in goals[1:]}
+            )
         finished = [
             ({g.metric: float(v) for g, v in zip(goals[1:], t.values[1:], strict=True)}, epoch_values(t))
             for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
@@ -459,6 +462,7 @@ def tell(
         "epochs_run": result.epochs_run,
         "params": result.params,
         "flops": result.flops,
+        "measured": result.measured or None,
         "train_seconds": round(result.train_seconds, 3),
         "worker_rss_mb": round(rss_mb(), 1),  # resident memory of the worker after the trial
     }
@@ -466,7 +470,7 @@ def tell(
         trial.set_user_attr(key, value)
     State = optuna.trial.TrialState
     if result.state == "complete" and len(goals) > 1:
-        study.tell(trial, [float(result.value or 0.0), *(float(getattr(result, g.metric)) for g in goals[1:])])
+        study.tell(trial, [float(result.goal_value(g) or 0.0) for g in goals])
     elif result.state == "complete":
         study.tell(trial, result.value)
     elif result.state in ("pruned", "infeasible"):
@@ -556,6 +560,7 @@ def trial_rows(study: optuna.Study) -> list[dict[str, Any]]:
                 "architecture": t.user_attrs.get("summary", ""),
                 "reason": t.user_attrs.get("reason") or "",
                 "hyperparameters": dict(t.params),
+                **(t.user_attrs.get("measured") or {}),
             }
         )
     goals = goals_of(study)
@@ -982,6 +987,7 @@ class OptunaEngine(Engine):
             "recycle_after": options.recycle_after,
             "mixed_precision": options.mixed_precision,
             "xla": options.xla,
+            "measures": options.measures,
         }
         for key, value in settings.items():
             study.set_user_attr(key, value)

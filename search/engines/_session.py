@@ -152,6 +152,7 @@ class Session(Winner):
         mixed_precision: bool = False,
         xla: bool = False,
         relay: Path | None = None,
+        measures: dict[str, float | None] | None = None,
     ) -> None:
         self.name, self.engine, self.space, self.data = name, engine, space, data
         self.relay = relay  # a supervised worker: MLflow records go to the supervisor through this spool
@@ -159,7 +160,9 @@ class Session(Winner):
         self.runs_dir = runs_dir
         self.tracking_uri = tracking_uri
         self.mixed_precision, self.xla = mixed_precision, xla
-        self.objective = Objective(space, data, epochs=epochs, seed=seed, jit_compile=True if xla else "auto")
+        self.objective = Objective(
+            space, data, epochs=epochs, seed=seed, jit_compile=True if xla else "auto", measures=measures
+        )
         self.max_failures = max_failures
         self.callbacks = callbacks
         self.consecutive_failures = 0

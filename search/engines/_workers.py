@@ -181,6 +181,7 @@ def worker_session(
         mixed_precision=bool(record.get("mixed_precision")),
         xla=bool(record.get("xla")),
         relay=relay,
+        measures=record.get("measures") or {},
     )
 
 

@@ -174,6 +174,8 @@ class TrialResult:
     train_seconds: float = 0.0
     params: int | None = None
     flops: int | None = None
+    #: Goals and constraints measured on the built model before training (``{"latency_ms:tflite": 0.3}``).
+    measured: dict[str, float] = field(default_factory=dict)
     traceback: str | None = None
     model: keras.Model | None = field(default=None, repr=False)
 
@@ -191,7 +193,19 @@ class TrialResult:
             metrics["num_params"] = self.params
         if self.flops is not None:
             metrics["flops"] = self.flops
+        if self.measured:
+            from search._goal import goal_named
+
+            metrics.update({goal_named(k).mlflow_metric: v for k, v in self.measured.items()})
         return metrics
+
+    def goal_value(self, goal: Any) -> float | None:
+        """This trial's value of ``goal`` (a :class:`search._goal.Goal`): accuracy, a size from the plan, or
+        a measured one."""
+        if goal.measured_on is not None:
+            return self.measured.get(goal.metric)
+        value = self.value if goal.metric == VAL_ACCURACY else getattr(self, goal.metric)
+        return None if value is None else float(value)
 
 
 class _Epochs:
@@ -281,6 +295,7 @@ class Objective:
         seed: int | None = None,
         keep_model: bool = True,
         jit_compile: bool | str = "auto",
+        measures: dict[str, float | None] | None = None,
     ) -> None:
         if epochs is not None and epochs < 1:  # zero epochs train nothing: no trial could ever count
             raise ValueError(f"epochs: expected a whole number >= 1 or None (the space's), received {epochs}")
@@ -290,6 +305,11 @@ class Objective:
         self.seed = seed
         self.keep_model = keep_model
         self.jit_compile = jit_compile
+        #: What to measure on each trial's built model before it trains (:mod:`search.training._measure`):
+        #: metric -> the most allowed (a constraint) or None (a goal only).
+        self.measures = dict(measures or {})
+        #: The last trial's measured values (the several-goal pruner reads them while it trains).
+        self.last_measured: dict[str, float] = {}
         k = data.num_classes
         train = data.labels("train")
         self.health = Health(chance(train, k), chance(data.labels("validation"), k), prior_loss(train, k))
@@ -314,13 +334,23 @@ class Objective:
             return TrialResult("infeasible", reason=f"{exc.reason}: {exc}")
         import keras
 
+        measured: dict[str, float] = {}
+        if self.measures:  # before any training: a constraint over its limit costs no epoch
+            from search.training._measure import over_limit
+
+            measured = self.last_measured = self._measure(arch, plan)
+            limits = {k: v for k, v in self.measures.items() if v is not None}
+            why = over_limit(measured, limits)
+            if why is not None:
+                return TrialResult("infeasible", reason=why, params=plan.params, flops=plan.flops, measured=measured)
+
         from search.model._builder import bn_momentum, ema_momentum
 
         batch = arch.training.batch_size
         n_train = len(self.data.labels("train"))
         fused = keras.backend.backend() == "tensorflow"  # TensorFlow's fused kernels while training
         for attempt in (0, 1):
-            result = TrialResult("complete", params=plan.params, flops=plan.flops)
+            result = TrialResult("complete", params=plan.params, flops=plan.flops, measured=measured)
             # Keras's own gc.collect() walks every TensorFlow object (0.4 s a trial); run_search freezes the
             # heap after start-up (gc.freeze) so the collector only scans what trials made.
             keras.backend.clear_session(free_memory=False)
@@ -375,6 +405,20 @@ class Objective:
                 result.reason = f"oom_retried: out of memory at batch size {batch * 2}; trained at {batch}"
             break
         return self._judge(result, callback, model)
+
+    def _measure(self, arch: Architecture, plan: Any) -> dict[str, float]:
+        """The measured goals and constraints of ``arch``, on the model as it would be exported (plain layers,
+        input standardisation included, initial weights)."""
+        import keras
+
+        from search.training._measure import measure
+
+        keras.backend.clear_session(free_memory=False)
+        model = build_model(
+            arch, self.data.input_shape, self.data.num_classes, plan=plan, input_stats=self.data.pixel_stats
+        )
+        x, _ = self.data.arrays("validation")
+        return measure(model, self.measures, x[:1])
 
     def _judge(self, result: TrialResult, callback: Any, model: keras.Model) -> TrialResult:
         """A trained trial's state, reason and value from what its epochs callback saw; a complete trial
