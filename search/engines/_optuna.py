@@ -42,6 +42,7 @@ import subprocess
 import sys
 import threading
 import time
+import warnings
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -85,23 +86,53 @@ RECYCLE_AFTER = 50
 PRUNERS = ("median", "hyperband", "none")
 
 
-def make_sampler(name: str, seed: int | None) -> optuna.samplers.BaseSampler:
+def constraint_violations(limits: Mapping[str, float]) -> Callable[[optuna.trial.FrozenTrial], list[float]]:
+    """Optuna's ``constraints_func`` for the measured constraints ``limits`` (metric -> most allowed): how far
+    over each limit a trial was (> 0: violated), from what was measured on it before it trained (a trial
+    refused for it, or one that trained). TPE, NSGA-II and GP then steer towards trials that meet them,
+    rather than learning only that a refused trial had no value.
+
+    >>> from optuna.trial import create_trial
+    >>> over = constraint_violations({"latency_ms:tflite": 2.0})
+    >>> over(create_trial(value=0.5, user_attrs={"measured": {"latency_ms:tflite": 3.5}}))
+    [1.5]
+    """
+
+    def violations(trial: optuna.trial.FrozenTrial) -> list[float]:
+        measured = trial.user_attrs.get("measured") or {}
+        return [float(measured[m]) - limit if m in measured else 0.0 for m, limit in limits.items()]
+
+    return violations
+
+
+def make_sampler(name: str, seed: int | None, limits: Mapping[str, float] | None = None) -> optuna.samplers.BaseSampler:
+    """The ``--sampler``; with measured constraints (``limits``), TPE, NSGA-II and GP take them as Optuna's
+    constraints (:func:`constraint_violations`)."""
+    import optuna
+
+    constraints = constraint_violations(limits) if limits else None
+    with warnings.catch_warnings():  # constraints_func is "experimental" in Optuna: said once here, not each run
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        return _sampler(name, seed, constraints)
+
+
+def _sampler(name: str, seed: int | None, constraints: Any) -> optuna.samplers.BaseSampler:
     import optuna
 
     if name == "tpe":
-        return optuna.samplers.TPESampler(seed=seed, n_startup_trials=5)
+        return optuna.samplers.TPESampler(seed=seed, n_startup_trials=5, constraints_func=constraints)
     if name == "random":
         return optuna.samplers.RandomSampler(seed=seed)
     if name == "qmc":
         return optuna.samplers.QMCSampler(seed=seed)
     if name == "nsga2":
-        return optuna.samplers.NSGAIISampler(seed=seed)
+        return optuna.samplers.NSGAIISampler(seed=seed, constraints_func=constraints)
     if name == "gp":
         try:
             import torch  # noqa: F401
         except ImportError:
             raise SearchError(f"{option('sampler')} gp needs PyTorch: pip install torch") from None
-        return optuna.samplers.GPSampler(seed=seed)
+        return optuna.samplers.GPSampler(seed=seed, constraints_func=constraints)
     raise SearchError(f"{option('sampler')}: unknown sampler {name!r}; expected one of {', '.join(SAMPLERS)}")
 
 
@@ -177,6 +208,11 @@ def pareto_median_prunes(
     middle = len(bar) // 2
     median = bar[middle] if len(bar) % 2 else (bar[middle - 1] + bar[middle]) / 2
     return value < median
+
+
+def limits_of(measures: Mapping[str, float | None] | None) -> dict[str, float]:
+    """The measured constraints among ``measures`` (metric -> limit; goals have no limit)."""
+    return {k: float(v) for k, v in (measures or {}).items() if v is not None}
 
 
 def counted(study: optuna.Study) -> int:
@@ -852,7 +888,9 @@ def run_worker(
 
     parent = None if relay else wait_for_parent_run(recorded, wait_for_parent)
     study.sampler = make_sampler(
-        attrs["sampler"], None if seed is None else seed + 7919 * (index + 1) + len(study.trials)
+        attrs["sampler"],
+        None if seed is None else seed + 7919 * (index + 1) + len(study.trials),
+        limits_of(attrs.get("measures")),
     )
     study.pruner = make_pruner(
         attrs["pruner"], epochs or max(space.training["epochs"].values()), start_points=len(space.start)
@@ -890,7 +928,7 @@ def open_study(session: Session, options: SearchOptions, storage_url: str) -> op
         storage=get_storage(storage_url),
         directions=[g.direction for g in goals],
         load_if_exists=True,
-        sampler=make_sampler(options.sampler, options.seed),
+        sampler=make_sampler(options.sampler, options.seed, limits_of(options.measures)),
         pruner=make_pruner(options.pruner, options.planned_epochs(space), start_points=len(space.start)),
     )
     identity = check_same_search(dict(study.user_attrs), space, session.data, session.name)
@@ -914,7 +952,7 @@ def open_study(session: Session, options: SearchOptions, storage_url: str) -> op
             study.set_metric_names([g.metric for g in goals])
     enqueue_start_points(study, space.start)
     if options.seed is not None:
-        study.sampler = make_sampler(options.sampler, options.seed + len(study.trials))
+        study.sampler = make_sampler(options.sampler, options.seed + len(study.trials), limits_of(options.measures))
     return study
 
 
