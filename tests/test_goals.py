@@ -253,3 +253,8 @@ def test_a_measured_constraint_refuses_a_trial_before_training_in_worker_process
         assert r["reason"].startswith("max_model_kb: over budget: model_bytes:tflite") and not r["epochs_run"]
         assert r["model_bytes:tflite"] > 21 * 1024
     assert all(r["model_bytes:tflite"] <= 21 * 1024 for r in trained)
+    # The sampler learns how far over the limit each trial was (Optuna's constraints, > 0: violated).
+    study = study_of(runs, "tiny-digits")
+    over = {t.number: t.system_attrs["constraints"][0] for t in study.trials if "constraints" in t.system_attrs}
+    assert {r["trial"] for r in refused} <= {n for n, v in over.items() if v > 0}
+    assert {r["trial"] for r in trained} <= {n for n, v in over.items() if v <= 0}

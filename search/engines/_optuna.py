@@ -431,7 +431,8 @@ def _pareto_reporter(
         if not sizes:  # the trial's goals of size: from its layer plan (milliseconds, once), or measured
             arch = session.space.sample(FixedParams(trial.params))
             plan = session.space.check(arch, session.data.input_shape, session.data.num_classes)
-            measured = session.objective.last_measured  # this trial's, before it trained
+            # measured goals: this trial's, measured before it trained
+            measured = session.objective.last_measured if any(g.measured_on for g in goals) else {}
             sizes.update(
                 {g.metric: measured[g.metric] if g.measured_on else float(getattr(plan, g.metric)) for g in goals[1:]}
             )
