@@ -64,6 +64,14 @@ def test_a_two_goal_search_records_both_goals_on_every_trial_and_its_front_in_ml
     assert "on the Pareto front" in table.stdout
     starred = {int(line.split("│")[1]) for line in table.stdout.splitlines() if "│ *" in line}
     assert starred == set(front)
+    # The report draws the front: accuracy against params, the front's trials strong.
+    from search.report import make_report
+
+    report = make_report(result.name, runs_dir=runs, out=tmp_path / "report", log_to_mlflow=False)
+    assert "pareto_front.png" in {p.name for p in report.pictures}, report.missing
+    said = report.descriptions["pareto_front.png"]
+    assert f"{len(front)} of {len(points)} complete trials on the front" in said and "params" in said
+    assert "pareto_front.png" in (tmp_path / "report" / "index.html").read_text()
     # The same search with other goals is another search: refused, nothing changed.
     with pytest.raises(Exception, match="already exists with goals val_accuracy,params; received goals val_accuracy"):
         run_search("tiny", "digits", trials=7, epochs=2, workers=1, runs_dir=runs, report=False, name=result.name)

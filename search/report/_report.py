@@ -48,6 +48,7 @@ from search.report._plots import (
     describe_stops,
     feature_maps_figure,
     filters_figure,
+    front_figure,
     history_figure,
     importances_figure,
     learning_curves_figure,
@@ -63,6 +64,7 @@ PICTURES = {
     "param_importances.png": "How much each parameter explains the validation accuracy (fANOVA).",
     "parallel_coordinates.png": "Every completed trial as a line through its 6 most important parameters, by accuracy.",
     "intermediate_values.png": "Validation accuracy after each epoch (counted from 1) of every trial.",
+    "pareto_front.png": "Several goals: validation accuracy against the first goal of size, the front strong.",
     "architecture.png": "The winning CNN, layer by layer: output shape and parameters.",
     "first_layer_filters.png": "The winner's first-layer kernels (in colour when they read RGB images).",
     "feature_maps.png": "What the first convolution (after its activation) makes of a few validation images.",
@@ -280,6 +282,40 @@ def _search_pictures(study: Any, curves: list[Curve], counts: dict[str, int], fo
             report.missing[INTERACTIVE[picture]] = str(exc)
 
 
+def _front_pictures(parent: Any, children: list[Any], folder: Path, report: Report) -> None:
+    """A search of several goals (its run's ``goals`` tag): validation accuracy against each goal of size,
+    the front (``pareto_front`` tags) strong, dominated trials faded, a constraint on that goal dashed."""
+    import json
+
+    from search._goal import goal_named
+
+    goals = [g for g in parent.data.tags.get("goals", "").split(",") if g]
+    if len(goals) < 2:
+        return
+    limits = json.loads(parent.data.tags.get("constraints") or "{}")
+    for i, metric in enumerate(goals[1:]):
+        goal = goal_named(metric)
+        points = [
+            (int(r.data.tags["trial"]), r.data.metrics[GOAL.best_metric], r.data.metrics[goal.mlflow_metric],
+             r.data.tags.get("pareto_front") == "true")
+            for r in children
+            if r.data.tags.get("state") == "complete"
+            and {GOAL.best_metric, goal.mlflow_metric} <= set(r.data.metrics)
+        ]  # fmt: skip
+        picture = "pareto_front.png" if i == 0 else f"pareto_front_{goal.mlflow_metric}.png"
+        if not points:
+            report.missing[picture] = f"no complete trial with {metric}"
+            continue
+        sizes = [p[2] for p in points]
+        spread = max(sizes) / max(min(sizes), 1e-12)
+        figure = front_figure(points, metric, limit=limits.get(metric), log=spread > 20)
+        report.captions[picture] = (
+            f"Validation accuracy against {metric} ({goal.measured}); the Pareto front strong, dominated trials "
+            "faded" + (f"; the constraint: {metric} at most {limits[metric]:g}" if metric in limits else "") + "."
+        )
+        _save(figure, folder / picture, report)
+
+
 def _architecture_picture(arch: Any, input_shape: Any, num_classes: int, path: Path, report: Report) -> Path:
     import matplotlib.pyplot as plt
 
@@ -453,6 +489,7 @@ def make_report(
     report = Report(folder)
     curves, counts = _trials(client, children)
     _search_pictures(_study(curves), curves, counts, folder, report)
+    _front_pictures(parent, children, folder, report)
     best = parent.data.tags.get("best_trial")
     if best is None:
         for file in list(PICTURES)[4:]:

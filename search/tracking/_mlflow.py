@@ -223,7 +223,14 @@ class Tracker:
         return str(runs[0].info.run_id) if runs else None
 
     def mark_front(
-        self, experiment_id: str, parent_run_id: str, *, front: list[int], complete: list[int], goals: list[str]
+        self,
+        experiment_id: str,
+        parent_run_id: str,
+        *,
+        front: list[int],
+        complete: list[int],
+        goals: list[str],
+        constraints: Mapping[str, float] | None = None,
     ) -> None:
         """Tag each complete trial's run ``pareto_front`` (``true``/``false``) and the search's run with the
         front's trial numbers and the goals, so the MLflow UI can filter and chart the front."""
@@ -235,7 +242,8 @@ class Tracker:
             trial = run.data.tags.get("trial")
             if trial is not None and trial.isdigit() and int(trial) in complete:
                 self.log(run.info.run_id, tags={"pareto_front": "true" if int(trial) in on else "false"})
-        self.log(parent_run_id, tags={"pareto_front": ",".join(map(str, front)), "goals": ",".join(goals)})
+        tags = {"pareto_front": ",".join(map(str, front)), "goals": ",".join(goals)}
+        self.log(parent_run_id, tags={**tags, "constraints": json.dumps(dict(constraints or {}))})
 
     def log(
         self,
