@@ -57,8 +57,7 @@ def search(npz: Path, runs: Path, name: str, trials: int, epochs: int, *extra: s
 
 def champion(runs: Path, name: str, npz: Path) -> dict[str, Any]:
     """The search's registered champion: test accuracy (MLflow), its TFLite file's latency measured afresh."""
-    from search.export._export import _latency_ms
-    from search.export._runtimes import load_runner
+    from search.export._runtimes import latency_ms, load_runner
 
     out = runs / "exports" / name
     done = cli("export", name, "--runs-dir", str(runs), "--format", "tflite", "--out", str(out))
@@ -69,7 +68,7 @@ def champion(runs: Path, name: str, npz: Path) -> dict[str, Any]:
     import numpy as np
 
     image = np.load(npz)["x_test"][:1].astype("float32")
-    latency = _latency_ms(load_runner("tflite", out / "model.tflite"), image)
+    latency = latency_ms(load_runner("tflite", out / "model.tflite"), image)
     return {"trial": card["trial"], "test_accuracy": row["test_accuracy"], "latency_ms": latency}
 
 

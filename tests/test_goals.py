@@ -215,8 +215,7 @@ def test_latency_and_size_on_tflite_are_measured_before_training_and_match_the_e
     MLflow metric), and the champion's match its exported TFLite file measured afresh: the size within 2% (a
     float model's file does not depend on its weights' values; its tensors' names do differ), the latency
     within max(50%, 0.05 ms)."""
-    from search.export._export import _latency_ms
-    from search.export._runtimes import load_runner
+    from search.export._runtimes import latency_ms, load_runner
 
     runs = tmp_path / "runs"
     done = cnn_search(
@@ -242,7 +241,7 @@ def test_latency_and_size_on_tflite_are_measured_before_training_and_match_the_e
     from search import load_dataset
 
     image = load_dataset("digits").arrays("validation")[0][:1]
-    afresh = _latency_ms(load_runner("tflite", path), image)
+    afresh = latency_ms(load_runner("tflite", path), image)
     assert abs(afresh - best["latency_ms:tflite"]) <= max(0.5 * best["latency_ms:tflite"], 0.05), (afresh, best)
 
 

@@ -45,7 +45,7 @@ from typing import Any
 
 from search._errors import SearchError
 from search._goal import GOAL
-from search.export._runtimes import FILES, FORMATS, TABLE, load_runner, missing_tools
+from search.export._runtimes import FILES, FORMATS, TABLE, file_size, latency_ms, load_runner, missing_tools, write
 
 log = logging.getLogger("search")
 
@@ -145,23 +145,6 @@ def sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _size(path: Path) -> int:
-    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file()) if path.is_dir() else path.stat().st_size
-
-
-def _latency_ms(runner: Any, image: Any, repeats: int = 30) -> float:
-    import statistics
-
-    for _ in range(3):
-        runner(image)
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        runner(image)
-        times.append((time.perf_counter() - t0) * 1000)
-    return round(statistics.median(times), 4)
-
-
 def _parity(reference: Any, probabilities: Any) -> dict[str, float]:
     import numpy as np
 
@@ -189,9 +172,7 @@ def _write_format(fmt: str, model: Any, folder: Path, quantize: str = "none", ca
         raise SearchError(why)
     if fmt == "tflite" and quantize != "none":
         return _write_quantized_tflite(model, folder, quantize, calibration)
-    path = folder / TABLE[fmt].file
-    TABLE[fmt].write(model, path)
-    return path
+    return write(fmt, model, folder)
 
 
 def _write_quantized_tflite(model: Any, folder: Path, quantize: str, calibration: Any) -> Path:
@@ -377,9 +358,9 @@ def _checked(
         )
     produced = {
         "file": path.name,
-        "bytes": _size(path),
+        "bytes": file_size(path),
         "parity": parity,
-        "latency_ms": _latency_ms(runner, x_val[:1]),
+        "latency_ms": latency_ms(runner, x_val[:1]),
         "test_accuracy": test_accuracy,
         "quantize": quantize,
     }

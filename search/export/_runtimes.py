@@ -29,6 +29,34 @@ class UnsafeModelError(SearchError):
     """A model that needs code to load (``.h5``, ``Lambda`` layers, custom objects): refused."""
 
 
+def file_size(path: Path) -> int:
+    """Bytes of a written format: a file, or every file of a folder (SavedModel)."""
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file()) if path.is_dir() else path.stat().st_size
+
+
+def latency_ms(runner: Any, image: Any, repeats: int = 30) -> float:
+    """Median milliseconds of ``runner`` on ``image`` (one image, batch 1) over ``repeats`` runs after 3
+    warm-up runs: how ``cnn-search export`` and the measured goals (``latency_ms:RUNTIME``) time a model."""
+    import statistics
+    import time
+
+    for _ in range(3):
+        runner(image)
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        runner(image)
+        times.append((time.perf_counter() - t0) * 1000)
+    return round(statistics.median(times), 4)
+
+
+def write(fmt: str, model: Any, folder: Path) -> Path:
+    """Write ``model`` as ``fmt`` (a row of :data:`TABLE`) into ``folder``; its path."""
+    path = folder / TABLE[fmt].file
+    TABLE[fmt].write(model, path)
+    return path
+
+
 def missing_tools(fmt: str) -> str | None:
     """Why ``fmt`` cannot be produced or run in this installation, or None when it can."""
     import importlib.util

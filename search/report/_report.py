@@ -64,7 +64,6 @@ PICTURES = {
     "param_importances.png": "How much each parameter explains the validation accuracy (fANOVA).",
     "parallel_coordinates.png": "Every completed trial as a line through its 6 most important parameters, by accuracy.",
     "intermediate_values.png": "Validation accuracy after each epoch (counted from 1) of every trial.",
-    "pareto_front.png": "Several goals: validation accuracy against the first goal of size, the front strong.",
     "architecture.png": "The winning CNN, layer by layer: output shape and parameters.",
     "first_layer_filters.png": "The winner's first-layer kernels (in colour when they read RGB images).",
     "feature_maps.png": "What the first convolution (after its activation) makes of a few validation images.",
@@ -284,7 +283,8 @@ def _search_pictures(study: Any, curves: list[Curve], counts: dict[str, int], fo
 
 def _front_pictures(parent: Any, children: list[Any], folder: Path, report: Report) -> None:
     """A search of several goals (its run's ``goals`` tag): validation accuracy against each goal of size,
-    the front (``pareto_front`` tags) strong, dominated trials faded, a constraint on that goal dashed."""
+    the front (``pareto_front`` tags) strong, dominated trials faded, a constraint on that goal dashed.
+    Not in :data:`PICTURES` (the pictures of every search): a one-goal search has none."""
     import json
 
     from search._goal import goal_named

@@ -46,19 +46,22 @@ def measure(model: Any, metrics: Iterable[str], image: Any) -> dict[str, float]:
 
 
 def _measure_into(found: dict[str, float], model: Any, wanted: Mapping[str, set[str]], image: Any) -> None:
-    from search.export._export import _latency_ms, _size, _write_format
-    from search.export._runtimes import load_runner
+    from search._errors import SearchError
+    from search.export._runtimes import file_size, latency_ms, load_runner, missing_tools, write
 
     model(image, training=False)  # Keras's ONNX export refuses a model that was never called
     with tempfile.TemporaryDirectory(prefix="cnn-search-measure-") as tmp:
         for runtime, families in sorted(wanted.items()):
             folder = Path(tmp) / runtime
             folder.mkdir()
-            path = _write_format(runtime, model, folder)
+            why = missing_tools(runtime)
+            if why:
+                raise SearchError(why)
+            path = write(runtime, model, folder)
             if "model_bytes" in families:
-                found[f"model_bytes:{runtime}"] = float(_size(path))
+                found[f"model_bytes:{runtime}"] = float(file_size(path))
             if "latency_ms" in families:
-                found[f"latency_ms:{runtime}"] = float(_latency_ms(load_runner(runtime, path), image))
+                found[f"latency_ms:{runtime}"] = float(latency_ms(load_runner(runtime, path), image))
 
 
 def over_limit(measured: Mapping[str, float], limits: Mapping[str, float]) -> str | None:
