@@ -8,7 +8,7 @@ initial weights (a float model's size and speed do not depend on the values of i
 format is written once per trial into a temporary folder by the exporter's own writers
 (:mod:`search.export`), and run by the exporter's runners: latency is the median of 30 runs of one
 image (batch 1, as on a device) after 3 warm-up runs, on this machine's cores, as ``cnn-search export``
-measures it. What it costs (``python benchmarks/goals.py --cost``, README "Accuracy against size"):
+measures it. What it costs (``python benchmarks/goals.py --only cost``, README "Accuracy against size"):
 writing TFLite is the dearest part (1.3-2.4 s for ``vgg``'s start points on 64x64 RGB), ONNX 0.3-0.7 s,
 Keras 0.1 s; the runs themselves take milliseconds, except on the Keras runtime (0.5-1 s).
 """
