@@ -47,8 +47,6 @@ class Goal:
     measured: str
     #: A value no epoch can beat (accuracy 1.0): a trial that reaches it stops (no later epoch can do better).
     perfect: float | None = None
-    #: Known from the layer plan before any training (``params``, ``flops``), not measured by training.
-    before_training: bool = False
     #: The name of the trial's MLflow metric that carries it (``best_val_accuracy``, ``num_params``...).
     mlflow_metric: str = ""
     #: Measured on the built model written in a format (``model_bytes:tflite``, ``latency_ms:onnx``), not planned.
@@ -106,12 +104,10 @@ GOAL = Goal(
 GOALS: dict[str, Goal] = {
     GOAL.metric: GOAL,
     "params": Goal(
-        "params", "minimize", "parameters of the model (from its layer plan)", before_training=True,
-        mlflow_metric="num_params",
+        "params", "minimize", "parameters of the model (from its layer plan)", mlflow_metric="num_params",
     ),
     "flops": Goal(
-        "flops", "minimize", "FLOPs per image, 2 x multiply-adds (from its layer plan)", before_training=True,
-        mlflow_metric="flops",
+        "flops", "minimize", "FLOPs per image, 2 x multiply-adds (from its layer plan)", mlflow_metric="flops",
     ),
 }  # fmt: skip
 
@@ -135,7 +131,6 @@ def measured_goal(family: str, runtime: str) -> Goal:
         f"{family}:{runtime}",
         "minimize",
         MEASURED[family].format(runtime=runtime),
-        before_training=True,
         mlflow_metric=f"{family}_{runtime}",
         measured_on=runtime,
     )
@@ -194,8 +189,7 @@ def parse_goals(goals: str | Sequence[str] | None, *, what: str = "goals") -> tu
     names = [n for n in names if n]
     if not names:
         return (GOAL,)
-    for n in names:
-        goal_named(n, what=what)
+    named = [goal_named(n, what=what) for n in names]
     repeated = sorted({n for n in names if names.count(n) > 1})
     if repeated:
         raise SearchError(f"{what}: each goal once; received {', '.join(repeated)} more than once")
@@ -203,7 +197,7 @@ def parse_goals(goals: str | Sequence[str] | None, *, what: str = "goals") -> tu
         raise SearchError(
             f"{what}: {GOAL.metric} must be one of them (trials are judged by it); received {', '.join(names)}"
         )
-    return (GOAL, *(goal_named(n) for n in names if n != GOAL.metric))
+    return (GOAL, *(g for g in named if g is not GOAL))
 
 
 def dominates(a: Mapping[str, Any], b: Mapping[str, Any], goals: Sequence[Goal]) -> bool:

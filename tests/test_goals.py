@@ -183,10 +183,12 @@ def test_with_several_goals_a_trial_is_stopped_only_by_finished_trials_no_larger
     from search._goal import parse_goals
     from search.engines._optuna import _pareto_reporter, pruner_startup
     from search.engines._optuna_params import OptunaParams
+    from search.training import Objective
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     space, data = load_space("tiny"), load_dataset("digits", limit=200)
-    session = types.SimpleNamespace(space=space, data=data)  # what the reporter reads of a Session
+    # what the reporter reads of a Session: its space, and the objective running the trial
+    session = types.SimpleNamespace(space=space, data=data, objective=Objective(space, data))
     goals = parse_goals("val_accuracy,params")
     startup = pruner_startup(len(space.start))
 
@@ -194,8 +196,9 @@ def test_with_several_goals_a_trial_is_stopped_only_by_finished_trials_no_larger
         study.enqueue_trial(dict(space.start[0]))
         trial = study.ask()
         arch = space.sample(OptunaParams(trial))  # as the Objective samples it
-        size = space.check(arch, data.input_shape, data.num_classes).params
-        return trial, size, _pareto_reporter(session, study, trial, goals)(0, value)
+        plan = space.check(arch, data.input_shape, data.num_classes)
+        session.objective.last_sizes = {"params": plan.params, "flops": plan.flops}  # as it keeps them, before training
+        return trial, plan.params, _pareto_reporter(session, study, trial, goals)(0, value)
 
     _, size, _ = first_epoch(_study_with_finished([], 0.9), 0.5)
     # As many smaller trials as the pruner's start-up, all more accurate: stopped.

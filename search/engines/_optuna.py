@@ -416,10 +416,7 @@ def _pareto_reporter(
     with the median pruner, stops it by :func:`pareto_median_prunes`."""
     import optuna
 
-    from search.space import FixedParams
-
     curve: list[float] = []
-    sizes: dict[str, float] = {}
     prunes = study.user_attrs.get("pruner", "median") == "median"
     startup = pruner_startup(len(session.space.start))
 
@@ -428,14 +425,8 @@ def _pareto_reporter(
         trial.set_user_attr("epoch_values", list(curve))
         if not prunes:
             return False
-        if not sizes:  # the trial's goals of size: from its layer plan (milliseconds, once), or measured
-            arch = session.space.sample(FixedParams(trial.params))
-            plan = session.space.check(arch, session.data.input_shape, session.data.num_classes)
-            # measured goals: this trial's, measured before it trained
-            measured = session.objective.last_measured if any(g.measured_on for g in goals) else {}
-            sizes.update(
-                {g.metric: measured[g.metric] if g.measured_on else float(getattr(plan, g.metric)) for g in goals[1:]}
-            )
+        # this trial's goals of size, known before it trained (the objective running it keeps them)
+        sizes = {g.metric: float(session.objective.last_sizes[g.metric]) for g in goals[1:]}
         finished = [
             ({g.metric: float(v) for g, v in zip(goals[1:], t.values[1:], strict=True)}, epoch_values(t))
             for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
@@ -705,7 +696,6 @@ def mark_front(session: Session, study: optuna.Study) -> list[int]:
         goals=[g.metric for g in goals_of(study)],
         constraints=limits,
     )
-    study.set_user_attr("pareto_front", front)
     return front
 
 

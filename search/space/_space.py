@@ -288,15 +288,14 @@ class Space:
         last = ""
         smallest: dict[str, int] = {}  # over budget only: the least of each measure sampled
         for _ in range(tries):
-            arch = self.sample(source)
-            try:
-                self.check(arch, input_shape, 2)
+            try:  # self.check, in its two steps: an over-budget plan is kept for its sizes
+                plan = make_plan(self.sample(source), input_shape, 2)
+                check_budget(plan, **self.budget)
                 return
             except InfeasibleError as exc:
                 reasons[exc.reason] = reasons.get(exc.reason, 0) + 1
                 last = str(exc)
                 if exc.reason in self.budget:
-                    plan = make_plan(arch, input_shape, 2)
                     for key, value in (("max_params", plan.params), ("max_flops", plan.flops)):
                         smallest[key] = min(smallest.get(key, value), value)
         if set(reasons) <= set(self.budget) and reasons:  # every sample fits the input; the budget fits none

@@ -237,10 +237,10 @@ class Tracker:
         runs = self.client.search_runs(
             [experiment_id], filter_string=f"tags.mlflow.parentRunId = '{parent_run_id}'", max_results=50_000
         )
-        on = set(front)
+        on, done = set(front), set(complete)
         for run in runs:
             trial = run.data.tags.get("trial")
-            if trial is not None and trial.isdigit() and int(trial) in complete:
+            if trial is not None and trial.isdigit() and int(trial) in done:
                 self.log(run.info.run_id, tags={"pareto_front": "true" if int(trial) in on else "false"})
         tags = {"pareto_front": ",".join(map(str, front)), "goals": ",".join(goals)}
         self.log(parent_run_id, tags={**tags, "constraints": json.dumps(dict(constraints or {}))})

@@ -21,7 +21,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from search._goal import MEASURED, goal_named
+from search._goal import goal_named
 
 
 def measure(model: Any, metrics: Iterable[str], image: Any) -> dict[str, float]:
@@ -30,25 +30,24 @@ def measure(model: Any, metrics: Iterable[str], image: Any) -> dict[str, float]:
     wanted: dict[str, set[str]] = {}
     for metric in metrics:
         goal = goal_named(metric)
-        family = goal.metric.partition(":")[0]
-        if goal.measured_on is None or family not in MEASURED:
+        if goal.measured_on is None:
             raise ValueError(f"{metric!r} is not a measured goal")
-        wanted.setdefault(goal.measured_on, set()).add(family)
-    found: dict[str, float] = {}
+        wanted.setdefault(goal.measured_on, set()).add(goal.metric.partition(":")[0])
     root = logging.getLogger()
     handlers, level = list(root.handlers), root.level
     try:
-        _measure_into(found, model, wanted, image)
+        return _measure_each(model, wanted, image)
     finally:  # TensorFlow's exporters add a stderr handler to the root logger: every search line would show twice
         root.handlers[:] = handlers
         root.setLevel(level)
-    return found
 
 
-def _measure_into(found: dict[str, float], model: Any, wanted: Mapping[str, set[str]], image: Any) -> None:
+def _measure_each(model: Any, wanted: Mapping[str, set[str]], image: Any) -> dict[str, float]:
+    """``model`` written and measured once per runtime of ``wanted`` (runtime -> families)."""
     from search._errors import SearchError
     from search.export._runtimes import file_size, latency_ms, load_runner, missing_tools, write
 
+    found: dict[str, float] = {}
     model(image, training=False)  # Keras's ONNX export refuses a model that was never called
     with tempfile.TemporaryDirectory(prefix="cnn-search-measure-") as tmp:
         for runtime, families in sorted(wanted.items()):
@@ -62,6 +61,7 @@ def _measure_into(found: dict[str, float], model: Any, wanted: Mapping[str, set[
                 found[f"model_bytes:{runtime}"] = float(file_size(path))
             if "latency_ms" in families:
                 found[f"latency_ms:{runtime}"] = float(latency_ms(load_runner(runtime, path), image))
+    return found
 
 
 def over_limit(measured: Mapping[str, float], limits: Mapping[str, float]) -> str | None:

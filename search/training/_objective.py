@@ -39,6 +39,7 @@ from search import hooks
 from search._errors import InfeasibleError, SearchError
 from search._goal import ACCURACY, GOAL, LOSS, VAL_ACCURACY, VAL_LOSS
 from search.model import Architecture, build_model, compile_model, for_saving
+from search.training._measure import over_limit
 
 if TYPE_CHECKING:
     import keras
@@ -308,8 +309,9 @@ class Objective:
         #: What to measure on each trial's built model before it trains (:mod:`search.training._measure`):
         #: metric -> the most allowed (a constraint) or None (a goal only).
         self.measures = dict(measures or {})
-        #: The last trial's measured values (the several-goal pruner reads them while it trains).
-        self.last_measured: dict[str, float] = {}
+        #: The last trial's goals of size, known before it trained: ``params`` and ``flops`` from its plan, and
+        #: what was measured (the several-goal pruner reads them while it trains).
+        self.last_sizes: dict[str, float] = {}
         k = data.num_classes
         train = data.labels("train")
         self.health = Health(chance(train, k), chance(data.labels("validation"), k), prior_loss(train, k))
@@ -334,15 +336,11 @@ class Objective:
             return TrialResult("infeasible", reason=f"{exc.reason}: {exc}")
         import keras
 
-        measured: dict[str, float] = {}
-        if self.measures:  # before any training: a constraint over its limit costs no epoch
-            from search.training._measure import over_limit
-
-            measured = self.last_measured = self._measure(arch, plan)
-            limits = {k: v for k, v in self.measures.items() if v is not None}
-            why = over_limit(measured, limits)
-            if why is not None:
-                return TrialResult("infeasible", reason=why, params=plan.params, flops=plan.flops, measured=measured)
+        measured = self._measure(arch, plan) if self.measures else {}  # before training: no epoch spent over a limit
+        self.last_sizes = {"params": plan.params, "flops": plan.flops, **measured}
+        why = over_limit(measured, {k: v for k, v in self.measures.items() if v is not None})
+        if why is not None:
+            return TrialResult("infeasible", reason=why, params=plan.params, flops=plan.flops, measured=measured)
 
         from search.model._builder import bn_momentum, ema_momentum
 
