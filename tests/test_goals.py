@@ -21,6 +21,22 @@ def _front_by_hand(points: dict[int, tuple[float, float]]) -> list[int]:
     return sorted(front)
 
 
+def _tiny_search(
+    runs: Path, *options: str, name: str = "tiny-digits"
+) -> tuple[str, list[dict], list[dict], list[dict]]:
+    """``cnn-search run tiny --data digits --seed 0 ... OPTIONS`` in a fresh process, as a user runs it, then
+    its trials read back (``cnn-search trials NAME --format json``): (stdout, every row, the rows refused
+    before training, the rows that trained)."""
+    done = cnn_search(
+        "run", "tiny", "--data", "digits", "--seed", "0", "--runs-dir", str(runs), "--no-report", *options
+    )
+    assert done.returncode == 0, done.stderr
+    assert "INFO:search" not in done.stderr  # no root handler left behind by an exporter (every line twice)
+    rows = json.loads(cnn_search("trials", name, "--runs-dir", str(runs), "--format", "json").stdout)
+    refused = [r for r in rows if r["state"] == "infeasible"]
+    return done.stdout, rows, refused, [r for r in rows if r["state"] in ("complete", "pruned")]
+
+
 def test_a_two_goal_search_records_both_goals_on_every_trial_and_its_front_in_mlflow(tmp_path: Path):
     import optuna
 
@@ -94,31 +110,23 @@ def _median_params(space_name: str) -> int:
 
 
 def test_the_run_command_says_the_front_and_the_champion_rule(tmp_path: Path):
-    done = cnn_search(
-        "run", "tiny", "--data", "digits", "--trials", "3", "--epochs", "1", "--seed", "0", "--workers", "1",
-        "--runs-dir", str(tmp_path / "runs"), "--no-report", "--goals", "val_accuracy,flops", "--sampler", "nsga2",
+    stdout, rows, _, _ = _tiny_search(
+        tmp_path / "runs", "--trials", "3", "--epochs", "1", "--workers", "1", "--goals", "val_accuracy,flops",
+        "--sampler", "nsga2",
     )  # fmt: skip
-    assert done.returncode == 0, done.stderr
-    rows = json.loads(
-        cnn_search("trials", "tiny-digits", "--runs-dir", str(tmp_path / "runs"), "--format", "json").stdout
-    )
     front = sorted(r["trial"] for r in rows if r["pareto_front"])
     assert front and all("flops" in r for r in rows)
     said = f"Pareto front: trial(s) {', '.join(map(str, front))}; the champion is the most accurate trial on the Pareto front"
-    assert said in done.stdout
+    assert said in stdout
 
 
 def test_a_constraint_refuses_trials_over_it_before_training_and_the_champion_meets_it(tmp_path: Path):
     limit = _median_params("tiny")
     runs = tmp_path / "runs"
-    done = cnn_search(
-        "run", "tiny", "--data", "digits", "--trials", "8", "--epochs", "1", "--seed", "0", "--workers", "1",
-        "--runs-dir", str(runs), "--no-report", "--max-params", str(limit), "--name", "capped",
+    _, rows, refused, trained = _tiny_search(
+        runs, "--trials", "8", "--epochs", "1", "--workers", "1", "--max-params", str(limit), "--name", "capped",
+        name="capped",
     )  # fmt: skip
-    assert done.returncode == 0, done.stderr
-    rows = json.loads(cnn_search("trials", "capped", "--runs-dir", str(runs), "--format", "json").stdout)
-    refused = [r for r in rows if r["state"] == "infeasible"]
-    trained = [r for r in rows if r["state"] in ("complete", "pruned")]
     assert refused and trained, rows
     for r in refused:  # before training: no epoch, no model
         assert r["reason"].startswith("max_params: over budget: params") and f"> max_params {limit:,}" in r["reason"]
@@ -221,14 +229,10 @@ def test_latency_and_size_on_tflite_are_measured_before_training_and_match_the_e
     from search.export._runtimes import latency_ms, load_runner
 
     runs = tmp_path / "runs"
-    done = cnn_search(
-        "run", "tiny", "--data", "digits", "--trials", "3", "--epochs", "1", "--seed", "0", "--workers", "1",
-        "--runs-dir", str(runs), "--no-report", "--goals", "val_accuracy,latency_ms:tflite,model_bytes:tflite",
+    _, rows, _, trained = _tiny_search(
+        runs, "--trials", "3", "--epochs", "1", "--workers", "1",
+        "--goals", "val_accuracy,latency_ms:tflite,model_bytes:tflite",
     )  # fmt: skip
-    assert done.returncode == 0, done.stderr
-    assert "INFO:search" not in done.stderr  # the exporters' root handler is not left behind (lines twice)
-    rows = json.loads(cnn_search("trials", "tiny-digits", "--runs-dir", str(runs), "--format", "json").stdout)
-    trained = [r for r in rows if r["state"] in ("complete", "pruned")]
     assert trained and all(r["latency_ms:tflite"] > 0 and r["model_bytes:tflite"] > 0 for r in trained)
     _, children = runs_of(runs, "tiny-digits")
     for run in children:
@@ -250,14 +254,9 @@ def test_latency_and_size_on_tflite_are_measured_before_training_and_match_the_e
 
 def test_a_measured_constraint_refuses_a_trial_before_training_in_worker_processes_too(tmp_path: Path):
     runs = tmp_path / "runs"
-    done = cnn_search(
-        "run", "tiny", "--data", "digits", "--trials", "6", "--epochs", "1", "--seed", "0", "--workers", "2",
-        "--runs-dir", str(runs), "--no-report", "--max-model-kb", "21",
-    )  # fmt: skip
-    assert done.returncode == 0, done.stderr
-    rows = json.loads(cnn_search("trials", "tiny-digits", "--runs-dir", str(runs), "--format", "json").stdout)
-    refused = [r for r in rows if r["state"] == "infeasible"]
-    trained = [r for r in rows if r["state"] in ("complete", "pruned")]
+    _, rows, refused, trained = _tiny_search(
+        runs, "--trials", "6", "--epochs", "1", "--workers", "2", "--max-model-kb", "21"
+    )
     assert refused and trained, rows
     for r in refused:
         assert r["reason"].startswith("max_model_kb: over budget: model_bytes:tflite") and not r["epochs_run"]
