@@ -174,16 +174,42 @@ def run_search(
     trials on the Pareto front are tagged ``pareto_front`` in MLflow; the champion is
     :data:`search._goal.CHAMPION_RULE`. ``max_params`` and ``max_flops`` are constraints: they tighten the
     space's ``budget`` (the lower limit holds), so a trial over them is refused before any layer is built.
+    The space's own ``goals`` are the search's when ``goals`` is not given, and its ``budget``'s
+    ``max_latency_ms`` and ``max_model_kb`` hold as those options do (the lower limit, again).
     """
-    options = dataclasses.replace(options or SearchOptions(), **keywords).checked()
+    given = dataclasses.replace(options or SearchOptions(), **keywords)
+    options = given.checked()
     engine = get_engine(options.engine)
     space = load_space(space)
+    options = with_space_goals(given, space).checked()
     if options.constraints:
         space = space.with_budget(**options.constraints)
     options = engine.check(plan_workers(options, engine, space), space)  # refused before anything is created
     session = open_session(options, engine, space, data)
     record_engine(options.runs_dir, session.name, engine.name)
     return engine.run(session, options)
+
+
+def with_space_goals(options: SearchOptions, space: Space) -> SearchOptions:
+    """``options`` (as given, before :meth:`~SearchOptions.checked`) with what the space's YAML says of goals:
+    its ``goals`` when none were given, its measured limits (``budget.max_latency_ms``,
+    ``budget.max_model_kb``) where they are lower than the options'.
+
+    >>> from search.space import Space
+    >>> space = Space("s", goals=["val_accuracy", "params"], budget={"max_latency_ms": 2})
+    >>> o = with_space_goals(SearchOptions(max_latency_ms=5), space)
+    >>> o.goals, o.max_latency_ms, o.max_model_kb
+    (('val_accuracy', 'params'), 2.0, None)
+    >>> with_space_goals(SearchOptions(goals="val_accuracy,flops"), space).checked().goals
+    ('val_accuracy', 'flops')
+    """
+    changes: dict[str, Any] = {}
+    if space.goals and not options.goals:
+        changes["goals"] = space.goals
+    for key, limit in space.measured_budget.items():
+        given = getattr(options, key)
+        changes[key] = limit if given is None else min(given, limit)
+    return dataclasses.replace(options, **changes)
 
 
 def open_session(options: SearchOptions, engine: Engine, space: Space, data: str | Path | DataBundle) -> Session:

@@ -267,3 +267,53 @@ def test_a_measured_constraint_refuses_a_trial_before_training_in_worker_process
     over = {t.number: t.system_attrs["constraints"][0] for t in study.trials if "constraints" in t.system_attrs}
     assert {r["trial"] for r in refused} <= {n for n, v in over.items() if v > 0}
     assert {r["trial"] for r in trained} <= {n for n, v in over.items() if v <= 0}
+
+
+def _tiny_file(folder: Path, extra: str) -> Path:
+    """``spaces/tiny.yaml`` as a user's own file, with ``extra`` YAML lines added (its budget kept)."""
+    text = (Path(__file__).parents[1] / "spaces" / "tiny.yaml").read_text()
+    path = folder / "mine.yaml"
+    path.write_text(text.replace("name: tiny\n", "name: mine\n").replace("budget:\n", extra + "budget:\n"))
+    return path
+
+
+def test_goals_and_a_measured_limit_written_in_the_space_file_are_the_searchs(tmp_path: Path):
+    space = _tiny_file(tmp_path, "goals: [val_accuracy, params]\n")
+    space.write_text(
+        space.read_text().replace("  max_params: 100_000\n", "  max_params: 100_000\n  max_model_kb: 21\n")
+    )
+    runs = tmp_path / "runs"
+    done = cnn_search(
+        "run", str(space), "--data", "digits", "--seed", "0", "--trials", "6", "--epochs", "1", "--workers", "1",
+        "--runs-dir", str(runs), "--no-report",
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    rows = json.loads(cnn_search("trials", "mine-digits", "--runs-dir", str(runs), "--format", "json").stdout)
+    refused = [r for r in rows if r["state"] == "infeasible"]
+    trained = [r for r in rows if r["state"] == "complete"]
+    assert refused and trained, rows
+    assert all(r["reason"].startswith("max_model_kb: over budget: model_bytes:tflite") for r in refused)
+    assert all(r["model_bytes:tflite"] <= 21 * 1024 for r in trained)
+    assert any(r["pareto_front"] for r in trained) and all("params" in r for r in trained)
+    assert study_of(runs, "mine-digits").user_attrs["goals"] == ["val_accuracy", "params"]
+    assert "Pareto front: trial(s)" in done.stdout
+
+
+def test_goals_in_a_space_file_are_checked_with_the_file_and_line_and_an_engine_of_one_goal_says_where_they_came_from(
+    tmp_path: Path,
+):
+    bad = _tiny_file(tmp_path, "goals: [val_accuracy, latency]\n")
+    done = cnn_search("spaces", "validate", str(bad))
+    assert done.returncode != 0
+    said = " ".join(done.stderr.split())
+    assert "goals: unknown goal 'latency'; expected names from val_accuracy, params" in said, said
+    line = bad.read_text().splitlines().index("goals: [val_accuracy, latency]") + 1
+    assert f"{bad}:{line}: goals: unknown goal" in said, said
+    good = _tiny_file(tmp_path, "goals: val_accuracy,flops\n")
+    runs = tmp_path / "runs"
+    done = cnn_search("run", str(good), "--data", "digits", "--engine", "keras-tuner", "--runs-dir", str(runs))
+    assert done.returncode != 0
+    said = " ".join(done.stderr.split())
+    assert "--goals: the keras-tuner engine optimises one objective" in said
+    assert "The goals are the space 'mine''s: --goals val_accuracy searches accuracy alone" in said, said
+    assert not (runs / "mlflow.db").exists()

@@ -62,7 +62,7 @@ def test_empty_file(write_yaml):
     [msg] = problems(write_yaml, "# nothing here\n")
     assert (
         msg
-        == "F: <top>: empty space; expected a mapping with keys name, description, input, blocks, head, training, budget, start, received nothing."
+        == "F: <top>: empty space; expected a mapping with keys name, description, goals, input, blocks, head, training, budget, start, received nothing."
     )
 
 

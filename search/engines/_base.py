@@ -252,6 +252,12 @@ class Engine(abc.ABC):
                 f"scalarise goals for it (a weighted sum hides the trade-off a front shows); received "
                 f"{','.join(goals)}. Several goals run on the {able} engine; constraints ({option('max_params')}, "
                 f"{option('max_flops')}) work on every engine"
+                + (
+                    f". The goals are the space {space.name!r}'s: "
+                    f"{option('goals')} val_accuracy searches accuracy alone"
+                    if tuple(space.goals) == tuple(goals)
+                    else ""
+                )
             )
         if not self.workers and ((options.workers or 1) > 1 or options.recycles):
             asked = "/".join(option(k) for k in ("workers", "recycle_after", "max_worker_rss_mb"))

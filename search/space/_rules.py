@@ -147,7 +147,29 @@ BUDGET_RULES: dict[str, Rule] = {
     "max_activation_bytes": _fixed(
         "count", None, "Largest float32 activation memory per image, in bytes.", minimum=1, nullable=True
     ),
+    "max_latency_ms": _fixed(
+        "float",
+        None,
+        "Largest median latency of one image (batch 1) in ms, measured on the runtime of a latency_ms goal "
+        "(else TFLite) right after a trial's model is built, before it trains.",
+        minimum=0,
+        exclusive_minimum=True,
+        nullable=True,
+    ),
+    "max_model_kb": _fixed(
+        "float",
+        None,
+        "Largest model file in KiB, in the format of a model_bytes goal (else TFLite), measured right after a "
+        "trial's model is built, before it trains.",
+        minimum=0,
+        exclusive_minimum=True,
+        nullable=True,
+    ),
 }
+
+#: Budget keys measured on the built model (not known from its layer plan); left out of a space's data when
+#: unset, so the fingerprints of spaces written before they existed do not change.
+MEASURED_BUDGET: tuple[str, ...] = ("max_latency_ms", "max_model_kb")
 
 INPUT_RULES: dict[str, Rule] = {
     "image_size": _fixed(
@@ -191,4 +213,9 @@ START_DOC = (
     "parameter names (as in MLflow: blocks/depth, block_0/filters, training/learning_rate) to values inside "
     "the space; parameters left out are chosen by the engine."
 )
-TOP_KEYS: tuple[str, ...] = (*TOP_RULES, *SECTIONS, "start")
+#: The goals of a search run on the space, when the command line or Python names none.
+GOALS_DOC = (
+    "Goals of a search on this space when --goals is not given: val_accuracy and goals of size (params, flops, "
+    "latency_ms:RUNTIME, model_bytes:RUNTIME; RUNTIME keras, tflite or onnx). More than one: a Pareto front."
+)
+TOP_KEYS: tuple[str, ...] = (*TOP_RULES, "goals", *SECTIONS, "start")

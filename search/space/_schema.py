@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from search.space._rules import PER_BLOCK_KEYS, SECTIONS, START_DOC, TOP_RULES, Rule
+from search.space._rules import GOALS_DOC, PER_BLOCK_KEYS, SECTIONS, START_DOC, TOP_RULES, Rule
 
 _JSON_TYPES = {
     "int": "integer",
@@ -72,6 +72,10 @@ def _key_schema(rule: Rule) -> dict[str, Any]:
 def json_schema() -> dict[str, Any]:
     """The JSON Schema (draft 2020-12) of a space file."""
     properties: dict[str, Any] = {key: _key_schema(rule) for key, rule in TOP_RULES.items()}
+    properties["goals"] = {
+        "description": GOALS_DOC,
+        "anyOf": [{"type": "array", "items": {"type": "string"}, "minItems": 1}, {"type": "string"}],
+    }
     for section, rules in SECTIONS.items():
         properties[section] = {
             "type": "object",

@@ -22,7 +22,7 @@ from search.model._architecture import Architecture, ConvBlock, Head, Preprocess
 from search.model._plan import Plan, Shape, check_budget, make_plan
 from search.space._params import Fixed, Param
 from search.space._parse import Context, check_keys, did_you_mean, parse_section, parse_value, show
-from search.space._rules import PER_BLOCK_KEYS, SECTIONS, TOP_KEYS, TOP_RULES
+from search.space._rules import MEASURED_BUDGET, PER_BLOCK_KEYS, SECTIONS, TOP_KEYS, TOP_RULES
 from search.space._source import ParamSource, PartialParams, RandomParams
 from search.space._yaml import Lines, read_yaml
 
@@ -63,6 +63,7 @@ class Space:
         head: Mapping[str, Any] | None = None,
         training: Mapping[str, Any] | None = None,
         budget: Mapping[str, Any] | None = None,
+        goals: Any = None,
         start: Any = None,
         _ctx: Context | None = None,
     ) -> None:
@@ -76,6 +77,7 @@ class Space:
         self.sections: dict[str, dict[str, Param]] = {
             section: parse_section(raw[section], rules, (section,), ctx) for section, rules in SECTIONS.items()
         }
+        self.goals: tuple[str, ...] = self._parse_goals(goals, ctx)
         ctx.raise_if_any()
         self.start: tuple[dict[str, Any], ...] = self._parse_start(start, ctx)
         ctx.raise_if_any()
@@ -97,7 +99,14 @@ class Space:
         check_keys(data, TOP_KEYS, (), ctx)
         name = data.get("name") or default_name
         sections = {key: data.get(key) for key in SECTIONS}
-        return cls(name, description=data.get("description", ""), start=data.get("start"), _ctx=ctx, **sections)
+        return cls(
+            name,
+            description=data.get("description", ""),
+            goals=data.get("goals"),
+            start=data.get("start"),
+            _ctx=ctx,
+            **sections,
+        )
 
     @classmethod
     def from_file(cls, path: str | Path) -> Space:
@@ -111,8 +120,14 @@ class Space:
         data: dict[str, Any] = {"name": self.name}
         if self.description:
             data["description"] = self.description
+        if self.goals:
+            data["goals"] = list(self.goals)
         for section, params in self.sections.items():
-            data[section] = {key: param.to_raw() for key, param in params.items()}
+            data[section] = {
+                key: param.to_raw()
+                for key, param in params.items()
+                if not (key in MEASURED_BUDGET and section == "budget" and param.to_raw() is None)
+            }
         if self.start:
             data["start"] = [dict(point) for point in self.start]
         return data
@@ -128,6 +143,36 @@ class Space:
 
     def __repr__(self) -> str:
         return f"Space(name={self.name!r}, source={self.source!r})"
+
+    @staticmethod
+    def _parse_goals(raw: Any, ctx: Context) -> tuple[str, ...]:
+        """The ``goals`` key: a list of goal names or one comma-separated string, as ``--goals`` takes.
+
+        >>> Space("s", goals="val_accuracy, params").goals
+        ('val_accuracy', 'params')
+        >>> Space("s", goals=["val_accuracy", "latency"])  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        search._errors.SpaceError: ...goals: unknown goal 'latency'; expected names from val_accuracy, params, ...
+        """
+        from search._errors import SearchError
+        from search._goal import parse_goals
+
+        if raw is None:
+            return ()
+        if not isinstance(raw, (str, list)) or not all(isinstance(n, str) for n in raw):
+            ctx.problem(
+                ("goals",),
+                "wrong type",
+                expected="a list of goal names (val_accuracy, params, flops, latency_ms:RUNTIME, model_bytes:RUNTIME)",
+                received=show(raw),
+            )
+            return ()
+        try:
+            return tuple(g.metric for g in parse_goals(raw))
+        except SearchError as exc:
+            ctx.problem(("goals",), str(exc).removeprefix("goals: "))
+            return ()
 
     def _parse_start(self, raw: Any, ctx: Context) -> tuple[dict[str, Any], ...]:
         """Check each start point against the space: every name a parameter the point's own choices ask
@@ -198,7 +243,20 @@ class Space:
 
     @property
     def budget(self) -> dict[str, Any]:
-        return {k: p.value for k, p in self.sections["budget"].items() if isinstance(p, Fixed)}
+        """The limits known from an architecture's layer plan (``max_params``, ``max_flops``...)."""
+        return {
+            k: p.value for k, p in self.sections["budget"].items() if isinstance(p, Fixed) and k not in MEASURED_BUDGET
+        }
+
+    @property
+    def measured_budget(self) -> dict[str, float]:
+        """The limits set on what is measured on a built model (``max_latency_ms``, ``max_model_kb``).
+
+        >>> Space("s", budget={"max_latency_ms": 2}).measured_budget
+        {'max_latency_ms': 2.0}
+        """
+        found = {k: self.sections["budget"][k] for k in MEASURED_BUDGET}
+        return {k: float(p.value) for k, p in found.items() if isinstance(p, Fixed) and p.value is not None}
 
     def _shared(self) -> set[str]:
         shared = set(self.blocks["shared"].value)  # type: ignore[union-attr]
