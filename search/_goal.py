@@ -226,3 +226,79 @@ def pareto_front(rows: Iterable[Row], goals: Sequence[Goal]) -> list[int]:
     valued = [r for r in rows if all(r.get(goal.metric) is not None for goal in goals)]
     front = [r["trial"] for r in valued if not any(dominates(o, r, goals) for o in valued if o is not r)]
     return sorted(front)
+
+
+#: What ``--pick`` takes, in words (its help, its errors).
+PICK_RULES = (
+    "accuracy (the most accurate point: the champion), a goal of size (params, latency_ms:tflite...: the point best "
+    "on it), GOAL<=LIMIT (the most accurate point within it: params<=50k, latency_ms:tflite<=0.5) or "
+    "val_accuracy>=LIMIT (the point best on the first goal of size among those at least that accurate)"
+)
+
+
+def _limit(text: str) -> float | None:
+    """A number as a user writes it, with ``k``/``M``/``G`` for thousands, millions, billions; None if not one."""
+    cleaned = text.strip().replace("_", "")
+    scale = {"k": 1e3, "m": 1e6, "g": 1e9}.get(cleaned[-1:].lower(), 1.0)
+    try:
+        value = float(cleaned[:-1] if scale > 1 else cleaned) * scale
+    except ValueError:
+        return None
+    return value if math.isfinite(value) else None
+
+
+def pick_on_front(rows: Sequence[Row], goals: Sequence[Goal], rule: str, *, what: str = "pick") -> Row:
+    """The point of the Pareto front (``rows``: the front's trials, ``{"trial": n, <goal metric>: value}``)
+    that ``rule`` (:data:`PICK_RULES`) takes. Refused with the rule, what was expected and the front when
+    the rule names no goal of the search or no point meets it.
+
+    >>> g = parse_goals("val_accuracy,params")
+    >>> front = [{"trial": 0, "val_accuracy": 0.95, "params": 9000}, {"trial": 4, "val_accuracy": 0.9, "params": 2000},
+    ...          {"trial": 7, "val_accuracy": 0.8, "params": 500}]
+    >>> [pick_on_front(front, g, r)["trial"] for r in ("accuracy", "params", "params<=2k", "val_accuracy>=0.85")]
+    [0, 7, 4, 4]
+    >>> pick_on_front(front, g, "params<=100")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    search._errors.SearchError: pick: no trial on the Pareto front has params <= 100; the front: trial 0 ...
+    >>> pick_on_front(front, g, "flops")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    search._errors.SearchError: pick: 'flops' is not a goal of this search (its goals: val_accuracy, params); ...
+    """
+    from search._errors import SearchError
+
+    by_name = {g.metric: g for g in goals}
+    by_name.setdefault("accuracy", GOAL)
+    text = rule.replace(" ", "")
+    name, op, bound = text, "", ""
+    for sign in ("<=", ">="):
+        if sign in text:
+            name, _, bound = text.partition(sign)
+            op = sign
+    goal = by_name.get(name)
+    if goal is None:
+        raise SearchError(
+            f"{what}: {name or rule!r} is not a goal of this search (its goals: {', '.join(g.metric for g in goals)}); "
+            f"expected {PICK_RULES}; received {rule!r}"
+        )
+    limit = _limit(bound) if op else None
+    wrong_way = op and (op == "<=") != (goal.direction == "minimize")
+    if op and (limit is None or wrong_way):
+        expected = f"{goal.metric}{'>=' if goal.direction == 'maximize' else '<='}NUMBER"
+        raise SearchError(f"{what}: expected {expected} (a limit on {goal.measured}); received {rule!r}")
+
+    def shown(row: Row) -> str:
+        return f"trial {row['trial']} (" + ", ".join(f"{g.metric} {row[g.metric]:,.4g}" for g in goals) + ")"
+
+    sizes = [g for g in goals if g is not GOAL]
+    if limit is None:  # best on the goal named, the more accurate of a tie
+        return min(rows, key=lambda r: (goal.sort_key(r[goal.metric], r["trial"])[1], -r[GOAL.metric], r["trial"]))
+    within = [r for r in rows if not goal.better(limit, than=r[goal.metric])]
+    if not within:
+        raise SearchError(
+            f"{what}: no trial on the Pareto front has {goal.metric} {op} {limit:,g}; the front: "
+            + "; ".join(shown(r) for r in rows)
+        )
+    then = GOAL if goal is not GOAL else (sizes[0] if sizes else GOAL)
+    return min(within, key=lambda r: then.sort_key(r[then.metric], r["trial"]))

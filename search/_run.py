@@ -253,4 +253,5 @@ def open_session(options: SearchOptions, engine: Engine, space: Space, data: str
         mixed_precision=options.mixed_precision,
         xla=options.xla,
         measures=options.measures,
+        keeps_front=len(options.goal_list) > 1,
     )

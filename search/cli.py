@@ -817,6 +817,16 @@ def compare(
 def export(
     name: Annotated[str, typer.Argument(help="Search name.", show_default=False)],
     trial: Annotated[int | None, typer.Option("--trial", help="Trial to export (default: the winner).")] = None,
+    pick: Annotated[
+        str | None,
+        typer.Option(
+            "--pick",
+            help="Another point of a search's Pareto front (--goals): accuracy, a goal of size (params: the "
+            "smallest), GOAL<=LIMIT (params<=50k, latency_ms:tflite<=0.5: the most accurate within it) or "
+            "val_accuracy>=LIMIT (the smallest at least that accurate).",
+            show_default=False,
+        ),
+    ] = None,
     format: Annotated[
         str | None,
         typer.Option("--format", help="Comma-separated: keras,savedmodel,tflite,onnx (default: all available)."),
@@ -850,6 +860,7 @@ def export(
             runs_dir=runs_dir,
             tracking_uri=tracking_uri,
             data=data,
+            pick=pick,
         )
     except SearchError_ as exc:
         raise _fail(exc) from None
@@ -875,6 +886,20 @@ def export(
         f"trial {result.trial}: {card['architecture']['summary']}; validation accuracy "
         f"{card['metrics']['validation_accuracy']:.4f}, test accuracy {card['metrics']['test_accuracy']:.4f}"
     )
+    goals = card["goals"]
+    console.print(f"chosen by: {goals['chosen_by']}")
+    front = goals.get("pareto_front")
+    if front is not None:
+        n, values = (
+            len(front["points"]),
+            "; ".join(f"{g['metric']} {g['value']:.4g}" for g in goals["goals"] if g["value"] is not None),
+        )
+        where = (
+            f"number {front['rank_by_accuracy']} by accuracy of the {n} trial(s) on the Pareto front"
+            if front["on_front"]
+            else f"not on the Pareto front of {n} trial(s)"
+        )
+        console.print(f"goals: {values}; {where}")
     console.print(f"bundle: {result.bundle}  (model card: {result.bundle / 'MODEL_CARD.md'})")
     console.print(f"registered: models:/{name}@champion -> trial {result.trial}")
 

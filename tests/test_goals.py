@@ -317,3 +317,61 @@ def test_goals_in_a_space_file_are_checked_with_the_file_and_line_and_an_engine_
     assert "--goals: the keras-tuner engine optimises one objective" in said
     assert "The goals are the space 'mine''s: --goals val_accuracy searches accuracy alone" in said, said
     assert not (runs / "mlflow.db").exists()
+
+
+def test_export_pick_takes_another_point_of_the_front_and_its_model_card_says_where_it_lies(tmp_path: Path):
+    runs = tmp_path / "runs"
+    _, rows, _, _ = _tiny_search(
+        runs, "--trials", "6", "--epochs", "2", "--workers", "1", "--goals", "val_accuracy,params"
+    )  # fmt: skip
+    front = [r for r in rows if r["pareto_front"]]
+    assert len(front) >= 2, rows
+    # Every point of the front is kept as trained (export --pick retrains nothing); the rest are deleted.
+    kept = sorted(int(p.stem.split("-")[1]) for p in (runs / "models" / "tiny-digits").glob("trial-*.keras"))
+    assert kept == sorted(r["trial"] for r in front)
+    smallest = min(front, key=lambda r: r["params"])
+    by_accuracy = sorted(front, key=lambda r: (-r["val_accuracy"], r["trial"]))
+
+    def export(*args: str) -> dict:
+        done = cnn_search("export", "tiny-digits", "--runs-dir", str(runs), "--format", "keras", *args)
+        assert done.returncode == 0, done.stderr
+        assert "retraining" not in done.stderr
+        return json.loads((runs / "exports" / "tiny-digits" / "model_card.json").read_text())
+
+    card = export("--pick", "params")
+    assert card["trial"] == smallest["trial"]
+    goals = card["goals"]
+    assert goals["chosen_by"] == "--pick params"
+    assert [g["metric"] for g in goals["goals"]] == ["val_accuracy", "params"]
+    assert goals["goals"][1]["value"] == smallest["params"]
+    place = goals["pareto_front"]
+    assert place["on_front"] and place["rank_by_accuracy"] == by_accuracy.index(smallest) + 1
+    assert [p["trial"] for p in place["points"]] == [r["trial"] for r in by_accuracy]
+    markdown = (runs / "exports" / "tiny-digits" / "MODEL_CARD.md").read_text()
+    assert f"| {smallest['trial']} | {smallest['val_accuracy']:.4f} | {smallest['params']:,} | this model |" in markdown
+    # A limit: the most accurate point within it.
+    second = sorted(r["params"] for r in front)[1]
+    within = max((r for r in front if r["params"] <= second), key=lambda r: (r["val_accuracy"], -r["trial"]))
+    assert export("--pick", f"params<={second}")["trial"] == within["trial"]
+    # The champion (no --pick) says its rule.
+    card = export()
+    assert card["trial"] == by_accuracy[0]["trial"]
+    assert card["goals"]["chosen_by"].startswith("the search's champion: the most accurate trial on the Pareto front")
+    refused = {
+        ("--pick", "flops"): "--pick: 'flops' is not a goal of this search (its goals: val_accuracy, params)",
+        (
+            "--pick",
+            f"params<={min(r['params'] for r in front) - 1}",
+        ): "--pick: no trial on the Pareto front has params <=",
+        ("--pick", "params>=5"): "--pick: expected params<=NUMBER",
+        ("--pick", "params", "--trial", "0"): "--pick and --trial: pass one of them",
+    }
+    for args, said in refused.items():
+        done = cnn_search("export", "tiny-digits", "--runs-dir", str(runs), "--format", "keras", *args)
+        assert done.returncode != 0 and said in " ".join(done.stderr.split()), (args, done.stderr)
+    # A search of one goal has no front to pick from.
+    cnn_search("run", "tiny", "--data", "digits", "--trials", "1", "--epochs", "1", "--runs-dir", str(runs),
+               "--name", "one", "--no-report")  # fmt: skip
+    done = cnn_search("export", "one", "--runs-dir", str(runs), "--pick", "params")
+    assert done.returncode != 0
+    assert "--pick: search 'one' has one goal (val_accuracy), so no Pareto front to pick from" in done.stderr

@@ -671,9 +671,8 @@ def _finish_locked(session: Session, study: optuna.Study) -> None:
     study.set_user_attr("test_metrics", metrics)
     study.set_user_attr("model_uri", uri)
     study.set_user_attr("champion_trial", best.number)
-    for path in session.models_dir.glob("trial-*.keras"):  # several workers may have kept one each
-        if path != session.model_path(best.number):
-            path.unlink(missing_ok=True)
+    if not session.keeps_front:  # several goals: mark_front keeps the front's models
+        session.keep_only({best.number})
     if session.relay is not None:  # the supervisor says it once it has registered the model
         return
     say_winner(best.number, metrics["test_accuracy"], time.perf_counter() - t0, uri)
@@ -685,6 +684,7 @@ def mark_front(session: Session, study: optuna.Study) -> list[int]:
     rows = trial_rows(study)
     complete = [r["trial"] for r in rows if r["state"] == "complete"]
     front = sorted(r["trial"] for r in rows if r.get("pareto_front"))
+    session.keep_only(set(front))  # the champion is on the front; export --pick takes any point of it
     budget = session.space.budget  # constraints known from the plan, then the measured ones
     limits: dict[str, float] = {k.removeprefix("max_"): v for k, v in budget.items() if v is not None}
     limits.update(limits_of(study.user_attrs.get("measures")))

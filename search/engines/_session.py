@@ -153,8 +153,10 @@ class Session(Winner):
         xla: bool = False,
         relay: Path | None = None,
         measures: dict[str, float | None] | None = None,
+        keeps_front: bool = False,
     ) -> None:
         self.name, self.engine, self.space, self.data = name, engine, space, data
+        self.keeps_front = keeps_front  # several goals: every complete trial's model kept until the front is known
         self.relay = relay  # a supervised worker: MLflow records go to the supervisor through this spool
         self.owns_parent = owns_parent  # a worker of a supervised search leaves the parent run to it
         self.runs_dir = runs_dir

@@ -42,6 +42,9 @@ class Winner(SearchRecord):
 
     models_dir: Path
     objective: Objective
+    #: A search of several goals keeps every complete trial's model until its end, then those of its Pareto
+    #: front (:meth:`keep_only`): ``cnn-search export --pick`` exports any point of the front as trained.
+    keeps_front: bool
 
     def model_path(self, trial: int) -> Path:
         return self.models_dir / f"trial-{trial}.keras"
@@ -50,15 +53,23 @@ class Winner(SearchRecord):
         self, number: int, result: TrialResult, previous_best: float | None, previous_trial: int | None
     ) -> bool:
         """Save the trial's model (named after the trial, so a kill between steps can never pair one
-        trial's weights with another's number) when it beats ``previous_best``; drop the previous one."""
+        trial's weights with another's number) when it beats ``previous_best``; drop the previous one.
+        With several goals (:attr:`keeps_front`) every complete trial's model is saved and none dropped."""
         if result.model is None or result.value is None:
             return False
-        if not GOAL.better(result.value, than=previous_best):
+        if not self.keeps_front and not GOAL.better(result.value, than=previous_best):
             return False
         atomic_save(result.model, self.model_path(number))
-        if previous_trial is not None and previous_trial != number:
+        if not self.keeps_front and previous_trial is not None and previous_trial != number:
             self.model_path(previous_trial).unlink(missing_ok=True)
         return True
+
+    def keep_only(self, trials: set[int]) -> None:
+        """Delete the kept models of every trial but ``trials`` (the champion; with several goals, the front)."""
+        for path in self.models_dir.glob("trial-*.keras"):  # several workers may have kept one each
+            number = path.stem.removeprefix("trial-")
+            if not (number.isdigit() and int(number) in trials):
+                path.unlink(missing_ok=True)
 
     def pictures(self) -> None:
         """Draw the report's pictures (:mod:`search.report`) and log them on the search's run; a picture

@@ -182,6 +182,7 @@ def worker_session(
         xla=bool(record.get("xla")),
         relay=relay,
         measures=record.get("measures") or {},
+        keeps_front=len(record.get("goals") or ()) > 1,
     )
 
 

@@ -44,7 +44,7 @@ from pathlib import Path
 from typing import Any
 
 from search._errors import SearchError
-from search._goal import GOAL
+from search._goal import CHAMPION_RULE, GOAL, Goal, dominates, parse_goals, pick_on_front
 from search.export._runtimes import FILES, FORMATS, TABLE, file_size, latency_ms, load_runner, missing_tools, write
 
 log = logging.getLogger("search")
@@ -73,17 +73,44 @@ class _Search:
     parent: Any
     trial: int
     child: Any
+    #: The search's trial runs, and how the exported trial was chosen (in words, for the model card).
+    runs: list[Any] = field(default_factory=list)
+    chosen_by: str = ""
+
+    @property
+    def goals(self) -> tuple[Goal, ...]:
+        """The search's goals (its run's ``goals`` tag; accuracy alone for a search of one goal)."""
+        return parse_goals(self.parent.data.tags.get("goals") or None)
+
+    def goal_rows(self) -> list[dict[str, Any]]:
+        """``{"trial": n, <goal>: value...}`` of every complete trial with every goal recorded, and whether
+        it is on the Pareto front (its run's ``pareto_front`` tag)."""
+        rows = []
+        for run in self.runs:
+            tags, metrics = run.data.tags, run.data.metrics
+            if tags.get("state") != "complete" or not all(g.mlflow_metric in metrics for g in self.goals):
+                continue
+            row: dict[str, Any] = {"trial": int(tags["trial"]), "pareto_front": tags.get("pareto_front") == "true"}
+            rows.append(row | {g.metric: metrics[g.mlflow_metric] for g in self.goals})
+        return sorted(rows, key=lambda r: r["trial"])
 
 
-def _find(name: str, trial: int | None, tracking_uri: str) -> _Search:
+def _find(name: str, trial: int | None, tracking_uri: str, pick: str | None = None) -> _Search:
     from search.tracking import find_search
 
     client, parent, runs = find_search(name, tracking_uri)
+    chosen_by = f"--trial {trial}"
+    if pick is not None:
+        if trial is not None:
+            raise SearchError(f"--pick and --trial: pass one of them; received --trial {trial} and --pick {pick!r}")
+        trial, chosen_by = _picked(_Search(name, client, tracking_uri, parent, -1, None, runs), pick), f"--pick {pick}"
     if trial is None:
         best: str | None = parent.data.tags.get("best_trial")
         if best is None:
             raise SearchError(f"search {name!r} has no winner yet (no trial completed): nothing to export")
         trial = int(best)
+        several = len(parse_goals(parent.data.tags.get("goals") or None)) > 1
+        chosen_by = f"the search's champion: {CHAMPION_RULE if several else 'the most accurate trial'}"
     children: dict[str, Any] = {r.data.tags["trial"]: r for r in runs if "trial" in r.data.tags}
     child = children.get(str(trial))
     if child is None or child.data.tags.get("state") != "complete":
@@ -91,7 +118,21 @@ def _find(name: str, trial: int | None, tracking_uri: str) -> _Search:
         raise SearchError(
             f"--trial: search {name!r} has no completed trial {trial}; expected one of {complete}, received {trial}"
         )
-    return _Search(name, client, tracking_uri, parent, trial, child)
+    return _Search(name, client, tracking_uri, parent, trial, child, runs, chosen_by)
+
+
+def _picked(s: _Search, rule: str) -> int:
+    """The trial of the search's Pareto front that ``--pick RULE`` takes (:func:`search._goal.pick_on_front`)."""
+    goals = s.goals
+    if len(goals) < 2:
+        raise SearchError(
+            f"--pick: search {s.name!r} has one goal ({GOAL.metric}), so no Pareto front to pick from; expected a "
+            f"search run with --goals (val_accuracy,params...); received --pick {rule!r}. --trial N exports any trial"
+        )
+    front = [r for r in s.goal_rows() if r["pareto_front"]]
+    if not front:
+        raise SearchError(f"--pick: search {s.name!r} has no trial on its Pareto front yet: nothing to pick")
+    return int(pick_on_front(front, goals, rule, what="--pick")["trial"])
 
 
 def _architecture(s: _Search) -> Any:
@@ -244,7 +285,69 @@ def _card_markdown(card: dict[str, Any]) -> str:
     for fmt, why in card["not_produced"].items():
         lines.append(f"| {fmt} | not produced: {why} | | | | | |")
     lines += ["", f"Latency measured on: {card['machine']}. SHA-256 of every file: `SHA256SUMS`.", ""]
-    return "\n".join(lines)
+    return "\n".join(lines + _goals_markdown(card["goals"], card["trial"]))
+
+
+def _goals_card(s: _Search) -> dict[str, Any]:
+    """The model card's ``goals``: the search's goals with this trial's value on each, how the trial was
+    chosen, and for a search of several goals where it lies on the Pareto front (its rank by accuracy on
+    the front, or the trials that dominate it), the front's points and the constraints."""
+    import json
+
+    goals, rows = s.goals, s.goal_rows()
+    mine = next((r for r in rows if r["trial"] == s.trial), {})
+    card: dict[str, Any] = {
+        "goals": [
+            {"metric": g.metric, "direction": g.direction, "measured": g.measured, "value": mine.get(g.metric)}
+            for g in goals
+        ],
+        "chosen_by": s.chosen_by,
+    }
+    if len(goals) < 2:
+        return card
+    front = GOAL.best_first(r for r in rows if r["pareto_front"])
+    on = [r["trial"] for r in front]
+    card["pareto_front"] = {
+        "champion_rule": CHAMPION_RULE,
+        "on_front": s.trial in on,
+        "rank_by_accuracy": on.index(s.trial) + 1 if s.trial in on else None,
+        "dominated_by": [] if s.trial in on or not mine else [r["trial"] for r in rows if dominates(r, mine, goals)],
+        "points": [{k: v for k, v in r.items() if k != "pareto_front"} for r in front],
+        "constraints": json.loads(s.parent.data.tags.get("constraints") or "{}"),
+    }
+    return card
+
+
+def _goals_markdown(card: dict[str, Any], trial: int) -> list[str]:
+    """The model card's section on goals (see :func:`_goals_card`) for the exported ``trial``."""
+
+    def value(metric: str, v: Any) -> str:
+        if v is None:
+            return ""
+        if metric == GOAL.metric:
+            return f"{v:.4f}"
+        return f"{int(v):,}" if float(v).is_integer() else f"{v:.4g}"
+
+    lines = ["## Goals", "", f"- Chosen by: {card['chosen_by']}"]
+    for g in card["goals"]:
+        lines.append(f"- {g['metric']} ({g['direction']}; {g['measured']}): {value(g['metric'], g['value'])}")
+    front = card.get("pareto_front")
+    if front is None:
+        return [*lines, ""]
+    n = len(front["points"])
+    if front["on_front"]:
+        lines.append(f"- On the Pareto front of {n} trial(s): number {front['rank_by_accuracy']} by accuracy")
+    else:
+        by = ", ".join(map(str, front["dominated_by"])) or "none recorded"
+        lines.append(f"- Not on the Pareto front of {n} trial(s): better on every goal: trial(s) {by}")
+    if front["constraints"]:
+        lines.append("- Constraints: " + ", ".join(f"{k} at most {v:,g}" for k, v in front["constraints"].items()))
+    names = [g["metric"] for g in card["goals"]]
+    lines += ["", "| trial | " + " | ".join(names) + " | |", "|---" * (len(names) + 2) + "|"]
+    for p in front["points"]:
+        mark = "this model" if p["trial"] == trial else ""
+        lines.append(f"| {p['trial']} | " + " | ".join(value(m, p[m]) for m in names) + f" | {mark} |")
+    return [*lines, ""]
 
 
 def _check_writable(out: Path) -> None:
@@ -417,6 +520,7 @@ def _model_card(
             "definition": arch.to_dict(),
         },
         "metrics": metrics,
+        "goals": _goals_card(s),
         "data": {
             "source": bundle.source,
             "fingerprint": bundle.fingerprint,
@@ -441,8 +545,11 @@ def export_search(
     runs_dir: str | Path = "runs",
     tracking_uri: str | None = None,
     data: str | None = None,
+    pick: str | None = None,
 ) -> ExportResult:
-    """Export trial ``trial`` (default: the winner) of search ``name``; see the module docstring."""
+    """Export trial ``trial`` (default: the winner) of search ``name``; see the module docstring. ``pick``
+    takes another point of a search's Pareto front by a rule (:data:`search._goal.PICK_RULES`:
+    ``"params<=50k"``, ``"latency_ms:tflite"``...) instead of a trial number."""
     import numpy as np
 
     from search import hooks
@@ -453,7 +560,7 @@ def export_search(
     runs = Path(runs_dir)
     out_dir = Path(out) if out is not None else runs / "exports" / name
     _check_writable(out_dir)  # before any work: a read-only --out fails now, not after the conversions
-    s = _find(name, trial, tracking_uri or default_tracking_uri(runs))
+    s = _find(name, trial, tracking_uri or default_tracking_uri(runs), pick)
     arch = _architecture(s)
     bundle = _data(s, data)
     model, source = _model(s, runs, arch, bundle)
