@@ -316,6 +316,15 @@ def run(
         ),
     ] = None,
     pruner: Annotated[str, typer.Option("--pruner", help="median, hyperband or none.")] = "median",
+    recheck: Annotated[
+        int,
+        typer.Option(
+            "--recheck",
+            help="After the search, train the top K distinct architectures again (fresh seeds; other validation "
+            "folds under 500 validation images) and crown the best mean (optuna); 0: the best single run.",
+        ),
+    ] = 0,
+    recheck_runs: Annotated[int, typer.Option("--recheck-runs", help="Re-runs of each re-checked architecture.")] = 2,
     seed: Annotated[int | None, typer.Option("--seed", help="Seed: same architectures and metrics on CPU.")] = None,
     runs_dir: RunsDir = Path("runs"),
     storage: Storage = None,
@@ -410,6 +419,8 @@ def run(
                 max_flops=limits[1],
                 max_latency_ms=max_latency_ms,
                 max_model_kb=max_model_kb,
+                recheck=recheck,
+                recheck_runs=recheck_runs,
             )
     except SearchInterrupted as exc:
         typer.echo(
@@ -476,6 +487,9 @@ def _print_trials(rows: list[dict], *, console: Console, fixed: dict | None = No
         table.add_column(header, overflow="fold")  # narrow: the architecture wraps first, then these fold
     if fronted:
         table.add_column("front")
+    rechecked = any("recheck_mean" in r for r in rows)  # re-checked: mean ± spread of the candidates' re-runs
+    if rechecked:
+        table.add_column("re-checked", overflow="fold")
     table.add_column("architecture / reason", overflow="fold")
     for r in rows:
         value = f"{r[GOAL.metric]:.4f}" if r[GOAL.metric] is not None else ""
@@ -485,6 +499,11 @@ def _print_trials(rows: list[dict], *, console: Console, fixed: dict | None = No
         sampled = {**(fixed or {}), **(r.get("hyperparameters") or {})}
         training = [_training_text(sampled.get(key)) for key in _TRAINING_COLUMNS.values()]
         front = ["*" if r.get("pareto_front") else ""] if fronted else []
+        mean, spread = r.get("recheck_mean"), r.get("recheck_std") or 0.0
+        if rechecked:
+            front.append(
+                "" if mean is None else f"{mean:.4f} ± {spread:.4f}" + (" champion" if r.get("champion") else "")
+            )
         table.add_row(
             str(r["trial"]), r["state"], value, str(r["epochs_run"] or ""), params, seconds, *training, *front, text
         )

@@ -41,13 +41,15 @@ def mlflow_client(runs_dir: Path) -> Any:
 
 
 def runs_of(runs_dir: Path, name: str) -> tuple[list[Any], list[Any]]:
-    """(parent runs, child runs) of the search ``name``, children sorted by trial number."""
+    """(parent runs, child runs) of the search ``name``, children (its trials; re-check runs left out) sorted by
+    trial number."""
     client = mlflow_client(runs_dir)
     experiment = client.get_experiment_by_name(name)
     assert experiment is not None, f"no MLflow experiment {name!r}"
     runs = client.search_runs([experiment.experiment_id], max_results=1000)
     parents = [r for r in runs if r.data.tags.get("role") == "search"]
-    children = sorted((r for r in runs if "mlflow.parentRunId" in r.data.tags), key=lambda r: int(r.data.tags["trial"]))
+    trials = (r for r in runs if "mlflow.parentRunId" in r.data.tags and r.data.tags.get("phase") != "recheck")
+    children = sorted(trials, key=lambda r: int(r.data.tags["trial"]))
     return parents, children
 
 

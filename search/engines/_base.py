@@ -80,6 +80,10 @@ class SearchOptions:
     #: right after a trial's model is built, before it trains.
     max_latency_ms: float | None = None
     max_model_kb: float | None = None
+    #: Re-check the top ``recheck`` distinct architectures with ``recheck_runs`` fresh runs each and crown the
+    #: best mean (:mod:`search.engines._recheck`); 0: the single best run is the champion.
+    recheck: int = 0
+    recheck_runs: int = 2
     #: The GPUs this process sees (``CUDA_VISIBLE_DEVICES``, else ``nvidia-smi``), filled in by ``run_search``.
     gpus: tuple[str, ...] = ()
 
@@ -133,6 +137,10 @@ class SearchOptions:
                 or not (math.isfinite(limit) and limit > 0)
             ):
                 raise SearchError(f"{option(key)}: expected a number > 0, received {limit!r}")
+        if isinstance(self.recheck, bool) or not isinstance(self.recheck, int) or self.recheck < 0:
+            raise SearchError(f"{option('recheck')}: expected a whole number >= 0 (0: off), received {self.recheck!r}")
+        if isinstance(self.recheck_runs, bool) or not isinstance(self.recheck_runs, int) or self.recheck_runs < 1:
+            raise SearchError(f"{option('recheck_runs')}: expected a whole number >= 1, received {self.recheck_runs!r}")
         goals = tuple(g.metric for g in parse_goals(self.goals, what=option("goals")))
         return dataclasses.replace(self, runs_dir=Path(self.runs_dir), callbacks=tuple(self.callbacks), goals=goals)
 
@@ -228,6 +236,8 @@ class Engine(abc.ABC):
     workers: ClassVar[bool] = False
     #: Whether the engine searches several goals at once (``--goals val_accuracy,params``): a Pareto front.
     several_goals: ClassVar[bool] = False
+    #: Whether the engine re-checks its top candidates (``--recheck K``, :mod:`search.engines._recheck`).
+    rechecks: ClassVar[bool] = False
     #: What a rerun with the same ``--name`` continues (said in ``cnn-search run --help`` and the README).
     resumes: ClassVar[str] = "nothing: a rerun starts the search again"
 
@@ -258,6 +268,19 @@ class Engine(abc.ABC):
                     if tuple(space.goals) == tuple(goals)
                     else ""
                 )
+            )
+        if options.recheck and not self.rechecks:
+            able = " and ".join(n for n, e in ENGINES.items() if e.rechecks)
+            raise SearchError(
+                f"{option('recheck')}: re-checking the top candidates runs on the {able} engine (not yet on "
+                f"{self.name}); received {option('recheck')} {options.recheck}. {option('recheck')} 0 keeps the "
+                "best single run"
+            )
+        if options.recheck and len(goals) > 1:
+            raise SearchError(
+                f"{option('recheck')}: re-checking judges accuracy alone and a search of several goals crowns a point "
+                f"of its Pareto front; received {option('goals')} {','.join(goals)} with {option('recheck')} "
+                f"{options.recheck}. Pass one of them"
             )
         if not self.workers and ((options.workers or 1) > 1 or options.recycles):
             asked = "/".join(option(k) for k in ("workers", "recycle_after", "max_worker_rss_mb"))

@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import json
 import logging
 import math
 import os
@@ -596,6 +597,14 @@ def trial_rows(study: optuna.Study) -> list[dict[str, Any]]:
         front = set(pareto_front((r for r in rows if r["state"] == "complete"), goals))
         for row in rows:
             row["pareto_front"] = row["trial"] in front
+    rechecked = study.user_attrs.get("recheck_summary") or {}
+    if rechecked:  # re-checked candidates: the mean and spread of their re-runs; the champion marked
+        champion = study.user_attrs.get("champion_trial")
+        for row in rows:
+            figures = rechecked.get(str(row["trial"]))
+            row["recheck_mean"] = figures["mean"] if figures else None
+            row["recheck_std"] = figures["std"] if figures else None
+            row["champion"] = row["trial"] == champion
     return GOAL.best_first(rows)
 
 
@@ -618,6 +627,9 @@ def result_of(session: Session, study: optuna.Study, *, ran: int, nothing_to_do:
     from search.model import Architecture
 
     best = best_trial(study)
+    champion = study.user_attrs.get("champion_trial")
+    if best is not None and champion is not None and champion != best.number:  # re-checked: the best mean
+        best = study.get_trials(deepcopy=False)[champion]
     arch = None
     if best is not None:
         from search.space import FixedParams
@@ -662,6 +674,11 @@ def _finish_locked(session: Session, study: optuna.Study) -> None:
     if best is None:
         log.warning("no trial completed: nothing to register")
         return
+    k = int(study.user_attrs.get("recheck") or 0)
+    if k:
+        if session.relay is not None:  # a worker: the supervisor re-checks, records and registers
+            return
+        best = _rechecked(session, study, k, int(study.user_attrs.get("recheck_runs") or 2)) or best
     if study.user_attrs.get("champion_trial") == best.number:
         return
     t0 = time.perf_counter()
@@ -676,6 +693,74 @@ def _finish_locked(session: Session, study: optuna.Study) -> None:
     if session.relay is not None:  # the supervisor says it once it has registered the model
         return
     say_winner(best.number, metrics["test_accuracy"], time.perf_counter() - t0, uri)
+
+
+def _rechecked(session: Session, study: optuna.Study, k: int, runs: int) -> optuna.trial.FrozenTrial | None:
+    """The champion re-checked (:mod:`search.engines._recheck`): the top ``k`` distinct architectures trained
+    ``runs`` more times, the best mean chosen; re-runs already in MLflow are read back, not trained again.
+    None when fewer than two candidates completed (nothing to choose between)."""
+    import optuna
+
+    from search.engines._recheck import best_mean, recheck, top_candidates, uses_folds
+
+    complete = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
+    rows = [
+        {"trial": t.number, "value": accuracy_of(t), "params": t.params,
+         "architecture_hash": t.user_attrs.get("architecture_hash") or str(t.number)}
+        for t in complete
+    ]  # fmt: skip
+    candidates = top_candidates(rows, k)
+    if len(candidates) < 2:
+        return None
+    tracker = session.tracker
+    done = tracker.recheck_runs(session.experiment_id, session.parent_run_id)
+
+    def record(candidate: Any, index: int, seed: int, fold: str | None, result: Any, seconds: float) -> None:
+        tracker.record_recheck(
+            session.experiment_id, session.parent_run_id, trial=candidate.trial, index=index, seed=seed, fold=fold,
+            state=result.state, history=result.history, final=result.final_metrics(),
+            started_ms=int((time.time() - seconds) * 1000),
+        )  # fmt: skip
+
+    t0 = time.perf_counter()
+    results = recheck(session, candidates, runs, done=done, record=record)
+    chosen = best_mean(results)
+    if chosen is None:
+        return None
+    by_number = {t.number: t for t in complete}
+    for r in results:
+        run_id = by_number[r.candidate.trial].user_attrs.get("mlflow_run_id")
+        if run_id and r.mean is not None:
+            from mlflow.entities import Metric
+
+            now = int(time.time() * 1000)
+            figures = {"recheck_mean": r.mean, "recheck_std": r.std or 0.0, "recheck_runs": len(r.scored)}
+            tracker.log(run_id, metrics=[Metric(key, float(v), now, 0) for key, v in figures.items()])
+    folds = " and other validation folds" if uses_folds(session.data) else ""
+    rule = (
+        f"the best mean validation accuracy of {runs} re-runs (fresh seeds{folds}) among the top {len(candidates)} "
+        "distinct architectures"
+    )
+    summary = {
+        str(r.candidate.trial): {"search": r.candidate.value, "runs": r.values, "mean": r.mean, "std": r.std}
+        for r in results
+    }
+    tracker.log(
+        session.parent_run_id,
+        tags={
+            "champion_rule": rule,
+            "recheck": json.dumps(summary),
+            "recheck_seconds": f"{time.perf_counter() - t0:.1f}",
+        },
+    )
+    study.set_user_attr("recheck_summary", summary)
+    study.set_user_attr("champion_rule", rule)
+    log.info(
+        "re-checked the top %d (%d runs each, %.0f s): the champion is trial %d, mean %.4f ± %.4f (%s)",
+        len(candidates), runs, time.perf_counter() - t0, chosen.candidate.trial, chosen.mean or 0.0,
+        chosen.std or 0.0, rule,
+    )  # fmt: skip
+    return by_number[chosen.candidate.trial]
 
 
 def mark_front(session: Session, study: optuna.Study) -> list[int]:
@@ -961,6 +1046,7 @@ class OptunaEngine(Engine):
     name = "optuna"
     workers = True
     several_goals = True
+    rechecks = True
     resumes = (
         "the study: finished trials are kept, a trial left running by a process that ended is failed and "
         "retried once, start points are not tried again, and the target --trials counts them all"
@@ -1021,6 +1107,8 @@ class OptunaEngine(Engine):
             "mixed_precision": options.mixed_precision,
             "xla": options.xla,
             "measures": options.measures,
+            "recheck": options.recheck,
+            "recheck_runs": options.recheck_runs,
         }
         for key, value in settings.items():
             study.set_user_attr(key, value)

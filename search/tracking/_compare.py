@@ -76,7 +76,7 @@ def compare_searches(names: Sequence[str], tracking_uri: str) -> list[dict[str, 
             raise unknown_search(name, client, tracking_uri)
         runs = client.search_runs([experiment.experiment_id], max_results=50_000)
         parent = next((r for r in runs if r.data.tags.get("role") == "search"), None)
-        children = [r for r in runs if "mlflow.parentRunId" in r.data.tags]
+        children = [r for r in runs if "mlflow.parentRunId" in r.data.tags and "trial" in r.data.tags]  # no re-checks
         row: dict[str, Any] = {
             "search": name,
             "engine": parent.data.tags.get("engine") if parent else None,

@@ -21,6 +21,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from search._goal import GOAL
+
 if TYPE_CHECKING:
     from mlflow import MlflowClient
 
@@ -221,6 +223,60 @@ class Tracker:
             max_results=1,
         )
         return str(runs[0].info.run_id) if runs else None
+
+    def record_recheck(
+        self,
+        experiment_id: str,
+        parent_run_id: str,
+        *,
+        trial: int,
+        index: int,
+        seed: int,
+        fold: str | None,
+        state: str,
+        history: Mapping[str, list[float]],
+        final: Mapping[str, float],
+        started_ms: int,
+    ) -> str:
+        """A re-run of trial ``trial`` (:mod:`search.engines._recheck`) as the child run
+        ``recheck-<trial>-<index>``, tagged ``phase=recheck`` (no ``trial`` tag: tables of trials leave it out)."""
+        from mlflow.entities import Metric
+
+        run = self.client.create_run(
+            experiment_id,
+            start_time=started_ms,
+            run_name=f"recheck-{trial}-{index}",
+            tags={
+                "mlflow.parentRunId": parent_run_id,
+                "phase": "recheck",
+                "recheck_of": str(trial),
+                "recheck": str(index),
+                "seed": str(seed),
+                "fold": fold or "the search's validation split",
+                "state": state,
+            },
+        )
+        run_id = str(run.info.run_id)
+        now = _now_ms()
+        metrics = [Metric(k, float(v), now, step) for k, vs in history.items() for step, v in enumerate(vs) if v == v]
+        metrics += [Metric(k, float(v), now, 0) for k, v in final.items() if v is not None]
+        self.log(run_id, metrics=metrics)
+        self.client.set_terminated(run_id, status=STATUS[state], end_time=now)
+        return run_id
+
+    def recheck_runs(self, experiment_id: str, parent_run_id: str) -> dict[tuple[int, int], float | None]:
+        """The re-runs already recorded under the search: ``(trial, index) -> validation accuracy`` (None: failed)."""
+        runs = self.client.search_runs(
+            [experiment_id],
+            filter_string=f"tags.mlflow.parentRunId = '{parent_run_id}' and tags.phase = 'recheck'",
+            max_results=50_000,
+        )
+        found: dict[tuple[int, int], float | None] = {}
+        for run in runs:
+            if run.info.status in ("FINISHED", "FAILED"):
+                key = (int(run.data.tags["recheck_of"]), int(run.data.tags["recheck"]))
+                found[key] = run.data.metrics.get(GOAL.best_metric)
+        return found
 
     def mark_front(
         self,

@@ -1,0 +1,206 @@
+"""Re-checking the top candidates: the champion is the best mean of fresh runs, not the luckiest single run.
+
+Selecting the maximum of many noisy validation scores picks luck as much as architecture, and the score it
+reports is biased upwards (the winner's curse): on ``digits`` one validation image is 0.37 points. So after
+the search, the top ``k`` distinct architectures (by validation accuracy at their best epoch; two trials of
+the same architecture count once) are trained again ``runs`` times each:
+
+- with a fresh seed each time (weights, batch order, dropout);
+- on small data (a validation split under :data:`SMALL_VALIDATION` images, in memory), each re-run also holds
+  out another validation fold: the training and validation images are pooled, shuffled once (stratified by
+  class, a fixed seed) and cut into folds the size of the validation split; re-run ``i`` validates on fold
+  ``i`` and trains on the rest. The test split is never touched.
+
+The champion is the candidate with the best mean over its re-runs; the search's own run of each candidate is
+left out of the mean (it was selected for being high). A tie keeps the better-ranked candidate. Every
+re-run is a child run of the search in MLflow, ``recheck-<trial>-<i>``, tagged ``phase=recheck``,
+``recheck_of`` (the trial), ``recheck`` (i), ``seed`` and ``fold``; each candidate's trial run gets
+``recheck_mean``, ``recheck_std`` and ``recheck_runs``. A resumed search reads finished re-runs back from
+MLflow and does not train them again. ``recheck=0`` keeps the single-run champion.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import math
+import time
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from search._goal import GOAL
+
+if TYPE_CHECKING:
+    from search.data import DataBundle
+    from search.engines._session import Session
+
+log = logging.getLogger("search")
+
+#: A validation split smaller than this (images) is re-checked on other folds too.
+SMALL_VALIDATION = 500
+#: Re-runs per candidate (``--recheck-runs``).
+DEFAULT_RUNS = 2
+#: The fixed seed that shuffles the pooled images into folds (the same folds for every candidate).
+FOLD_SEED = 20_161
+
+
+@dataclasses.dataclass(frozen=True)
+class Candidate:
+    """A trial to re-check: its number, its search value, what rebuilds it, and its architecture's hash."""
+
+    trial: int
+    value: float
+    params: Mapping[str, Any]
+    architecture_hash: str
+
+
+@dataclasses.dataclass
+class Rechecked:
+    """A candidate's re-runs: their validation accuracies (None: the re-run failed) and the kept model path."""
+
+    candidate: Candidate
+    values: list[float | None] = dataclasses.field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def scored(self) -> list[float]:
+        return [v for v in self.values if v is not None]
+
+    @property
+    def mean(self) -> float | None:
+        return sum(self.scored) / len(self.scored) if self.scored else None
+
+    @property
+    def std(self) -> float | None:
+        """The sample standard deviation of the re-runs (0 for one)."""
+        s = self.scored
+        if not s:
+            return None
+        if len(s) == 1:
+            return 0.0
+        m = sum(s) / len(s)
+        return math.sqrt(sum((v - m) ** 2 for v in s) / (len(s) - 1))
+
+
+def top_candidates(rows: Sequence[Mapping[str, Any]], k: int) -> list[Candidate]:
+    """The ``k`` best complete trials of distinct architectures, best first (a tie: the earlier trial).
+
+    >>> rows = [{"trial": 0, "value": 0.9, "params": {}, "architecture_hash": "a"},
+    ...         {"trial": 1, "value": 0.95, "params": {}, "architecture_hash": "b"},
+    ...         {"trial": 2, "value": 0.95, "params": {}, "architecture_hash": "b"},
+    ...         {"trial": 3, "value": 0.5, "params": {}, "architecture_hash": "c"}]
+    >>> [c.trial for c in top_candidates(rows, 2)]
+    [1, 0]
+    """
+    ranked = sorted(rows, key=lambda r: GOAL.sort_key(r["value"], r["trial"]))
+    chosen: list[Candidate] = []
+    seen: set[str] = set()
+    for r in ranked:
+        if r["value"] is None or r["architecture_hash"] in seen:
+            continue
+        seen.add(r["architecture_hash"])
+        chosen.append(Candidate(r["trial"], float(r["value"]), dict(r["params"]), r["architecture_hash"]))
+        if len(chosen) == k:
+            break
+    return chosen
+
+
+def best_mean(rechecked: Sequence[Rechecked]) -> Rechecked | None:
+    """The re-checked candidate with the best mean (the better-ranked one of a tie), or None if none scored.
+
+    >>> a, b = Candidate(4, 0.97, {}, "a"), Candidate(2, 0.95, {}, "b")
+    >>> best_mean([Rechecked(a, [0.90, 0.92]), Rechecked(b, [0.94, 0.93])]).candidate.trial
+    2
+    """
+    scored = [r for r in rechecked if r.mean is not None]
+    return max(scored, key=lambda r: r.mean or 0.0, default=None)  # max keeps the first of a tie
+
+
+def uses_folds(data: DataBundle) -> bool:
+    """Whether re-runs also hold out other validation folds: a small validation split held in memory."""
+    return data.in_memory and len(data.labels("validation")) < SMALL_VALIDATION
+
+
+def fold_data(data: DataBundle, fold: int) -> DataBundle:
+    """``data`` with its training and validation images pooled and fold ``fold`` (of as many as fit the
+    validation split's size, at least 2) held out for validation; the test split as it was."""
+    import numpy as np
+
+    from search.data import DataBundle
+    from search.data._store import ArrayStore
+
+    x_train, y_train = data.arrays("train")
+    x_val, y_val = data.arrays("validation")
+    x, y = np.concatenate([x_train, x_val]), np.concatenate([y_train, y_val])
+    folds = max(2, round(len(y) / max(1, len(y_val))))
+    rng = np.random.default_rng(FOLD_SEED)
+    assignment = np.empty(len(y), dtype=int)
+    for label in np.unique(y):  # stratified: each class dealt round the folds in a shuffled order
+        where = rng.permutation(np.flatnonzero(y == label))
+        assignment[where] = (np.arange(len(where)) + rng.integers(folds)) % folds
+    held = assignment == fold % folds
+    store = ArrayStore({"train": (x[~held], y[~held]), "validation": (x[held], y[held]), "test": data.arrays("test")})
+    return DataBundle(
+        data.source,
+        data.class_names,
+        data.input_shape,
+        f"{data.fingerprint}-fold{fold % folds}of{folds}",
+        store,
+        seed=data.seed,
+    )
+
+
+def recheck_seed(search_seed: int | None, index: int) -> int:
+    """The seed of re-run ``index``: fresh (none of the search's trials used it), and repeatable."""
+    return (search_seed or 0) * 7 + 1_000 * (index + 1)
+
+
+def recheck(
+    session: Session,
+    candidates: Sequence[Candidate],
+    runs: int,
+    *,
+    done: Mapping[tuple[int, int], float | None] | None = None,
+    record: Callable[..., None] | None = None,
+) -> list[Rechecked]:
+    """Train each candidate ``runs`` more times (see the module docstring) and record each re-run; ``done``
+    holds re-runs already recorded (``(trial, i) -> value``), which are read, not trained again."""
+    from search.space import FixedParams
+    from search.training import Objective
+
+    done = dict(done or {})
+    folds = uses_folds(session.data)
+    results = []
+    for candidate in candidates:
+        arch = session.space.sample(FixedParams(dict(candidate.params)))
+        rechecked = Rechecked(candidate)
+        for i in range(runs):
+            if (candidate.trial, i) in done:
+                rechecked.values.append(done[(candidate.trial, i)])
+                continue
+            seed = recheck_seed(session.objective.seed, i)
+            data = fold_data(session.data, i + 1) if folds else session.data
+            objective = Objective(
+                session.space,
+                data,
+                epochs=session.objective.epochs,
+                seed=seed,
+                jit_compile=session.objective.jit_compile,
+            )
+            t0 = time.perf_counter()
+            result = objective(arch, lambda epoch, value: False, trial_number=candidate.trial)
+            seconds = time.perf_counter() - t0
+            rechecked.seconds += seconds
+            value = result.value if result.state == "complete" else None
+            rechecked.values.append(value)
+            if record is not None:
+                record(candidate, i, seed, data.fingerprint if folds else None, result, seconds)
+            result.model = None
+        results.append(rechecked)
+        log.info(
+            "re-checked trial %d (search: %.4f): %s",
+            candidate.trial,
+            candidate.value,
+            ", ".join("failed" if v is None else f"{v:.4f}" for v in rechecked.values),
+        )
+    return results

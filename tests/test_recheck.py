@@ -1,0 +1,83 @@
+"""Re-checking the top candidates (search/engines/_recheck.py): real tiny searches on ``digits`` (real
+training, a real MLflow store, a real Optuna journal)."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import cnn_search, mlflow_client, runs_of
+
+
+def _rechecks(runs: Path, name: str) -> list:
+    client = mlflow_client(runs)
+    experiment = client.get_experiment_by_name(name)
+    found = client.search_runs([experiment.experiment_id], "tags.phase = 'recheck'", max_results=1000)
+    return sorted(found, key=lambda r: (int(r.data.tags["recheck_of"]), int(r.data.tags["recheck"])))
+
+
+def test_rechecks_are_child_runs_with_seeds_the_champion_is_the_best_mean_and_a_resume_does_not_redo_them(
+    tmp_path: Path,
+):
+    from search import run_search
+
+    runs = tmp_path / "runs"
+    options = dict(data="digits", epochs=1, seed=0, workers=1, runs_dir=runs, report=False, recheck=2)
+    result = run_search("tiny", trials=4, **options)
+    parents, children = runs_of(runs, result.name)
+    # The candidates: the two best complete trials of distinct architectures, by hand.
+    complete = [c for c in children if c.data.tags["state"] == "complete"]
+    ranked = sorted(complete, key=lambda c: (-c.data.metrics["best_val_accuracy"], int(c.data.tags["trial"])))
+    candidates, seen = [], set()
+    for c in ranked:
+        if c.data.tags["architecture_hash"] not in seen:
+            seen.add(c.data.tags["architecture_hash"])
+            candidates.append(int(c.data.tags["trial"]))
+    candidates = candidates[:2]
+    rechecks = _rechecks(runs, result.name)
+    assert len(rechecks) == 4 and len(children) == 4  # re-runs are not counted as trials
+    values: dict[int, list[float]] = defaultdict(list)
+    for run in rechecks:
+        tags = run.data.tags
+        assert run.info.run_name == f"recheck-{tags['recheck_of']}-{tags['recheck']}"
+        assert tags["mlflow.parentRunId"] == parents[0].info.run_id and "trial" not in tags
+        assert "-fold" in tags["fold"]  # 270 validation images (< 500): each re-run holds out another fold
+        values[int(tags["recheck_of"])].append(run.data.metrics["best_val_accuracy"])
+    assert sorted(values) == sorted(candidates)
+    seeds = {(r.data.tags["recheck_of"], r.data.tags["seed"]) for r in rechecks}
+    assert len(seeds) == 4 and len({r.data.tags["seed"] for r in rechecks}) == 2  # fresh per re-run, per index
+    means = {t: sum(v) / len(v) for t, v in values.items()}
+    champion = max(candidates, key=lambda t: means[t])  # max keeps the better-ranked of a tie
+    assert result.best_trial == champion
+    assert parents[0].data.tags["best_trial"] == str(champion)
+    assert "the best mean validation accuracy of 2 re-runs" in parents[0].data.tags["champion_rule"]
+    by_trial = {int(c.data.tags["trial"]): c for c in children}
+    for t in candidates:
+        assert by_trial[t].data.metrics["recheck_mean"] == pytest.approx(means[t])
+    # cnn-search trials shows mean ± spread and the champion.
+    table = cnn_search("trials", result.name, "--runs-dir", str(runs))
+    assert table.returncode == 0 and f"{means[champion]:.4f} ± " in table.stdout and "champion" in table.stdout
+    # Resumed with one more trial: finished re-runs are read back, not trained again.
+    before = {r.info.run_id for r in rechecks}
+    again = run_search("tiny", trials=5, name=result.name, **options)
+    after = _rechecks(runs, again.name)
+    assert before <= {r.info.run_id for r in after}
+    keys = [(r.data.tags["recheck_of"], r.data.tags["recheck"]) for r in after]
+    assert len(keys) == len(set(keys))  # no re-run twice
+
+
+def test_recheck_is_refused_where_it_cannot_run_with_the_reason(tmp_path: Path):
+    from search import SearchError, run_search
+
+    runs = tmp_path / "runs"
+    cases = {
+        (("engine", "keras-tuner"),): "recheck: re-checking the top candidates runs on the optuna engine",
+        (("goals", "val_accuracy,params"),): "recheck: re-checking judges accuracy alone",
+        (("recheck_runs", 0),): "recheck_runs: expected a whole number >= 1, received 0",
+    }
+    for extra, said in cases.items():
+        with pytest.raises(SearchError, match=said):
+            run_search("tiny", "digits", trials=1, runs_dir=runs, recheck=2, **dict(extra))
+    assert not (runs / "mlflow.db").exists()
