@@ -110,7 +110,8 @@ def _find(name: str, trial: int | None, tracking_uri: str, pick: str | None = No
             raise SearchError(f"search {name!r} has no winner yet (no trial completed): nothing to export")
         trial = int(best)
         several = len(parse_goals(parent.data.tags.get("goals") or None)) > 1
-        chosen_by = f"the search's champion: {CHAMPION_RULE if several else 'the most accurate trial'}"
+        rule = parent.data.tags.get("champion_rule")  # re-checked: the best mean of fresh runs
+        chosen_by = f"the search's champion: {rule or (CHAMPION_RULE if several else 'the most accurate trial')}"
     children: dict[str, Any] = {r.data.tags["trial"]: r for r in runs if "trial" in r.data.tags}
     child = children.get(str(trial))
     if child is None or child.data.tags.get("state") != "complete":
