@@ -138,6 +138,26 @@ def test_two_workers_share_one_study(tmp_path, start):
 
 
 @pytest.mark.slow
+def test_a_worker_that_dies_on_sigterm_before_recording_its_trial_leaves_no_trial_running(tmp_path):
+    """Seen in CI under load: SIGTERM reached a worker inside TensorFlow's C code, it died with a SystemError
+    before recording its trial, and the trial stayed RUNNING. Here the workers die at once on SIGTERM
+    (``os._exit``): the supervisor fails their trials as it ends."""
+    runs = tmp_path / "runs"
+    args = ["run", "tiny", "--trials", "6", "--epochs", "3", "--workers", "2", "--runs-dir", str(runs)]
+    proc = _popen(*args, env=faults(EPOCH_SLEEP="1", DIE_ON_SIGTERM="1"))
+    _wait(runs, proc, lambda ts: sum(t.state.name == "RUNNING" for t in ts) == 2)
+    time.sleep(1)
+    proc.send_signal(signal.SIGTERM)
+    _, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 143, stderr[-3000:]
+    study = study_of(runs, NAME)
+    assert not [t.number for t in study.trials if t.state.name == "RUNNING"], stderr[-4000:]
+    assert "left running by a worker that ended: failed" in stderr
+    _, children = runs_of(runs, NAME)
+    assert not [c for c in children if c.info.status == "RUNNING"]
+
+
+@pytest.mark.slow
 def test_sigterm_stops_every_worker_and_the_rerun_completes(tmp_path):
     """Row 2 with worker processes."""
     runs = tmp_path / "runs"

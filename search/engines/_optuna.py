@@ -674,6 +674,7 @@ def _finish_locked(session: Session, study: optuna.Study) -> None:
     if best is None:
         log.warning("no trial completed: nothing to register")
         return
+    single = best
     k = int(study.user_attrs.get("recheck") or 0)
     if k:
         if session.relay is not None:  # a worker: the supervisor re-checks, records and registers
@@ -685,6 +686,11 @@ def _finish_locked(session: Session, study: optuna.Study) -> None:
     metrics, uri = session.finish(
         best_trial=best.number, best_params=best.params, best_epoch=best.user_attrs.get("best_epoch")
     )
+    if k:  # beside the re-checked champion: what the best single run would have tested (never chosen by it)
+        other = metrics["test_accuracy"] if single.number == best.number else session.test_accuracy_of(single.number)
+        if other is not None:
+            metrics["single_run_test_accuracy"] = other
+            session.log_search_metrics({"single_run_test_accuracy": other})
     study.set_user_attr("test_metrics", metrics)
     study.set_user_attr("model_uri", uri)
     study.set_user_attr("champion_trial", best.number)
@@ -843,6 +849,11 @@ def supervise(
     except BaseException:  # the workers have ended (each recorded its running trial as killed): write it all
         try:
             session.drain()
+            # A worker the signal reached inside TensorFlow's C code can die with a SystemError before it
+            # records its trial: its trial would stay RUNNING until the next start; fail it now.
+            stale = fail_stale_trials(study, session)
+            if stale:
+                log.warning("trial(s) %s were left running by a worker that ended: failed", stale)
         except Exception as exc:  # left in the spool: the next start of the search writes it
             spool = spool_dir(session.runs_dir, session.name)
             log.warning("the workers' last records stay in %s for the next run: %r", spool, exc)

@@ -84,6 +84,27 @@ class Winner(SearchRecord):
             return
         log.info("%d pictures in %s (%.1f s)", len(made.pictures), made.html, time.perf_counter() - t0)
 
+    def test_accuracy_of(self, trial: int) -> float | None:
+        """The test accuracy of trial ``trial``'s kept model (None when it was not kept): for reports beside the
+        champion's, never to choose it."""
+        import keras
+
+        from search.training._eager import predict_eagerly, scores
+
+        path = self.model_path(trial)
+        if not path.is_file():
+            return None
+        x_test, y_test = self.data.arrays("test")
+        model = keras.saving.load_model(path, safe_mode=True)
+        return float(scores(predict_eagerly(model, x_test), y_test.astype(int))[0])
+
+    def log_search_metrics(self, metrics: dict[str, float]) -> None:
+        """Metrics of the search's own run (MLflow), written by the process that owns it."""
+        from mlflow.entities import Metric
+
+        now = int(time.time() * 1000)
+        self.tracker.log(self.parent_run_id, metrics=[Metric(k, float(v), now, 0) for k, v in metrics.items()])
+
     # -- the winner --------------------------------------------------------------------------------
     def finish(
         self, *, best_trial: int, best_params: dict[str, Any], best_epoch: int | None

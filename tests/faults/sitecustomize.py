@@ -41,6 +41,10 @@ class Faults:
                 raise tf.errors.ResourceExhaustedError(None, None, "injected OOM (CNN_SEARCH_TEST_OOM_TRIALS)")
         if trial in _trials("CNN_SEARCH_TEST_FAIL_TRIALS"):
             raise RuntimeError(f"injected failure in trial {trial} (CNN_SEARCH_TEST_FAIL_TRIALS)")
+        if os.environ.get("CNN_SEARCH_TEST_DIE_ON_SIGTERM"):  # a worker that dies before it records its trial
+            import signal
+
+            signal.signal(signal.SIGTERM, lambda *_: os._exit(1))
         if trial in _trials("CNN_SEARCH_TEST_NAN_TRIALS"):
             import keras
 
