@@ -8,6 +8,7 @@ A hook is any object with some of these methods, each called with keyword argume
   change ``model``'s weights.
 * ``epoch_end(trial, epoch, logs)``: after each epoch, once the epoch's metrics are recorded.
 * ``export_written(format, path)``: after an export writes a format's file, before it is loaded back.
+* ``test_evaluated(model, images)``: each time a search evaluates a model on its test split.
 
 :func:`register` adds a hook to this process (and returns it, so it can be used as a decorator on an
 instance), :func:`unregister` removes it. A hook reaches the trials and exports that run in the

@@ -53,6 +53,9 @@ def test_rechecks_are_child_runs_with_seeds_the_champion_is_the_best_mean_and_a_
     assert result.best_trial == champion
     assert parents[0].data.tags["best_trial"] == str(champion)
     assert "the best mean validation accuracy of 2 re-runs" in parents[0].data.tags["champion_rule"]
+    # Beside it, for the record only: what the best single run tested.
+    assert 0 <= parents[0].data.metrics["single_run_test_accuracy"] <= 1
+    assert result.test_metrics["single_run_test_accuracy"] == parents[0].data.metrics["single_run_test_accuracy"]
     by_trial = {int(c.data.tags["trial"]): c for c in children}
     for t in candidates:
         assert by_trial[t].data.metrics["recheck_mean"] == pytest.approx(means[t])
@@ -81,3 +84,47 @@ def test_recheck_is_refused_where_it_cannot_run_with_the_reason(tmp_path: Path):
         with pytest.raises(SearchError, match=said):
             run_search("tiny", "digits", trials=1, runs_dir=runs, recheck=2, **dict(extra))
     assert not (runs / "mlflow.db").exists()
+
+
+def test_refit_trains_on_train_plus_validation_and_evaluates_the_test_split_once_per_model(tmp_path: Path):
+    import numpy as np
+
+    from search import hooks, load_dataset, run_search
+    from search.training._objective import pooled
+
+    data = load_dataset("digits")
+    counts = data.counts
+    # What a refit trains on: every training and every validation image, each once.
+    both = pooled(data)
+    x, y = both.arrays("train")
+    assert len(y) == counts["train"] + counts["validation"]
+    expected = np.concatenate([data.arrays("train")[0], data.arrays("validation")[0]])
+    assert np.array_equal(np.sort(x.reshape(len(x), -1), axis=0), np.sort(expected.reshape(len(x), -1), axis=0))
+
+    class Count:
+        def __init__(self) -> None:
+            self.seen: list[int] = []
+
+        def test_evaluated(self, *, model, images):
+            self.seen.append(images)
+
+    count = Count()
+    hook = hooks.register(count)
+    try:
+        runs = tmp_path / "runs"
+        result = run_search(
+            "tiny", data, trials=3, epochs=2, seed=0, workers=1, runs_dir=runs, report=False, refit=True
+        )
+    finally:
+        hooks.unregister(hook)
+    # Two models, each evaluated on the test split exactly once: the searched one, then the refitted one.
+    assert count.seen == [counts["test"], counts["test"]]
+    metrics = result.test_metrics
+    assert metrics["refit_images"] == counts["train"] + counts["validation"]
+    best_epoch = next(r["best_epoch"] for r in result.trials if r["trial"] == result.best_trial)
+    assert metrics["refit_epochs"] == best_epoch + 1
+    assert 0 <= metrics["unrefitted_test_accuracy"] <= 1
+    parents, _ = runs_of(runs, result.name)
+    assert parents[0].data.metrics["test_accuracy"] == pytest.approx(metrics["test_accuracy"])
+    assert parents[0].data.metrics["unrefitted_test_accuracy"] == pytest.approx(metrics["unrefitted_test_accuracy"])
+    assert (runs / "models" / result.name / f"trial-{result.best_trial}-refit.keras").is_file()

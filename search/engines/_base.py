@@ -84,6 +84,9 @@ class SearchOptions:
     #: best mean (:mod:`search.engines._recheck`); 0: the single best run is the champion.
     recheck: int = 0
     recheck_runs: int = 2
+    #: Train the champion afresh on training + validation images and hand that model over (its test accuracy
+    #: beside the searched model's): :meth:`search.engines._winner.Winner.finish`.
+    refit: bool = False
     #: The GPUs this process sees (``CUDA_VISIBLE_DEVICES``, else ``nvidia-smi``), filled in by ``run_search``.
     gpus: tuple[str, ...] = ()
 
@@ -268,6 +271,11 @@ class Engine(abc.ABC):
                     if tuple(space.goals) == tuple(goals)
                     else ""
                 )
+            )
+        if options.refit and not self.rechecks:
+            able = " and ".join(n for n, e in ENGINES.items() if e.rechecks)
+            raise SearchError(
+                f"{option('refit')}: refitting the champion runs on the {able} engine (not yet on {self.name})"
             )
         if options.recheck and not self.rechecks:
             able = " and ".join(n for n, e in ENGINES.items() if e.rechecks)

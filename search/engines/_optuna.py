@@ -684,7 +684,10 @@ def _finish_locked(session: Session, study: optuna.Study) -> None:
         return
     t0 = time.perf_counter()
     metrics, uri = session.finish(
-        best_trial=best.number, best_params=best.params, best_epoch=best.user_attrs.get("best_epoch")
+        best_trial=best.number,
+        best_params=best.params,
+        best_epoch=best.user_attrs.get("best_epoch"),
+        refit=bool(study.user_attrs.get("refit")),
     )
     if k:  # beside the re-checked champion: what the best single run would have tested (never chosen by it)
         other = metrics["test_accuracy"] if single.number == best.number else session.test_accuracy_of(single.number)
@@ -1120,6 +1123,7 @@ class OptunaEngine(Engine):
             "measures": options.measures,
             "recheck": options.recheck,
             "recheck_runs": options.recheck_runs,
+            "refit": options.refit,
         }
         for key, value in settings.items():
             study.set_user_attr(key, value)

@@ -37,6 +37,17 @@ def atomic_save(model: Any, path: Path) -> None:
         raise
 
 
+def _on_test(model: Any, x_test: Any) -> Any:
+    """The model's probabilities on the test split: every evaluation of the test split goes through here, and
+    the ``test_evaluated`` hook (:mod:`search.hooks`) sees each."""
+    from search import hooks
+    from search.training._eager import predict_eagerly
+
+    if hooks.registered():
+        hooks.call("test_evaluated", model=model, images=len(x_test))
+    return predict_eagerly(model, x_test)
+
+
 class Winner(SearchRecord):
     """The second layer of :class:`~search.engines.Session`: model files and the registered winner."""
 
@@ -67,7 +78,7 @@ class Winner(SearchRecord):
     def keep_only(self, trials: set[int]) -> None:
         """Delete the kept models of every trial but ``trials`` (the champion; with several goals, the front)."""
         for path in self.models_dir.glob("trial-*.keras"):  # several workers may have kept one each
-            number = path.stem.removeprefix("trial-")
+            number = path.stem.removeprefix("trial-").removesuffix("-refit")
             if not (number.isdigit() and int(number) in trials):
                 path.unlink(missing_ok=True)
 
@@ -89,14 +100,14 @@ class Winner(SearchRecord):
         champion's, never to choose it."""
         import keras
 
-        from search.training._eager import predict_eagerly, scores
+        from search.training._eager import scores
 
         path = self.model_path(trial)
         if not path.is_file():
             return None
         x_test, y_test = self.data.arrays("test")
         model = keras.saving.load_model(path, safe_mode=True)
-        return float(scores(predict_eagerly(model, x_test), y_test.astype(int))[0])
+        return float(scores(_on_test(model, x_test), y_test.astype(int))[0])
 
     def log_search_metrics(self, metrics: dict[str, float]) -> None:
         """Metrics of the search's own run (MLflow), written by the process that owns it."""
@@ -107,9 +118,13 @@ class Winner(SearchRecord):
 
     # -- the winner --------------------------------------------------------------------------------
     def finish(
-        self, *, best_trial: int, best_params: dict[str, Any], best_epoch: int | None
+        self, *, best_trial: int, best_params: dict[str, Any], best_epoch: int | None, refit: bool = False
     ) -> tuple[dict[str, float], str]:
-        """Evaluate the winner once on the test split, log and register it. Returns (metrics, model URI)."""
+        """Evaluate the winner once on the test split, log and register it. Returns (metrics, model URI).
+
+        ``refit``: the winner is also trained afresh on training + validation images for its best epoch count
+        (:func:`search.training.refit`); that model is evaluated once on the test split and registered, and the
+        searched model's test accuracy is kept beside it (``unrefitted_test_accuracy``)."""
         import keras
         import numpy as np
 
@@ -126,17 +141,40 @@ class Winner(SearchRecord):
                 self.space, self.data, arch, trial=best_trial, best_epoch=best_epoch, seed=self.objective.seed
             )
         x_test, y_test = self.data.arrays("test")
-        from search.training._eager import predict_eagerly, scores
-
-        probabilities = predict_eagerly(model, x_test)
+        probabilities = _on_test(model, x_test)
         y = y_test.astype(int)
         k = self.data.num_classes
-        confusion = np.bincount(y * k + probabilities.argmax(axis=1), minlength=k * k).reshape(k, k)
+        from search.training._eager import scores
+
         accuracy, loss = scores(probabilities, y)
         metrics = {"test_accuracy": accuracy, "test_loss": loss}
+        path = self.model_path(best_trial)
+        if refit:  # decided before any test figure was seen: the refitted model is the one handed over
+            from search.training import refit as refit_model
+
+            model, trained = refit_model(
+                self.space, self.data, arch, trial=best_trial, best_epoch=best_epoch, seed=self.objective.seed
+            )
+            probabilities = _on_test(model, x_test)
+            accuracy, loss = scores(probabilities, y)
+            metrics = {
+                "test_accuracy": accuracy,
+                "test_loss": loss,
+                "unrefitted_test_accuracy": metrics["test_accuracy"],
+            }
+            metrics |= trained
+            path = self.models_dir / f"trial-{best_trial}-refit.keras"
+            atomic_save(model, path)
+            log.info(
+                "refitted trial %d: test accuracy %.4f, %.4f without the refit",
+                best_trial, accuracy, metrics["unrefitted_test_accuracy"],
+            )  # fmt: skip
+        confusion = np.bincount(y * k + probabilities.argmax(axis=1), minlength=k * k).reshape(k, k)
         example = x_test[:5]  # the signature: its input, and the model's answers to it
         seconds = time.perf_counter() - started
-        uri = self._log_winner(model, arch, best_trial, metrics, confusion, example, probabilities[:5], seconds)
+        uri = self._log_winner(
+            model, arch, best_trial, metrics, confusion, example, probabilities[:5], seconds, path=path
+        )
         return metrics, uri
 
     def _log_winner(
@@ -149,6 +187,8 @@ class Winner(SearchRecord):
         example: Any,
         answers: Any,
         seconds: float,
+        *,
+        path: Path | None = None,
     ) -> str:
         """The winner into MLflow (:meth:`Tracker.log_winner`), or, for a supervised worker, into the spool
         for its supervisor to write (:mod:`search.tracking._spool`). The model goes as the file kept for
@@ -157,7 +197,7 @@ class Winner(SearchRecord):
 
         from search.tracking._mlflow import tensor_spec
 
-        path = self.model_path(trial)
+        path = path or self.model_path(trial)
         if not path.is_file():
             atomic_save(model, path)
         record = {

@@ -1,5 +1,5 @@
 """The Objective shared by every engine: feasibility, training, per-epoch reporting."""
 
-from search.training._objective import Objective, Reporter, TrialResult, retrain, retrain_epochs
+from search.training._objective import Objective, Reporter, TrialResult, refit, retrain, retrain_epochs
 
-__all__ = ["Objective", "Reporter", "TrialResult", "retrain", "retrain_epochs"]
+__all__ = ["Objective", "Reporter", "TrialResult", "refit", "retrain", "retrain_epochs"]

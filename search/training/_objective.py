@@ -297,6 +297,7 @@ class Objective:
         keep_model: bool = True,
         jit_compile: bool | str = "auto",
         measures: dict[str, float | None] | None = None,
+        keep_last_epoch: bool = False,
     ) -> None:
         if epochs is not None and epochs < 1:  # zero epochs train nothing: no trial could ever count
             raise ValueError(f"epochs: expected a whole number >= 1 or None (the space's), received {epochs}")
@@ -305,6 +306,8 @@ class Objective:
         self.epochs = epochs
         self.seed = seed
         self.keep_model = keep_model
+        #: Keep the last epoch's weights, not the best epoch's (a refit: its "validation" images are trained on).
+        self.keep_last_epoch = keep_last_epoch
         self.jit_compile = jit_compile
         #: What to measure on each trial's built model before it trains (:mod:`search.training._measure`):
         #: metric -> the most allowed (a constraint) or None (a goal only).
@@ -437,7 +440,7 @@ class Objective:
         if result.state == "complete" and result.value is None:  # no epoch reported a value: nothing to count
             result.state, result.reason = "failed", "error: training ended without a validation accuracy"
         if result.state == "complete" and self.keep_model:
-            if callback.weights is not None:
+            if callback.weights is not None and not self.keep_last_epoch:
                 model.set_weights(callback.weights)
             result.model = for_saving(model)  # what is saved, registered and exported
         return result
@@ -561,3 +564,46 @@ def retrain(
     if result.model is None:
         raise SearchError(f"could not retrain trial {trial}: {result.reason}")
     return result.model
+
+
+def pooled(data: DataBundle) -> DataBundle:
+    """``data`` with its validation images added to its training split (the validation split kept as it is,
+    for the figures Keras reports; a refit trains on it): what :func:`refit` trains on."""
+    import numpy as np
+
+    from search.data import DataBundle
+    from search.data._store import ArrayStore
+
+    x_train, y_train = data.arrays("train")
+    x_val, y_val = data.arrays("validation")
+    store = ArrayStore(
+        {
+            "train": (np.concatenate([x_train, x_val]), np.concatenate([y_train, y_val])),
+            "validation": (x_val, y_val),
+            "test": data.arrays("test"),
+        }
+    )
+    return DataBundle(
+        data.source, data.class_names, data.input_shape, f"{data.fingerprint}-pooled", store, seed=data.seed
+    )
+
+
+def refit(
+    space: Space, data: DataBundle, arch: Architecture, *, trial: int, best_epoch: int | None, seed: int | None = None
+) -> tuple[keras.Model, dict[str, float]]:
+    """The champion trained afresh on training + validation images (:func:`pooled`) for its best epoch count
+    (``best_epoch + 1``), no early stopping, its last epoch's weights kept (as AutoKeras hands over its
+    model). Returns the model and what it trained on: ``refit_images`` (per epoch), ``refit_epochs``."""
+    import dataclasses
+
+    epochs = retrain_epochs(arch, best_epoch)
+    data = pooled(data)
+    arch = dataclasses.replace(arch, training=dataclasses.replace(arch.training, patience=None))
+    log.info(
+        "refitting trial %d on %d training + validation images for %d epochs", trial, len(data.labels("train")), epochs
+    )
+    objective = Objective(space, data, epochs=epochs, seed=seed, keep_last_epoch=True)
+    result = objective(arch, lambda epoch, value: False, trial_number=trial)
+    if result.model is None:
+        raise SearchError(f"could not refit trial {trial}: {result.reason}")
+    return result.model, {"refit_images": float(len(data.labels("train"))), "refit_epochs": float(result.epochs_run)}
