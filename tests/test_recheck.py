@@ -76,7 +76,7 @@ def test_recheck_is_refused_where_it_cannot_run_with_the_reason(tmp_path: Path):
 
     runs = tmp_path / "runs"
     cases = {
-        (("engine", "keras-tuner"),): "recheck: re-checking the top candidates runs on the optuna engine",
+        (("engine", "autokeras"),): "recheck: re-checking the top candidates runs on the optuna and keras-tuner",
         (("goals", "val_accuracy,params"),): "recheck: re-checking judges accuracy alone",
         (("recheck_runs", 0),): "recheck_runs: expected a whole number >= 1, received 0",
     }
@@ -128,3 +128,40 @@ def test_refit_trains_on_train_plus_validation_and_evaluates_the_test_split_once
     assert parents[0].data.metrics["test_accuracy"] == pytest.approx(metrics["test_accuracy"])
     assert parents[0].data.metrics["unrefitted_test_accuracy"] == pytest.approx(metrics["unrefitted_test_accuracy"])
     assert (runs / "models" / result.name / f"trial-{result.best_trial}-refit.keras").is_file()
+
+
+def test_with_worker_processes_the_supervisor_rechecks_and_crowns_the_best_mean(tmp_path: Path):
+    runs = tmp_path / "runs"
+    done = cnn_search(
+        "run", "tiny", "--data", "digits", "--seed", "0", "--trials", "4", "--epochs", "1", "--workers", "2",
+        "--recheck", "2", "--runs-dir", str(runs), "--no-report",
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    rechecks = _rechecks(runs, "tiny-digits")
+    assert len(rechecks) == 4
+    values: dict[int, list[float]] = defaultdict(list)
+    for run in rechecks:
+        values[int(run.data.tags["recheck_of"])].append(run.data.metrics["best_val_accuracy"])
+    parents, _ = runs_of(runs, "tiny-digits")
+    means = {t: sum(v) / len(v) for t, v in values.items()}
+    assert means[int(parents[0].data.tags["best_trial"])] == max(means.values())
+    assert "re-checked champion; the best single run would have tested" in done.stdout
+
+
+def test_keras_tuner_rechecks_too(tmp_path: Path):
+    from search import run_search
+
+    runs = tmp_path / "runs"
+    result = run_search(
+        "tiny", "digits", engine="keras-tuner", trials=3, epochs=1, seed=0, runs_dir=runs, report=False, recheck=2
+    )
+    rechecks = _rechecks(runs, result.name)
+    values: dict[int, list[float]] = defaultdict(list)
+    for run in rechecks:
+        values[int(run.data.tags["recheck_of"])].append(run.data.metrics["best_val_accuracy"])
+    assert len(values) == 2 and all(len(v) == 2 for v in values.values())
+    means = {t: sum(v) / len(v) for t, v in values.items()}
+    assert means[result.best_trial] == max(means.values())
+    row = next(r for r in result.trials if r["trial"] == result.best_trial) if result.trials else None
+    assert row is None or row.get("champion", True)
+    assert "single_run_test_accuracy" in result.test_metrics

@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import json
 import logging
 import math
 import os
@@ -597,15 +596,11 @@ def trial_rows(study: optuna.Study) -> list[dict[str, Any]]:
         front = set(pareto_front((r for r in rows if r["state"] == "complete"), goals))
         for row in rows:
             row["pareto_front"] = row["trial"] in front
-    rechecked = study.user_attrs.get("recheck_summary") or {}
-    if rechecked:  # re-checked candidates: the mean and spread of their re-runs; the champion marked
-        champion = study.user_attrs.get("champion_trial")
-        for row in rows:
-            figures = rechecked.get(str(row["trial"]))
-            row["recheck_mean"] = figures["mean"] if figures else None
-            row["recheck_std"] = figures["std"] if figures else None
-            row["champion"] = row["trial"] == champion
-    return GOAL.best_first(rows)
+    from search.engines._recheck import annotate
+
+    return annotate(
+        GOAL.best_first(rows), study.user_attrs.get("recheck_summary"), study.user_attrs.get("champion_trial")
+    )
 
 
 def _last(values: dict[int, float]) -> float | None:
@@ -705,12 +700,10 @@ def _finish_locked(session: Session, study: optuna.Study) -> None:
 
 
 def _rechecked(session: Session, study: optuna.Study, k: int, runs: int) -> optuna.trial.FrozenTrial | None:
-    """The champion re-checked (:mod:`search.engines._recheck`): the top ``k`` distinct architectures trained
-    ``runs`` more times, the best mean chosen; re-runs already in MLflow are read back, not trained again.
-    None when fewer than two candidates completed (nothing to choose between)."""
+    """The champion re-checked (:func:`search.engines._recheck.crown`), or None when nothing was re-checked."""
     import optuna
 
-    from search.engines._recheck import best_mean, recheck, top_candidates, uses_folds
+    from search.engines._recheck import crown
 
     complete = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
     rows = [
@@ -718,58 +711,13 @@ def _rechecked(session: Session, study: optuna.Study, k: int, runs: int) -> optu
          "architecture_hash": t.user_attrs.get("architecture_hash") or str(t.number)}
         for t in complete
     ]  # fmt: skip
-    candidates = top_candidates(rows, k)
-    if len(candidates) < 2:
+    crowned = crown(session, rows, k, runs)
+    if crowned is None:
         return None
-    tracker = session.tracker
-    done = tracker.recheck_runs(session.experiment_id, session.parent_run_id)
-
-    def record(candidate: Any, index: int, seed: int, fold: str | None, result: Any, seconds: float) -> None:
-        tracker.record_recheck(
-            session.experiment_id, session.parent_run_id, trial=candidate.trial, index=index, seed=seed, fold=fold,
-            state=result.state, history=result.history, final=result.final_metrics(),
-            started_ms=int((time.time() - seconds) * 1000),
-        )  # fmt: skip
-
-    t0 = time.perf_counter()
-    results = recheck(session, candidates, runs, done=done, record=record)
-    chosen = best_mean(results)
-    if chosen is None:
-        return None
-    by_number = {t.number: t for t in complete}
-    for r in results:
-        run_id = by_number[r.candidate.trial].user_attrs.get("mlflow_run_id")
-        if run_id and r.mean is not None:
-            from mlflow.entities import Metric
-
-            now = int(time.time() * 1000)
-            figures = {"recheck_mean": r.mean, "recheck_std": r.std or 0.0, "recheck_runs": len(r.scored)}
-            tracker.log(run_id, metrics=[Metric(key, float(v), now, 0) for key, v in figures.items()])
-    folds = " and other validation folds" if uses_folds(session.data) else ""
-    rule = (
-        f"the best mean validation accuracy of {runs} re-runs (fresh seeds{folds}) among the top {len(candidates)} "
-        "distinct architectures"
-    )
-    summary = {
-        str(r.candidate.trial): {"search": r.candidate.value, "runs": r.values, "mean": r.mean, "std": r.std}
-        for r in results
-    }
-    tracker.log(
-        session.parent_run_id,
-        tags={
-            "champion_rule": rule,
-            "recheck": json.dumps(summary),
-            "recheck_seconds": f"{time.perf_counter() - t0:.1f}",
-        },
-    )
+    chosen, summary, rule = crowned
     study.set_user_attr("recheck_summary", summary)
     study.set_user_attr("champion_rule", rule)
-    log.info(
-        "re-checked the top %d (%d runs each, %.0f s): the champion is trial %d, mean %.4f ± %.4f (%s)",
-        len(candidates), runs, time.perf_counter() - t0, chosen.candidate.trial, chosen.mean or 0.0,
-        chosen.std or 0.0, rule,
-    )  # fmt: skip
-    return by_number[chosen.candidate.trial]
+    return next(t for t in complete if t.number == chosen)
 
 
 def mark_front(session: Session, study: optuna.Study) -> list[int]:

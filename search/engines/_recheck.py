@@ -150,6 +150,21 @@ def fold_data(data: DataBundle, fold: int) -> DataBundle:
     )
 
 
+def annotate(
+    rows: list[dict[str, Any]], summary: Mapping[str, Any] | None, champion: int | None
+) -> list[dict[str, Any]]:
+    """Trial rows with the re-check's figures (``recheck_mean``, ``recheck_std``, ``champion``) when the search
+    was re-checked (``summary``: trial -> figures, as :func:`crown` returns them); unchanged otherwise."""
+    if not summary:
+        return rows
+    for row in rows:
+        figures = summary.get(str(row["trial"]))
+        row["recheck_mean"] = figures["mean"] if figures else None
+        row["recheck_std"] = figures["std"] if figures else None
+        row["champion"] = row["trial"] == champion
+    return rows
+
+
 def recheck_seed(search_seed: int | None, index: int) -> int:
     """The seed of re-run ``index``: fresh (none of the search's trials used it), and repeatable."""
     return (search_seed or 0) * 7 + 1_000 * (index + 1)
@@ -204,3 +219,60 @@ def recheck(
             ", ".join("failed" if v is None else f"{v:.4f}" for v in rechecked.values),
         )
     return results
+
+
+def crown(
+    session: Session, rows: Sequence[Mapping[str, Any]], k: int, runs: int
+) -> tuple[int, dict[str, Any], str] | None:
+    """Re-check the top ``k`` of ``rows`` (``{"trial", "value", "params", "architecture_hash"}``, the complete
+    trials) ``runs`` times each and record it all in MLflow: each re-run as a child run, each candidate's
+    ``recheck_mean``/``recheck_std``/``recheck_runs`` on its trial's run, the rule and the figures on the
+    search's run. Returns (the champion's trial, the figures by trial, the rule), or None when fewer than two
+    candidates completed (nothing to choose between) or no re-run completed. Any engine calls it."""
+    import json
+
+    from mlflow.entities import Metric
+
+    candidates = top_candidates(rows, k)
+    if len(candidates) < 2:
+        return None
+    tracker = session.tracker
+    done = tracker.recheck_runs(session.experiment_id, session.parent_run_id)
+
+    def record(candidate: Candidate, index: int, seed: int, fold: str | None, result: Any, seconds: float) -> None:
+        tracker.record_recheck(
+            session.experiment_id, session.parent_run_id, trial=candidate.trial, index=index, seed=seed, fold=fold,
+            state=result.state, history=result.history, final=result.final_metrics(),
+            started_ms=int((time.time() - seconds) * 1000),
+        )  # fmt: skip
+
+    t0 = time.perf_counter()
+    results = recheck(session, candidates, runs, done=done, record=record)
+    chosen = best_mean(results)
+    if chosen is None:
+        return None
+    now = int(time.time() * 1000)
+    for r in results:
+        run_id = tracker.trial_run(session.experiment_id, session.parent_run_id, r.candidate.trial)
+        if run_id and r.mean is not None:
+            figures = {"recheck_mean": r.mean, "recheck_std": r.std or 0.0, "recheck_runs": len(r.scored)}
+            tracker.log(run_id, metrics=[Metric(key, float(v), now, 0) for key, v in figures.items()])
+    folds = " and other validation folds" if uses_folds(session.data) else ""
+    rule = (
+        f"the best mean validation accuracy of {runs} re-runs (fresh seeds{folds}) among the top {len(candidates)} "
+        "distinct architectures"
+    )
+    summary = {
+        str(r.candidate.trial): {"search": r.candidate.value, "runs": r.values, "mean": r.mean, "std": r.std}
+        for r in results
+    }
+    seconds = time.perf_counter() - t0
+    tracker.log(
+        session.parent_run_id,
+        tags={"champion_rule": rule, "recheck": json.dumps(summary), "recheck_seconds": f"{seconds:.1f}"},
+    )
+    log.info(
+        "re-checked the top %d (%d runs each, %.0f s): the champion is trial %d, mean %.4f ± %.4f (%s)",
+        len(candidates), runs, seconds, chosen.candidate.trial, chosen.mean or 0.0, chosen.std or 0.0, rule,
+    )  # fmt: skip
+    return chosen.candidate.trial, summary, rule
