@@ -3,6 +3,7 @@ training, a real MLflow store, a real Optuna journal)."""
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from pathlib import Path
 
@@ -146,6 +147,15 @@ def test_with_worker_processes_the_supervisor_rechecks_and_crowns_the_best_mean(
     means = {t: sum(v) / len(v) for t, v in values.items()}
     assert means[int(parents[0].data.tags["best_trial"])] == max(means.values())
     assert "re-checked champion; the best single run would have tested" in done.stdout
+    # The model card says how the champion was chosen, with every candidate's mean ± spread.
+    exported = cnn_search("export", "tiny-digits", "--runs-dir", str(runs), "--format", "keras")
+    assert exported.returncode == 0, exported.stderr
+    bundle = runs / "exports" / "tiny-digits"
+    card = json.loads((bundle / "model_card.json").read_text())["goals"]
+    assert card["chosen_by"].startswith("the search's champion: the best mean validation accuracy of 2 re-runs")
+    assert {int(t): f["mean"] for t, f in card["recheck"].items()} == pytest.approx(means)
+    best = parents[0].data.tags["best_trial"]
+    assert f"| {best} | " in (bundle / "MODEL_CARD.md").read_text()
 
 
 def test_keras_tuner_rechecks_too(tmp_path: Path):

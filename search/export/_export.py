@@ -304,6 +304,9 @@ def _goals_card(s: _Search) -> dict[str, Any]:
         ],
         "chosen_by": s.chosen_by,
     }
+    rechecked = json.loads(s.parent.data.tags.get("recheck") or "{}")
+    if rechecked:  # the champion was crowned by the best mean of fresh runs: every candidate's figures
+        card["recheck"] = rechecked
     if len(goals) < 2:
         return card
     front = GOAL.best_first(r for r in rows if r["pareto_front"])
@@ -332,6 +335,13 @@ def _goals_markdown(card: dict[str, Any], trial: int) -> list[str]:
     lines = ["## Goals", "", f"- Chosen by: {card['chosen_by']}"]
     for g in card["goals"]:
         lines.append(f"- {g['metric']} ({g['direction']}; {g['measured']}): {value(g['metric'], g['value'])}")
+    if card.get("recheck"):
+        lines += ["", "Re-checked candidates (validation accuracy; the search's own run is not in the mean):", ""]
+        lines += ["| trial | in the search | re-runs | mean ± std | |", "|---|---|---|---|---|"]
+        for t, f in sorted(card["recheck"].items(), key=lambda item: -(item[1]["mean"] or 0)):
+            runs = ", ".join("failed" if v is None else f"{v:.4f}" for v in f["runs"])
+            mean = "" if f["mean"] is None else f"{f['mean']:.4f} ± {f['std'] or 0:.4f}"
+            lines.append(f"| {t} | {f['search']:.4f} | {runs} | {mean} | {'this model' if int(t) == trial else ''} |")
     front = card.get("pareto_front")
     if front is None:
         return [*lines, ""]
