@@ -156,6 +156,12 @@ def test_with_worker_processes_the_supervisor_rechecks_and_crowns_the_best_mean(
     assert {int(t): f["mean"] for t, f in card["recheck"].items()} == pytest.approx(means)
     best = parents[0].data.tags["best_trial"]
     assert f"| {best} | " in (bundle / "MODEL_CARD.md").read_text()
+    # So does the report page.
+    reported = cnn_search("report", "tiny-digits", "--runs-dir", str(runs))
+    assert reported.returncode == 0, reported.stderr
+    page = (runs / "reports" / "tiny-digits" / "index.html").read_text()
+    assert "<h2>Re-checked candidates</h2>" in page and f"<tr><td>{best} (champion)</td>" in page
+    assert "champion chosen by" in page and "test accuracy of the best single run" in page
 
 
 def test_keras_tuner_rechecks_too(tmp_path: Path):

@@ -447,6 +447,13 @@ def _page(name: str, parent: Any, report: Report, counts: dict[str, int]) -> str
         ("best architecture", tags.get("best_architecture", "")),
         ("test accuracy", f"{metrics['test_accuracy']:.4f}" if "test_accuracy" in metrics else "not evaluated"),
     ]
+    if "champion_rule" in tags:
+        rows.append(("champion chosen by", tags["champion_rule"]))
+    beside = {
+        "single_run_test_accuracy": "test accuracy of the best single run (re-checked away; for the record)",
+        "unrefitted_test_accuracy": "test accuracy without the refit",
+    }
+    rows += [(words, f"{metrics[key]:.4f}") for key, words in beside.items() if key in metrics]
     parts = [
         "<!doctype html><html><head><meta charset='utf-8'>",
         f"<title>cnn-search report: {html.escape(name)}</title>",
@@ -455,6 +462,16 @@ def _page(name: str, parent: Any, report: Report, counts: dict[str, int]) -> str
         *(f"<tr><td><b>{html.escape(k)}</b></td><td>{html.escape(str(v))}</td></tr>" for k, v in rows),
         "</table>",
     ]
+    rechecked = json.loads(tags.get("recheck") or "{}")
+    if rechecked:  # every re-checked candidate: its search value, re-runs, mean ± std
+        parts.append("<h2>Re-checked candidates</h2><table><tr><th>trial</th><th>in the search</th><th>re-runs</th>"
+                     "<th>mean ± std</th></tr>")  # fmt: skip
+        for trial, f in sorted(rechecked.items(), key=lambda item: -(item[1]["mean"] or 0)):
+            runs = ", ".join("failed" if v is None else f"{v:.4f}" for v in f["runs"])
+            mean = "" if f["mean"] is None else f"{f['mean']:.4f} ± {f['std'] or 0:.4f}"
+            mark = " (champion)" if trial == tags.get("best_trial") else ""
+            parts.append(f"<tr><td>{trial}{mark}</td><td>{f['search']:.4f}</td><td>{runs}</td><td>{mean}</td></tr>")
+        parts.append("</table>")
     parts += [_figure(picture, report) for picture in report.pictures]
     if report.missing:
         parts.append("<h2>Not drawn</h2><ul>")
