@@ -321,7 +321,7 @@ def run(
         typer.Option(
             "--recheck",
             help="After the search, train the top K distinct architectures again (fresh seeds; other validation "
-            "folds under 500 validation images) and crown the best mean (optuna); 0: the best single run.",
+            "folds under 500 validation images) and crown the best mean (optuna, keras-tuner); 0: the best single run.",
         ),
     ] = 0,
     recheck_runs: Annotated[int, typer.Option("--recheck-runs", help="Re-runs of each re-checked architecture.")] = 2,
@@ -330,7 +330,7 @@ def run(
         typer.Option(
             "--refit",
             help="Train the champion afresh on training + validation images for its best epoch count and register "
-            "that model; the searched model's test accuracy is shown beside it (optuna).",
+            "that model; the searched model's test accuracy is shown beside it (optuna, keras-tuner).",
         ),
     ] = False,
     seed: Annotated[int | None, typer.Option("--seed", help="Seed: same architectures and metrics on CPU.")] = None,
