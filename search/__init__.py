@@ -12,11 +12,10 @@ The public API (the notebooks use only this)::
 Nothing here imports TensorFlow or Keras until a model is built.
 """
 
+from typing import TYPE_CHECKING, Any
+
 from search._errors import InfeasibleError, Problem, SearchError, SpaceError
-from search._run import run_search
 from search._version import __version__
-from search.data import DataBundle, DataError, load_dataset
-from search.model import Architecture, ConvBlock, Head, Preprocessing, Training, build_model, make_plan
 from search.space import (
     Choice,
     Fixed,
@@ -58,3 +57,28 @@ __all__ = [
     "make_plan",
     "run_search",
 ]
+
+if TYPE_CHECKING:
+    from search._run import run_search
+    from search.data import DataBundle, DataError, load_dataset
+    from search.model import Architecture, ConvBlock, Head, Preprocessing, Training, build_model, make_plan
+
+#: Imported on first use (PEP 562), so ``cnn-search --help`` does not pay for the engines and NumPy.
+_LAZY = {
+    "run_search": "search._run",
+    **dict.fromkeys(("DataBundle", "DataError", "load_dataset"), "search.data"),
+    **dict.fromkeys(
+        ("Architecture", "ConvBlock", "Head", "Preprocessing", "Training", "build_model", "make_plan"), "search.model"
+    ),
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'search' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value

@@ -11,14 +11,40 @@
 Importing this package imports neither TensorFlow nor Keras; the pipelines import them when built.
 """
 
+from typing import TYPE_CHECKING, Any
+
 from search.data._augment import AUGMENTATION_KEYS, augmentation_layers, check_augmentation, validate_augmentation
-from search.data._bundle import CACHE_BYTES, DataBundle
 from search.data._errors import DataError
-from search.data._folder import IMAGE_EXTENSIONS
-from search.data._load import SOURCES, load_dataset, reload_recorded
-from search.data._preview import write_preview
-from search.data._shapes import SHAPES, make_shapes
-from search.data._split import SPLITS, TEST_FRACTION, VALIDATION_FRACTION
+
+if TYPE_CHECKING:
+    from search.data._bundle import CACHE_BYTES, DataBundle
+    from search.data._folder import IMAGE_EXTENSIONS
+    from search.data._load import SOURCES, load_dataset, reload_recorded
+    from search.data._preview import write_preview
+    from search.data._shapes import SHAPES, make_shapes
+    from search.data._split import SPLITS, TEST_FRACTION, VALIDATION_FRACTION
+
+#: Imported on first use (PEP 562): NumPy and the loaders stay out of ``cnn-search --help``.
+_LAZY = {
+    **dict.fromkeys(("CACHE_BYTES", "DataBundle"), "search.data._bundle"),
+    "IMAGE_EXTENSIONS": "search.data._folder",
+    **dict.fromkeys(("SOURCES", "load_dataset", "reload_recorded"), "search.data._load"),
+    "write_preview": "search.data._preview",
+    **dict.fromkeys(("SHAPES", "make_shapes"), "search.data._shapes"),
+    **dict.fromkeys(("SPLITS", "TEST_FRACTION", "VALIDATION_FRACTION"), "search.data._split"),
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'search.data' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "AUGMENTATION_KEYS",
