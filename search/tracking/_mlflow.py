@@ -149,7 +149,6 @@ class Tracker:
     ) -> str:
         """Write a finished trial as the child run ``trial-<number>``, with its real start time, in one
         batch (plus its artifacts), and end it with the status of ``state``. Returns the run id."""
-        from mlflow.entities import Metric
 
         from search._process import worker_id
 
@@ -158,10 +157,10 @@ class Tracker:
             self.log(existing, tags={"state": state, **tags})
             self.client.set_terminated(existing, status=STATUS[state])
             return existing
-        run = self.client.create_run(
+        run_id, now = self._child_run(
             experiment_id,
-            start_time=started_ms,
-            run_name=f"trial-{number}",
+            f"trial-{number}",
+            started_ms,
             tags={
                 "mlflow.parentRunId": parent_run_id,
                 "trial": str(number),
@@ -169,17 +168,10 @@ class Tracker:
                 "worker": worker_id(),  # who writes it: reconcile() leaves a live writer's run alone
                 **tags,
             },
+            params=params,
+            history=history,
+            final=final,
         )
-        run_id = str(run.info.run_id)
-        now = _now_ms()
-        metrics = [
-            Metric(key, float(v), now, step)
-            for key, values in history.items()
-            for step, v in enumerate(values)
-            if v == v
-        ]  # NaN is not stored per epoch
-        metrics += [Metric(key, float(v), now, 0) for key, v in final.items() if v is not None]
-        self.log(run_id, params=params, metrics=metrics)
         if architecture is not None:
             self.client.log_text(run_id, json.dumps(architecture, indent=2), "architecture.json")
         if traceback:
@@ -240,12 +232,10 @@ class Tracker:
     ) -> str:
         """A re-run of trial ``trial`` (:mod:`search.engines._recheck`) as the child run
         ``recheck-<trial>-<index>``, tagged ``phase=recheck`` (no ``trial`` tag: tables of trials leave it out)."""
-        from mlflow.entities import Metric
-
-        run = self.client.create_run(
+        run_id, now = self._child_run(
             experiment_id,
-            start_time=started_ms,
-            run_name=f"recheck-{trial}-{index}",
+            f"recheck-{trial}-{index}",
+            started_ms,
             tags={
                 "mlflow.parentRunId": parent_run_id,
                 "phase": "recheck",
@@ -255,14 +245,40 @@ class Tracker:
                 "fold": fold or "the search's validation split",
                 "state": state,
             },
+            params=None,
+            history=history,
+            final=final,
         )
-        run_id = str(run.info.run_id)
-        now = _now_ms()
-        metrics = [Metric(k, float(v), now, step) for k, vs in history.items() for step, v in enumerate(vs) if v == v]
-        metrics += [Metric(k, float(v), now, 0) for k, v in final.items() if v is not None]
-        self.log(run_id, metrics=metrics)
         self.client.set_terminated(run_id, status=STATUS[state], end_time=now)
         return run_id
+
+    def _child_run(
+        self,
+        experiment_id: str,
+        name: str,
+        started_ms: int,
+        *,
+        tags: Mapping[str, str],
+        params: Mapping[str, Any] | None,
+        history: Mapping[str, list[float]],
+        final: Mapping[str, float],
+    ) -> tuple[str, int]:
+        """A child run (a trial or a re-run) created with its real start time, its per-epoch ``history`` and
+        ``final`` metrics written in one batch; the caller ends it. Returns its id and the time written."""
+        from mlflow.entities import Metric
+
+        run = self.client.create_run(experiment_id, start_time=started_ms, run_name=name, tags=dict(tags))
+        run_id = str(run.info.run_id)
+        now = _now_ms()
+        metrics = [
+            Metric(key, float(v), now, step)
+            for key, values in history.items()
+            for step, v in enumerate(values)
+            if v == v
+        ]  # NaN is not stored per epoch
+        metrics += [Metric(key, float(v), now, 0) for key, v in final.items() if v is not None]
+        self.log(run_id, params=params, metrics=metrics)
+        return run_id, now
 
     def recheck_runs(self, experiment_id: str, parent_run_id: str) -> dict[tuple[int, int], float | None]:
         """The re-runs already recorded under the search: ``(trial, index) -> validation accuracy`` (None: failed)."""
