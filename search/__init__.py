@@ -12,9 +12,10 @@ The public API (the notebooks use only this)::
 Nothing here imports TensorFlow or Keras until a model is built.
 """
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from search._errors import InfeasibleError, Problem, SearchError, SpaceError
+from search._lazy import lazy
 from search._version import __version__
 from search.space import (
     Choice,
@@ -73,12 +74,4 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'search' has no attribute {name!r}")
-    import importlib
-
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy("search", globals(), _LAZY)

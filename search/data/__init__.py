@@ -11,8 +11,9 @@
 Importing this package imports neither TensorFlow nor Keras; the pipelines import them when built.
 """
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from search._lazy import lazy
 from search.data._augment import AUGMENTATION_KEYS, augmentation_layers, check_augmentation, validate_augmentation
 from search.data._errors import DataError
 
@@ -35,15 +36,7 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'search.data' has no attribute {name!r}")
-    import importlib
-
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy("search.data", globals(), _LAZY)
 
 
 __all__ = [
