@@ -473,12 +473,8 @@ class KerasTunerEngine(Engine):
                     best_trial=best["trial"], best_params=best["hyperparameters"], best_epoch=best["best_epoch"],
                     refit=options.refit,
                 )  # fmt: skip
-                if options.recheck:  # beside the re-checked champion, for the record: the best single run's
-                    same = single is best
-                    other = metrics["test_accuracy"] if same else session.test_accuracy_of(single["trial"])
-                    if other is not None:
-                        metrics["single_run_test_accuracy"] = other
-                        session.log_search_metrics({"single_run_test_accuracy": other})
+                if options.recheck:
+                    session.beside_single_run(metrics, single=single["trial"], champion=best["trial"])
                 state.update(champion_trial=best["trial"], test_metrics=metrics, model_uri=uri)
             state.update(mlflow_parent_run_id=session.parent_run_id, mlflow_experiment_id=session.experiment_id)
             if options.report and len(rows) > before:

@@ -684,11 +684,8 @@ def _finish_locked(session: Session, study: optuna.Study) -> None:
         best_epoch=best.user_attrs.get("best_epoch"),
         refit=bool(study.user_attrs.get("refit")),
     )
-    if k:  # beside the re-checked champion: what the best single run would have tested (never chosen by it)
-        other = metrics["test_accuracy"] if single.number == best.number else session.test_accuracy_of(single.number)
-        if other is not None:
-            metrics["single_run_test_accuracy"] = other
-            session.log_search_metrics({"single_run_test_accuracy": other})
+    if k:
+        session.beside_single_run(metrics, single=single.number, champion=best.number)
     study.set_user_attr("test_metrics", metrics)
     study.set_user_attr("model_uri", uri)
     study.set_user_attr("champion_trial", best.number)

@@ -109,6 +109,14 @@ class Winner(SearchRecord):
         model = keras.saving.load_model(path, safe_mode=True)
         return float(scores(_on_test(model, x_test), y_test.astype(int))[0])
 
+    def beside_single_run(self, metrics: dict[str, float], *, single: int, champion: int) -> None:
+        """Beside a re-checked champion's test figures (``metrics``, updated), what the best single run
+        (trial ``single``) tests, logged on the search's run: for the record, never to choose."""
+        other = metrics["test_accuracy"] if single == champion else self.test_accuracy_of(single)
+        if other is not None:
+            metrics["single_run_test_accuracy"] = other
+            self.log_search_metrics({"single_run_test_accuracy": other})
+
     def log_search_metrics(self, metrics: dict[str, float]) -> None:
         """Metrics of the search's own run (MLflow), written by the process that owns it."""
         from mlflow.entities import Metric
