@@ -126,28 +126,17 @@ def fold_data(data: DataBundle, fold: int) -> DataBundle:
     validation split's size, at least 2) held out for validation; the test split as it was."""
     import numpy as np
 
-    from search.data import DataBundle
-    from search.data._store import ArrayStore
+    from search.training._objective import pooled, resplit
 
-    x_train, y_train = data.arrays("train")
-    x_val, y_val = data.arrays("validation")
-    x, y = np.concatenate([x_train, x_val]), np.concatenate([y_train, y_val])
-    folds = max(2, round(len(y) / max(1, len(y_val))))
+    x, y = pooled(data).arrays("train")  # training then validation images
+    folds = max(2, round(len(y) / max(1, len(data.labels("validation")))))
     rng = np.random.default_rng(FOLD_SEED)
     assignment = np.empty(len(y), dtype=int)
     for label in np.unique(y):  # stratified: each class dealt round the folds in a shuffled order
         where = rng.permutation(np.flatnonzero(y == label))
         assignment[where] = (np.arange(len(where)) + rng.integers(folds)) % folds
     held = assignment == fold % folds
-    store = ArrayStore({"train": (x[~held], y[~held]), "validation": (x[held], y[held]), "test": data.arrays("test")})
-    return DataBundle(
-        data.source,
-        data.class_names,
-        data.input_shape,
-        f"{data.fingerprint}-fold{fold % folds}of{folds}",
-        store,
-        seed=data.seed,
-    )
+    return resplit(data, (x[~held], y[~held]), (x[held], y[held]), f"fold{fold % folds}of{folds}")
 
 
 def annotate(

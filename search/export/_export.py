@@ -85,13 +85,13 @@ class _Search:
     def goal_rows(self) -> list[dict[str, Any]]:
         """``{"trial": n, <goal>: value...}`` of every complete trial with every goal recorded, and whether
         it is on the Pareto front (its run's ``pareto_front`` tag)."""
-        rows = []
+        rows, goals = [], self.goals
         for run in self.runs:
             tags, metrics = run.data.tags, run.data.metrics
-            if tags.get("state") != "complete" or not all(g.mlflow_metric in metrics for g in self.goals):
+            if tags.get("state") != "complete" or not all(g.mlflow_metric in metrics for g in goals):
                 continue
             row: dict[str, Any] = {"trial": int(tags["trial"]), "pareto_front": tags.get("pareto_front") == "true"}
-            rows.append(row | {g.metric: metrics[g.mlflow_metric] for g in self.goals})
+            rows.append(row | {g.metric: metrics[g.mlflow_metric] for g in goals})
         return sorted(rows, key=lambda r: r["trial"])
 
 

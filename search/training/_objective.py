@@ -571,20 +571,21 @@ def pooled(data: DataBundle) -> DataBundle:
     for the figures Keras reports; a refit trains on it): what :func:`refit` trains on."""
     import numpy as np
 
+    x_train, y_train = data.arrays("train")
+    x_val, y_val = data.arrays("validation")
+    both = (np.concatenate([x_train, x_val]), np.concatenate([y_train, y_val]))
+    return resplit(data, both, (x_val, y_val), "pooled")
+
+
+def resplit(data: DataBundle, train: tuple[Any, Any], validation: tuple[Any, Any], tag: str) -> DataBundle:
+    """``data`` with other training and validation images (``(x, y)`` each), its test split as it was, its
+    fingerprint marked ``-TAG``: a refit's (:func:`pooled`), a re-check's fold (:mod:`search.engines._recheck`)."""
     from search.data import DataBundle
     from search.data._store import ArrayStore
 
-    x_train, y_train = data.arrays("train")
-    x_val, y_val = data.arrays("validation")
-    store = ArrayStore(
-        {
-            "train": (np.concatenate([x_train, x_val]), np.concatenate([y_train, y_val])),
-            "validation": (x_val, y_val),
-            "test": data.arrays("test"),
-        }
-    )
+    store = ArrayStore({"train": train, "validation": validation, "test": data.arrays("test")})
     return DataBundle(
-        data.source, data.class_names, data.input_shape, f"{data.fingerprint}-pooled", store, seed=data.seed
+        data.source, data.class_names, data.input_shape, f"{data.fingerprint}-{tag}", store, seed=data.seed
     )
 
 
