@@ -210,6 +210,15 @@ def test_an_engine_is_one_class(tmp_path, seeded_random_engine):
         run_search("tiny", "digits", engine="seeded-random", workers=2, runs_dir=tmp_path / "other")
     with pytest.raises(SearchError, match="the seeded-random engine has no tuners"):
         run_search("tiny", "digits", engine="seeded-random", tuner="grid", runs_dir=tmp_path / "other")
+    able = "optuna, keras-tuner, autokeras engines"
+    with pytest.raises(
+        SearchError, match=f"recheck: re-checking the top candidates runs on the {able} .not yet on seed"
+    ):
+        run_search("tiny", "digits", engine="seeded-random", recheck=2, runs_dir=tmp_path / "other")
+    with pytest.raises(
+        SearchError, match=f"refit: refitting the champion runs on the {able} .not yet on seeded-random"
+    ):
+        run_search("tiny", "digits", engine="seeded-random", refit=True, runs_dir=tmp_path / "other")
     assert not (tmp_path / "other").exists()
 
 

@@ -77,7 +77,6 @@ def test_recheck_is_refused_where_it_cannot_run_with_the_reason(tmp_path: Path):
 
     runs = tmp_path / "runs"
     cases = {
-        (("engine", "autokeras"),): "recheck: re-checking the top candidates runs on the optuna and keras-tuner",
         (("goals", "val_accuracy,params"),): "recheck: re-checking judges accuracy alone",
         (("recheck_runs", 0),): "recheck_runs: expected a whole number >= 1, received 0",
     }
@@ -164,12 +163,14 @@ def test_with_worker_processes_the_supervisor_rechecks_and_crowns_the_best_mean(
     assert "champion chosen by" in page and "test accuracy of the best single run" in page
 
 
-def test_keras_tuner_rechecks_too(tmp_path: Path):
+@pytest.mark.parametrize("engine", ["keras-tuner", "autokeras"])
+def test_keras_tuner_and_autokeras_recheck_too(tmp_path: Path, engine: str):
+    """Every engine re-checks: AutoKeras's trials are rebuilt from the space's parameters like KerasTuner's."""
     from search import run_search
 
     runs = tmp_path / "runs"
     result = run_search(
-        "tiny", "digits", engine="keras-tuner", trials=3, epochs=1, seed=0, runs_dir=runs, report=False, recheck=2
+        "tiny", "digits", engine=engine, trials=3, epochs=1, seed=0, runs_dir=runs, report=False, recheck=2
     )
     rechecks = _rechecks(runs, result.name)
     values: dict[int, list[float]] = defaultdict(list)

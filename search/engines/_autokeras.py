@@ -546,7 +546,7 @@ class AutoKerasEngine(KerasTunerEngine):
     name = "autokeras"
     tuners = TUNERS
     workers = False
-    rechecks = False  # AutoKeras builds its own models: a trial is not rebuilt from the space's parameters
+    rechecks = True  # its trials are rebuilt from the space's parameters (AutoKerasParams), as KerasTuner's are
     resumes = "the oracle: finished trials are kept and an interrupted trial runs again from scratch"
 
     def check(self, options: SearchOptions, space: Space) -> SearchOptions:

@@ -273,14 +273,14 @@ class Engine(abc.ABC):
                 )
             )
         if options.refit and not self.rechecks:
-            able = " and ".join(n for n, e in ENGINES.items() if e.rechecks)
+            able = ", ".join(n for n, e in ENGINES.items() if e.rechecks)
             raise SearchError(
-                f"{option('refit')}: refitting the champion runs on the {able} engine (not yet on {self.name})"
+                f"{option('refit')}: refitting the champion runs on the {able} engines (not yet on {self.name})"
             )
         if options.recheck and not self.rechecks:
-            able = " and ".join(n for n, e in ENGINES.items() if e.rechecks)
+            able = ", ".join(n for n, e in ENGINES.items() if e.rechecks)
             raise SearchError(
-                f"{option('recheck')}: re-checking the top candidates runs on the {able} engine (not yet on "
+                f"{option('recheck')}: re-checking the top candidates runs on the {able} engines (not yet on "
                 f"{self.name}); received {option('recheck')} {options.recheck}. {option('recheck')} 0 keeps the "
                 "best single run"
             )
