@@ -9,6 +9,7 @@ single run's (``single_run_test_accuracy``, evaluated beside it, never used to c
 re-check's own wall time (``recheck_seconds``) against the search's without it.
 
     python benchmarks/recheck.py [--tasks fewshot,digits] [--seeds 5] [--trials 10] [--epochs 5] [--recheck 3]
+        [--within 2]
 
 With ``--refit --recheck 0``: the champion refitted on training + validation images (``test_accuracy``)
 against the same champion as searched (``unrefitted_test_accuracy``), both from one search; the lines then
@@ -42,6 +43,7 @@ def one(npz: Path, runs: Path, seed: int, args: argparse.Namespace) -> dict[str,
         [sys.executable, "-m", "search", "run", "vgg", "--data", str(npz), "--trials", str(args.trials),
          "--epochs", str(args.epochs), "--seed", str(seed), "--workers", "1", "--runs-dir", str(runs),
          "--no-report", "--name", name, "--recheck", str(args.recheck), "--recheck-runs", str(args.runs),
+         "--recheck-within", str(args.within),
          *(["--refit"] if args.refit else [])],
         capture_output=True, text=True, env=ENV,
     )  # fmt: skip
@@ -64,6 +66,7 @@ def one(npz: Path, runs: Path, seed: int, args: argparse.Namespace) -> dict[str,
             "search_seconds": wall,
             "recheck_seconds": 0.0,
             "changed": 0.0,
+            "candidates": 0.0,
         }
     return {
         "rechecked": metrics["test_accuracy"],
@@ -71,6 +74,7 @@ def one(npz: Path, runs: Path, seed: int, args: argparse.Namespace) -> dict[str,
         "search_seconds": wall - recheck,
         "recheck_seconds": recheck,
         "changed": float(bool(summary) and tags.get("best_trial") != single_best),
+        "candidates": float(len(summary)),
     }
 
 
@@ -82,10 +86,19 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=5)
     parser.add_argument("--recheck", type=int, default=3)
     parser.add_argument("--runs", type=int, default=2)
+    parser.add_argument(
+        "--within",
+        type=float,
+        default=2.0,
+        help="--recheck-within: standard errors (inf: the top K whatever their gap)",
+    )
     parser.add_argument("--refit", action="store_true", help="measure --refit instead: refitted against as searched")
     parser.add_argument("--cache", type=Path, default=default_cache())
     args = parser.parse_args()
-    print(f"vgg, {args.trials} trials x {args.epochs} epochs, --recheck {args.recheck} --recheck-runs {args.runs}")
+    print(
+        f"vgg, {args.trials} trials x {args.epochs} epochs, --recheck {args.recheck} --recheck-runs {args.runs} "
+        f"--recheck-within {args.within:g}"
+    )
     for task in args.tasks.split(","):
         npz = write_task(task, args.cache, seed=0, quick=False)
         runs = Path(tempfile.mkdtemp(prefix=f"recheck-{task}-"))
@@ -96,7 +109,8 @@ def main() -> None:
             print(
                 f"{task} seed {seed}: test {row['single']:.4f} {'as searched' if args.refit else 'best single run'} -> "
                 f"{row['rechecked']:.4f} {'refitted' if args.refit else 're-checked'}"
-                f"{' (another champion)' if row['changed'] else ''}; search {row['search_seconds']:.0f} s + "
+                f"{' (another champion)' if row['changed'] else ''}; {row['candidates']:.0f} candidates re-checked; "
+                f"search {row['search_seconds']:.0f} s + "
                 f"re-check {row['recheck_seconds']:.0f} s",
                 flush=True,
             )

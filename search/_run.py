@@ -254,4 +254,5 @@ def open_session(options: SearchOptions, engine: Engine, space: Space, data: str
         xla=options.xla,
         measures=options.measures,
         keeps_front=len(options.goal_list) > 1,
+        keeps_candidates=options.recheck > 0,
     )

@@ -321,16 +321,24 @@ def run(
         typer.Option(
             "--recheck",
             help="After the search, train the top K distinct architectures again (fresh seeds; other validation "
-            "folds under 500 validation images) and crown the best mean (optuna, keras-tuner); 0: the best single run.",
+            "folds under 500 validation images) and crown the best mean; 0: the best single run.",
         ),
     ] = 0,
     recheck_runs: Annotated[int, typer.Option("--recheck-runs", help="Re-runs of each re-checked architecture.")] = 2,
+    recheck_within: Annotated[
+        float,
+        typer.Option(
+            "--recheck-within",
+            help="Re-check only candidates within this many standard errors of the best's validation accuracy "
+            "(inf: the top K whatever their gap).",
+        ),
+    ] = 2.0,
     refit: Annotated[
         bool,
         typer.Option(
             "--refit",
             help="Train the champion afresh on training + validation images for its best epoch count and register "
-            "that model; the searched model's test accuracy is shown beside it (optuna, keras-tuner).",
+            "that model; the searched model's test accuracy is shown beside it.",
         ),
     ] = False,
     seed: Annotated[int | None, typer.Option("--seed", help="Seed: same architectures and metrics on CPU.")] = None,
@@ -429,6 +437,7 @@ def run(
                 max_model_kb=max_model_kb,
                 recheck=recheck,
                 recheck_runs=recheck_runs,
+                recheck_within=recheck_within,
                 refit=refit,
             )
     except SearchInterrupted as exc:

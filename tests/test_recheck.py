@@ -22,12 +22,34 @@ def _rechecks(runs: Path, name: str) -> list:
 def test_rechecks_are_child_runs_with_seeds_the_champion_is_the_best_mean_and_a_resume_does_not_redo_them(
     tmp_path: Path,
 ):
-    from search import run_search
+    from search import hooks, run_search
 
     runs = tmp_path / "runs"
-    options = dict(data="digits", epochs=1, seed=0, workers=1, runs_dir=runs, report=False, recheck=2)
-    result = run_search("tiny", trials=4, **options)
+    every = float("inf")  # the top 2 whatever their gap (the default skips candidates the split tells apart)
+    options = dict(
+        data="digits", epochs=1, seed=0, workers=1, runs_dir=runs, report=False, recheck=2, recheck_within=every
+    )
+    models = runs / "models" / "tiny-digits"
+
+    class Kept:  # the model files when the champion is evaluated on the test split
+        def __init__(self) -> None:
+            self.files: list[list[str]] = []
+
+        def test_evaluated(self, *, model, images):
+            self.files.append(sorted(p.name for p in models.glob("*.keras")))
+
+    kept = Kept()
+    hook = hooks.register(kept)
+    try:
+        result = run_search("tiny", trials=4, **options)
+    finally:
+        hooks.unregister(hook)
     parents, children = runs_of(runs, result.name)
+    # Every complete trial's model was kept until the champion was crowned, so it is registered as trained (not
+    # retrained); then only the champion's is left.
+    complete_trials = sorted(int(c.data.tags["trial"]) for c in children if c.data.tags["state"] == "complete")
+    assert set(kept.files[0]) == {f"trial-{t}.keras" for t in complete_trials}
+    assert [p.name for p in models.glob("*.keras")] == [f"trial-{result.best_trial}.keras"]
     # The candidates: the two best complete trials of distinct architectures, by hand.
     complete = [c for c in children if c.data.tags["state"] == "complete"]
     ranked = sorted(complete, key=lambda c: (-c.data.metrics["best_val_accuracy"], int(c.data.tags["trial"])))
@@ -72,6 +94,33 @@ def test_rechecks_are_child_runs_with_seeds_the_champion_is_the_best_mean_and_a_
     assert len(keys) == len(set(keys))  # no re-run twice
 
 
+def test_candidates_the_validation_split_tells_apart_are_not_rechecked_and_the_reason_is_recorded(tmp_path: Path):
+    from search import run_search
+    from search.engines._recheck import noise_band
+
+    runs = tmp_path / "runs"
+    # recheck_within=0: only an exact tie with the best is the best's equal, so (seed 0: no tie) nothing re-runs.
+    result = run_search(
+        "tiny", "digits", trials=4, epochs=1, seed=0, runs_dir=runs, report=False, recheck=2, recheck_within=0.0
+    )
+    parents, children = runs_of(runs, result.name)
+    assert _rechecks(runs, result.name) == []
+    values = sorted(
+        ((c.data.metrics["best_val_accuracy"], -int(c.data.tags["trial"])) for c in children
+         if c.data.tags["state"] == "complete"), reverse=True,
+    )  # fmt: skip
+    assert values[0][0] > values[1][0]  # no tie, else the test says nothing
+    best = -values[0][1]
+    assert result.best_trial == best
+    assert result.test_metrics.get("single_run_test_accuracy", 0) == result.test_metrics["test_accuracy"]
+    tags = parents[0].data.tags
+    assert tags["champion_rule"].startswith(f"the best single run: trial {best} leads the next distinct architecture")
+    assert "so nothing was re-checked" in tags["champion_rule"] and tags["recheck_seconds"] == "0.0"
+    # The default band, by hand: 2 binomial standard errors of the best's accuracy on 270 validation images.
+    p = values[0][0]
+    assert noise_band(p, 270) == pytest.approx(2 * (p * (1 - p) / 270) ** 0.5)
+
+
 def test_recheck_is_refused_where_it_cannot_run_with_the_reason(tmp_path: Path):
     from search import SearchError, run_search
 
@@ -79,6 +128,7 @@ def test_recheck_is_refused_where_it_cannot_run_with_the_reason(tmp_path: Path):
     cases = {
         (("goals", "val_accuracy,params"),): "recheck: re-checking judges accuracy alone",
         (("recheck_runs", 0),): "recheck_runs: expected a whole number >= 1, received 0",
+        (("recheck_within", -1.0),): "recheck_within: expected a number of standard errors >= 0 .inf: the top K",
     }
     for extra, said in cases.items():
         with pytest.raises(SearchError, match=said):
@@ -134,7 +184,7 @@ def test_with_worker_processes_the_supervisor_rechecks_and_crowns_the_best_mean(
     runs = tmp_path / "runs"
     done = cnn_search(
         "run", "tiny", "--data", "digits", "--seed", "0", "--trials", "4", "--epochs", "1", "--workers", "2",
-        "--recheck", "2", "--runs-dir", str(runs), "--no-report",
+        "--recheck", "2", "--recheck-within", "inf", "--runs-dir", str(runs), "--no-report",
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     rechecks = _rechecks(runs, "tiny-digits")
@@ -170,7 +220,16 @@ def test_keras_tuner_and_autokeras_recheck_too(tmp_path: Path, engine: str):
 
     runs = tmp_path / "runs"
     result = run_search(
-        "tiny", "digits", engine=engine, trials=3, epochs=1, seed=0, runs_dir=runs, report=False, recheck=2
+        "tiny",
+        "digits",
+        engine=engine,
+        trials=3,
+        epochs=1,
+        seed=0,
+        runs_dir=runs,
+        report=False,
+        recheck=2,
+        recheck_within=float("inf"),
     )
     rechecks = _rechecks(runs, result.name)
     values: dict[int, list[float]] = defaultdict(list)

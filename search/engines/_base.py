@@ -84,6 +84,9 @@ class SearchOptions:
     #: best mean (:mod:`search.engines._recheck`); 0: the single best run is the champion.
     recheck: int = 0
     recheck_runs: int = 2
+    #: Re-check only candidates within this many standard errors of the best's validation accuracy
+    #: (:func:`search.engines._recheck.within_noise`); ``inf``: the top ``recheck`` whatever their gap.
+    recheck_within: float = 2.0
     #: Train the champion afresh on training + validation images and hand that model over (its test accuracy
     #: beside the searched model's): :meth:`search.engines._winner.Winner.finish`.
     refit: bool = False
@@ -144,6 +147,12 @@ class SearchOptions:
             raise SearchError(f"{option('recheck')}: expected a whole number >= 0 (0: off), received {self.recheck!r}")
         if isinstance(self.recheck_runs, bool) or not isinstance(self.recheck_runs, int) or self.recheck_runs < 1:
             raise SearchError(f"{option('recheck_runs')}: expected a whole number >= 1, received {self.recheck_runs!r}")
+        within = self.recheck_within
+        if isinstance(within, bool) or not isinstance(within, (int, float)) or not within >= 0:
+            raise SearchError(
+                f"{option('recheck_within')}: expected a number of standard errors >= 0 (inf: the top K whatever their "
+                f"gap), received {within!r}"
+            )
         goals = tuple(g.metric for g in parse_goals(self.goals, what=option("goals")))
         return dataclasses.replace(self, runs_dir=Path(self.runs_dir), callbacks=tuple(self.callbacks), goals=goals)
 

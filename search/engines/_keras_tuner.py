@@ -429,6 +429,7 @@ class KerasTunerEngine(Engine):
             target_trials=options.trials,
             max_failures=session.max_failures,
             measures=options.measures,
+            recheck=options.recheck,
         )
         state_file.parent.mkdir(parents=True, exist_ok=True)
 
@@ -464,7 +465,7 @@ class KerasTunerEngine(Engine):
                      "architecture_hash": r.get("architecture_hash") or r["architecture"]}
                     for r in rows if r["state"] == "complete" and r[GOAL.metric] is not None
                 ]  # fmt: skip
-                crowned = crown(session, complete, options.recheck, options.recheck_runs)
+                crowned = crown(session, complete, options.recheck, options.recheck_runs, within=options.recheck_within)
                 if crowned is not None:
                     best = next(r for r in rows if r["trial"] == crowned[0])
                     state.update(recheck_summary=crowned[1], champion_rule=crowned[2])
@@ -476,6 +477,8 @@ class KerasTunerEngine(Engine):
                 if options.recheck:
                     session.beside_single_run(metrics, single=single["trial"], champion=best["trial"])
                 state.update(champion_trial=best["trial"], test_metrics=metrics, model_uri=uri)
+                if session.keeps_candidates:  # every model was kept for the re-check: the champion's stays
+                    session.keep_only({best["trial"]})
             state.update(mlflow_parent_run_id=session.parent_run_id, mlflow_experiment_id=session.experiment_id)
             if options.report and len(rows) > before:
                 session.pictures()

@@ -674,7 +674,8 @@ def _finish_locked(session: Session, study: optuna.Study) -> None:
     if k:
         if session.relay is not None:  # a worker: the supervisor re-checks, records and registers
             return
-        best = _rechecked(session, study, k, int(study.user_attrs.get("recheck_runs") or 2)) or best
+        runs, within = int(study.user_attrs.get("recheck_runs") or 2), study.user_attrs.get("recheck_within", 2.0)
+        best = _rechecked(session, study, k, runs, float(within)) or best
     if study.user_attrs.get("champion_trial") == best.number:
         return
     t0 = time.perf_counter()
@@ -696,7 +697,9 @@ def _finish_locked(session: Session, study: optuna.Study) -> None:
     say_winner(best.number, metrics["test_accuracy"], time.perf_counter() - t0, uri)
 
 
-def _rechecked(session: Session, study: optuna.Study, k: int, runs: int) -> optuna.trial.FrozenTrial | None:
+def _rechecked(
+    session: Session, study: optuna.Study, k: int, runs: int, within: float
+) -> optuna.trial.FrozenTrial | None:
     """The champion re-checked (:func:`search.engines._recheck.crown`), or None when nothing was re-checked."""
     import optuna
 
@@ -708,7 +711,7 @@ def _rechecked(session: Session, study: optuna.Study, k: int, runs: int) -> optu
          "architecture_hash": t.user_attrs.get("architecture_hash") or str(t.number)}
         for t in complete
     ]  # fmt: skip
-    crowned = crown(session, rows, k, runs)
+    crowned = crown(session, rows, k, runs, within=within)
     if crowned is None:
         return None
     chosen, summary, rule = crowned
@@ -1068,6 +1071,7 @@ class OptunaEngine(Engine):
             "measures": options.measures,
             "recheck": options.recheck,
             "recheck_runs": options.recheck_runs,
+            "recheck_within": options.recheck_within,
             "refit": options.refit,
         }
         for key, value in settings.items():

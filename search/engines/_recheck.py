@@ -11,6 +11,12 @@ the same architecture count once) are trained again ``runs`` times each:
   class, a fixed seed) and cut into folds the size of the validation split; re-run ``i`` validates on fold
   ``i`` and trains on the rest. The test split is never touched.
 
+Only candidates the validation split cannot tell apart from the best are re-checked: those whose search value
+is within :data:`NOISE_SE` (2; ``recheck_within``) binomial standard errors of the best's, ``sqrt(p(1 - p) / n)``
+for the best's accuracy ``p`` on ``n`` validation images (at least ``1 / n``). When the best leads every other
+candidate by more than that, nothing is re-trained (its cost is nil) and the best single run stays the
+champion, with that reason recorded as the champion's rule.
+
 The champion is the candidate with the best mean over its re-runs; the search's own run of each candidate is
 left out of the mean (it was selected for being high). A tie keeps the better-ranked candidate. Every
 re-run is a child run of the search in MLflow, ``recheck-<trial>-<i>``, tagged ``phase=recheck``,
@@ -40,6 +46,8 @@ log = logging.getLogger("search")
 SMALL_VALIDATION = 500
 #: Re-runs per candidate (``--recheck-runs``).
 DEFAULT_RUNS = 2
+#: Candidates further than this many standard errors below the best are not re-checked (the split separates them).
+NOISE_SE = 2.0
 #: The fixed seed that shuffles the pooled images into folds (the same folds for every candidate).
 FOLD_SEED = 20_161
 
@@ -103,6 +111,39 @@ def top_candidates(rows: Sequence[Mapping[str, Any]], k: int) -> list[Candidate]
         if len(chosen) == k:
             break
     return chosen
+
+
+def noise_band(best: float, images: int, within: float = NOISE_SE) -> float:
+    """How far below the best a candidate can score and still be the best's equal on this validation split:
+    ``within`` binomial standard errors of the best's accuracy on ``images`` images.
+
+    >>> round(noise_band(0.98, 270), 4)  # digits: 0.0170, about 4.6 images
+    0.017
+    >>> round(noise_band(1.0, 600), 4)  # a perfect score still has the error of one image: 2 of 600 images
+    0.0033
+    """
+    n = max(1, images)
+    return within * math.sqrt(max(best * (1.0 - best), 1.0 / n) / n)
+
+
+def within_noise(candidates: Sequence[Candidate], images: int, within: float = NOISE_SE) -> list[Candidate]:
+    """The candidates (best first) within ``within`` standard errors of the best on ``images`` validation images
+    (``inf``: all of them).
+
+    >>> a, b, c = Candidate(0, 0.98, {}, "a"), Candidate(1, 0.97, {}, "b"), Candidate(2, 0.90, {}, "c")
+    >>> [x.trial for x in within_noise([a, b, c], 270)]
+    [0, 1]
+    >>> [x.trial for x in within_noise([a, b, c], 100_000)]
+    [0]
+    >>> [x.trial for x in within_noise([a, b, c], 100_000, float("inf"))]
+    [0, 1, 2]
+    """
+    if not candidates:
+        return []
+    if math.isinf(within):
+        return list(candidates)
+    band = noise_band(candidates[0].value, images, within)
+    return [c for c in candidates if c.value >= candidates[0].value - band]
 
 
 def best_mean(rechecked: Sequence[Rechecked]) -> Rechecked | None:
@@ -211,7 +252,7 @@ def recheck(
 
 
 def crown(
-    session: Session, rows: Sequence[Mapping[str, Any]], k: int, runs: int
+    session: Session, rows: Sequence[Mapping[str, Any]], k: int, runs: int, *, within: float = NOISE_SE
 ) -> tuple[int, dict[str, Any], str] | None:
     """Re-check the top ``k`` of ``rows`` (``{"trial", "value", "params", "architecture_hash"}``, the complete
     trials) ``runs`` times each and record it all in MLflow: each re-run as a child run, each candidate's
@@ -226,6 +267,20 @@ def crown(
     if len(candidates) < 2:
         return None
     tracker = session.tracker
+    images = session.data.counts["validation"]
+    close = within_noise(candidates, images, within)
+    if len(close) < 2:  # the split tells the best apart: nothing to re-check, nothing spent
+        best, runner_up = candidates[0], candidates[1]
+        rule = (
+            f"the best single run: trial {best.trial} leads the next distinct architecture (trial {runner_up.trial}) "
+            f"by {best.value - runner_up.value:.4f}, more than {within:g} standard errors "
+            f"({noise_band(best.value, images, within):.4f}) of its {images}-image validation split, "
+            "so nothing was re-checked"
+        )
+        tracker.log(session.parent_run_id, tags={"champion_rule": rule, "recheck_seconds": "0.0"})
+        log.info("%s", rule)
+        return None
+    candidates = close
     done = tracker.recheck_runs(session.experiment_id, session.parent_run_id)
 
     def record(candidate: Candidate, index: int, seed: int, fold: str | None, result: Any, seconds: float) -> None:
@@ -247,9 +302,10 @@ def crown(
             figures = {"recheck_mean": r.mean, "recheck_std": r.std or 0.0, "recheck_runs": len(r.scored)}
             tracker.log(run_id, metrics=[Metric(key, float(v), now, 0) for key, v in figures.items()])
     folds = " and other validation folds" if uses_folds(session.data) else ""
+    band = "" if math.isinf(within) else f" within {within:g} standard errors of the best on {images} validation images"
     rule = (
         f"the best mean validation accuracy of {runs} re-runs (fresh seeds{folds}) among the top {len(candidates)} "
-        "distinct architectures"
+        f"distinct architectures{band}"
     )
     summary = {
         str(r.candidate.trial): {"search": r.candidate.value, "runs": r.values, "mean": r.mean, "std": r.std}

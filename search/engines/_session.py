@@ -154,9 +154,11 @@ class Session(Winner):
         relay: Path | None = None,
         measures: dict[str, float | None] | None = None,
         keeps_front: bool = False,
+        keeps_candidates: bool = False,
     ) -> None:
         self.name, self.engine, self.space, self.data = name, engine, space, data
         self.keeps_front = keeps_front  # several goals: every complete trial's model kept until the front is known
+        self.keeps_candidates = keeps_candidates  # re-checked: every complete trial's model kept until crowned
         self.relay = relay  # a supervised worker: MLflow records go to the supervisor through this spool
         self.owns_parent = owns_parent  # a worker of a supervised search leaves the parent run to it
         self.runs_dir = runs_dir

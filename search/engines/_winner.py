@@ -4,7 +4,8 @@ logged and registered (:meth:`Winner.finish`), and the report's pictures.
 "Best" (README): the completed trial best by the search's goal (:data:`~search._goal.GOAL`) at its best
 epoch; its model is that epoch's weights (no retraining on train+validation), kept on disk as
 ``runs/models/<name>/trial-<n>.keras`` as soon as trial n beats the previous best (which is then
-deleted). Ties keep the earlier trial. If that file is missing, the winner is retrained.
+deleted). Ties keep the earlier trial. If that file is missing, the winner is retrained. A search of several
+goals, or one to be re-checked, keeps every complete trial's model until its champion is known.
 """
 
 from __future__ import annotations
@@ -56,6 +57,9 @@ class Winner(SearchRecord):
     #: A search of several goals keeps every complete trial's model until its end, then those of its Pareto
     #: front (:meth:`keep_only`): ``cnn-search export --pick`` exports any point of the front as trained.
     keeps_front: bool
+    #: A re-checked search (``--recheck``) keeps every complete trial's model until the champion is crowned, then
+    #: the champion's alone: the best mean's own model is registered, not retrained.
+    keeps_candidates: bool
 
     def model_path(self, trial: int) -> Path:
         return self.models_dir / f"trial-{trial}.keras"
@@ -65,13 +69,15 @@ class Winner(SearchRecord):
     ) -> bool:
         """Save the trial's model (named after the trial, so a kill between steps can never pair one
         trial's weights with another's number) when it beats ``previous_best``; drop the previous one.
-        With several goals (:attr:`keeps_front`) every complete trial's model is saved and none dropped."""
+        With several goals (:attr:`keeps_front`) or a re-check to come (:attr:`keeps_candidates`) every complete
+        trial's model is saved and none dropped."""
         if result.model is None or result.value is None:
             return False
-        if not self.keeps_front and not GOAL.better(result.value, than=previous_best):
+        keeps_all = self.keeps_front or self.keeps_candidates
+        if not keeps_all and not GOAL.better(result.value, than=previous_best):
             return False
         atomic_save(result.model, self.model_path(number))
-        if not self.keeps_front and previous_trial is not None and previous_trial != number:
+        if not keeps_all and previous_trial is not None and previous_trial != number:
             self.model_path(previous_trial).unlink(missing_ok=True)
         return True
 

@@ -183,6 +183,7 @@ def worker_session(
         relay=relay,
         measures=record.get("measures") or {},
         keeps_front=len(record.get("goals") or ()) > 1,
+        keeps_candidates=int(record.get("recheck") or 0) > 0,
     )
 
 
