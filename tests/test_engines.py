@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from search import FixedParams, RandomParams, SearchError, build_model, load_space, run_search
+from search._backend import name as backend
 from search._goal import GOAL
 from search.engines import ENGINES, Engine, SearchOptions, SearchResult, Session, get_engine, register_engine
 from search.engines._keras_tuner import KerasTunerParams
@@ -24,6 +25,7 @@ def _name(engine: str, base: str = "tiny-digits") -> str:
 
 
 @pytest.mark.slow
+@pytest.mark.backends
 @pytest.mark.parametrize("engine", ENGINES_UNDER_CONTRACT)
 def test_engine_contract(tmp_path, engine):
     runs = tmp_path / "runs"
@@ -35,6 +37,8 @@ def test_engine_contract(tmp_path, engine):
     assert len(parents) == 1 and len(children) == 3  # the trial count is respected
     assert all(c.info.status == "FINISHED" and c.data.tags["engine"] == engine for c in children)
     assert parents[0].data.tags["engine"] == engine and "test_accuracy" in parents[0].data.metrics
+    # the Keras backend is recorded on the search and on every trial (KERAS_BACKEND=jax under marker backends)
+    assert {r.data.tags["backend"] for r in (*parents, *children)} == {backend()}
     # tiny.yaml's start point is every engine's first trial, tagged (AutoKeras: what it can express of it;
     # it has no activation choice, and its learning rates are a grid: 0.003 becomes the nearest, 0.001)
     assert [c.data.tags.get("start_point") for c in children] == ["0", None, None]

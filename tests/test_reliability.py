@@ -184,8 +184,10 @@ def test_sigterm_stops_every_worker_and_the_rerun_completes(tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.backends
 def test_out_of_memory_is_retried_at_half_the_batch_then_recorded(tmp_path):
-    """Row 7: an injected ResourceExhaustedError."""
+    """Row 7: an injected out-of-memory error of the backend's own class (TensorFlow's ResourceExhaustedError;
+    JAX's RESOURCE_EXHAUSTED runtime error under marker backends)."""
     runs = tmp_path / "runs"
     out = cnn_search(
         "run",

@@ -200,6 +200,21 @@ def has_color(image: Image.Image) -> bool:
 
 
 def _tf_reads(data: bytes) -> bool:
+    """Whether the training decoder reads ``data``: ``tf.io.decode_image`` on TensorFlow; without it, Pillow
+    (the files were already narrowed to the formats ``tf.io`` reads, so both backends keep the same files)."""
+    from search._backend import name
+
+    if name() != "tensorflow":
+        import io
+
+        from PIL import Image
+
+        try:
+            with Image.open(io.BytesIO(data)) as image:
+                image.convert("RGB")
+        except Exception:
+            return False
+        return True
     import tensorflow as tf
 
     try:

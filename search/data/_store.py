@@ -122,11 +122,17 @@ class FileStore(Store):
         return self.splits[split][0]
 
     def images(self, split: Split, indices: Sequence[int] | np.ndarray | None = None) -> np.ndarray:
-        import tensorflow as tf
+        from search._backend import name
 
         paths = self.paths(split)
         chosen = paths if indices is None else [paths[int(i)] for i in indices]
         out = np.empty((len(chosen), *self.image_shape), dtype=np.uint8)
+        if name() != "tensorflow":  # no tf.data: Pillow decodes (first frame, RGB), Keras resizes
+            for i, path in enumerate(chosen):
+                out[i] = decode_with_pillow(path, self.image_shape)
+            return out
+        import tensorflow as tf
+
         decode = _decoder(self.image_shape)
         ds = tf.data.Dataset.from_tensor_slices(tf.constant(chosen, dtype=tf.string))
         for i, image in enumerate(ds.map(decode, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)):
@@ -146,6 +152,22 @@ class FileStore(Store):
         if shuffle_seed is not None:  # shuffle the paths (a few bytes each), then decode: memory stays bounded
             ds = ds.shuffle(n, seed=shuffle_seed, reshuffle_each_iteration=True)
         return ds.map(lambda p, y: (decode(p), y), num_parallel_calls=tf.data.AUTOTUNE)
+
+
+def decode_with_pillow(path: str, image_shape: tuple[int, int, int]) -> np.ndarray:
+    """One image file as ``image_shape`` uint8, without TensorFlow: its first frame in RGB (Pillow), resized
+    bilinear and anti-aliased (:func:`search.data._arrays.resize`, Keras's op), grey by luma. As the
+    ``tf.data`` decoder does; a resized image may differ from TensorFlow's by a grey level."""
+    from PIL import Image
+
+    from search.data._arrays import convert_color, resize
+
+    height, width, channels = image_shape
+    with Image.open(path) as image:
+        image.seek(0)
+        rgb = np.asarray(image.convert("RGB"), dtype=np.uint8)[None]
+    rgb = resize(rgb, (height, width))
+    return convert_color(rgb, "grayscale" if channels == 1 else "rgb")[0]
 
 
 def _decoder(image_shape: tuple[int, int, int]) -> Any:

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from search._backend import name as backend
 from search._errors import SearchError
 from search._goal import GOAL
 from search.engines._record import say_winner
@@ -307,6 +308,7 @@ class Session(Winner):
         tags = {
             **(tags or {}),
             "engine": self.engine,
+            "backend": backend(),
             "architecture": arch.summary(self.data.num_classes),
             "architecture_hash": arch.hash(),
             "data_fingerprint": self.data.fingerprint,

@@ -54,12 +54,15 @@ def visible_gpus() -> list[str]:
 
 
 def worker_env(index: int, gpus: list[str], workers: int = 1) -> dict[str, str]:
-    """The environment of worker ``index``: pinned to one GPU (round robin) with memory growth; on a
-    CPU, the cores shared out between the ``workers`` (TensorFlow's intra-op threads), unless set."""
+    """The environment of worker ``index``: pinned to one GPU (round robin), taking GPU memory as it needs it
+    (the backend's setting, :func:`search._backend.gpu_env`); on a CPU, the cores shared out between the
+    ``workers`` (TensorFlow's intra-op threads), unless set."""
+    from search._backend import gpu_env, name
+
     env = dict(os.environ)
     if gpus:
         env["CUDA_VISIBLE_DEVICES"] = gpus[index % len(gpus)]
-        env["TF_FORCE_GPU_ALLOW_GROWTH"] = "true"
+        env.update(gpu_env(name()))
     elif workers > 1:
         env.setdefault("TF_NUM_INTRAOP_THREADS", str(max(1, (os.cpu_count() or 1) // workers)))
     return env

@@ -253,7 +253,8 @@ def _versions() -> dict[str, str]:
     from importlib.metadata import PackageNotFoundError, version
 
     found = {}
-    for package in ("cnn-search", "keras", "tensorflow", "numpy", "mlflow", "onnx", "tf2onnx", "onnxruntime"):
+    packages = ("cnn-search", "keras", "tensorflow", "jax", "jaxlib", "torch", "numpy", "mlflow", "onnx", "tf2onnx")
+    for package in (*packages, "jax2onnx", "onnxruntime"):
         with contextlib.suppress(PackageNotFoundError):
             found[package] = version(package)
     return found
@@ -273,6 +274,8 @@ def _card_markdown(card: dict[str, Any]) -> str:
         f"- Input: {card['input']['description']}",
         f"- Search: {card['search']}, engine {card['engine']}, trial {card['trial']}; "
         f"model from {card['model_source']}",
+        f"- Keras backend: trained on {card['backend']['search'] or 'not recorded'}, exported on "
+        f"{card['backend']['export']}",
         f"- Exported: {card['exported_at']} with " + ", ".join(f"{k} {v}" for k, v in card["versions"].items()),
         "",
         "| format | file | size (bytes) | top-1 agreement | max abs diff | latency, batch 1 (ms) | test accuracy |",
@@ -519,10 +522,14 @@ def _model_card(
     """The model card (``model_card.json``, ``MODEL_CARD.md``) but its ``formats`` and ``not_produced``."""
     import platform
 
+    from search._backend import name as backend
+
     return {
         "search": name,
         "trial": s.trial,
         "engine": s.parent.data.tags.get("engine"),
+        # what the search trained on (None: a search from before backends were recorded) and what exported it
+        "backend": {"search": s.parent.data.tags.get("backend"), "export": backend()},
         "model_source": source,
         "architecture": {
             "summary": arch.summary(bundle.num_classes),

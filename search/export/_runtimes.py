@@ -58,22 +58,11 @@ def write(fmt: str, model: Any, folder: Path) -> Path:
 
 
 def missing_tools(fmt: str) -> str | None:
-    """Why ``fmt`` cannot be produced or run in this installation, or None when it can."""
-    import importlib.util
+    """Why ``fmt`` cannot be produced or run in this installation on this Keras backend, or None when it can
+    (:func:`search._backend.export_needs`)."""
+    from search._backend import export_needs
 
-    def absent(module: str) -> bool:
-        try:
-            return importlib.util.find_spec(module) is None
-        except (ImportError, ValueError):
-            return True
-
-    needed = TABLE[fmt].needs if fmt in TABLE else ()
-    missing = [m for m in needed if absent(m)]
-    if missing:
-        return (
-            f"{fmt} needs the Python package(s) {', '.join(missing)}, not installed: pip install 'cnn-search[export]'"
-        )
-    return None
+    return export_needs(fmt)
 
 
 def load_keras(path: Path) -> Any:
@@ -187,22 +176,25 @@ def _write_tflite(model: Any, path: Path) -> None:
 
 
 def _write_onnx(model: Any, path: Path) -> None:
-    with warnings.catch_warnings():
+    import numpy as np
+
+    model(np.zeros((1, *model.input_shape[1:]), "float32"), training=False)  # JAX's and PyTorch's converters
+    with warnings.catch_warnings():  # trace a model that has been called
         warnings.simplefilter("ignore", FutureWarning)  # tf2onnx's np.object probe
         model.export(str(path), format="onnx", verbose=False)
 
 
 @dataclass(frozen=True)
 class Format:
-    """One export format: its file (or folder) in a bundle, how a Keras model is written to it, how it
-    is loaded back to answer like the model, and the Python packages both need beyond TensorFlow.
-    A new format is one more row of :data:`TABLE` (and its test in ``tests/test_export.py``)."""
+    """One export format: its file (or folder) in a bundle, how a Keras model is written to it, and how it
+    is loaded back to answer like the model. What writing it needs on each Keras backend is a row of
+    :data:`search._backend._EXPORT_NEEDS`. A new format is one more row of each (and its test in
+    ``tests/test_export.py``)."""
 
     name: str
     file: str
     write: Callable[[Any, Path], None]
     load: Callable[[Path], Runner]
-    needs: tuple[str, ...] = ()
 
 
 TABLE: dict[str, Format] = {
@@ -211,7 +203,7 @@ TABLE: dict[str, Format] = {
         Format("keras", "model.keras", _write_keras, _keras_runner),
         Format("savedmodel", "savedmodel", _write_savedmodel, _savedmodel_runner),
         Format("tflite", "model.tflite", _write_tflite, _tflite_runner),
-        Format("onnx", "model.onnx", _write_onnx, _onnx_runner, needs=("onnx", "tf2onnx", "onnxruntime")),
+        Format("onnx", "model.onnx", _write_onnx, _onnx_runner),
     )
 }
 FORMATS = tuple(TABLE)

@@ -336,10 +336,11 @@ class Tracker:
 
 
 def _requirements() -> list[str]:
-    """The model's pip requirements, stated (MLflow's own inference imports and times every module)."""
-    from importlib.metadata import version
+    """The model's pip requirements, stated (MLflow's own inference imports and times every module): Keras,
+    the backend's package and NumPy (:func:`search._backend.requirements`)."""
+    from search._backend import requirements
 
-    return [f"{p}=={version(p)}" for p in ("keras", "tensorflow", "numpy")]
+    return requirements()
 
 
 def register_keras_model(tracking_uri: str, name: str, model: Any, *, run_id: str, example: Any, trial: int) -> str:
@@ -471,7 +472,10 @@ class _KerasFile:
         mlflow_model.save(str(Path(path) / MLMODEL_FILE_NAME))
         # what mlflow.keras writes for stated requirements, without its check of them against every
         # installed distribution (0.36 s, on the critical path at the end of a search)
-        requirements = [f"mlflow=={version('mlflow')}", *_requirements()]
+        from search.tracking._store import installed_mlflow
+
+        mlflow = installed_mlflow()
+        requirements = [*([f"{mlflow[0]}=={mlflow[1]}"] if mlflow else []), *_requirements()]
         conda_env = _mlflow_conda_env(additional_pip_deps=requirements, install_mlflow=False)
         (Path(path) / _CONDA_ENV_FILE_NAME).write_text(yaml.safe_dump(conda_env, default_flow_style=False))
         (Path(path) / _REQUIREMENTS_FILE_NAME).write_text("\n".join(requirements))

@@ -190,14 +190,25 @@ def ensure_store(tracking_uri: str) -> None:
         os.replace(tmp, db)
 
 
-def template_path() -> Path | None:
-    """Where the empty store of the installed MLflow version is kept (None: MLflow's version unknown)."""
+def installed_mlflow() -> tuple[str, str] | None:
+    """(distribution, version) of the installed MLflow: ``mlflow``, or ``mlflow-skinny`` (the small wheel a GPU
+    machine without network is given, benchmarks/gpu_wheels.sh); None when neither is installed."""
     from importlib.metadata import PackageNotFoundError, version
 
-    try:
-        mlflow_version = version("mlflow")
-    except PackageNotFoundError:
+    for distribution in ("mlflow", "mlflow-skinny"):
+        try:
+            return distribution, version(distribution)
+        except PackageNotFoundError:
+            continue
+    return None
+
+
+def template_path() -> Path | None:
+    """Where the empty store of the installed MLflow version is kept (None: MLflow's version unknown)."""
+    installed = installed_mlflow()
+    if installed is None:
         return None
+    mlflow_version = installed[1]
     folder = os.environ.get("CNN_SEARCH_CACHE") or os.path.join(
         os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache", "cnn-search"
     )

@@ -29,6 +29,7 @@ from __future__ import annotations
 import gc
 import logging
 import math
+import os
 import time
 import traceback as tb
 from collections.abc import Callable
@@ -36,6 +37,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 from search import hooks
+from search._backend import is_oom
 from search._errors import InfeasibleError, SearchError
 from search._goal import ACCURACY, GOAL, LOSS, VAL_ACCURACY, VAL_LOSS
 from search.model import Architecture, build_model, compile_model, for_saving
@@ -393,7 +395,7 @@ class Objective:
                 raise
             except Exception as exc:  # any failure of one trial is recorded, the search goes on
                 result.state = "failed"
-                oom = "ResourceExhausted" in type(exc).__name__ or "out of memory" in str(exc).lower()
+                oom = is_oom(exc)  # TensorFlow's, JAX's or PyTorch's out-of-memory error
                 result.reason = f"oom: at batch size {batch}: {exc}" if oom else f"error: {type(exc).__name__}: {exc}"
                 result.traceback = tb.format_exc()
                 result.train_seconds = time.perf_counter() - start
@@ -454,7 +456,20 @@ class Objective:
         callbacks = [_EagerValidation.make(*self.data.arrays("validation")), callback] if eager else [callback]
         if arch.training.ema:
             callbacks.insert(0, _AveragedWeights.make())
-        if keras.backend.backend() != "tensorflow" and self.data.in_memory and not augment:
+        feed = FEED if FEED != "auto" else "tf.data" if keras.backend.backend() == "tensorflow" else "numpy"
+        if feed == "numpy" and not (self.data.in_memory and not augment):
+            feed = "pydataset"  # on disk or augmented: batch by batch
+        if feed == "pydataset":
+            # no tf.data on JAX or PyTorch: NumPy batches (decoded from disk, augmented) from a PyDataset
+            validation = None if eager else self.data.batches("validation", VALIDATION_BATCH)
+            model.fit(
+                self.data.batches("train", batch, augment=augment),
+                epochs=epochs,
+                validation_data=validation,
+                callbacks=callbacks,
+                verbose=0,
+            )
+        elif feed == "numpy":
             x, y = self.data.arrays("train")  # NumPy reaches fit on any Keras backend
             validation = None if eager else self.data.arrays("validation")
             model.fit(
@@ -477,6 +492,11 @@ class Objective:
                 shuffle=False,  # the pipeline reshuffles every epoch itself
             )
 
+
+#: How the training images reach ``fit``: ``auto`` (``tf.data`` on TensorFlow; on another backend NumPy arrays
+#: when the split is in memory and not augmented, else a ``PyDataset`` of NumPy batches), or one of ``tf.data``,
+#: ``numpy``, ``pydataset`` to compare them on one backend (``CNN_SEARCH_FEED``, benchmarks/data_paths.py).
+FEED = os.environ.get("CNN_SEARCH_FEED", "auto")
 
 #: Validation splits up to this many images (in memory) are judged by eager calls after each epoch
 #: instead of Keras's validation pass, which traces a test function per trial (0.2-0.3 s for a tiny
@@ -529,8 +549,8 @@ class _AveragedWeights:
                 if self.raw is None:
                     pairs = self._pairs()
                     self.raw = [variable.numpy() for variable, _ in pairs]
-                    for variable, average in pairs:
-                        variable.assign(average)
+                    for variable, average in pairs:  # a copy: JAX donates the average's buffer at the next step
+                        variable.assign(average.numpy())
 
             def on_test_begin(self, logs: dict[str, Any] | None = None) -> None:
                 self._average_in()  # Keras's validation pass, after the epoch's training
