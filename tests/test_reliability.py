@@ -340,10 +340,14 @@ def test_gpu_workers_are_pinned_one_gpu_each():
 
 
 @pytest.mark.slow
+@pytest.mark.backends
 def test_two_visible_gpus_start_two_pinned_workers_and_gpu_flags_are_recorded(tmp_path):
     """CUDA_VISIBLE_DEVICES=0,1 on this CPU machine: the supervisor starts a worker per id, each
-    pinned (TensorFlow finds no GPU and trains on the CPU). Mixed precision and XLA run (slowly) on a
-    CPU; they are untested on a GPU here."""
+    pinned with the backend's memory setting (the backend finds no GPU and trains on the CPU). Mixed
+    precision and XLA run (slowly) on a CPU; on a GPU they are measured by benchmarks/gpu.py, not here."""
+    from search._backend import gpu_env
+    from search._backend import name as backend
+
     runs = tmp_path / "runs"
     out = cnn_search(
         "run",
@@ -361,6 +365,8 @@ def test_two_visible_gpus_start_two_pinned_workers_and_gpu_flags_are_recorded(tm
     assert out.returncode == 0, out.stderr[-3000:]
     trials = study_of(runs, NAME).trials
     assert {t.user_attrs["cuda_visible_devices"] for t in trials} == {"0", "1"}
+    setting = ",".join(f"{k}={v}" for k, v in gpu_env(backend()).items())  # TF: memory growth; JAX: no preallocation
+    assert {t.user_attrs["gpu_memory"] for t in trials} == {setting} and setting
     parents, children = runs_of(runs, NAME)
     assert parents[0].data.params["mixed_precision"] == "True" and parents[0].data.params["xla"] == "True"
     assert any(c.data.tags["state"] == "complete" for c in children)

@@ -462,8 +462,12 @@ def _ask(study: optuna.Study, trials: int) -> optuna.Trial | None:
         return None
     trial.set_user_attr("worker", worker_id())
     trial.set_user_attr("heartbeat", time.time())
-    if "CUDA_VISIBLE_DEVICES" in os.environ:  # the GPU a supervised worker is pinned to
+    if "CUDA_VISIBLE_DEVICES" in os.environ:  # the GPU a supervised worker is pinned to, and its memory setting
+        from search._backend import gpu_env, name
+
         trial.set_user_attr("cuda_visible_devices", os.environ["CUDA_VISIBLE_DEVICES"])
+        memory = [f"{k}={os.environ[k]}" for k in gpu_env(name()) if k in os.environ]
+        trial.set_user_attr("gpu_memory", ",".join(memory))
     return trial
 
 
