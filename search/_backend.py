@@ -50,9 +50,10 @@ def name() -> str:
 
     >>> import os
     >>> if "keras" not in sys.modules:
+    ...     before = os.environ.get("KERAS_BACKEND")
     ...     os.environ["KERAS_BACKEND"] = "jax"
     ...     assert name() == "jax"
-    ...     del os.environ["KERAS_BACKEND"]
+    ...     _ = os.environ.pop("KERAS_BACKEND") if before is None else os.environ.update(KERAS_BACKEND=before)
     """
     keras = sys.modules.get("keras")
     if keras is not None and hasattr(keras, "backend"):
