@@ -78,6 +78,12 @@ def test_the_backends_suite_passes_on_jax_without_tensorflow(tmp_path: Path):
     pytest of their own, on JAX with TensorFlow unimportable in every process: the same tests, not a copy."""
     root = Path(__file__).resolve().parents[1]
     env = {**ENV, **JAX, "PYTHONPATH": f"{JAX['PYTHONPATH']}{':' if JAX['PYTHONPATH'] else ''}{root}"}
+    # JAX's persistent compilation cache, shared by the processes of this run: the tests train the same tiny
+    # architectures again and again (measured: 308 s -> 252 s for the run, in CI's budget of 30 minutes)
+    env |= {
+        "JAX_COMPILATION_CACHE_DIR": str(tmp_path / "jax-cache"),
+        "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0.2",
+    }
     args = ["-m", "backends", "-n", "0", "-q", "-p", "no:cacheprovider", "--basetemp", str(tmp_path / "inner")]
     out = subprocess.run(
         [sys.executable, "-m", "pytest", *args], capture_output=True, text=True, env=env, cwd=root, timeout=1500
