@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from search._backend import installed
+
 from .helpers import ENV, cnn_search, faults, runs_of
 
 pytestmark = pytest.mark.slow
@@ -73,11 +75,18 @@ def test_a_search_on_jax_without_tensorflow_records_the_backend_exports_keras_an
     )
 
 
-def test_the_backends_suite_passes_on_jax_without_tensorflow(tmp_path: Path):
-    """The tests marked ``backends`` (the engine contract, export and predict, out-of-memory retry) run again, in a
-    pytest of their own, on JAX with TensorFlow unimportable in every process: the same tests, not a copy."""
+#: The other backends installed here: JAX (the test extras install it), PyTorch where it is installed.
+OTHER_BACKENDS = [b for b in ("jax", "torch") if installed(b)]
+
+
+@pytest.mark.parametrize("backend", OTHER_BACKENDS)
+def test_the_backends_suite_passes_without_tensorflow(tmp_path: Path, backend: str):
+    """The tests marked ``backends`` (the engine contract, export and predict, out-of-memory retry, pinned GPU
+    workers) run again, in a pytest of their own, on another backend with TensorFlow unimportable in every
+    process: the same tests, not a copy."""
     root = Path(__file__).resolve().parents[1]
-    env = {**ENV, **JAX, "PYTHONPATH": f"{JAX['PYTHONPATH']}{':' if JAX['PYTHONPATH'] else ''}{root}"}
+    other = {**JAX, "KERAS_BACKEND": backend}
+    env = {**ENV, **other, "PYTHONPATH": f"{other['PYTHONPATH']}{':' if other['PYTHONPATH'] else ''}{root}"}
     # JAX's persistent compilation cache, shared by the processes of this run: the tests train the same tiny
     # architectures again and again (measured: 308 s -> 252 s for the run, in CI's budget of 30 minutes)
     env |= {
