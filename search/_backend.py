@@ -33,7 +33,7 @@ from pathlib import Path
 
 BACKENDS = ("tensorflow", "jax", "torch")
 
-#: What a seed makes repeatable on each backend (said in the README and on ``--seed``'s record).
+#: What a seed makes repeatable on each backend (the README; the search's MLflow run, tag ``determinism``).
 DETERMINISM = {
     "tensorflow": "same architectures and metrics on a CPU and a GPU (TensorFlow's op determinism is enabled)",
     "jax": "same architectures and metrics on a CPU; on a GPU, XLA's reductions may differ run to run unless "

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from search import FixedParams, RandomParams, SearchError, build_model, load_space, run_search
+from search._backend import DETERMINISM
 from search._backend import name as backend
 from search._goal import GOAL
 from search.engines import ENGINES, Engine, SearchOptions, SearchResult, Session, get_engine, register_engine
@@ -39,6 +40,7 @@ def test_engine_contract(tmp_path, engine):
     assert parents[0].data.tags["engine"] == engine and "test_accuracy" in parents[0].data.metrics
     # the Keras backend is recorded on the search and on every trial (KERAS_BACKEND=jax under marker backends)
     assert {r.data.tags["backend"] for r in (*parents, *children)} == {backend()}
+    assert parents[0].data.tags["determinism"] == DETERMINISM[backend()]  # what --seed repeats on this backend
     # tiny.yaml's start point is every engine's first trial, tagged (AutoKeras: what it can express of it;
     # it has no activation choice, and its learning rates are a grid: 0.003 becomes the nearest, 0.001)
     assert [c.data.tags.get("start_point") for c in children] == ["0", None, None]

@@ -228,7 +228,9 @@ def test_a_signal_mid_trial_exits_cleanly_and_the_rerun_completes(tmp_path, sign
     assert not [c for c in children if c.info.status == "RUNNING"]
 
 
+@pytest.mark.backends
 def test_same_seed_same_architectures_and_metrics(tmp_path):
+    """On a CPU, on TensorFlow and (marker backends) on JAX: what --seed repeats (search/_backend.DETERMINISM)."""
     results = []
     for i in range(2):
         runs = tmp_path / f"runs{i}"

@@ -82,11 +82,13 @@ class SearchRecord:
 
     def _begin(self, parent_run_id: str | None) -> tuple[Tracker, str, str]:
         tracker = Tracker(self.tracking_uri, artifact_root=self.runs_dir / "mlartifacts")
+        from search._backend import DETERMINISM
         from search._backend import name as backend
 
         tags = {
             "engine": self.engine,
             "backend": backend(),
+            "determinism": DETERMINISM.get(backend(), "not known for this backend"),
             "space": self.space.name,
             "space_fingerprint": self.space.fingerprint(),
             "data": self.data.source,
