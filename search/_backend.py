@@ -31,8 +31,6 @@ import os
 import sys
 from pathlib import Path
 
-BACKENDS = ("tensorflow", "jax", "torch")
-
 #: What a seed makes repeatable on each backend (the README; the search's MLflow run, tag ``determinism``).
 DETERMINISM = {
     "tensorflow": "same architectures and metrics on a CPU and a GPU (TensorFlow's op determinism is enabled)",
@@ -166,9 +164,8 @@ def requirements() -> list[str]:
     """The model's pip requirements: Keras, the backend's package, NumPy (those installed), pinned."""
     from importlib.metadata import PackageNotFoundError, version
 
-    package = {"tensorflow": "tensorflow", "jax": "jax", "torch": "torch"}.get(name(), name())
     pinned = []
-    for p in ("keras", package, "numpy"):
+    for p in ("keras", name(), "numpy"):  # each backend's distribution has the backend's name
         try:
             pinned.append(f"{p}=={version(p)}")
         except PackageNotFoundError:

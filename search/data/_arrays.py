@@ -132,20 +132,22 @@ def resize(x: np.ndarray, size: tuple[int, int]) -> np.ndarray:
         return x
     from search._backend import name
 
-    out = np.empty((len(x), *size, x.shape[-1]), dtype=np.uint8)
-    if name() != "tensorflow":  # Keras's own op on the backend (JAX's and PyTorch's anti-aliased bilinear)
+    if name() == "tensorflow":
+        import tensorflow as tf
+
+        def bilinear(chunk: np.ndarray) -> np.ndarray:
+            return tf.image.resize(chunk, size, method="bilinear", antialias=True).numpy()
+
+    else:  # Keras's own op on the backend (JAX's and PyTorch's anti-aliased bilinear)
         import keras
 
-        for start in range(0, len(x), _RESIZE_CHUNK):
+        def bilinear(chunk: np.ndarray) -> np.ndarray:
             part = keras.ops.image.resize(
-                x[start : start + _RESIZE_CHUNK].astype(np.float32), size, interpolation="bilinear", antialias=True,
-                data_format="channels_last",
-            )  # fmt: skip
-            out[start : start + _RESIZE_CHUNK] = np.clip(np.rint(keras.ops.convert_to_numpy(part)), 0, 255)
-        return out
-    import tensorflow as tf
+                chunk.astype(np.float32), size, interpolation="bilinear", antialias=True, data_format="channels_last"
+            )
+            return keras.ops.convert_to_numpy(part)
 
+    out = np.empty((len(x), *size, x.shape[-1]), dtype=np.uint8)
     for start in range(0, len(x), _RESIZE_CHUNK):
-        part = tf.image.resize(x[start : start + _RESIZE_CHUNK], size, method="bilinear", antialias=True)
-        out[start : start + _RESIZE_CHUNK] = tf.cast(tf.clip_by_value(tf.round(part), 0, 255), tf.uint8).numpy()
+        out[start : start + _RESIZE_CHUNK] = np.clip(np.rint(bilinear(x[start : start + _RESIZE_CHUNK])), 0, 255)
     return out

@@ -103,8 +103,7 @@ class DataBundle:
         import tensorflow as tf
 
         split = _check_split(split)
-        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-            raise fail("batch_size: wrong value", expected="an integer >= 1", received=repr(batch_size))
+        _check_batch_size(batch_size)
         shuffle = split == "train" if shuffle is None else shuffle
         cache = self.store.nbytes(split) <= CACHE_BYTES if cache is None else cache
         ds = self.store.batches(split, batch_size, shuffle_seed=self.seed if shuffle else None, cache=cache)
@@ -126,8 +125,7 @@ class DataBundle:
         Keras layers as the pipeline's (images stay uint8). Measured against ``tf.data`` in
         ``benchmarks/data_paths.py``."""
         split = _check_split(split)
-        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-            raise fail("batch_size: wrong value", expected="an integer >= 1", received=repr(batch_size))
+        _check_batch_size(batch_size)
         return _numpy_batches(self, split, batch_size, split == "train" if shuffle is None else shuffle, augment)
 
     def train(
@@ -165,6 +163,11 @@ class DataBundle:
         lines.append(f"skipped: {len(self.skipped)} file(s)")
         lines += [f"  {path}: {reason}" for path, reason in self.skipped]
         return "\n".join(lines)
+
+
+def _check_batch_size(batch_size: object) -> None:
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise fail("batch_size: wrong value", expected="an integer >= 1", received=repr(batch_size))
 
 
 def _check_split(split: str) -> Split:
