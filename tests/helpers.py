@@ -59,3 +59,19 @@ def study_of(runs_dir: Path, name: str) -> Any:
     from search.engines._storage import default_storage_url, get_storage
 
     return optuna.load_study(study_name=name, storage=get_storage(default_storage_url(runs_dir)))
+
+
+def digit_pngs(folder: Path, count: int) -> tuple[Any, list[str]]:
+    """The first ``count`` test images of ``digits`` (seed 0) written as PNG files in ``folder``: (the test images,
+    the files' paths), for ``cnn-search predict``."""
+    from PIL import Image
+
+    from search.data import load_dataset
+
+    x = load_dataset("digits", seed=0).arrays("test")[0]
+    paths = []
+    for i in range(count):
+        path = folder / f"digit{i}.png"
+        Image.fromarray(x[i, :, :, 0]).save(path)
+        paths.append(str(path))
+    return x, paths

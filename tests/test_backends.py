@@ -13,7 +13,7 @@ import pytest
 
 from search._backend import installed
 
-from .helpers import ENV, cnn_search, faults, runs_of
+from .helpers import ENV, cnn_search, digit_pngs, faults, runs_of
 
 pytestmark = pytest.mark.slow
 JAX = {**faults(NO_TENSORFLOW=1), "KERAS_BACKEND": "jax"}
@@ -26,10 +26,6 @@ def test_tensorflow_is_out_of_reach_under_the_fault():
 
 
 def test_a_search_on_jax_without_tensorflow_records_the_backend_exports_keras_and_predicts(tmp_path: Path):
-    from PIL import Image
-
-    from search.data import load_dataset
-
     runs = tmp_path / "runs"
     run = cnn_search(
         "run", "tiny", "--data", "digits", "--trials", "3", "--epochs", "1", "--runs-dir", str(runs), env=JAX
@@ -50,12 +46,7 @@ def test_a_search_on_jax_without_tensorflow_records_the_backend_exports_keras_an
     assert "from the tensorflow and torch backends, not jax" in card["not_produced"]["tflite"]
     assert "onnx" in card["not_produced"]
     # predict --runtime keras loads the file on JAX and answers like the exporter's check of it.
-    x = load_dataset("digits", seed=0).arrays("test")[0]
-    paths = []
-    for i in range(3):
-        path = tmp_path / f"digit{i}.png"
-        Image.fromarray(x[i, :, :, 0]).save(path)
-        paths.append(str(path))
+    x, paths = digit_pngs(tmp_path, 3)
     predicted = cnn_search("predict", str(bundle), *paths, "--runtime", "keras", "--format", "json", env=JAX)
     assert predicted.returncode == 0, predicted.stderr[-2000:]
     answers = json.loads(predicted.stdout)

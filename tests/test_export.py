@@ -16,7 +16,7 @@ import pytest
 from search._backend import export_needs
 from search._backend import name as backend
 
-from .helpers import ENV, cnn_search, faults, mlflow_client, runs_of
+from .helpers import ENV, cnn_search, digit_pngs, faults, mlflow_client, runs_of
 
 pytestmark = pytest.mark.slow
 NAME = "tiny-digits"
@@ -92,15 +92,8 @@ def test_every_format_is_written_and_answers_like_the_winner(exported):
 def test_predict_with_each_runtime_on_png_files(exported, tmp_path):
     from PIL import Image
 
-    from search.data import load_dataset
-
     _, bundle = exported
-    x = load_dataset("digits", seed=0).arrays("test")[0]
-    paths = []
-    for i in range(4):
-        path = tmp_path / f"digit{i}.png"
-        Image.fromarray(x[i, :, :, 0]).save(path)
-        paths.append(str(path))
+    x, paths = digit_pngs(tmp_path, 4)
     big = tmp_path / "big.png"
     Image.fromarray(x[0, :, :, 0]).resize((32, 32)).convert("RGB").save(big)
     answers = {}
