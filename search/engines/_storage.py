@@ -9,7 +9,8 @@ A journal is one JSON record per line, appended under a lock. A process killed (
 mid-write leaves a torn last line without its newline; Optuna reads past it, but the next record
 would be appended to it and the file would be broken for good. So before a journal is opened its
 tail is checked under the journal's own lock: a torn last line is dropped (the whole file is first
-copied to ``optuna.journal.torn-<time>``) and said; a record broken in the middle, or a file that
+copied to ``optuna.journal.torn-<time>``) and said; a last line that is a whole record and lost only its
+newline is kept and its newline written (only what does not parse is dropped); a record broken in the middle, or a file that
 is not a journal at all, is refused with the path, the line and the fix. Nothing is ever appended
 to a broken line.
 """
@@ -91,6 +92,17 @@ def repair_journal(path: Path) -> str | None:
         if end == len(data):
             return None
         torn = data[end:]
+        if _is_record(torn):  # a whole record that lost only its line end: kept, the line end written
+            with open(path, "ab") as f:
+                f.write(b"\n")
+                f.flush()
+                os.fsync(f.fileno())
+            log.warning(
+                "%s: its last record was whole but had no line end (an append that lost only its newline); "
+                "the line end was added, nothing dropped",
+                path,
+            )
+            return None
         if end == 0 and not torn.lstrip().startswith(b"{"):
             _refuse(path, 1, torn)
         backup = path.with_name(f"{path.name}.torn-{time.strftime('%Y%m%d-%H%M%S')}")
@@ -107,6 +119,15 @@ def repair_journal(path: Path) -> str | None:
         backup,
     )
     return str(backup)
+
+
+def _is_record(line: bytes) -> bool:
+    """``line`` is one whole journal record (a JSON object with an ``op_code``)."""
+    try:
+        record = json.loads(line)
+    except ValueError:
+        return False
+    return isinstance(record, dict) and "op_code" in record
 
 
 def _check_records(path: Path, data: bytes) -> None:
