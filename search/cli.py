@@ -876,6 +876,14 @@ def export(
         typer.Option("--format", help="Comma-separated: keras,savedmodel,tflite,onnx (default: all available)."),
     ] = None,
     out: Annotated[Path | None, typer.Option("--out", help="Bundle folder (default: RUNS_DIR/exports/NAME).")] = None,
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force",
+            help="Write into an --out folder that holds other files, beside them (files of the bundle's names "
+            "are replaced). Without it such a folder is refused; a new or empty folder or an earlier bundle is not.",
+        ),
+    ] = False,
     quantize: Annotated[
         str, typer.Option("--quantize", help="none, float16 or int8: also write a quantized TFLite file.")
     ] = "none",
@@ -905,6 +913,7 @@ def export(
             tracking_uri=tracking_uri,
             data=data,
             pick=pick,
+            force=force,
         )
     except SearchError_ as exc:
         raise _fail(exc) from None

@@ -195,7 +195,7 @@ def test_a_killed_export_leaves_the_previous_bundle_intact(exported, tmp_path):
 
 def test_an_export_killed_between_its_two_renames_is_repaired(exported, tmp_path):
     from search.export import verify_bundle
-    from search.export._export import _recover
+    from search.export._out import recover as _recover
 
     runs = _copy(exported[0], tmp_path)
     bundle = runs / "exports" / NAME
@@ -277,3 +277,58 @@ def test_a_model_a_converter_cannot_take_is_said_not_produced(tmp_path):
     assert {"keras", "savedmodel", "tflite"} <= set(card["formats"]) and "onnx" not in card["formats"]
     assert "Erfc" in card["not_produced"]["onnx"]
     assert "not produced" in (runs / "exports" / "gelu-digits" / "MODEL_CARD.md").read_text()
+
+
+def test_an_export_onto_a_users_folder_keeps_every_file_in_it(exported, tmp_path):
+    """Issue 31, item 1: --out DIR used to delete DIR whatever it held. A folder with other files is refused
+    (nothing written); with --force the bundle is written beside them; an earlier bundle is replaced."""
+    from search.export import verify_bundle
+
+    runs = _copy(exported[0], tmp_path)
+    mine = tmp_path / "mine"
+    (mine / "notes").mkdir(parents=True)
+    (mine / "thesis.tex").write_text("three years of work\n")
+    (mine / "notes" / "a.txt").write_text("a\n")
+    before = {p: p.read_bytes() for p in mine.rglob("*") if p.is_file()}
+    out = cnn_search("export", NAME, "--format", "keras", "--out", str(mine), "--runs-dir", str(runs))
+    said = " ".join(out.stderr.split())
+    assert out.returncode == 1 and "Traceback" not in out.stderr, out.stderr[-2000:]
+    assert f"--out {mine}: holds 2 file(s) that are not a cnn-search bundle (notes/a.txt, thesis.tex)" in said
+    assert "Pass --out a new folder, or --force" in said
+    assert {p: p.read_bytes() for p in mine.rglob("*") if p.is_file()} == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["mine", "runs"]  # no partial folder beside it
+
+    for _ in range(2):  # a second --force export replaces its own files, still beside the user's
+        forced = cnn_search("export", NAME, "--format", "keras", "--out", str(mine), "--force", "--runs-dir", str(runs))
+        assert forced.returncode == 0, forced.stderr[-2000:]
+        assert all(p.read_bytes() == data for p, data in before.items())
+        assert (mine / "model.keras").is_file() and verify_bundle(mine) == []
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["mine", "runs"]
+
+
+def test_an_export_onto_the_runs_dir_is_refused_and_the_store_kept(exported, tmp_path):
+    """Issue 31, item 1: --out runs used to delete every search and model in the store, then fail."""
+    runs = _copy(exported[0], tmp_path)
+    before = sorted(p.relative_to(runs) for p in runs.rglob("*"))
+    out = cnn_search("export", NAME, "--format", "keras", "--out", str(runs), "--runs-dir", str(runs))
+    assert out.returncode == 1 and "that are not a cnn-search bundle" in out.stderr, out.stderr[-2000:]
+    assert sorted(p.relative_to(runs) for p in runs.rglob("*")) == before
+    listed = cnn_search("trials", NAME, "--runs-dir", str(runs))
+    assert listed.returncode == 0 and "trial" in listed.stdout, listed.stderr[-2000:]
+
+
+def test_an_export_into_the_current_folder_writes_beside_and_keeps_it(exported, tmp_path):
+    """`--out .` used to fail with a traceback (it tried to rename the current folder): an empty current folder
+    gets the bundle, and so does the same folder again (a bundle that is the current folder is written into,
+    never renamed away from under the shell)."""
+    from search.export import verify_bundle
+
+    runs = _copy(exported[0], tmp_path)
+    here = tmp_path / "here"
+    here.mkdir()
+    inode = here.stat().st_ino
+    for _ in range(2):
+        out = cnn_search("export", NAME, "--format", "keras", "--out", ".", "--runs-dir", str(runs), cwd=here)
+        assert out.returncode == 0 and "Traceback" not in out.stderr, out.stderr[-2000:]
+        assert here.stat().st_ino == inode and verify_bundle(here) == [] and (here / "model.keras").is_file()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["here", "runs"]

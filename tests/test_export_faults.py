@@ -141,7 +141,7 @@ def test_an_unwritable_out_is_refused_before_any_work(tmp_path):
 
 
 def test_a_writable_out_with_missing_parents_passes_the_check_and_leaves_nothing(tmp_path):
-    from search.export._export import _check_writable
+    from search.export._out import _check_writable
 
     _check_writable(tmp_path / "a" / "b" / "bundle")
     assert list(tmp_path.iterdir()) == []

@@ -19,11 +19,10 @@ architecture, parameters, FLOPs, validation and test accuracy (measured on the e
 the data fingerprint, the search and trial, package versions, and each format's file size,
 SHA-256, parity and batch-1 latency measured on this machine.
 
-The ``--out`` folder is checked first, before any model is loaded or converted: a path that cannot
-be written (a read-only folder or mount, a file where a folder is expected) is refused with the path
-and the fix, and nothing is made. Written atomically: the bundle is built in a hidden sibling
-folder and swapped in by two renames, so a kill during an export leaves the previous bundle as it
-was (a kill between the two renames is repaired by the next export). Then the bundle is logged on
+The ``--out`` folder is checked first, before any model is loaded or converted, and the bundle is
+built beside it and moved in so that nothing a user owns is lost and a kill leaves the previous
+bundle as it was (:mod:`search.export._out`: a new folder, an earlier bundle replaced atomically, an
+empty folder or, with ``force``, one holding other files written into). Then the bundle is logged on
 the search's MLflow run (artifacts under ``export/``, file hashes as ``export.sha256.<file>`` tags)
 and the registered model's ``champion`` alias is pointed at the exported trial's version
 (registering it first if needed).
@@ -32,7 +31,6 @@ and the registered model's ``champion`` alias is pointed at the exported trial's
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import logging
 import os
@@ -45,6 +43,8 @@ from typing import Any
 
 from search._errors import SearchError
 from search._goal import CHAMPION_RULE, GOAL, Goal, dominates, parse_goals, pick_on_front
+from search.export._out import check_out, partial_folder, publish, sha256
+from search.export._out import verify_bundle as verify_bundle  # where it was before search.export._out
 from search.export._runtimes import FILES, FORMATS, TABLE, file_size, latency_ms, load_runner, missing_tools, write
 
 log = logging.getLogger("search")
@@ -179,14 +179,6 @@ def _model(s: _Search, runs_dir: Path, arch: Any, bundle: Any) -> tuple[Any, str
 
 
 # -- measuring -----------------------------------------------------------------------------------
-def sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def _parity(reference: Any, probabilities: Any) -> dict[str, float]:
     import numpy as np
 
@@ -364,60 +356,6 @@ def _goals_markdown(card: dict[str, Any], trial: int) -> list[str]:
     return [*lines, ""]
 
 
-def _check_writable(out: Path) -> None:
-    """Refuse an ``out`` the bundle cannot be written to, before anything is made.
-
-    The bundle is built in a sibling of ``out`` and renamed into place, so what must be writable is
-    ``out``'s parent, or the nearest folder above it that exists (the missing ones are created). It
-    is probed by creating (and removing) an empty folder there: permission bits alone do not tell
-    (root ignores them, a read-only mount or ``/proc`` refuses root too).
-    """
-    import tempfile
-
-    fix = "Pass --out a folder you can write to"
-    if os.path.exists(out) and not os.path.isdir(out):
-        raise SearchError(
-            f"--out {out}: not a folder; expected a folder for the bundle (existing or to be created), "
-            f"received a file. {fix}, or move the file away."
-        )
-    base = out.parent
-    while not os.path.exists(base) and base != base.parent:
-        base = base.parent
-    if not os.path.isdir(base):
-        raise SearchError(
-            f"--out {out}: cannot create the bundle folder, {base} is a file; expected a path whose parents are "
-            f"folders, received a file at {base}. {fix}."
-        )
-    try:
-        probe = tempfile.mkdtemp(prefix=f".{out.name}.probe-", dir=base)
-    except OSError as exc:
-        raise SearchError(
-            f"--out {out}: cannot write there; expected a folder where the bundle can be created, received an "
-            f"error creating a folder in {base}: {exc.strerror or exc}. {fix}, or make {base} writable "
-            "(chmod u+w, or a read-write mount)."
-        ) from None
-    os.rmdir(probe)
-
-
-def _publish(tmp: Path, out: Path) -> None:
-    """Swap ``tmp`` in as ``out`` by two renames; the previous bundle survives any kill before them."""
-    old = out.parent / f".{out.name}.old-{os.getpid()}"
-    if out.exists():
-        os.rename(out, old)
-    os.rename(tmp, out)
-    shutil.rmtree(old, ignore_errors=True)
-
-
-def _recover(out: Path) -> None:
-    """Undo what a killed export left: a missing bundle with its previous copy aside, partial folders."""
-    olds = sorted(out.parent.glob(f".{out.name}.old-*"), key=lambda p: p.stat().st_mtime)
-    if not out.exists() and olds:
-        os.rename(olds[-1], out)
-        log.warning("restored the previous bundle %s left aside by an interrupted export", out)
-    for leftover in [*out.parent.glob(f".{out.name}.old-*"), *out.parent.glob(f".{out.name}.partial-*")]:
-        shutil.rmtree(leftover, ignore_errors=True)
-
-
 # -- the command -------------------------------------------------------------------------------------
 def _choose_formats(formats: Sequence[str] | None, quantize: str) -> tuple[list[str], dict[str, str]]:
     """(formats to write, {format: why not} for those left out). No ``formats``: every format this
@@ -500,22 +438,6 @@ def input_contract(bundle: Any) -> dict[str, Any]:
     }
 
 
-def _partial_folder(out_dir: Path) -> Path:
-    """A fresh folder beside ``out_dir`` that the bundle is written into before it is published whole
-    (an earlier export's leftovers recovered first)."""
-    tmp = out_dir.parent / f".{out_dir.name}.partial-{os.getpid()}"
-    try:
-        out_dir.parent.mkdir(parents=True, exist_ok=True)
-        _recover(out_dir)
-        shutil.rmtree(tmp, ignore_errors=True)
-        tmp.mkdir()
-    except OSError as exc:  # what the probe of _check_writable could not foresee (a folder that cannot be searched)
-        raise SearchError(
-            f"--out {out_dir}: cannot write there ({exc}); no bundle written. Pass --out a folder you can write to."
-        ) from None
-    return tmp
-
-
 def _model_card(
     name: str, s: Any, source: str, arch: Any, model: Any, flops: int, bundle: Any, metrics: dict[str, Any]
 ) -> dict[str, Any]:
@@ -564,10 +486,12 @@ def export_search(
     tracking_uri: str | None = None,
     data: str | None = None,
     pick: str | None = None,
+    force: bool = False,
 ) -> ExportResult:
     """Export trial ``trial`` (default: the winner) of search ``name``; see the module docstring. ``pick``
-    takes another point of a search's Pareto front by a rule (:data:`search._goal.PICK_RULES`:
-    ``"params<=50k"``, ``"latency_ms:tflite"``...) instead of a trial number."""
+        takes another point of a search's Pareto front by a rule (:data:`search._goal.PICK_RULES`:
+        ``"params<=50k"``, ``"latency_ms:tflite"``...) instead of a trial number. ``force``: write into an ``out``
+    that holds other files, beside them (:mod:`search.export._out`)."""
     import numpy as np
 
     from search import hooks
@@ -576,8 +500,8 @@ def export_search(
 
     chosen, not_produced = _choose_formats(formats, quantize)
     runs = Path(runs_dir)
-    out_dir = Path(out) if out is not None else runs / "exports" / name
-    _check_writable(out_dir)  # before any work: a read-only --out fails now, not after the conversions
+    # before any work: an --out that cannot be written, or holds a user's files, fails now, not after the conversions
+    out_dir, mode = check_out(Path(out) if out is not None else runs / "exports" / name, force=force)
     s = _find(name, trial, tracking_uri or default_tracking_uri(runs), pick)
     arch = _architecture(s)
     bundle = _data(s, data)
@@ -589,7 +513,7 @@ def export_search(
     reference = np.asarray(model.predict(x_val, verbose=0, batch_size=256))
     reference_test = np.asarray(model.predict(x_test, verbose=0, batch_size=256))
 
-    tmp = _partial_folder(out_dir)
+    tmp = partial_folder(out_dir)
     try:
         produced: dict[str, dict[str, Any]] = {}
         jobs = [(fmt, "none") for fmt in chosen] + ([("tflite", quantize)] if quantize != "none" else [])
@@ -627,23 +551,12 @@ def export_search(
         (tmp / "MODEL_CARD.md").write_text(_card_markdown(card))
         files = sorted(p for p in tmp.rglob("*") if p.is_file())
         (tmp / "SHA256SUMS").write_text("".join(f"{sha256(p)}  {p.relative_to(tmp).as_posix()}\n" for p in files))
-        _publish(tmp, out_dir)
+        publish(tmp, out_dir, mode)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     _record(s, out_dir, model, x_val[:5])
     return ExportResult(out_dir, s.trial, card, not_produced)
-
-
-def verify_bundle(bundle: Path) -> list[str]:
-    """Files of ``bundle`` whose SHA-256 differs from ``SHA256SUMS`` (or that are missing)."""
-    bad = []
-    for line in (bundle / "SHA256SUMS").read_text().splitlines():
-        digest, name = line.split("  ", 1)
-        path = bundle / name
-        if not path.is_file() or sha256(path) != digest:
-            bad.append(name)
-    return bad
 
 
 def _record(s: _Search, bundle: Path, model: Any, example: Any) -> None:
