@@ -9,10 +9,10 @@ A journal is one JSON record per line, appended under a lock. A process killed (
 mid-write leaves a torn last line without its newline; Optuna reads past it, but the next record
 would be appended to it and the file would be broken for good. So before a journal is opened its
 tail is checked under the journal's own lock: a torn last line is dropped (the whole file is first
-copied to ``optuna.journal.torn-<time>``) and said; a last line that is a whole record and lost only its
-newline is kept and its newline written (only what does not parse is dropped); a record broken in the middle, or a file that
-is not a journal at all, is refused with the path, the line and the fix. Nothing is ever appended
-to a broken line.
+copied to ``optuna.journal.torn-<time>``) and said; a last line that is a whole record and lost
+only its newline is kept and its newline written (only what does not parse is dropped); a record
+broken in the middle, or a file that is not a journal at all, is refused with the path, the line
+and the fix. Nothing is ever appended to a broken line.
 """
 
 from __future__ import annotations

@@ -22,6 +22,9 @@ later run failed on ("table ... already exists"). Decisions:
   recorded in it) is moved aside to ``mlflow.db.broken-<time>`` and made again; one that holds runs is
   never touched: the message names ``mlflow db upgrade``.
 
+* **Moved with its folder.** A store whose runs dir was moved or copied has its artifact locations
+  rewritten to point inside it when it is opened (:mod:`search.tracking._moved`).
+
 Only ``sqlite:///`` stores are handled here; a tracking server or another database is the server's
 business (MLflow migrates those with ``mlflow db upgrade``).
 """
@@ -39,6 +42,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from search._errors import SearchError
+from search.tracking._moved import moved_roots, relocate
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
@@ -166,7 +170,12 @@ def check_store(tracking_uri: str) -> None:
 def ensure_store(tracking_uri: str) -> None:
     """Create a local store whole (see the module docstring); nothing when it exists or is not local."""
     db = sqlite_path(tracking_uri)
-    if db is None or (db.exists() and db.stat().st_size > 0):
+    if db is None:
+        return
+    if db.exists() and db.stat().st_size > 0:
+        if moved_roots(db):  # a runs dir moved or copied: made to write inside itself (search.tracking._moved)
+            with store_lock(db):
+                relocate(db)
         return
     with store_lock(db):
         if db.exists() and db.stat().st_size > 0:  # made by another process while this one waited
