@@ -376,3 +376,57 @@ def test_two_workers_failing_the_same_stale_trial_do_not_crash(tmp_path, monkeyp
     monkeypatch.setattr(study, "get_trials", stale_once)
     assert fail_stale_trials(study) == []  # found finished: left to the worker that failed it
     assert [t.user_attrs.get("retry_of") for t in study.trials].count(trial.number) == 1
+
+
+def test_a_journal_that_lost_only_its_last_newline_keeps_its_last_record(tmp_path):
+    """Issue 31, item 4: an append that lost only its newline left a whole last record; it was dropped as
+    torn and a finished trial's record lost."""
+    runs = tmp_path / "runs"
+    args = ["run", "tiny", "--epochs", "1", "--seed", "0", "--runs-dir", str(runs)]
+    first = cnn_search(*args, "--trials", "2")
+    assert first.returncode == 0, first.stderr[-2000:]
+    journal = runs / "optuna.journal"
+    whole = journal.read_bytes()
+    assert whole.endswith(b"\n")
+    records = whole.count(b"\n")
+    journal.write_bytes(whole[:-1])
+
+    listed = cnn_search("trials", NAME, "--runs-dir", str(runs))
+    assert listed.returncode == 0, listed.stderr[-2000:]
+    assert "the line end was added" in " ".join(listed.stderr.split())
+    assert journal.read_bytes() == whole  # the record kept, its newline written
+    assert list(runs.glob("optuna.journal.torn-*")) == []  # nothing was torn, nothing set aside
+    again = cnn_search(*args, "--trials", "3")
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert journal.read_bytes().count(b"\n") > records
+    study = study_of(runs, NAME)
+    assert sum(t.state.name in ("COMPLETE", "PRUNED") for t in study.trials) == 3
+
+
+def test_a_deleted_journal_starts_a_new_parent_run_beside_the_earlier_search(tmp_path):
+    """Issue 31, item 3: with optuna.journal deleted and mlflow.db kept, the rerun's new study logged its
+    trials under the earlier search's parent run, two searches mixed in one."""
+    runs = tmp_path / "runs"
+    args = ["run", "tiny", "--epochs", "1", "--seed", "0", "--runs-dir", str(runs), "--trials", "2"]
+    first = cnn_search(*args)
+    assert first.returncode == 0, first.stderr[-2000:]
+    (old_parent,), old_children = runs_of(runs, NAME)
+    (runs / "optuna.journal").unlink()
+
+    again = cnn_search(*args)
+    assert again.returncode == 0, again.stderr[-2000:]
+    said = " ".join(again.stderr.split())
+    assert f"MLflow keeps a parent run ({old_parent.info.run_id}) with trial runs" in said
+    assert "tagged role=earlier-search" in said and "restore its optuna.journal" in said
+    (new_parent,), children = runs_of(runs, NAME)
+    assert new_parent.info.run_id != old_parent.info.run_id
+    assert len(old_children) == 2 and len(children) == 4
+    under = {c.data.tags["mlflow.parentRunId"] for c in children}
+    assert under == {old_parent.info.run_id, new_parent.info.run_id}
+    new = [c for c in children if c.data.tags["mlflow.parentRunId"] == new_parent.info.run_id]
+    assert sorted(int(c.data.tags["trial"]) for c in new) == [0, 1]  # the new study's own trials
+    earlier = mlflow_client(runs).get_run(old_parent.info.run_id)
+    assert earlier.data.tags["role"] == "earlier-search" and "was gone" in earlier.data.tags["replaced"]
+    assert earlier.data.metrics == old_parent.data.metrics  # the earlier search's record kept as it was
+    listed = cnn_search("trials", NAME, "--runs-dir", str(runs))
+    assert listed.returncode == 0, listed.stderr[-2000:]

@@ -1093,8 +1093,11 @@ class OptunaEngine(Engine):
         ran = 0
         if not already_final:
             session.search_started(done=counted(study), target=options.trials)
+
         # MLflow starts in the background, inside the block: a signal during start-up ends the parent run too
-        parent = study.user_attrs.get("mlflow_parent_run_id")
+        def parent() -> str | None:  # read when MLflow starts: the study's attributes then, not now
+            return study.user_attrs.get("mlflow_parent_run_id")
+
         with session.running(parent, on_ready=recorded, trains=not supervised) as signals:
             stale = fail_stale_trials(study, session)
             if stale:

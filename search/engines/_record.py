@@ -27,6 +27,10 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("search")
 
+#: The parent run the engine's own record knows: its id, none, or a function that reads it when MLflow
+#: starts (under the search's lock, so a second first run sees the parent the first one recorded).
+ParentRun = str | Callable[[], str | None] | None
+
 
 def say_winner(trial: int, test_accuracy: float, seconds: float, uri: str) -> None:
     """The line that says the search's winner is registered (by whichever process registered it)."""
@@ -56,7 +60,7 @@ class SearchRecord:
     _tracking: Future[tuple[Tracker, str, str]] | None
 
     # -- MLflow: started in the background, waited for when a trial is recorded ----------------------
-    def begin(self, parent_run_id: str | None, on_ready: Callable[[str, str], None] | None = None) -> None:
+    def begin(self, parent_run_id: ParentRun, on_ready: Callable[[str, str], None] | None = None) -> None:
         """Start MLflow (import, store, experiment, parent run, reconciliation) in a background thread:
         it overlaps the first trial's training instead of delaying it. ``on_ready(experiment_id,
         parent_run_id)`` is called from that thread once the parent run exists. A supervised worker
@@ -80,7 +84,7 @@ class SearchRecord:
         self._tracking = pool.submit(begin)
         pool.shutdown(wait=False)
 
-    def _begin(self, parent_run_id: str | None) -> tuple[Tracker, str, str]:
+    def _begin(self, parent_run_id: ParentRun) -> tuple[Tracker, str, str]:
         tracker = Tracker(self.tracking_uri, artifact_root=self.runs_dir / "mlartifacts")
         from search._backend import DETERMINISM
         from search._backend import name as backend
@@ -106,6 +110,8 @@ class SearchRecord:
             "xla": self.xla,
         }
         with search_lock(self.runs_dir, self.name):  # two first runs of one search: one experiment, one parent
+            if callable(parent_run_id):  # read now, under the lock: another first run may have set it
+                parent_run_id = parent_run_id()
             experiment_id = tracker.experiment(self.name)
             parent, created = tracker.start_search(
                 experiment_id, name=self.name, parent_run_id=parent_run_id, tags=tags, params=params
@@ -155,7 +161,7 @@ class SearchRecord:
     @contextmanager
     def running(
         self,
-        parent_run_id: str | None = None,
+        parent_run_id: ParentRun = None,
         on_ready: Callable[[str, str], None] | None = None,
         *,
         trains: bool = True,

@@ -90,17 +90,50 @@ class Tracker:
         params: Mapping[str, Any],
     ) -> tuple[str, bool]:
         """The parent run of the search: the recorded one (set RUNNING again), else a new one. Returns
-        its run id and whether it was created now (a new parent has no children to :meth:`reconcile`)."""
+        its run id and whether it was created now (a new parent has no children to :meth:`reconcile`).
+
+        ``parent_run_id`` is the parent the engine's own record (Optuna's study, KerasTuner's state) knows.
+        When it knows none while the experiment holds a parent run with trial runs under it, that record
+        was lost (``optuna.journal`` deleted, the store kept): continuing it would log a second search's
+        trials under the first one's parent. The earlier parent is kept, untouched but for its ``role``
+        tag (``earlier-search``) and a ``replaced`` tag saying why; a new parent run starts beside it in
+        the same experiment, and this is said (issue 31, item 3; docs/RELIABILITY.md)."""
         run_id = parent_run_id
         if run_id is None:
             found = self.client.search_runs([experiment_id], filter_string="tags.role = 'search'", max_results=1)
             run_id = found[0].info.run_id if found else None
+            if run_id is not None and self._set_aside_if_lost(experiment_id, run_id, name):
+                run_id = None
         if run_id is not None:
             self.client.update_run(run_id, status="RUNNING")
             return run_id, False
         run = self.client.create_run(experiment_id, run_name=name, tags={"role": "search", **tags})
         self.log(run.info.run_id, params=params)
         return str(run.info.run_id), True
+
+    def _set_aside_if_lost(self, experiment_id: str, run_id: str, name: str) -> bool:
+        """Whether parent ``run_id`` has trial runs although the engine's record knows no parent; if so
+        it is tagged ``role=earlier-search`` (see :meth:`start_search`)."""
+        import logging
+
+        children = self.client.search_runs(
+            [experiment_id], filter_string=f"tags.mlflow.parentRunId = '{run_id}'", max_results=1
+        )
+        if not children:
+            return False
+        reason = "the search's own record (its Optuna study or tuner state) was gone when it was run again"
+        self.client.set_tag(run_id, "role", "earlier-search")
+        self.client.set_tag(run_id, "replaced", reason)
+        logging.getLogger("search").warning(
+            "search %r: MLflow keeps a parent run (%s) with trial runs, but the search's own record (the "
+            "Optuna study in its storage, or the tuner's state) does not know it: it was deleted or replaced. "
+            "That run and its trials are kept, tagged role=earlier-search; this search starts a new parent run "
+            "beside it in experiment %s. To continue the earlier search instead, restore its optuna.journal.",
+            name,
+            run_id,
+            experiment_id,
+        )
+        return True
 
     def reconcile(self, experiment_id: str, parent_run_id: str, *, killed_reason: str) -> list[str]:
         """Children left RUNNING by a process that died while writing them (between creating the run
