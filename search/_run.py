@@ -218,6 +218,7 @@ def open_session(options: SearchOptions, engine: Engine, space: Space, data: str
     from search.data import DataBundle, load_dataset
     from search.engines._session import Session
     from search.tracking import check_store, check_writable, default_tracking_uri
+    from search.tracking._disk import check_free_space
 
     if not isinstance(data, DataBundle):
         data = load_dataset(data, seed=options.seed or 0, **(options.data_options or {}))
@@ -237,6 +238,7 @@ def open_session(options: SearchOptions, engine: Engine, space: Space, data: str
     runs = options.runs_dir
     runs_dir = option("runs_dir")
     check_writable(runs, what=runs_dir, fix=f"choose another {runs_dir} or fix its permissions")
+    check_free_space(runs, what=runs_dir)
     tracking_uri = options.tracking_uri or default_tracking_uri(runs)
     check_store(tracking_uri)  # a store that cannot be used is refused before any trial
     return Session(

@@ -1083,6 +1083,14 @@ def main() -> None:
         if not _HEAVY.intersection(sys.modules):
             raise
         _fast_exit(exc.code)
+    except Exception as exc:  # a full disk, whichever library's write met it: one line (search/tracking/_disk.py)
+        from search.tracking._disk import disk_full
+
+        said = disk_full(exc)
+        if said is None:
+            raise
+        typer.echo(f"error: {said}", err=True)
+        _fast_exit(1)
     if _HEAVY.intersection(sys.modules):
         _fast_exit(0)
 

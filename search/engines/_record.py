@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from search._errors import SearchError
 from search.engines._signals import Signals, interrupt_on_signals
 from search.tracking import Tracker
+from search.tracking._disk import check_store_kept
 from search.tracking._store import search_lock
 
 if TYPE_CHECKING:
@@ -181,6 +182,9 @@ class SearchRecord:
 
             if self.mixed_precision:  # float16 compute, float32 weights; the softmax output stays float32
                 keras.mixed_precision.set_global_policy("mixed_float16")
+        if self.relay is None:  # a parent the search's record knows, in a store that is gone: refused now
+            known = parent_run_id() if callable(parent_run_id) else parent_run_id
+            check_store_kept(self.tracking_uri, known, self.name)
         gc.collect()
         gc.freeze()
         try:
@@ -189,10 +193,10 @@ class SearchRecord:
                     self.begin(parent_run_id, on_ready=on_ready)
                     yield signals
                 except KeyboardInterrupt:
-                    self.end_search("KILLED")
+                    self._end_after_error("KILLED")
                     raise
                 except BaseException:
-                    self.end_search("FAILED")
+                    self._end_after_error("FAILED")
                     raise
                 if signals.pending is not None:
                     log.warning(
@@ -203,6 +207,14 @@ class SearchRecord:
                 self.end_search()
         finally:
             gc.unfreeze()
+
+    def _end_after_error(self, status: str) -> None:
+        """End the parent run as the search fails; a store that cannot be written now (a full disk, the
+        error being raised) leaves it as it is, for the next run to end: the first error is the one said."""
+        try:
+            self.end_search(status)
+        except Exception as exc:
+            log.debug("the parent run could not be ended %s: %s", status, exc)
 
     def end_search(self, status: str = "FINISHED") -> None:
         """End the parent run with ``status``; nothing to end when MLflow never started."""

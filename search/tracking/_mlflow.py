@@ -58,7 +58,10 @@ class Tracker:
         import logging
 
         logging.getLogger("alembic").setLevel(logging.WARNING)
+        from search.tracking._disk import quiet_disk_full
         from search.tracking._store import open_client
+
+        quiet_disk_full()
 
         self.tracking_uri = tracking_uri
         self.artifact_root = artifact_root
