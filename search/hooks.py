@@ -9,6 +9,11 @@ A hook is any object with some of these methods, each called with keyword argume
 * ``epoch_end(trial, epoch, logs)``: after each epoch, once the epoch's metrics are recorded.
 * ``export_written(format, path)``: after an export writes a format's file, before it is loaded back.
 * ``test_evaluated(model, images)``: each time a search evaluates a model on its test split.
+* ``record_step(step, trial)``: after each step of writing a finished trial's record, in order:
+  ``run`` (its MLflow run created with its params, metrics and tags), ``artifacts`` (its
+  ``architecture.json``), ``ended`` (the run given its final status), ``attrs`` (the study's
+  attributes of the trial, Optuna), ``told`` (the study told its state and value, Optuna). The store
+  fault-injection test kills the process at each (``tests/test_store_kills.py``).
 
 :func:`register` adds a hook to this process (and returns it, so it can be used as a decorator on an
 instance), :func:`unregister` removes it. A hook reaches the trials and exports that run in the

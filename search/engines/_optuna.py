@@ -498,8 +498,11 @@ def tell(
         "train_seconds": round(result.train_seconds, 3),
         "worker_rss_mb": round(rss_mb(), 1),  # resident memory of the worker after the trial
     }
+    from search import hooks
+
     for key, value in attrs.items():
         trial.set_user_attr(key, value)
+    hooks.call("record_step", step="attrs", trial=trial.number)
     State = optuna.trial.TrialState
     if result.state == "complete" and len(goals) > 1:
         study.tell(trial, [float(result.goal_value(g) or 0.0) for g in goals])
@@ -509,6 +512,7 @@ def tell(
         study.tell(trial, state=State.PRUNED)
     else:
         study.tell(trial, state=State.FAIL)
+    hooks.call("record_step", step="told", trial=trial.number)
 
 
 SURPLUS = "surplus"

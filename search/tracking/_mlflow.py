@@ -189,6 +189,11 @@ class Tracker:
         from search._process import worker_id
 
         existing = self.trial_run(experiment_id, parent_run_id, number) if state == "killed" else None
+        if existing is not None and self.client.get_run(existing).info.status == "FINISHED":
+            # written whole, its process killed before the study was told: the record is kept as it is
+            # (the study fails the trial and retries it), said on the run
+            self.log(existing, tags={"study_state": "failed", "study_reason": tags.get("reason", state)})
+            return existing
         if existing is not None:  # half-written by a process killed while recording it: finish that one
             self.log(existing, tags={"state": state, **tags})
             self.client.set_terminated(existing, status=STATUS[state])
@@ -208,11 +213,16 @@ class Tracker:
             history=history,
             final=final,
         )
+        from search import hooks
+
+        hooks.call("record_step", step="run", trial=number)
         if architecture is not None:
             self.client.log_text(run_id, json.dumps(architecture, indent=2), "architecture.json")
         if traceback:
             self.client.log_text(run_id, traceback, "traceback.txt")
+        hooks.call("record_step", step="artifacts", trial=number)
         self.client.set_terminated(run_id, status=STATUS[state], end_time=now)
+        hooks.call("record_step", step="ended", trial=number)
         return run_id
 
     def log_winner(self, parent_run_id: str, name: str, record: Mapping[str, Any]) -> str:

@@ -15,6 +15,8 @@ one registers a hook that reads these variables when it is called:
   the error is raised here, of the class the backend raises on a GPU;
 * ``CNN_SEARCH_TEST_EXPORT_PAUSE=SECONDS``: pause an export after its first file is written, with a
   ``.paused`` file beside it (kill tests);
+* ``CNN_SEARCH_TEST_KILL_AT=STEP:TRIAL``: the process kills itself (SIGKILL) right after step ``STEP``
+  of trial ``TRIAL``'s record (``search.hooks``' ``record_step``: run, artifacts, ended, attrs, told);
 * ``CNN_SEARCH_TEST_NO_TENSORFLOW=1``: TensorFlow made unimportable (``import tensorflow`` and
   ``tensorflow_*`` raise ``ModuleNotFoundError``), as on a GPU machine that has JAX or PyTorch and no
   TensorFlow: the tests of another backend (marker ``backends``, ``KERAS_BACKEND=jax``) run this way, the
@@ -89,6 +91,13 @@ class Faults:
     def epoch_end(self, *, trial: int, epoch: int, logs: dict[str, float]) -> None:
         if sleep := float(os.environ.get("CNN_SEARCH_TEST_EPOCH_SLEEP", "0") or 0):
             time.sleep(sleep)
+
+    def record_step(self, *, step: str, trial: int) -> None:
+        if os.environ.get("CNN_SEARCH_TEST_KILL_AT") == f"{step}:{trial}":
+            import signal
+
+            sys.stderr.flush()
+            os.kill(os.getpid(), signal.SIGKILL)
 
     def export_written(self, *, format: str, path: Path) -> None:
         pause = float(os.environ.get("CNN_SEARCH_TEST_EXPORT_PAUSE", "0") or 0)
