@@ -17,13 +17,14 @@ and the fix. Nothing is ever appended to a broken line.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
 import shutil
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from search._errors import SearchError
 
@@ -39,7 +40,6 @@ def default_storage_url(runs_dir: Path) -> str:
 
 def get_storage(url: str) -> optuna.storages.BaseStorage:
     import optuna
-    from optuna.storages.journal import JournalFileBackend
 
     if url.startswith("journal:///"):
         url = url.removeprefix("journal://")
@@ -47,7 +47,14 @@ def get_storage(url: str) -> optuna.storages.BaseStorage:
         path = Path(url)
         path.parent.mkdir(parents=True, exist_ok=True)
         repair_journal(path)
-        return optuna.storages.JournalStorage(JournalFileBackend(str(path)))
+        try:
+            return optuna.storages.JournalStorage(_journal_backend(path))
+        except Exception as exc:  # whole JSON records Optuna cannot replay (a flipped bit in a key or an id)
+            raise SearchError(
+                f"{path}: a record Optuna cannot replay ({type(exc).__name__}: {str(exc)[:80]}); expected the "
+                f"records Optuna wrote. The file was left as it is: restore a backup, or move it away to start "
+                f"a new store (mv {path} {path}.bad)"
+            ) from None
     if url.split("://")[0].split("+")[0] in ("sqlite", "postgresql", "mysql"):
         return _rdb_storage(url)
     raise SearchError(
@@ -86,31 +93,37 @@ def repair_journal(path: Path) -> str | None:
     if not path.is_file() or path.stat().st_size == 0:
         return None
     with get_lock_file(JournalFileSymlinkLock(str(path))):  # the lock Optuna's writers take
-        data = path.read_bytes()
-        end = data.rfind(b"\n") + 1  # the end of the last complete line (0: none)
+        return _repair_locked(path, check=True)
+
+
+def _repair_locked(path: Path, *, check: bool) -> str | None:
+    """:func:`repair_journal`'s work, the journal's lock held; ``check``: every whole line is checked too."""
+    data = path.read_bytes()
+    end = data.rfind(b"\n") + 1  # the end of the last complete line (0: none)
+    if check:
         _check_records(path, data[:end])
-        if end == len(data):
-            return None
-        torn = data[end:]
-        if _is_record(torn):  # a whole record that lost only its line end: kept, the line end written
-            with open(path, "ab") as f:
-                f.write(b"\n")
-                f.flush()
-                os.fsync(f.fileno())
-            log.warning(
-                "%s: its last record was whole but had no line end (an append that lost only its newline); "
-                "the line end was added, nothing dropped",
-                path,
-            )
-            return None
-        if end == 0 and not torn.lstrip().startswith(b"{"):
-            _refuse(path, 1, torn)
-        backup = path.with_name(f"{path.name}.torn-{time.strftime('%Y%m%d-%H%M%S')}")
-        shutil.copy2(path, backup)
-        with open(path, "r+b") as f:
-            f.truncate(end)
+    if end == len(data):
+        return None
+    torn = data[end:]
+    if _is_record(torn):  # a whole record that lost only its line end: kept, the line end written
+        with open(path, "ab") as f:
+            f.write(b"\n")
             f.flush()
             os.fsync(f.fileno())
+        log.warning(
+            "%s: its last record was whole but had no line end (an append that lost only its newline); "
+            "the line end was added, nothing dropped",
+            path,
+        )
+        return None
+    if end == 0 and not torn.lstrip().startswith(b"{"):
+        _refuse(path, 1, torn)
+    backup = path.with_name(f"{path.name}.torn-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}")
+    shutil.copy2(path, backup)
+    with open(path, "r+b") as f:
+        f.truncate(end)
+        f.flush()
+        os.fsync(f.fileno())
     log.warning(
         "%s: its last line was cut mid-write (%d bytes without a line end, from a process killed or a full disk "
         "while writing); dropped it, the whole file is kept as %s",
@@ -119,6 +132,37 @@ def repair_journal(path: Path) -> str | None:
         backup,
     )
     return str(backup)
+
+
+def _journal_backend(path: Path) -> Any:
+    """Optuna's journal file, whose every append first drops a torn tail another process left.
+
+    The check at start-up (:func:`repair_journal`) cannot see a line torn later: a worker killed (or a
+    disk filled) mid-append while other workers go on. Optuna's readers skip an incomplete last line,
+    but its next append would be written onto it, making one broken line of two records: every later
+    read failed (``JSONDecodeError``) and the appended record was lost. So each append, under the
+    journal's lock as Optuna's own, looks at the file's last byte (one ``pread``) and repairs a torn tail
+    first, the same way. A reader that read the torn line meanwhile had not counted it: it reads on from
+    the last whole line."""
+    from optuna.storages.journal import JournalFileBackend
+    from optuna.storages.journal._file import get_lock_file
+
+    class Backend(JournalFileBackend):
+        def append_logs(self, logs: list[dict[str, Any]]) -> None:
+            with get_lock_file(self._lock):
+                torn = False
+                with contextlib.suppress(FileNotFoundError), open(self._file_path, "rb") as f:
+                    size = os.fstat(f.fileno()).st_size
+                    torn = size > 0 and os.pread(f.fileno(), 1, size - 1) != b"\n"
+                if torn:
+                    _repair_locked(Path(self._file_path), check=False)
+                text = "\n".join(json.dumps(entry, separators=(",", ":")) for entry in logs) + "\n"
+                with open(self._file_path, "ab") as f:
+                    f.write(text.encode("utf-8"))
+                    f.flush()
+                    os.fsync(f.fileno())
+
+    return Backend(str(path))
 
 
 def _is_record(line: bytes) -> bool:
