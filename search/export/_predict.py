@@ -14,18 +14,19 @@ Pillow's pixel limit (``Image.MAX_IMAGE_PIXELS``) is refused before it is decode
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from search._errors import SearchError
-from search.export._runtimes import FILES, RUNTIMES, UnsafeModelError, load_runner
+from search.export._checks import check_bundle, labels_of, regular_file
+from search.export._runtimes import FILES, RUNTIMES, UnsafeModelError, check_bare, load_runner
 
 _SUFFIXES = {".keras": "keras", ".tflite": "tflite", ".onnx": "onnx"}
 
 
-def _resolve(model: Path, runtime: str | None) -> tuple[str, Path, list[str] | None]:
+def _resolve(model: Path, runtime: str | None) -> tuple[str, Path, list[str] | None, bool]:
+    """(runtime, model file, class names, whether a bundle's sums vouch for the file)."""
     if runtime is not None and runtime not in RUNTIMES:
         raise SearchError(f"--runtime: expected one of {', '.join(RUNTIMES)}, received {runtime!r}")
     if model.is_dir():
@@ -38,9 +39,10 @@ def _resolve(model: Path, runtime: str | None) -> tuple[str, Path, list[str] | N
             raise SearchError(
                 f"{model}: the bundle has no {runtime} model; expected --runtime one of {', '.join(present)}"
             )
-        return runtime, path, json.loads((model / "labels.json").read_text())
+        return runtime, path, check_bundle(model, path), True
     if not model.exists():
         raise SearchError(f"{model}: no such model file or bundle")
+    regular_file(model, "model")
     suffix = model.suffix.lower()
     if suffix in (".h5", ".hdf5"):
         raise UnsafeModelError(
@@ -55,7 +57,8 @@ def _resolve(model: Path, runtime: str | None) -> tuple[str, Path, list[str] | N
     if runtime is not None and runtime != found:
         raise SearchError(f"--runtime {runtime}: {model} is a {found} model; expected --runtime {found}")
     labels = model.parent / "labels.json"
-    return found, model, json.loads(labels.read_text()) if labels.is_file() else None
+    names = labels_of(labels, "fix it, or move it away to name the classes by index") if labels.is_file() else None
+    return found, model, names, False
 
 
 def _image(path: Path, shape: tuple[int, ...]) -> tuple[Any, str]:
@@ -65,6 +68,7 @@ def _image(path: Path, shape: tuple[int, ...]) -> tuple[Any, str]:
     from search.data._pixels import bomb_types, bomb_warnings_as_errors, image_pixels, pixel_limit
 
     h, w, c = shape
+    regular_file(path, "image")
     try:
         with bomb_warnings_as_errors(), Image.open(path) as img:
             img.load()
@@ -119,7 +123,11 @@ def predict(
         raise SearchError(f"--top-k: expected a whole number >= 1, received {top_k}")
     if not images:
         raise SearchError("expected at least one image")
-    runtime, path, labels = _resolve(Path(model), runtime)
+    runtime, path, labels, vouched = _resolve(Path(model), runtime)
+    for image in images:  # a FIFO or a folder is refused before any model is loaded
+        regular_file(Path(image), "image")
+    if not vouched:
+        check_bare(runtime, path)
     runner = load_runner(runtime, path)
     loaded = [_image(Path(p), runner.input_shape) for p in images]
     probabilities = np.asarray(runner(np.stack([a for a, _ in loaded])))

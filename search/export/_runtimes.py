@@ -77,16 +77,38 @@ def load_keras(path: Path) -> Any:
         )
     if suffix != ".keras":
         raise SearchError(f"{path}: expected a .keras file, received {suffix or 'no suffix'!r}")
+    _check_keras_archive(path)
     try:
         return keras.saving.load_model(path, safe_mode=True, compile=False)
-    except (ValueError, TypeError) as exc:
-        text = str(exc)
+    except Exception as exc:
+        text = str(exc).strip() or type(exc).__name__
         if "safe_mode" in text or "Lambda" in text or "custom" in text.lower():
             raise UnsafeModelError(
                 f"{path}: refusing a model that needs code to load (a Lambda layer or a custom object); "
                 f"cnn-search loads models with Keras safe_mode=True only. Keras said: {text.splitlines()[0]}"
             ) from None
-        raise SearchError(f"{path}: not a loadable .keras model: {text.splitlines()[0]}") from None
+        raise SearchError(
+            f"{path}: not a loadable .keras model ({type(exc).__name__}: {text.splitlines()[0][:160]})"
+        ) from None
+
+
+def _check_keras_archive(path: Path) -> None:
+    """A ``.keras`` file is a zip archive holding ``config.json``: say so when it is not (Keras said
+    "File not found" of a file that was there)."""
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(path) as archive:
+            names = set(archive.namelist())
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError):
+        with open(path, "rb") as f:
+            head = f.read(4)
+        received = "a truncated or damaged zip" if head == b"PK\x03\x04" else f"a file starting {head!r}"
+        raise SearchError(
+            f"{path}: not a valid .keras file; expected a zip archive holding config.json, received {received}"
+        ) from None
+    if "config.json" not in names:
+        raise SearchError(f"{path}: not a valid .keras file; expected config.json in its zip archive, received none")
 
 
 def load_runner(fmt: str, path: Path) -> Runner:
@@ -124,7 +146,11 @@ def _onnx_runner(path: Path) -> Runner:
     import numpy as np
     import onnxruntime as ort
 
-    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    try:
+        session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    except Exception as exc:  # onnxruntime raises (InvalidProtobuf, Fail...) on a damaged file
+        first = (str(exc).strip() or type(exc).__name__).splitlines()[0]
+        raise SearchError(f"{path}: not a valid ONNX model ({first[:160]}); expected a .onnx file as exported") from exc
     first = session.get_inputs()[0]
     return Runner(lambda x: session.run(None, {first.name: np.asarray(x, "float32")})[0], first.shape[1:])
 
@@ -139,6 +165,20 @@ def _interpreter(path: Path) -> Any:
             warnings.simplefilter("ignore")  # "tf.lite.Interpreter is deprecated": LiteRT is optional
             return tf.lite.Interpreter(model_path=str(path))
     return Interpreter(model_path=str(path))
+
+
+def check_bare(fmt: str, path: Path) -> None:
+    """A model file that no bundle vouches for: a ``.tflite`` tried in a child first
+    (:func:`search.export._checks.check_tflite`); other formats raise their own errors when loaded."""
+    if fmt != "tflite":
+        return
+    from search.export._checks import check_tflite
+
+    try:  # imported here first, so the child forked to try the file starts at once
+        import ai_edge_litert.interpreter  # noqa: F401
+    except ImportError:
+        import tensorflow  # noqa: F401
+    check_tflite(path, _interpreter)
 
 
 def _tflite_runner(path: Path) -> Runner:
