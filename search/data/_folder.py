@@ -9,7 +9,11 @@ Rules (decisions recorded here and in the README):
   file named ``.png``, a format TensorFlow cannot decode); a bad file is skipped and reported with
   its reason, or the whole folder is refused under ``strict=True``;
 * a symbolic link that resolves outside the root is refused the same way (skipped, or an error
-  under ``strict``);
+  under ``strict``); inside the root, every real folder is walked first, then the links to folders,
+  each real folder once: a link back into the walk (a loop, a second way to the same images) is
+  skipped and said ("counted once"), and a link that cannot be followed (links pointing at each other)
+  is skipped with the system's reason, so a walk always ends and no folder's images count twice; a
+  link to one file inside the root is an image of the link's class (a deliberate reuse);
 * an image with more pixels than Pillow's ``Image.MAX_IMAGE_PIXELS`` (a decompression-bomb guard)
   is skipped the same way, its size and the limit given as the reason; Pillow's warning between
   the limit and twice it counts as the refusal too (:mod:`search.data._pixels`);
@@ -68,12 +72,24 @@ def scan_folder(root: Path, *, strict: bool = False) -> Scan:
     real_root = root.resolve()
     skipped: list[tuple[str, str]] = []
     classes: list[tuple[str, list[str]]] = []
-    for entry in sorted(os.scandir(root), key=lambda e: e.name):
-        if entry.name.startswith(".") or not entry.is_dir():
+    seen: dict[Path, str] = {real_root: str(root)}  # every folder and file walked, by its real path
+    found: list[tuple[str, str, bool]] = []  # (class name, path, a second way to a class folder already found)
+    for entry in sorted(os.scandir(root), key=lambda e: (e.is_symlink(), e.name)):
+        try:
+            if entry.name.startswith(".") or not entry.is_dir():
+                continue
+        except OSError as exc:
+            skipped.append((entry.path, f"a symbolic link that cannot be followed ({exc.strerror or exc})"))
             continue
-        if _outside(entry, real_root, skipped):
-            continue
-        classes.append((entry.name, list(_images(Path(entry.path), real_root, skipped, {Path(entry.path).resolve()}))))
+        if not _outside(entry, real_root, skipped):
+            target = Path(entry.path).resolve()
+            found.append((entry.name, entry.path, target in seen))
+            seen.setdefault(target, entry.path)  # registered first: a link into another class is not walked
+    links_of: list[list[Path]] = []
+    for name, path, again in sorted(found):
+        links_of.append([])
+        classes.append((name, [] if again else list(_images(Path(path), real_root, skipped, seen, links_of[-1]))))
+    _follow(classes, links_of, real_root, skipped, seen)
     _check_classes(root, classes)
     paths = [(path, label) for label, (_, files) in enumerate(classes) for path in files]
     with bomb_warnings_as_errors(), ThreadPoolExecutor(max_workers=min(8, (os.cpu_count() or 1) + 2)) as pool:
@@ -138,22 +154,63 @@ def _outside(entry: os.DirEntry[str], real_root: Path, skipped: list[tuple[str, 
     return True
 
 
-def _images(folder: Path, real_root: Path, skipped: list[tuple[str, str]], seen: set[Path]) -> Iterator[str]:
-    """Image paths under ``folder``, sorted, depth first; links to folders already walked are not followed twice."""
-    for entry in sorted(os.scandir(folder), key=lambda e: e.name):
+def _images(
+    folder: Path, real_root: Path, skipped: list[tuple[str, str]], seen: dict[Path, str], links: list[Path]
+) -> Iterator[str]:
+    """Image paths under ``folder``, sorted, depth first. Links to folders are not followed here but put
+    in ``links``, followed once the real folders are all walked (:func:`_follow`); ``seen`` maps each real
+    folder walked to the path it was reached by."""
+    try:
+        entries = sorted(os.scandir(folder), key=lambda e: e.name)
+    except OSError as exc:
+        skipped.append((str(folder), f"cannot read this folder ({exc.strerror or exc})"))
+        return
+    for entry in entries:
         if entry.name.startswith("."):
             continue
-        if entry.is_dir():
-            target = Path(entry.path).resolve()
-            if not _outside(entry, real_root, skipped) and target not in seen:
-                yield from _images(Path(entry.path), real_root, skipped, seen | {target})
-        elif Path(entry.name).suffix.lower() in IMAGE_EXTENSIONS:
-            if _outside(entry, real_root, skipped):
-                continue
-            if entry.is_file():
-                yield entry.path
-            else:
-                skipped.append((entry.path, "not a regular file (a broken link?)"))
+        try:
+            is_dir, is_file = entry.is_dir(), entry.is_file()
+        except OSError as exc:  # ELOOP: links that point at each other
+            skipped.append((entry.path, f"a symbolic link that cannot be followed ({exc.strerror or exc})"))
+            continue
+        image = Path(entry.name).suffix.lower() in IMAGE_EXTENSIONS
+        if not (is_dir or image) or _outside(entry, real_root, skipped):
+            continue
+        if is_dir and entry.is_symlink():
+            links.append(Path(entry.path))
+        elif is_dir and _first(Path(entry.path), seen, skipped):
+            yield from _images(Path(entry.path), real_root, skipped, seen, links)
+        elif is_file:
+            yield entry.path
+        elif not is_dir:
+            skipped.append((entry.path, "not a regular file (a broken link?)"))
+
+
+def _first(folder: Path, seen: dict[Path, str], skipped: list[tuple[str, str]]) -> bool:
+    """Whether ``folder`` is reached for the first time (recorded); else it is skipped and said."""
+    target = folder.resolve()
+    if target in seen:
+        skipped.append((str(folder), f"the same folder as {seen[target]} (reached again by a link): counted once"))
+        return False
+    seen[target] = str(folder)
+    return True
+
+
+def _follow(
+    classes: list[tuple[str, list[str]]],
+    links_of: list[list[Path]],
+    real_root: Path,
+    skipped: list[tuple[str, str]],
+    seen: dict[Path, str],
+) -> None:
+    """Walk the links to folders found in each class, once every real folder is walked: a link into the
+    walk (a loop, a second way to the same images) is skipped and said; one to a folder not walked yet
+    is walked once, its images in the class of the link."""
+    for (_, files), links in zip(classes, links_of, strict=True):
+        while links:
+            link = links.pop(0)
+            if _first(link, seen, skipped):
+                files.extend(_images(link, real_root, skipped, seen, links))
 
 
 def _check_image(path: str, label: int) -> ImageFile | str:

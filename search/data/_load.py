@@ -213,8 +213,19 @@ def _from_folder(
     labels = np.array([f.label for f in files], dtype=np.int32)
     if size is None:  # the most common size; ties go to the larger image
         size = max(Counter(f.size for f in files).items(), key=lambda item: (item[1], item[0]))[0]
+    coloured = sum(f.color for f in files)
     if mode is None:
-        mode = "rgb" if any(f.color for f in files) else "grayscale"
+        mode = "rgb" if coloured else "grayscale"
+    elif mode == "grayscale" and coloured:  # asked for: said, with how many images lose their colour
+        import logging
+
+        logging.getLogger("search").warning(
+            "%s: %d of %d image(s) have colour; color_mode grayscale: they are converted to grayscale "
+            "(1 channel). Leave color_mode unset to keep colour (RGB, 3 channels)",
+            root,
+            coloured,
+            len(files),
+        )
     if limit is not None:
         keep = stratified_take(labels, limit, seed=seed)
         files, labels = tuple(files[i] for i in keep), labels[keep]

@@ -30,6 +30,16 @@ def resolve_space(name_or_path: str | Path) -> Path:
     """A shipped space's name, or a path to a YAML file, as a path that exists."""
     text = str(name_or_path)
     path = Path(text)
+    if path.is_dir() and not (spaces_dir() / f"{text}.yaml").is_file():  # `run DIR`: said as a folder
+        raise SpaceError(
+            Problem(
+                "",
+                "a folder, not a space",
+                expected="a space's YAML file or one of " + ", ".join(list_spaces()) + " (cnn-search spaces)",
+                received=f"the folder {text}",
+                hint="A folder of images is the data: cnn-search run SPACE --data FOLDER.",
+            )
+        )
     if path.suffix in (".yaml", ".yml") or path.parent != Path("."):
         if not path.is_file():
             raise SpaceError(
