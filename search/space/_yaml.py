@@ -334,8 +334,9 @@ def parse_yaml(text: str, *, file: str = "<string>") -> tuple[Any, Lines]:
     if len(text) > MAX_FILE_BYTES:
         raise _file_too_large(f"{len(text):,} characters", file)
     lines: Lines = {}
-    loader = _Loader(text, file)
+    loader = None
     try:
+        loader = _Loader(text, file)  # its reader refuses control characters at once (ReaderError)
         node = loader.get_single_node()
         if node is None:
             return None, lines
@@ -356,7 +357,8 @@ def parse_yaml(text: str, *, file: str = "<string>") -> tuple[Any, Lines]:
     except yaml.YAMLError as exc:
         raise SpaceError(Problem("", f"not valid YAML: {exc}", file=file)) from None
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
 
 
 def read_yaml(path: Path) -> tuple[Any, Lines]:
