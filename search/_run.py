@@ -179,6 +179,7 @@ def run_search(
     """
     given = dataclasses.replace(options or SearchOptions(), **keywords)
     options = given.checked()
+    check_servers(options)  # a storage that is the tracking store, a server down: refused before anything starts
     engine = get_engine(options.engine)
     space = load_space(space)
     options = with_space_goals(given, space).checked()
@@ -188,6 +189,15 @@ def run_search(
     session = open_session(options, engine, space, data)
     record_engine(options.runs_dir, session.name, engine.name)
     return engine.run(session, options)
+
+
+def check_servers(options: SearchOptions) -> None:
+    """The search's stores checked before anything starts (:mod:`search.tracking._reach`): ``--storage`` not the
+    tracking store's own database, a tracking server or a PostgreSQL/MySQL database reached once."""
+    from search.tracking import default_tracking_uri
+    from search.tracking._reach import check_servers as check
+
+    check(options.storage, options.tracking_uri or default_tracking_uri(options.runs_dir))
 
 
 def with_space_goals(options: SearchOptions, space: Space) -> SearchOptions:

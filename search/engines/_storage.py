@@ -67,16 +67,29 @@ def _rdb_storage(url: str, attempts: int = 5) -> optuna.storages.BaseStorage:
     """Optuna's RDBStorage on ``url``. The first process to open a new database creates Optuna's tables;
     two doing it at once (a search and its workers start together) make one fail on the other's
     tables or types (seen in CI on PostgreSQL: ``duplicate key ... (studydirection, 2200)``). That
-    process opens the storage again a moment later, when the tables exist, up to ``attempts`` times."""
+    process opens the storage again a moment later, when the tables exist, up to ``attempts`` times.
+
+    Before that, a PostgreSQL/MySQL server is reached once with a short connect timeout and its driver
+    checked (:func:`search.tracking._reach.reach`), and every later connection has a connect timeout
+    (``search.tracking._reach.CONNECT_TIMEOUT`` s: a server gone mid-search fails a call, it does not
+    hang it); an SQLite file that holds MLflow's tables is refused (Optuna's tables in the tracking store
+    wedge it)."""
     import optuna
     import sqlalchemy.exc
 
+    from search.tracking._reach import CONNECT_TIMEOUT, reach, refuse_mlflow_database
+
+    reach(url, what="--storage")
+    refuse_mlflow_database(url)
+    kwargs: dict[str, Any] = {}
+    if not url.startswith("sqlite"):
+        kwargs["engine_kwargs"] = {"connect_args": {"connect_timeout": CONNECT_TIMEOUT}}
     for attempt in range(attempts - 1):
         try:
-            return optuna.storages.RDBStorage(url)
+            return optuna.storages.RDBStorage(url, **kwargs)
         except (sqlalchemy.exc.IntegrityError, sqlalchemy.exc.ProgrammingError):
             time.sleep(0.2 * (attempt + 1))
-    return optuna.storages.RDBStorage(url)  # the last attempt's error, if any, is the caller's
+    return optuna.storages.RDBStorage(url, **kwargs)  # the last attempt's error, if any, is the caller's
 
 
 def repair_journal(path: Path) -> str | None:

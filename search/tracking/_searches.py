@@ -173,7 +173,9 @@ def unknown_search(
 ) -> SearchError:
     """The error for search ``name`` not found in ``where``: the closest names of the store's searches
     (``client_or_names``: an MlflowClient, or the names themselves), else the names it holds (at most
-    ten), else that it holds none. ``hint`` is added at the end."""
+    ten), else that it holds none; without a close name, that a search run with ``--storage`` or
+    ``--tracking-uri`` is read with the same options (its data may be in another store). ``hint`` is added at
+    the end."""
     if isinstance(client_or_names, str):
         names = [client_or_names]
     elif isinstance(client_or_names, Iterable):
@@ -195,6 +197,10 @@ def unknown_search(
         message += f"; known searches: {shown} (cnn-search searches lists them)"
     else:
         message += "; no searches in this store yet"
+    if not close:  # its data may be in another store: the options that name one (issue 31, item 12)
+        message += (
+            "; a search run with --storage or --tracking-uri (PostgreSQL, a server) is read with the same options"
+        )
     return SearchError(message + (f"; {hint}" if hint else ""))
 
 

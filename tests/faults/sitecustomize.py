@@ -66,6 +66,19 @@ class NoTensorFlow(MetaPathFinder):
         return None
 
 
+class HideModules(MetaPathFinder):
+    """A finder first on ``sys.meta_path`` that refuses the modules of ``CNN_SEARCH_TEST_HIDE_MODULES``."""
+
+    def __init__(self, names: set[str]) -> None:
+        self.names = names
+
+    def find_spec(self, name: str, path: object = None, target: object = None) -> None:
+        if name.partition(".")[0] in self.names:
+            message = f"No module named {name!r} (CNN_SEARCH_TEST_HIDE_MODULES: made unimportable by tests/faults)"
+            raise ModuleNotFoundError(message, name=name)
+        return None
+
+
 class Faults:
     """The hook: every fault the variables above ask for, at its call point."""
 
@@ -110,6 +123,8 @@ class Faults:
 if __name__ == "sitecustomize":  # imported by an interpreter at start-up, not collected by pytest
     if os.environ.get("CNN_SEARCH_TEST_NO_TENSORFLOW"):
         sys.meta_path.insert(0, NoTensorFlow())
+    if hidden := {m.strip() for m in os.environ.get("CNN_SEARCH_TEST_HIDE_MODULES", "").split(",") if m.strip()}:
+        sys.meta_path.insert(0, HideModules(hidden))
     from search import hooks
 
     hooks.register(Faults())
