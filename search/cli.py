@@ -237,15 +237,33 @@ def spaces_schema() -> None:
 
 
 # -- run, trials, ui --------------------------------------------------------------------------------
+def _reached(ctx: typer.Context, param: typer.CallbackParam, value: str | None) -> str | None:
+    """--storage and --tracking-uri: a server they name (MLflow's, PostgreSQL, MySQL) reached once before the
+    command starts, or one line (search/tracking/_reach.py); every command that takes them passes here."""
+    if value is not None and not ctx.resilient_parsing:
+        from search.tracking._reach import reach
+
+        try:
+            reach(value, what=(param.opts or ["--storage"])[0])
+        except SearchError_ as exc:
+            raise _fail(exc) from None
+    return value
+
+
 RunsDir = Annotated[Path, typer.Option("--runs-dir", help="Where the local store lives (MLflow, Optuna, models).")]
 Storage = Annotated[
     str | None,
     typer.Option(
-        "--storage", help="Optuna storage URL (default: RUNS_DIR/optuna.journal; postgresql://... for many machines)."
+        "--storage",
+        help="Optuna storage URL (default: RUNS_DIR/optuna.journal; postgresql://... for many machines).",
+        callback=_reached,
     ),
 ]
 TrackingUri = Annotated[
-    str | None, typer.Option("--tracking-uri", help="MLflow tracking URI (default: sqlite:///RUNS_DIR/mlflow.db).")
+    str | None,
+    typer.Option(
+        "--tracking-uri", help="MLflow tracking URI (default: sqlite:///RUNS_DIR/mlflow.db).", callback=_reached
+    ),
 ]
 
 
@@ -522,6 +540,8 @@ def _print_trials(rows: list[dict], *, console: Console, fixed: dict | None = No
             front.append(
                 "" if mean is None else f"{mean:.4f} ± {spread:.4f}" + (" champion" if r.get("champion") else "")
             )
+        if "start_point" in r:  # the space's own defaults, tried first: where the search began
+            text = f"start point {r['start_point']}: {text}"
         table.add_row(
             str(r["trial"]), r["state"], value, str(r["epochs_run"] or ""), params, seconds, *training, *front, text
         )
@@ -1009,6 +1029,24 @@ def report(
     typer.echo(f"open {made.html}", err=True)
 
 
+AllowedHosts = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--allowed-hosts",
+        help="More Host names the UI answers to (comma-separated or repeated; MLflow's * patterns), besides "
+        "localhost and, beyond 127.0.0.1, this machine's names: the one people type, a reverse proxy's.",
+    ),
+]
+AllowWrites = Annotated[
+    bool,
+    typer.Option(
+        "--allow-writes",
+        help="Let the UI change the store (runs, tags, experiments, artifact uploads into RUNS_DIR/mlartifacts); "
+        "read-only without it. No authentication: anyone who reaches the port could.",
+    ),
+]
+
+
 @app.command("ui")
 def ui(
     port: Annotated[int, typer.Option("--port", help="Port of the MLflow UI.")] = 5000,
@@ -1026,9 +1064,11 @@ def ui(
             "searches' Optuna storage, at --port + 1.",
         ),
     ] = False,
+    allowed_hosts: AllowedHosts = None,
+    allow_writes: AllowWrites = False,
 ) -> None:
-    """Start the MLflow UI on the search store (127.0.0.1 only by default) and print each search's runs
-    address; Ctrl+C or SIGTERM stops it."""
+    """Start the MLflow UI on the search store (127.0.0.1 only and read-only by default) and print each
+    search's runs address; Ctrl+C or SIGTERM stops it. Beyond 127.0.0.1 it warns: no authentication."""
     from collections.abc import Callable
 
     from search.engines._storage import default_storage_url
@@ -1059,7 +1099,18 @@ def ui(
         listing(lambda: study_addresses(optuna_storage, url), "no Optuna study in this storage yet")
 
     try:
-        code = serve_ui(uri, host, port, on_ready=banner, optuna=optuna_storage, on_dashboard=dashboard)
+        code = serve_ui(
+            uri,
+            host,
+            port,
+            on_ready=banner,
+            optuna=optuna_storage,
+            on_dashboard=dashboard,
+            artifacts=runs_dir / "mlartifacts",
+            allowed_hosts=allowed_hosts or (),
+            allow_writes=allow_writes,
+            warn=lambda text: typer.echo(text, err=True),
+        )
     except UIError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(exc.exit_code) from None
@@ -1083,10 +1134,11 @@ def main() -> None:
         if not _HEAVY.intersection(sys.modules):
             raise
         _fast_exit(exc.code)
-    except Exception as exc:  # a full disk, whichever library's write met it: one line (search/tracking/_disk.py)
+    except Exception as exc:  # a full disk, a server gone mid-command: one line (search/tracking/_disk.py, _reach.py)
         from search.tracking._disk import disk_full
+        from search.tracking._reach import unreachable
 
-        said = disk_full(exc)
+        said = disk_full(exc) or unreachable(exc)
         if said is None:
             raise
         typer.echo(f"error: {said}", err=True)
@@ -1111,7 +1163,8 @@ def _fast_exit(code: object) -> NoReturn:
     status = code if isinstance(code, int) else (0 if code is None else 1)
     for thread in threading.enumerate():  # cnn-search's own unfinished work (MLflow's start-up), if any
         if thread.name.startswith("cnn-search") and thread is not threading.current_thread() and not thread.daemon:
-            thread.join(timeout=60)
+            # after a signal, not for long: what is left is a wait on a server that does not answer (_signals.py)
+            thread.join(timeout=2 if status in (130, 143) else 60)
     atexit._run_exitfuncs()  # what Py_Finalize runs first (MLflow's, tempfile's finalizers...)
     logging.shutdown()
     for stream in (sys.stdout, sys.stderr):

@@ -49,7 +49,8 @@ def test_the_first_store_is_migrated_and_kept_and_the_next_one_is_a_localised_co
     assert "marker" in tables  # copied, not migrated again
     assert _schema(second) == _schema(first)
     location, created = _default_experiment(second)
-    assert location == str(tmp_path / "b" / "mlruns" / "0") and created >= template_created
+    assert location == (tmp_path / "b" / "runs" / "mlartifacts" / "0").as_uri() and created >= template_created
+    assert _default_experiment(first)[0] == (tmp_path / "a" / "mlartifacts" / "0").as_uri()  # never the cwd's
     client = MlflowClient(tracking_uri=f"sqlite:///{second}")  # MLflow takes the copy as its own store
     experiment = client.create_experiment("copied", artifact_location=str(tmp_path / "art"))
     run = client.create_run(experiment)

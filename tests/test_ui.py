@@ -1,4 +1,4 @@
-"""`cnn-search ui`: the MLflow UI on the search store, on 127.0.0.1 only (docs/RELIABILITY.md rows 13, 22)."""
+"""`cnn-search ui`: the MLflow UI on the search store, on 127.0.0.1 only (docs/RELIABILITY.md rows 13, 22, 33)."""
 
 from __future__ import annotations
 
@@ -40,9 +40,10 @@ def _listening(port: int) -> set[str]:
 
 
 @contextmanager
-def _ui(runs_dir, *args: str) -> Iterator[tuple[int, str, Callable[[], str]]]:
-    """`cnn-search ui` on a free port: (port, its home page, its output so far) once it serves; stopped
-    afterwards. Its output goes to a file, not a pipe: nobody reads it while the server runs."""
+def _ui(runs_dir, *args: str, cwd=None, env=None) -> Iterator[tuple[int, str, Callable[[], str]]]:
+    """`cnn-search ui` on a free port (from ``cwd``, with ``env``): (port, its home page, its output so far)
+    once it serves; stopped afterwards. Its output goes to a file, not a pipe: nobody reads it while the
+    server runs."""
     import tempfile
 
     port = _free_port()
@@ -57,8 +58,9 @@ def _ui(runs_dir, *args: str) -> Iterator[tuple[int, str, Callable[[], str]]]:
             stdout=log,
             stderr=subprocess.STDOUT,
             text=True,
-            env=ENV,
+            env=ENV if env is None else env,
             start_new_session=True,
+            cwd=cwd,
         )
         try:
             deadline = time.monotonic() + 120
@@ -401,3 +403,216 @@ def test_a_port_that_does_not_speak_http_yet_is_not_an_answer():
         assert _answers(f"http://127.0.0.1:{server.server_address[1]}/", timeout=5) is True
     finally:
         server.server_close()
+
+
+# -- who may reach it, and what they may do (row 33) ---------------------------------------------------
+
+
+def _ask(port: int, method: str, path: str, *, host=None, origin=None, body=None) -> tuple[int, str]:
+    """(status, body) of one real request to 127.0.0.1:``port``, with that ``Host`` and ``Origin``."""
+    import json
+
+    headers = {"Content-Type": "application/json" if isinstance(body, dict) else "application/octet-stream"}
+    headers.update({"Host": host} if host else {})
+    headers.update({"Origin": origin} if origin else {})
+    data = json.dumps(body).encode() if isinstance(body, dict) else body
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    try:
+        connection.request(method, path, body=data, headers=headers)
+        response = connection.getresponse()
+        return response.status, response.read().decode(errors="replace")
+    finally:
+        connection.close()
+
+
+def _store_with_a_run(runs) -> tuple[str, str]:
+    """A store in ``runs`` with one experiment (artifacts in runs/mlartifacts/demo, as a search's) and one
+    run: (experiment id, run id)."""
+    from search.tracking._store import open_client
+
+    client = open_client(f"sqlite:///{(runs / 'mlflow.db').resolve()}")
+    experiment = client.create_experiment("demo", artifact_location=(runs / "mlartifacts" / "demo").resolve().as_uri())
+    run = client.create_run(experiment, tags={"state": "complete"})
+    client.set_terminated(run.info.run_id)
+    return experiment, run.info.run_id
+
+
+def _uploads(port: int, experiment: str, run: str, host: str | None = None) -> dict[str, tuple[int, str]]:
+    """Every way of changing the store through the server that the tests try: an artifact PUT through
+    MLflow's proxy, an upload-artifact POST, an experiment created, a tag set."""
+    return {
+        "proxy PUT": _ask(
+            port,
+            "PUT",
+            f"/api/2.0/mlflow-artifacts/artifacts/{experiment}/{run}/artifacts/up.txt",
+            host=host,
+            body=b"up",
+        ),
+        "upload-artifact": _ask(
+            port, "POST", f"/ajax-api/2.0/mlflow/upload-artifact?run_uuid={run}&path=note.txt", host=host, body=b"note"
+        ),
+        "create experiment": _ask(port, "POST", "/api/2.0/mlflow/experiments/create", host=host, body={"name": "new"}),
+        "set tag": _ask(
+            port, "POST", "/api/2.0/mlflow/runs/set-tag", host=host, body={"run_id": run, "key": "k", "value": "v"}
+        ),
+    }
+
+
+def test_ui_refuses_spoofed_hosts_and_every_change_and_writes_nothing_in_the_cwd(tmp_path):
+    """On loopback, with a shell that would open MLflow's checks (`MLFLOW_SERVER_ALLOWED_HOSTS=*`, its
+    security middleware disabled): a spoofed `Host` (DNS rebinding) and a private address MLflow's default
+    accepts are refused, a foreign origin's POST too; reads work; every upload and change is refused
+    (read-only without --allow-writes); the store is unchanged and the current folder holds nothing."""
+    import json
+
+    runs, cwd = tmp_path / "runs", tmp_path / "cwd"
+    cwd.mkdir()
+    experiment, run = _store_with_a_run(runs)
+    opening = {"MLFLOW_SERVER_ALLOWED_HOSTS": "*", "MLFLOW_SERVER_DISABLE_SECURITY_MIDDLEWARE": "true"}
+    with _ui(runs.resolve(), cwd=cwd, env={**ENV, **opening, "MLFLOW_SERVER_CORS_ALLOWED_ORIGINS": "*"}) as (
+        port,
+        _,
+        output,
+    ):
+        spoofed = {host: _ask(port, "GET", "/", host=host)[0] for host in ("evil.example", f"10.0.0.7:{port}")}
+        local = {host: _ask(port, "GET", "/", host=host)[0] for host in (f"localhost:{port}", f"127.0.0.1:{port}")}
+        search = {"experiment_ids": [experiment]}
+        found = _ask(port, "POST", "/api/2.0/mlflow/runs/search", body=search)
+        foreign = _ask(port, "POST", "/ajax-api/2.0/mlflow/runs/search", origin="http://evil.example", body=search)
+        changes = _uploads(port, experiment, run)
+        log = output()
+    assert spoofed == {"evil.example": 403, f"10.0.0.7:{port}": 403}, log[-3000:]
+    assert local == {f"localhost:{port}": 200, f"127.0.0.1:{port}": 200}
+    assert found[0] == 200 and [r["info"]["run_id"] for r in json.loads(found[1])["runs"]] == [run]
+    assert foreign[0] == 403
+    assert {what: status for what, (status, _) in changes.items()} == dict.fromkeys(changes, 403), changes
+    assert all("read-only" in text and "--allow-writes" in text for _, text in changes.values()), changes
+    assert "warning:" not in log  # loopback: nothing to warn about
+    assert list(cwd.iterdir()) == []  # no mlartifacts/, no mlruns/
+    assert [p.name for p in runs.rglob("*") if p.is_file() and p.suffix == ".txt"] == []
+    from .helpers import mlflow_client
+
+    client = mlflow_client(runs)
+    assert sorted(e.name for e in client.search_experiments()) == ["Default", "demo"]
+    assert "k" not in client.get_run(run).data.tags
+
+
+def test_ui_allow_writes_puts_uploads_in_the_store_never_the_cwd(tmp_path):
+    """`--allow-writes`: the upload through MLflow's artifact proxy and the upload-artifact POST land in the
+    runs dir's mlartifacts/ (the proxy's destination, the run's own folder); an experiment made in the UI
+    keeps its artifacts there too; the current folder holds nothing."""
+    runs, cwd = tmp_path / "runs", tmp_path / "cwd"
+    cwd.mkdir()
+    experiment, run = _store_with_a_run(runs)
+    with _ui(runs.resolve(), "--allow-writes", cwd=cwd) as (port, _, output):
+        changes = _uploads(port, experiment, run, host=f"localhost:{port}")
+        log = output()
+    assert {what: status for what, (status, _) in changes.items()} == dict.fromkeys(changes, 200), log[-3000:]
+    store = (runs / "mlartifacts").resolve()
+    assert (store / experiment / run / "artifacts" / "up.txt").read_bytes() == b"up"
+    assert (store / "demo" / run / "artifacts" / "note.txt").read_bytes() == b"note"
+    from .helpers import mlflow_client
+
+    made = mlflow_client(runs).get_experiment_by_name("new")
+    assert made is not None and made.artifact_location.startswith(store.as_uri() + "/")
+    assert mlflow_client(runs).get_run(run).data.tags["k"] == "v"
+    assert list(cwd.iterdir()) == []
+
+
+def test_bad_allowed_hosts_are_refused_before_anything_starts(tmp_path):
+    from .helpers import cnn_search
+
+    port = str(_free_port())
+    for bad, says in (("http://cnn.example/", "is not a host name"), ("*", "would accept any Host header")):
+        out = cnn_search("ui", "--runs-dir", str(tmp_path), "--port", port, "--allowed-hosts", bad, timeout=60)
+        assert out.returncode == 1 and out.stdout == "", out.stderr
+        assert out.stderr.startswith("error: --allowed-hosts: ") and out.stderr.count("\n") == 1, out.stderr
+        assert says in out.stderr
+    assert not (tmp_path / "mlflow.db").exists()  # mlflow never ran on the store
+
+
+_BEYOND = r"""
+import fcntl, http.client, json, socket, struct, subprocess, sys, time
+
+with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:  # this namespace's loopback up (SIOC[GS]IFFLAGS)
+    flags = struct.unpack("16sh", fcntl.ioctl(s, 0x8913, struct.pack("16sh", b"lo", 0)))[1]
+    fcntl.ioctl(s, 0x8914, struct.pack("16sh", b"lo", flags | 1))
+runs, log, port = sys.argv[1], sys.argv[2], int(sys.argv[3])
+command = [sys.executable, "-m", "search", "ui", "--runs-dir", runs, "--host", "0.0.0.0", "--port", str(port)]
+proc = subprocess.Popen([*command, "--allowed-hosts", "cnn.example"], stdout=open(log, "w"), stderr=subprocess.STDOUT)
+
+
+def ask(method, host, origin=None, path="/"):
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    headers = {"Host": host, "Content-Type": "application/json", **({"Origin": origin} if origin else {})}
+    body = b'{"experiment_ids": ["0"], "name": "new"}' if method == "POST" else None
+    connection.request(method, path, body=body, headers=headers)
+    return connection.getresponse().status
+
+
+try:
+    for _ in range(600):
+        try:
+            if ask("GET", f"127.0.0.1:{port}") == 200:
+                break
+        except OSError:
+            time.sleep(0.5)
+    typed, machine = f"cnn.example:{port}", f"{socket.gethostname()}:{port}"
+    found = {
+        "typed": ask("GET", typed), "machine": ask("GET", machine), "spoofed": ask("GET", f"evil.example:{port}"),
+        "same origin": ask("POST", typed, f"http://{typed}", "/ajax-api/2.0/mlflow/runs/search"),
+        "foreign origin": ask("POST", typed, "http://evil.example", "/ajax-api/2.0/mlflow/runs/search"),
+        "change": ask("POST", typed, f"http://{typed}", "/ajax-api/2.0/mlflow/experiments/create"),
+    }
+    tables = [row.split() for name in ("/proc/net/tcp", "/proc/net/tcp6") for row in open(name).readlines()[1:]]
+    found["listening"] = sorted(r[1].split(":")[0] for r in tables if r[3] == "0A" and int(r[1].split(":")[1], 16) == port)
+    print(json.dumps(found))
+finally:
+    proc.terminate()
+    proc.wait(timeout=60)
+"""
+
+
+def test_ui_beyond_loopback_warns_first_and_answers_only_the_names_it_was_given(tmp_path):
+    """`ui --host 0.0.0.0 --allowed-hosts cnn.example`, in a private network namespace (`unshare -rn`: only
+    its own loopback, so nothing is exposed): a warning on stderr before MLflow starts (no authentication,
+    how to add it, the names accepted); the name given and the machine's name answer, a spoofed one and a
+    foreign origin do not, changes are refused; it listens on every address of the namespace."""
+    import json
+    import shutil
+
+    assert shutil.which("unshare"), "util-linux's unshare is needed"
+    (tmp_path / "runs").mkdir()
+    script, log, port = tmp_path / "beyond.py", tmp_path / "ui.log", _free_port()
+    script.write_text(_BEYOND)
+    out = subprocess.run(
+        ["unshare", "-rn", sys.executable, str(script), str(tmp_path / "runs"), str(log), str(port)],
+        capture_output=True,
+        text=True,
+        timeout=400,
+        env=ENV,
+    )
+    output = log.read_text()
+    assert out.returncode == 0, out.stderr[-3000:] + output[-3000:]
+    found = json.loads(out.stdout.splitlines()[-1])
+    assert found == {
+        "typed": 200,
+        "machine": 200,
+        "spoofed": 403,
+        "same origin": 200,
+        "foreign origin": 403,
+        "change": 403,
+        "listening": ["00000000"],
+    }, output[-3000:]
+    lines = output.splitlines()
+    warning = next(i for i, line in enumerate(lines) if line.startswith("warning: "))
+    assert lines[warning] == (
+        f"warning: cnn-search ui listens on 0.0.0.0:{port}, beyond this machine, and MLflow has no authentication: "
+        "everyone who can reach this port can read every run, experiment and model in the store "
+        "(changes need --allow-writes)."
+    )
+    assert "reverse proxy that authenticates" in lines[warning + 1] and "--app-name basic-auth" in lines[warning + 1]
+    assert lines[warning + 2].startswith("  Host names accepted: localhost, 127.0.0.1, [::1], ")
+    assert "cnn.example" in lines[warning + 2] and "--allowed-hosts NAME" in lines[warning + 2]
+    started = next(i for i, line in enumerate(lines) if line.startswith("[MLflow] Security middleware"))
+    assert warning < started  # said before the server starts

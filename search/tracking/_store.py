@@ -13,8 +13,9 @@ later run failed on ("table ... already exists"). Decisions:
   new ``--runs-dir`` while the workers import TensorFlow on the same cores. The first store a given
   MLflow version makes on a machine is copied, empty, to ``~/.cache/cnn-search/mlflow-VERSION-store.db``
   (``$CNN_SEARCH_CACHE`` or ``$XDG_CACHE_HOME/cnn-search`` if set); later new stores are copies of it
-  with the Default experiment's artifact location and times rewritten as MLflow writes them (the
-  current folder's ``mlruns/0``, now). A template that is missing, unreadable, not an empty store of
+  with the Default experiment's times rewritten (now) and its artifact location, there and in a store
+  migrated afresh, the store's own ``mlartifacts/0`` (MLflow's default is the current folder's
+  ``mlruns/0``). A template that is missing, unreadable, not an empty store of
   that version, or a cache folder that cannot be written, means migrations as before, never an error.
 * **Checked before any trial.** :func:`check_store` (no MLflow import, milliseconds) refuses a file
   that is not an SQLite database, or a folder the store cannot be written in, with the path and the
@@ -189,13 +190,13 @@ def ensure_store(tracking_uri: str) -> None:
         template = template_path()
         if template is not None and _empty_store(template):
             shutil.copyfile(template, tmp)
-            _localise(tmp)
         else:
             client = MlflowClient(tracking_uri=f"sqlite:///{tmp}")
             client.search_experiments(max_results=1)  # runs MLflow's migrations on the temporary file
             client.search_registered_models(max_results=1)
             if template is not None:
                 _keep_template(tmp, template)
+        _localise(tmp, db.parent)
         os.replace(tmp, db)
 
 
@@ -250,9 +251,10 @@ def _keep_template(db: Path, template: Path) -> None:
         log.debug("MLflow store template not kept at %s: %s", template, exc)
 
 
-def _localise(db: Path) -> None:
-    """The Default experiment of a store copied from the template, as MLflow writes it when it creates
-    a store from this folder now: artifacts under ``./mlruns/0``, created and updated now."""
+def _localise(db: Path, runs_dir: Path) -> None:
+    """The Default experiment of a new store, its artifacts in the store's own ``mlartifacts/0`` (MLflow
+    would put them in the current folder's ``mlruns/0``: a run made there through the UI's REST API, with
+    ``ui --allow-writes``, wrote into whatever folder the store was first made from), created now."""
     now = int(time.time() * 1000)
     connection = sqlite3.connect(db, timeout=30)
     try:
@@ -260,7 +262,7 @@ def _localise(db: Path) -> None:
             connection.execute(
                 "UPDATE experiments SET artifact_location = ?, creation_time = ?, last_update_time = ? "
                 "WHERE experiment_id = 0",
-                (str(Path.cwd() / "mlruns" / "0"), now, now),
+                ((runs_dir / "mlartifacts" / "0").resolve().as_uri(), now, now),
             )
     finally:
         connection.close()

@@ -73,6 +73,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING
 
@@ -269,8 +270,6 @@ def dashboard_storage(url: str) -> str:
     """The storage argument for optuna-dashboard from an Optuna storage URL as ``--storage`` takes it
     (a ``.journal`` path, ``journal:///path``, or a database URL); a journal that does not exist is
     a :class:`UIError` (the dashboard would only say it cannot guess the storage)."""
-    from pathlib import Path
-
     if url.startswith("journal:///"):
         url = url.removeprefix("journal://")
     if "://" in url:
@@ -294,6 +293,10 @@ def serve_ui(
     grace: float = GRACE,
     optuna: str | None = None,
     on_dashboard: Callable[[str], object] | None = None,
+    artifacts: Path,
+    allowed_hosts: Sequence[str] = (),
+    allow_writes: bool = False,
+    warn: Callable[[str], object] | None = None,
 ) -> int:
     """Serve the MLflow UI on the store ``uri`` at ``host:port`` until a signal or the server ends.
 
@@ -308,8 +311,16 @@ def serve_ui(
     at ``host:port + 1`` beside MLflow, in a process group of its own handled the same way; it is
     checked before anything starts, and ``on_dashboard(url)`` is called once it answers. Either server
     ending ends both.
+
+    Who may reach it and what they may do (search/tracking/_ui_guard.py): the ``Host`` names accepted
+    (``allowed_hosts`` adds some), read-only unless ``allow_writes``, artifacts from ``artifacts`` (the
+    runs dir's ``mlartifacts``, never the current folder's); beyond loopback ``warn(text)`` (default:
+    to stderr) is called before the server starts.
     """
+    from search.tracking._ui_guard import exposure, mlflow_server
+
     check_port(host, port)
+    seen = exposure(host, port, allowed_hosts, allow_writes=allow_writes)
     dashboard: list[str] | None = None
     if optuna is not None:
         try:
@@ -322,10 +333,23 @@ def serve_ui(
     check_store(uri)  # a store that cannot be used is said here, not by a server that never answers
     ensure_store(uri)  # made whole under the store's lock, never by the server's own migrations beside a search
     url = _local_url(host, port)
-    cmd = [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", uri, "--host", host, "--port", str(port)]
-    child_env = dict(os.environ if env is None else env)
-    child_env["MLFLOW_SERVER_ENABLE_JOB_EXECUTION"] = "false"  # no GenAI job workers (~1.6 GB)
+    if seen.beyond_loopback:
+        (warn or (lambda text: print(text, file=sys.stderr, flush=True)))(seen.warning())
+    with mlflow_server(uri, seen, artifacts=artifacts, env=os.environ if env is None else env) as (cmd, child_env):
+        child_env["MLFLOW_SERVER_ENABLE_JOB_EXECUTION"] = "false"  # no GenAI job workers (~1.6 GB)
+        planned: list[_Plan] = [("the MLflow server", url, on_ready, cmd)]
+        if dashboard is not None:
+            where = _local_url(host, port + 1) + "dashboard"
+            planned.append(("optuna-dashboard", where, on_dashboard or (lambda _: None), dashboard))
+        return _serve(planned, child_env, ready_timeout, grace)
 
+
+_Plan = tuple[str, str, Callable[[str], object], list[str]]  # a server's name, url, on_ready and command
+
+
+def _serve(planned: list[_Plan], child_env: dict[str, str], ready_timeout: float, grace: float) -> int:
+    """Start each server of ``planned`` in a process group of its own, watch them (:func:`_watch`) and
+    stop them all, whatever the way out."""
     caught: list[int] = []
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
@@ -342,14 +366,9 @@ def serve_ui(
     try:
         with _subreaper():
             try:
-                proc = subprocess.Popen(cmd, env=child_env, start_new_session=True, preexec_fn=_die_with_parent())
-                servers.append(_Server("the MLflow server", proc, url, on_ready))
-                if dashboard is not None:
-                    proc = subprocess.Popen(
-                        dashboard, env=child_env, start_new_session=True, preexec_fn=_die_with_parent()
-                    )
-                    where = _local_url(host, port + 1) + "dashboard"
-                    servers.append(_Server("optuna-dashboard", proc, where, on_dashboard or (lambda _: None)))
+                for name, url, on_ready, cmd in planned:
+                    proc = subprocess.Popen(cmd, env=child_env, start_new_session=True, preexec_fn=_die_with_parent())
+                    servers.append(_Server(name, proc, url, on_ready))
                 return _watch(servers, caught, ready_timeout)
             finally:
                 for server in servers:  # all asked at once, then each waited for
