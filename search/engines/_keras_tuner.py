@@ -253,6 +253,8 @@ def run_tuner(
 
             def record(arch: Any, result: Any, run_id: str) -> None:
                 rows[number] = own[number] = row_of(number, arch, result, source.params)
+                if number < start_points:  # the rows say which trials were the space's start points
+                    rows[number]["start_point"] = number
                 rows_file.parent.mkdir(parents=True, exist_ok=True)
                 rows_file.write_text(json.dumps(own, default=str))
 

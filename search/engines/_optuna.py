@@ -596,6 +596,7 @@ def trial_rows(study: optuna.Study) -> list[dict[str, Any]]:
                 "architecture": t.user_attrs.get("summary", ""),
                 "reason": t.user_attrs.get("reason") or "",
                 "hyperparameters": dict(t.params),
+                **({"start_point": t.user_attrs["start_point"]} if "start_point" in t.user_attrs else {}),
                 **(t.user_attrs.get("measured") or {}),
             }
         )

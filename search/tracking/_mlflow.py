@@ -251,7 +251,26 @@ class Tracker:
             backend=record["backend"],
         )
         self.client.set_registered_model_alias(name, "champion", version)
+        self.log_paid(parent_run_id, trial)
         return f"models:/{name}@champion"
+
+    def log_paid(self, parent_run_id: str, winner: int) -> None:
+        """What searching paid over the space's start points, on the search's run and said
+        (:mod:`search.tracking._paid`)."""
+        import logging
+
+        from mlflow.entities import Metric
+
+        from search.tracking._paid import search_paid
+
+        paid = search_paid(self.client, parent_run_id, winner)
+        if paid is None:
+            return
+        metrics, tags, line = paid
+        now = _now_ms()
+        self.client.log_batch(parent_run_id, metrics=[Metric(k, v, now, 0) for k, v in metrics.items()])
+        self.log(parent_run_id, tags=tags)
+        logging.getLogger("search").info("%s", line)
 
     def trial_run(self, experiment_id: str, parent_run_id: str, number: int) -> str | None:
         """The run id of trial ``number``'s child run, if one was written."""

@@ -1,0 +1,67 @@
+"""What searching paid: the winner against the space's own start points (issue 32, item 5).
+
+A space's start points are hand-designed architectures tried first; a search whose winner is one of them
+added nothing over its defaults. So when the winner is registered, the search's MLflow run gets:
+
+* ``best_start_point_val_accuracy``: the best validation accuracy (at its best epoch) of any start point;
+* ``gain_over_start_points``: the winner's validation accuracy minus that, in points (0 when a start point
+  won; negative only where the champion rule is not the best validation accuracy, e.g. a re-check);
+* tag ``winner_from``: ``start point N`` (also when a sampled trial drew exactly a start point's parameters:
+  that is the start point trained again, whatever its seed made of it) or ``search``;
+
+and ``run`` says it beside the winner: "trial 14 won, +5.7 points of validation accuracy over the best start
+point" or "a start point won (start point 0): more trials or epochs may find better". Validation, never test:
+the test split is evaluated once, for the winner only. Nothing is said for a space without start points.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from search._goal import GOAL
+
+log = logging.getLogger("search")
+
+
+def search_paid(client: Any, parent_run_id: str, winner: int) -> tuple[dict[str, float], dict[str, str], str] | None:
+    """(metrics, tags, the line to say) for the search under ``parent_run_id`` whose winner is trial
+    ``winner``; None when it has no start point with a validation accuracy, or the winner has none."""
+    experiment_id = client.get_run(parent_run_id).info.experiment_id
+    runs = client.search_runs(
+        [experiment_id], filter_string=f"tags.mlflow.parentRunId = '{parent_run_id}'", max_results=50_000
+    )
+    values: dict[int, float] = {}
+    params: dict[int, dict[str, str]] = {}
+    starts: dict[int, int] = {}  # trial -> start point index
+    for run in runs:
+        tags = run.data.tags
+        if tags.get("phase") == "recheck" or "trial" not in tags or GOAL.best_metric not in run.data.metrics:
+            continue
+        trial = int(tags["trial"])
+        values[trial], params[trial] = float(run.data.metrics[GOAL.best_metric]), dict(run.data.params)
+        if "start_point" in tags:
+            starts[trial] = int(tags["start_point"])
+    if not starts or winner not in values:
+        return None
+    best_start = max(starts, key=lambda t: (values[t], -t))
+    base, won = values[best_start], values[winner]
+    gain = 100 * (won - base)
+    # a sampled trial that drew a start point's very parameters is that start point trained again
+    same = starts.get(winner, next((starts[t] for t in starts if params[t] == params[winner]), None))
+    if same is not None:
+        again = "" if winner in starts else f", its parameters drawn again in trial {winner}"
+        source = f"start point {same}"
+        line = (
+            f"a start point won (start point {same}{again}): the search found nothing better than the space's "
+            f"own defaults in {len(values)} trials; more trials or epochs may help"
+        )
+        gain = 0.0 if winner in starts else gain
+    else:
+        source = "search"
+        line = (
+            f"trial {winner} won, {gain:+.1f} points of validation accuracy over the best start point "
+            f"(start point {starts[best_start]}, trial {best_start}: {base:.4f})"
+        )
+    metrics = {"best_start_point_val_accuracy": base, "gain_over_start_points": gain}
+    return metrics, {"winner_from": source}, line

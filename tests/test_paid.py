@@ -1,0 +1,71 @@
+"""What searching paid over the space's start points (issue 32, item 5): recorded on the search's MLflow
+run, said by `run`, marked by `trials`. Real tiny searches on digits; the start point is made deliberately
+poor (a learning rate that cannot learn in one epoch) or the only good choice, so who wins is known."""
+
+from __future__ import annotations
+
+import textwrap
+
+import pytest
+
+from .helpers import cnn_search, runs_of
+
+SPACE = """\
+name: paid
+blocks:
+  depth: 1
+  filters: 8
+  kernel_size: 3
+  activation: relu
+  pooling: max
+head:
+  pooling: flatten
+  dense_layers: 0
+training:
+  optimizer: adam
+  learning_rate: [{rates}]
+  batch_size: 32
+  epochs: 1
+start:
+  - training/learning_rate: {start}
+"""
+
+
+def _search(tmp_path, *, rates: str, start: float):
+    space = tmp_path / "paid.yaml"
+    space.write_text(textwrap.dedent(SPACE.format(rates=rates, start=start)))
+    runs = tmp_path / "runs"
+    args = ["run", str(space), "--trials", "4", "--epochs", "1", "--seed", "0", "--workers", "1"]
+    out = cnn_search(*args, "--runs-dir", str(runs), "--no-report")
+    assert out.returncode == 0, out.stderr[-3000:]
+    (parent,), _ = runs_of(runs, "paid-digits")
+    listed = cnn_search("trials", "paid-digits", "--runs-dir", str(runs))
+    assert listed.returncode == 0, listed.stderr[-2000:]
+    return out.stderr, parent, listed.stdout
+
+
+def test_a_poor_start_point_is_beaten_and_the_gain_recorded_and_said(tmp_path):
+    said, parent, listed = _search(tmp_path, rates="0.0000001, 0.003, 0.01", start=0.0000001)
+    gain = parent.data.metrics["gain_over_start_points"]
+    assert gain > 10  # points of validation accuracy: 1e-7 stays near chance in one epoch
+    assert parent.data.tags["winner_from"] == "search"
+    assert parent.data.metrics["best_start_point_val_accuracy"] < 0.5
+    line = next(x for x in said.splitlines() if "over the best start point" in x)
+    assert f"+{gain:.1f} points of validation accuracy over the best start point (start point 0, trial 0" in line
+    assert "start point 0: conv" in " ".join(listed.split())
+
+
+@pytest.mark.parametrize("engine", ["optuna", "keras-tuner"])
+def test_a_search_won_by_its_start_point_says_so(tmp_path, engine):
+    space = tmp_path / "paid.yaml"
+    space.write_text(textwrap.dedent(SPACE.format(rates="0.01, 0.0000001, 0.00000001", start=0.01)))
+    runs = tmp_path / "runs"
+    name = "paid-digits" if engine == "optuna" else "paid-digits-keras-tuner"
+    args = ["run", str(space), "--trials", "3", "--epochs", "1", "--seed", "0", "--engine", engine]
+    out = cnn_search(*args, "--runs-dir", str(runs), "--no-report")
+    assert out.returncode == 0, out.stderr[-3000:]
+    (parent,), _ = runs_of(runs, name)
+    assert parent.data.tags["winner_from"] == "start point 0"  # itself, or its parameters drawn again
+    assert parent.data.metrics["gain_over_start_points"] < 5  # 0, or a retraining's noise
+    assert "a start point won (start point 0" in out.stderr and "the search found nothing better" in out.stderr
+    assert "more trials or epochs may help" in out.stderr
