@@ -10,6 +10,13 @@ the output's note: a grey image made RGB, a colour image made grey, transparency
 resize), then given as raw 0-255 pixel values: rescaling is inside the model. An image over
 Pillow's pixel limit (``Image.MAX_IMAGE_PIXELS``) is refused before it is decoded
 (:mod:`search.data._pixels`).
+
+Hostile input (a damaged model file or bundle, a FIFO as an image) is refused in one line before it
+is loaded or read: :mod:`search.export._checks`. Each image is looked at by path (a regular file, not
+too large) just before it is read, after the model is loaded: a model's error is said first, as
+before. A model that loads but asks for an input that is not an image (another rank, an unfixed
+size, 2 channels, over :data:`MAX_INPUT_PIXELS`), gives an output that is not one row of classes per
+image, or has a ``labels.json`` naming another number of classes, is one line too.
 """
 
 from __future__ import annotations
@@ -22,6 +29,8 @@ from search._errors import SearchError
 from search.export._checks import check_bundle, labels_of, regular_file
 from search.export._runtimes import FILES, RUNTIMES, UnsafeModelError, check_bare, load_runner
 
+#: The largest input (height x width) a model may ask images to be resized to (8192 x 8192).
+MAX_INPUT_PIXELS = 1 << 26
 _SUFFIXES = {".keras": "keras", ".tflite": "tflite", ".onnx": "onnx"}
 
 
@@ -113,6 +122,32 @@ def _conversions(img: Any, channels: int) -> list[str]:
     return notes
 
 
+def image_shape(shape: tuple[int, ...], path: Path) -> tuple[int, ...]:
+    """The model's input (height, width, channels), or one line: a damaged or foreign model may want another
+    rank, a size it does not fix, or channels an image does not have."""
+    if len(shape) != 3 or min(shape) < 1 or shape[2] not in (1, 3) or shape[0] * shape[1] > MAX_INPUT_PIXELS:
+        raise SearchError(
+            f"{path}: the model's input is not an image; expected (height, width, 1 or 3 channels) after the batch, "
+            f"at most {MAX_INPUT_PIXELS:,} pixels, received {shape} (-1: a size it does not fix). Predict with a "
+            "model cnn-search exported"
+        )
+    return shape
+
+
+def _probabilities(runner: Any, batch: Any, path: Path) -> Any:
+    """``runner(batch)`` as an (images, classes) array; an output of another shape (a damaged or foreign
+    model that still runs) is one line, not an ``IndexError`` where the classes are ranked."""
+    import numpy as np
+
+    probabilities = np.asarray(runner(batch), dtype="float32")
+    if probabilities.ndim != 2 or probabilities.shape[0] != len(batch) or probabilities.shape[1] < 1:
+        raise SearchError(
+            f"{path}: expected one row of class probabilities per image ({len(batch)}, classes), received an "
+            f"output of shape {probabilities.shape}; predict with a model cnn-search exported"
+        )
+    return probabilities
+
+
 def predict(
     model: str | Path, images: Sequence[str | Path], *, top_k: int = 3, runtime: str | None = None
 ) -> list[dict[str, Any]]:
@@ -124,13 +159,16 @@ def predict(
     if not images:
         raise SearchError("expected at least one image")
     runtime, path, labels, vouched = _resolve(Path(model), runtime)
-    for image in images:  # a FIFO or a folder is refused before any model is loaded
-        regular_file(Path(image), "image")
     if not vouched:
         check_bare(runtime, path)
     runner = load_runner(runtime, path)
-    loaded = [_image(Path(p), runner.input_shape) for p in images]
-    probabilities = np.asarray(runner(np.stack([a for a, _ in loaded])))
+    loaded = [_image(Path(p), image_shape(runner.input_shape, path)) for p in images]
+    probabilities = _probabilities(runner, np.stack([a for a, _ in loaded]), path)
+    if labels is not None and len(labels) != probabilities.shape[1]:
+        raise SearchError(
+            f"{path}: the model gives {probabilities.shape[1]} classes but its labels.json names {len(labels)}; "
+            "expected one name per class: fix labels.json, or move it away to name the classes by index"
+        )
     names = labels or [str(i) for i in range(probabilities.shape[1])]
     results = []
     for image, (_, note), row in zip(images, loaded, probabilities, strict=True):

@@ -6,6 +6,8 @@ raw pixel values in, ``(n, classes)`` probabilities out.
 
 from __future__ import annotations
 
+import contextlib
+import io
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -18,11 +20,23 @@ from search._errors import SearchError
 class Runner:
     """A loaded model: ``runner(images) -> probabilities``; ``input_shape`` is (height, width, channels)."""
 
-    def __init__(self, run: Callable[[Any], Any], input_shape: tuple[int, ...]) -> None:
-        self.run, self.input_shape = run, tuple(int(d) for d in input_shape)
+    def __init__(self, run: Callable[[Any], Any], input_shape: Any) -> None:
+        self.run, self.input_shape = run, _dims(input_shape)
 
     def __call__(self, images: Any) -> Any:
         return self.run(images)
+
+
+def _dims(dims: Any) -> tuple[int, ...]:
+    """Sizes as whole numbers, -1 for one that is not (a symbolic or unknown size of a damaged or foreign model):
+    ``predict`` says so in one line (:func:`search.export._predict.image_shape`), not a ``ValueError`` here."""
+    out = []
+    for d in dims:
+        try:
+            out.append(int(d))
+        except (TypeError, ValueError):
+            out.append(-1)
+    return tuple(out)
 
 
 class UnsafeModelError(SearchError):
@@ -146,8 +160,11 @@ def _onnx_runner(path: Path) -> Runner:
     import numpy as np
     import onnxruntime as ort
 
+    options = ort.SessionOptions()
+    options.log_severity_level = 3  # errors only: a damaged file is said in one line below
     try:
-        session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        with contextlib.redirect_stdout(io.StringIO()):  # onnxruntime prints an "EP Error" banner, then retries
+            session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
     except Exception as exc:  # onnxruntime raises (InvalidProtobuf, Fail...) on a damaged file
         first = (str(exc).strip() or type(exc).__name__).splitlines()[0]
         raise SearchError(f"{path}: not a valid ONNX model ({first[:160]}); expected a .onnx file as exported") from exc
