@@ -20,6 +20,7 @@ the largest label + 1; the input shape is the images'.
 
 from __future__ import annotations
 
+import os
 import tempfile
 import time
 from collections import Counter
@@ -224,4 +225,120 @@ def keras_tuner_loop(
         "best_val_accuracy": float(best_trial.score) if best_trial.score is not None else None,
         "trials": len(done),
         "states": dict(Counter({"COMPLETED": "complete"}.get(t.status, str(t.status).lower()) for t in done)),
+    }
+
+
+# -- the competent loop (issue 32; ../shared/BENCHMARKING.md "the strongest version of the alternative") -------------
+def competent_model(trial: Any, input_shape: tuple[int, ...], num_classes: int, train_x: np.ndarray) -> Any:
+    """:func:`hand_model`'s space with what a competent user adds: inputs standardised by a
+    ``keras.layers.Normalization`` adapted on the training split (not x/255 alone)."""
+    import keras
+
+    normalise = keras.layers.Normalization(axis=None)
+    normalise.adapt(train_x.astype("float32"))
+    inner = hand_model(
+        lambda n, lo, hi: trial.suggest_int(n, lo, hi),
+        lambda n, c: trial.suggest_categorical(n, c),
+        lambda n, lo, hi, log=False: trial.suggest_float(n, lo, hi, log=log),
+        input_shape,
+        num_classes,
+    )
+    model = keras.Sequential([keras.Input(input_shape), normalise, *inner.layers[1:]])  # Normalization for Rescaling
+    model.compile(optimizer=inner.optimizer, loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    return model
+
+
+def _competent_worker(args: tuple[Any, ...]) -> None:
+    """One process of :func:`competent_loop` (one TensorFlow thread), on the shared journal."""
+    npz_split, journal, folder, trials, epochs, seed, deadline, hard_deadline = args
+    os.environ["TF_NUM_INTRAOP_THREADS"] = os.environ["TF_NUM_INTEROP_THREADS"] = "1"
+    import keras
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    with np.load(npz_split) as d:
+        train, val = (d["x_tr"], d["y_tr"]), (d["x_val"], d["y_val"])
+        num_classes = int(d["classes"])
+    keras.utils.set_random_seed(seed + os.getpid() % 1000)
+    storage = optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(journal))
+    study = optuna.load_study(study_name="competent", storage=storage, sampler=optuna.samplers.TPESampler(seed=None))
+    callbacks = [_deadline_callback(hard_deadline)] if hard_deadline else []
+
+    def objective(trial: optuna.Trial) -> float:
+        keras.backend.clear_session()
+        model = competent_model(trial, tuple(train[0].shape[1:]), num_classes, train[0])
+        stop = keras.callbacks.EarlyStopping("val_accuracy", patience=3, mode="max", restore_best_weights=True)
+        best, waited = 0.0, 0
+        for epoch in range(epochs):  # one fit per epoch: Optuna's pruner, early stopping by hand
+            history = model.fit(*train, batch_size=32, epochs=1, validation_data=val, verbose=0, callbacks=callbacks)
+            value = history.history["val_accuracy"][-1]
+            if value > best:
+                best, waited = value, 0
+                model.save(os.path.join(folder, f"trial-{trial.number}.keras"))  # its best epoch, kept
+            else:
+                waited += 1
+            if waited >= stop.patience or (hard_deadline and time.time() >= hard_deadline):
+                break
+            trial.report(best, epoch)
+            if trial.should_prune():
+                raise optuna.TrialPruned()
+        return best
+
+    remaining = None if deadline is None else max(0.0, deadline - time.time())
+    study.optimize(
+        objective,
+        timeout=remaining,
+        callbacks=[optuna.study.MaxTrialsCallback(trials, states=None)],
+    )
+
+
+def competent_loop(
+    train: Split,
+    val: Split,
+    test: Split,
+    *,
+    trials: int,
+    epochs: int,
+    timeout: float | None = None,
+    hard_timeout: float | None = None,
+    seed: int | None = None,
+    num_classes: int | None = None,
+    workers: int = 2,
+) -> dict[str, Any]:
+    """The loop a competent user writes: the same space and TPE + MedianPruner, inputs standardised
+    (:func:`competent_model`), early stopping (patience 3) that keeps each trial's best epoch, the best
+    trial's best-epoch model tested once, and as many processes as cnn-search uses (``workers`` on one
+    ``JournalStorage``, Optuna's documented way, one TensorFlow thread each)."""
+    import multiprocessing
+
+    import keras
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    _, num_classes = _prepare(train, val, test, seed=seed, num_classes=num_classes)
+    start = time.perf_counter()
+    with tempfile.TemporaryDirectory() as folder:
+        journal = os.path.join(folder, "study.journal")
+        storage = optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(journal))
+        optuna.create_study(
+            study_name="competent", storage=storage, direction="maximize", pruner=optuna.pruners.MedianPruner()
+        )
+        split = os.path.join(folder, "split.npz")
+        np.savez(split, x_tr=train[0], y_tr=train[1], x_val=val[0], y_val=val[1], classes=num_classes)
+        deadline = None if timeout is None else time.time() + timeout
+        hard = None if hard_timeout is None else time.time() + hard_timeout
+        job = (split, journal, folder, trials, epochs, seed or 0, deadline, hard)
+        with multiprocessing.get_context("spawn").Pool(workers) as pool:
+            pool.map(_competent_worker, [job] * workers)
+        study = optuna.load_study(study_name="competent", storage=storage)
+        best = study.best_trial
+        model = keras.saving.load_model(os.path.join(folder, f"trial-{best.number}.keras"))
+        _, accuracy = model.evaluate(*test, verbose=0)
+        done = study.trials
+    return {
+        "wall": time.perf_counter() - start,
+        "test_accuracy": float(accuracy),
+        "best_val_accuracy": float(best.value),
+        "trials": len(done),
+        "states": dict(Counter(t.state.name.lower() for t in done)),
     }
