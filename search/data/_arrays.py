@@ -126,6 +126,26 @@ def convert_color(x: np.ndarray, color_mode: ColorMode) -> np.ndarray:
     return grey
 
 
+def color_note(mode: ColorMode, *, coloured: int, total: int, grey: int | None = None) -> str | None:
+    """The line saying what ``color_mode`` ``mode`` changes in ``total`` images of which ``coloured`` have colour
+    (and ``grey`` are stored with one channel; default: all the others), or None when nothing is converted:
+    colour made grayscale loses it; grey images all made RGB only repeat their channel. Mixed folders made RGB
+    by default are not said (that is the default's rule)."""
+    grey = total - coloured if grey is None else grey
+    if mode == "grayscale" and coloured:
+        shown = "the images are" if coloured == total else f"{coloured:,} of {total:,} images are"
+        return (
+            f"{shown} RGB (3 channels); color_mode grayscale takes 1 channel: converted to grayscale (luma), "
+            "their colour lost; leave color_mode unset (or rgb) to keep it"
+        )
+    if mode == "rgb" and grey == total:
+        return (
+            "the images are grayscale (1 channel); color_mode rgb takes 3 channels: the grey channel repeated "
+            "(nothing lost, 3 times the input); leave color_mode unset to keep 1 channel"
+        )
+    return None
+
+
 def resize(x: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     """Bilinear, anti-aliased resize to ``size`` (height, width), the same op as the folder pipeline."""
     if x.shape[1:3] == size:

@@ -29,7 +29,9 @@ class DataBundle:
 
     Images are uint8 ``(h, w, c)`` raw pixels (0..255; the models rescale inside themselves),
     labels int32 class indices ``0..num_classes-1``. ``fingerprint`` identifies the content and the
-    split (16 hex digits of a SHA-256), ``skipped`` lists the files left out, as ``(path, reason)``.
+    split (16 hex digits of a SHA-256), ``skipped`` lists the files left out, as ``(path, reason)``;
+    ``conversions`` says, one line each, what loading changed in the images' colour (RGB images made
+    grayscale by ``color_mode``, or the reverse), empty when nothing was converted.
     """
 
     source: str
@@ -39,6 +41,7 @@ class DataBundle:
     store: Store = field(repr=False)
     seed: int = 0
     skipped: list[tuple[str, str]] = field(default_factory=list)
+    conversions: tuple[str, ...] = ()
 
     @property
     def num_classes(self) -> int:
@@ -160,6 +163,7 @@ class DataBundle:
         for name in self.class_names:
             lines.append(f"{name:<{width}} " + " ".join(f"{per_class[s][name]:>10}" for s in SPLITS))
         lines.append(f"{'total':<{width}} " + " ".join(f"{counts[s]:>10}" for s in SPLITS))
+        lines += [f"converted: {line}" for line in self.conversions]
         lines.append(f"skipped: {len(self.skipped)} file(s)")
         lines += [f"  {path}: {reason}" for path, reason in self.skipped]
         return "\n".join(lines)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from pathlib import Path
 
 from search._errors import Problem, SearchError
 
@@ -35,3 +36,24 @@ def fail(what: str, *, expected: str | None = None, received: str | None = None,
     if hint:
         text += f" {hint}"
     return DataError(text)
+
+
+def special_kind(path: Path) -> str | None:
+    """What stands at ``path`` when it is there but is no regular file ("a folder", "a FIFO (named pipe)",
+    a socket, a device: reading a FIFO would hang), or None when nothing is there or it is a regular file."""
+    import stat
+
+    try:
+        mode = path.stat().st_mode
+    except (OSError, ValueError):
+        return None
+    if stat.S_ISREG(mode):
+        return None
+    kinds = (
+        (stat.S_ISDIR, "a folder"),
+        (stat.S_ISFIFO, "a FIFO (named pipe)"),
+        (stat.S_ISSOCK, "a socket"),
+        (stat.S_ISCHR, "a character device"),
+        (stat.S_ISBLK, "a block device"),
+    )
+    return next((name for test, name in kinds if test(mode)), "not a regular file")

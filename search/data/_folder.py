@@ -9,11 +9,18 @@ Rules (decisions recorded here and in the README):
   file named ``.png``, a format TensorFlow cannot decode); a bad file is skipped and reported with
   its reason, or the whole folder is refused under ``strict=True``;
 * a symbolic link that resolves outside the root is refused the same way (skipped, or an error
-  under ``strict``); inside the root, every real folder is walked first, then the links to folders,
-  each real folder once: a link back into the walk (a loop, a second way to the same images) is
-  skipped and said ("counted once"), and a link that cannot be followed (links pointing at each other)
-  is skipped with the system's reason, so a walk always ends and no folder's images count twice; a
-  link to one file inside the root is an image of the link's class (a deliberate reuse);
+  under ``strict``): it is not followed, not even once (the root is the dataset a search records and
+  reloads; a link out of it may reach anything, ``/`` included); inside the root, every real folder is
+  walked first, then the class folders that are links, then the links to folders inside the classes,
+  each real folder once (by its real path): a link back into the walk (a loop, a second way to the
+  same images, a class folder linked to another class's) is skipped and said with the number of
+  images it would have counted again ("its N image(s) counted once"), and a link that cannot be
+  followed (links pointing at each other) is skipped with the system's reason, so a walk always ends,
+  no folder's images count twice and the images of a class stay in it; a link to one file inside
+  the root is an image of the link's class (a deliberate reuse, as before);
+* a class folder whose name is not UTF-8 is named with those bytes escaped (``c\\xe9t``), and the
+  paths go to ``tf.data`` as bytes, so such files are read (a data root not UTF-8 is refused by
+  :func:`search.data.load_dataset`: MLflow cannot record it);
 * an image with more pixels than Pillow's ``Image.MAX_IMAGE_PIXELS`` (a decompression-bomb guard)
   is skipped the same way, its size and the limit given as the reason; Pillow's warning between
   the limit and twice it counts as the refusal too (:mod:`search.data._pixels`);
@@ -69,28 +76,9 @@ def scan_folder(root: Path, *, strict: bool = False) -> Scan:
     """List and check every image under ``root``; see the module docstring for the rules."""
     if not root.is_dir():
         raise fail(f"{root}: no such folder", expected="a folder of class sub-folders", received=str(root))
-    real_root = root.resolve()
     skipped: list[tuple[str, str]] = []
-    classes: list[tuple[str, list[str]]] = []
-    seen: dict[Path, str] = {real_root: str(root)}  # every folder and file walked, by its real path
-    found: list[tuple[str, str, bool]] = []  # (class name, path, a second way to a class folder already found)
-    for entry in sorted(os.scandir(root), key=lambda e: (e.is_symlink(), e.name)):
-        try:
-            if entry.name.startswith(".") or not entry.is_dir():
-                continue
-        except OSError as exc:
-            skipped.append((entry.path, f"a symbolic link that cannot be followed ({exc.strerror or exc})"))
-            continue
-        if not _outside(entry, real_root, skipped):
-            target = Path(entry.path).resolve()
-            found.append((entry.name, entry.path, target in seen))
-            seen.setdefault(target, entry.path)  # registered first: a link into another class is not walked
-    links_of: list[list[Path]] = []
-    for name, path, again in sorted(found):
-        links_of.append([])
-        classes.append((name, [] if again else list(_images(Path(path), real_root, skipped, seen, links_of[-1]))))
-    _follow(classes, links_of, real_root, skipped, seen)
-    _check_classes(root, classes)
+    classes = _walk(root, root.resolve(), skipped)
+    _check_classes(root, classes, dict(skipped))
     paths = [(path, label) for label, (_, files) in enumerate(classes) for path in files]
     with bomb_warnings_as_errors(), ThreadPoolExecutor(max_workers=min(8, (os.cpu_count() or 1) + 2)) as pool:
         results = list(pool.map(lambda item: _check_image(*item), paths))
@@ -104,17 +92,65 @@ def scan_folder(root: Path, *, strict: bool = False) -> Scan:
             f"BMP or GIF images inside the dataset root, received:\n{listing}",
             paths=[path for path, _ in skipped],
         )
-    names = tuple(name for name, _ in classes)
+    names = class_names([name for name, _ in classes])
     kept = {f.label for f in files}
-    for label, name in enumerate(names):
+    for label, (name, _) in enumerate(classes):
         if label not in kept:
             bad = [path for path, reason in skipped if Path(path).is_relative_to(Path(root) / name)]
             raise fail(
-                f"{Path(root) / name}: class {name!r} has no readable image",
+                f"{Path(root) / name}: class {names[label]!r} has no readable image",
                 expected="at least one readable image per class",
                 received=f"{len(bad)} file(s), all skipped (" + "; ".join(_reasons(bad, skipped)) + ")",
             )
     return Scan(root, names, files, tuple(skipped))
+
+
+def class_names(folders: list[str]) -> tuple[str, ...]:
+    """The class names of the class folders: a folder name whose bytes are not UTF-8 (kept by Python as
+    surrogates, which no file, JSON or MLflow text can hold) is named with those bytes escaped
+    (``c\\xe9t``); two folders that would then share a name are refused."""
+    names = tuple(os.fsencode(name).decode("utf-8", "backslashreplace") for name in folders)
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        raise fail(
+            f"two class folders named {twice[0]!r}",
+            expected="class folder names that differ once their bytes that are not UTF-8 are escaped",
+            received=", ".join(repr(f) for f, n in zip(folders, names, strict=True) if n == twice[0]),
+            hint="Rename one of them (UTF-8 names).",
+        )
+    return names
+
+
+def _walk(root: Path, real_root: Path, skipped: list[tuple[str, str]]) -> list[tuple[str, list[str]]]:
+    """The class folders of ``root`` and the image paths of each, sorted by class name: the real class folders
+    first, then the class folders that are links (a link to the root or to a folder already walked is no
+    class: skipped and said), then the links to folders found inside them (:func:`_follow`)."""
+    try:
+        entries = sorted(os.scandir(root), key=lambda e: e.name)
+    except OSError as exc:
+        raise fail(
+            f"{root}: cannot read this folder ({exc.strerror or exc})",
+            expected="a readable folder of class sub-folders",
+            received=str(root),
+            hint="Check its permissions.",
+        ) from None
+    seen: dict[Path, str] = {real_root: str(root)}  # every folder walked, by its real path: the path reaching it
+    found: list[tuple[str, list[str], list[Path]]] = []  # (class name, its images, its links to folders)
+    for link in (False, True):
+        for entry in entries:
+            try:
+                if entry.name.startswith(".") or entry.is_symlink() != link or not entry.is_dir():
+                    continue
+            except OSError as exc:
+                skipped.append((entry.path, f"a symbolic link that cannot be followed ({exc.strerror or exc})"))
+                continue
+            if not _outside(entry, real_root, skipped) and _first(Path(entry.path), seen, skipped):
+                links: list[Path] = []
+                found.append((entry.name, list(_images(Path(entry.path), real_root, skipped, seen, links)), links))
+    found.sort(key=lambda item: item[0])
+    classes = [(name, files) for name, files, _ in found]
+    _follow(classes, [links for _, _, links in found], real_root, skipped, seen)
+    return classes
 
 
 def _reasons(bad: list[str], skipped: list[tuple[str, str]]) -> list[str]:
@@ -122,8 +158,16 @@ def _reasons(bad: list[str], skipped: list[tuple[str, str]]) -> list[str]:
     return [f"{Path(p).name}: {reasons[p]}" for p in bad[:3]] + (["..."] if len(bad) > 3 else [])
 
 
-def _check_classes(root: Path, classes: list[tuple[str, list[str]]]) -> None:
+def _check_classes(root: Path, classes: list[tuple[str, list[str]]], reasons: dict[str, str]) -> None:
     empty = [name for name, files in classes if not files]
+    unread = next((name for name in empty if str(root / name) in reasons), None)
+    if unread is not None:  # a class folder the system would not list: not "empty"
+        raise fail(
+            f"{root / unread}: class folder {unread!r} cannot be read",
+            expected="a class folder whose images can be listed",
+            received=reasons[str(root / unread)],
+            hint="Check its permissions (the user running the search must be able to list it).",
+        )
     if empty:
         raise fail(
             f"{root / empty[0]}: empty class folder {empty[0]!r}"
@@ -157,15 +201,17 @@ def _outside(entry: os.DirEntry[str], real_root: Path, skipped: list[tuple[str, 
 def _images(
     folder: Path, real_root: Path, skipped: list[tuple[str, str]], seen: dict[Path, str], links: list[Path]
 ) -> Iterator[str]:
-    """Image paths under ``folder``, sorted, depth first. Links to folders are not followed here but put
-    in ``links``, followed once the real folders are all walked (:func:`_follow`); ``seen`` maps each real
+    """Image paths under ``folder``, sorted, depth first, walked with a stack of listings (not recursion, so
+    a folder nested thousands deep is walked too). Links to folders are not followed here but put in
+    ``links``, followed once the real folders are all walked (:func:`_follow`); ``seen`` maps each real
     folder walked to the path it was reached by."""
-    try:
-        entries = sorted(os.scandir(folder), key=lambda e: e.name)
-    except OSError as exc:
-        skipped.append((str(folder), f"cannot read this folder ({exc.strerror or exc})"))
-        return
-    for entry in entries:
+    stack = [(_listing(folder, skipped), folder.resolve())]  # (entries left, the folder's real path)
+    while stack:
+        listing, real = stack[-1]
+        entry = next(listing, None)
+        if entry is None:
+            stack.pop()
+            continue
         if entry.name.startswith("."):
             continue
         try:
@@ -178,22 +224,53 @@ def _images(
             continue
         if is_dir and entry.is_symlink():
             links.append(Path(entry.path))
-        elif is_dir and _first(Path(entry.path), seen, skipped):
-            yield from _images(Path(entry.path), real_root, skipped, seen, links)
+        elif is_dir and _first(Path(entry.path), seen, skipped, real / entry.name):  # no link: no resolve
+            stack.append((_listing(Path(entry.path), skipped), real / entry.name))
         elif is_file:
             yield entry.path
         elif not is_dir:
             skipped.append((entry.path, "not a regular file (a broken link?)"))
 
 
-def _first(folder: Path, seen: dict[Path, str], skipped: list[tuple[str, str]]) -> bool:
-    """Whether ``folder`` is reached for the first time (recorded); else it is skipped and said."""
-    target = folder.resolve()
+def _listing(folder: Path, skipped: list[tuple[str, str]]) -> Iterator[os.DirEntry[str]]:
+    """The entries of ``folder`` sorted by name; none (the folder skipped and said) when it cannot be read."""
+    try:
+        with os.scandir(folder) as scan:
+            return iter(sorted(scan, key=lambda e: e.name))
+    except OSError as exc:
+        skipped.append((str(folder), f"cannot read this folder ({exc.strerror or exc})"))
+        return iter(())
+
+
+def _first(folder: Path, seen: dict[Path, str], skipped: list[tuple[str, str]], target: Path | None = None) -> bool:
+    """Whether ``folder`` (whose real path is ``target``, found when not given) is reached for the first time
+    (recorded); else it is skipped and said, with the number of images the link would have counted again."""
+    target = folder.resolve() if target is None else target
     if target in seen:
-        skipped.append((str(folder), f"the same folder as {seen[target]} (reached again by a link): counted once"))
+        n = _count_images(target)
+        skipped.append(
+            (str(folder), f"the same folder as {seen[target]} (reached again by a link): its {n} image(s) counted once")
+        )
         return False
     seen[target] = str(folder)
     return True
+
+
+def _count_images(folder: Path) -> int:
+    """Image files under ``folder``, links not followed (so the count always ends): for the message only."""
+    count, stack = 0, [folder]
+    while stack:
+        for entry in _listing(stack.pop(), []):
+            if entry.name.startswith("."):
+                continue
+            try:
+                if entry.is_dir(follow_symlinks=False):
+                    stack.append(Path(entry.path))
+                elif Path(entry.name).suffix.lower() in IMAGE_EXTENSIONS:
+                    count += 1
+            except OSError:
+                continue
+    return count
 
 
 def _follow(

@@ -9,7 +9,7 @@ from typing import Final
 
 import numpy as np
 
-from search.data._arrays import COLOR_MODES, ColorMode, convert_color, resize
+from search.data._arrays import COLOR_MODES, ColorMode, color_note, convert_color, resize
 from search.data._bundle import DataBundle, fingerprint
 from search.data._errors import fail
 from search.data._folder import scan_folder
@@ -69,7 +69,7 @@ def load_dataset(
     seed = check_seed(seed)
     if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
         raise fail("limit: wrong value", expected="an integer >= 1", received=repr(limit))
-    text = os.fspath(source)
+    text = _check_text(os.fspath(source))
     if text != "shapes":
         for name, value in (("count", count), ("num_classes", num_classes)):
             if value is not None:
@@ -194,7 +194,26 @@ def _from_pool(
         fingerprint=fingerprint(store, pool.class_names),
         store=store,
         seed=seed,
+        conversions=_said(source, _pool_note(x, mode)),
     )
+
+
+def _pool_note(x: np.ndarray, mode: ColorMode | None) -> str | None:
+    """What ``mode`` changes in arrays ``x`` (all RGB, or all grey): None when it converts nothing."""
+    if mode is None or x.shape[-1] == (1 if mode == "grayscale" else 3):
+        return None
+    return color_note(mode, coloured=len(x) if x.shape[-1] == 3 else 0, total=len(x))
+
+
+def _said(source: str, note: str | None) -> tuple[str, ...]:
+    """``note`` (a colour conversion) logged as a warning on the ``search`` logger, so a search says it on
+    screen (``run`` shows the ``search`` logger), and kept for the bundle; nothing when None."""
+    if note is None:
+        return ()
+    import logging
+
+    logging.getLogger("search").warning("%s: %s", source, note)
+    return (note,)
 
 
 def _from_folder(
@@ -214,18 +233,9 @@ def _from_folder(
     if size is None:  # the most common size; ties go to the larger image
         size = max(Counter(f.size for f in files).items(), key=lambda item: (item[1], item[0]))[0]
     coloured = sum(f.color for f in files)
+    note = None if mode is None else color_note(mode, coloured=coloured, total=len(files))
     if mode is None:
         mode = "rgb" if coloured else "grayscale"
-    elif mode == "grayscale" and coloured:  # asked for: said, with how many images lose their colour
-        import logging
-
-        logging.getLogger("search").warning(
-            "%s: %d of %d image(s) have colour; color_mode grayscale: they are converted to grayscale "
-            "(1 channel). Leave color_mode unset to keep colour (RGB, 3 channels)",
-            root,
-            coloured,
-            len(files),
-        )
     if limit is not None:
         keep = stratified_take(labels, limit, seed=seed)
         files, labels = tuple(files[i] for i in keep), labels[keep]
@@ -249,7 +259,24 @@ def _from_folder(
         store=store,
         seed=seed,
         skipped=list(scan.skipped),
+        conversions=_said(str(root), note),
     )
+
+
+def _check_text(text: str) -> str:
+    """A source whose name is not UTF-8 (bytes Python keeps as surrogates) is refused: the search records
+    it in MLflow and loads it again from there, and neither takes such a name."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        shown = os.fsencode(text).decode("utf-8", "backslashreplace")
+        raise fail(
+            f"{shown}: the path is not UTF-8 text",
+            expected="a dataset path whose name is UTF-8 (it is recorded in MLflow and reloaded from there)",
+            received=f"a name holding bytes that are not UTF-8 ({shown})",
+            hint="Rename the folder, or make a link to it with a UTF-8 name and pass the link.",
+        ) from None
+    return text
 
 
 def _check_size(image_size: int | tuple[int, int] | None) -> tuple[int, int] | None:

@@ -16,7 +16,7 @@ from typing import Any, Final
 import numpy as np
 
 from search.data._arrays import as_images, as_labels, check_label_range
-from search.data._errors import DataError, fail
+from search.data._errors import DataError, fail, special_kind
 
 _DOWNLOAD_TIMEOUT_S: Final = 30.0
 
@@ -125,7 +125,15 @@ def load_npz(path: Path) -> Pool:
     import zipfile
 
     if not path.is_file():
-        raise fail(f"{path}: no such file", expected="an .npz file with arrays x and y", received=str(path))
+        kind = special_kind(path)
+        raise fail(
+            f"{path}: " + (f"not a file but {kind}" if kind else "no such file"),
+            expected="an .npz file with arrays x and y",
+            received=kind or str(path),
+            hint="A folder of class sub-folders is read as images when its name does not end in .npz."
+            if kind == "a folder"
+            else None,
+        )
     try:
         with path.open("rb") as file:
             head = file.read(64)

@@ -8,6 +8,7 @@ the pipeline never holds more than a few batches unless it is cached.
 
 from __future__ import annotations
 
+import os
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
@@ -134,7 +135,7 @@ class FileStore(Store):
         import tensorflow as tf
 
         decode = _decoder(self.image_shape)
-        ds = tf.data.Dataset.from_tensor_slices(tf.constant(chosen, dtype=tf.string))
+        ds = tf.data.Dataset.from_tensor_slices(tf.constant(_as_bytes(chosen), dtype=tf.string))
         for i, image in enumerate(ds.map(decode, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)):
             out[i] = image.numpy()
         return out
@@ -145,13 +146,19 @@ class FileStore(Store):
         paths, labels = self.splits[split]
         n = len(labels)
         decode = _decoder(self.image_shape)
-        ds = tf.data.Dataset.from_tensor_slices((tf.constant(paths, dtype=tf.string), tf.constant(labels)))
+        ds = tf.data.Dataset.from_tensor_slices((tf.constant(_as_bytes(paths), dtype=tf.string), tf.constant(labels)))
         if cache:  # decode once, then shuffle the decoded images
             ds = ds.map(lambda p, y: (decode(p), y), num_parallel_calls=tf.data.AUTOTUNE).cache()
             return ds.shuffle(n, seed=shuffle_seed, reshuffle_each_iteration=True) if shuffle_seed is not None else ds
         if shuffle_seed is not None:  # shuffle the paths (a few bytes each), then decode: memory stays bounded
             ds = ds.shuffle(n, seed=shuffle_seed, reshuffle_each_iteration=True)
         return ds.map(lambda p, y: (decode(p), y), num_parallel_calls=tf.data.AUTOTUNE)
+
+
+def _as_bytes(paths: Sequence[str]) -> list[bytes]:
+    """The paths as the file system's bytes (``os.fsencode``): a name that is not UTF-8 (its bytes kept as
+    surrogates by Python) cannot become a ``tf.string`` as text, but its bytes open the same file."""
+    return [os.fsencode(path) for path in paths]
 
 
 def decode_with_pillow(path: str, image_shape: tuple[int, int, int]) -> np.ndarray:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from search._errors import Problem, SpaceError
+from search.data._errors import special_kind
 from search.space._parse import did_you_mean
 from search.space._space import Space
 
@@ -42,8 +43,15 @@ def resolve_space(name_or_path: str | Path) -> Path:
         )
     if path.suffix in (".yaml", ".yml") or path.parent != Path("."):
         if not path.is_file():
+            kind = special_kind(path)  # a FIFO would hang the read: said by its kind, not "no such file"
             raise SpaceError(
-                Problem("", "no such file", expected="a YAML file or a shipped space name", received=text, file=text)
+                Problem(
+                    "",
+                    f"not a file but {kind}" if kind else "no such file",
+                    expected="a YAML file or a shipped space name",
+                    received=kind or text,
+                    file=text,
+                )
             )
         return path
     shipped = spaces_dir() / f"{text}.yaml"
