@@ -100,6 +100,7 @@ class SearchRecord:
             "data_fingerprint": self.data.fingerprint,
             "data_seed": str(self.data.seed),
             "skipped_files": str(len(self.data.skipped)),
+            **({"data_conversions": "; ".join(self.data.conversions)} if self.data.conversions else {}),
         }
         params = {
             "engine": self.engine,

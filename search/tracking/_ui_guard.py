@@ -1,4 +1,4 @@
-"""Who may reach `cnn-search ui`, and what they may do there (docs/RELIABILITY.md row 33).
+"""Who may reach `cnn-search ui`, and what they may do there (docs/RELIABILITY.md row 40).
 
 MLflow's server has no authentication of its own (only the separate ``--app-name basic-auth`` app):
 whoever reaches its port reads and, through its REST API, changes every run. :func:`mlflow_server`
