@@ -405,7 +405,7 @@ def test_a_port_that_does_not_speak_http_yet_is_not_an_answer():
         server.server_close()
 
 
-# -- who may reach it, and what they may do (row 33) ---------------------------------------------------
+# -- who may reach it, and what they may do (row 40) ---------------------------------------------------
 
 
 def _ask(port: int, method: str, path: str, *, host=None, origin=None, body=None) -> tuple[int, str]:
