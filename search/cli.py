@@ -736,7 +736,8 @@ def trials_command(
         typer.echo(json.dumps(rows, indent=2, default=str))
     elif format == "csv":
         buffer = io.StringIO()
-        writer = csv.DictWriter(buffer, fieldnames=[k for k in rows[0] if k != "hyperparameters"] if rows else [])
+        columns = dict.fromkeys(k for r in rows for k in r)  # every row's keys (start_point: the start points')
+        writer = csv.DictWriter(buffer, fieldnames=[k for k in columns if k != "hyperparameters"])
         writer.writeheader()
         for r in rows:
             writer.writerow({k: v for k, v in r.items() if k != "hyperparameters"})

@@ -31,6 +31,7 @@ EXPECTED = {  # name: (image shape, classes, full train/test, quick train/test)
     "textures": ((32, 32, 1), 5, (3000, 1000), (600, 200)),
     "objects": ((64, 64, 3), 4, (2000, 500), (400, 120)),
     "fewshot": ((25, 25, 1), 3, (150, 50), (150, 50)),
+    "photos": ((32, 32, 3), 4, (2000, 800), (400, 200)),
 }
 
 

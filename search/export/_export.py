@@ -45,7 +45,17 @@ from search._errors import SearchError
 from search._goal import CHAMPION_RULE, GOAL, Goal, dominates, parse_goals, pick_on_front
 from search.export._out import check_out, partial_folder, publish, sha256
 from search.export._out import verify_bundle as verify_bundle  # where it was before search.export._out
-from search.export._runtimes import FILES, FORMATS, TABLE, file_size, latency_ms, load_runner, missing_tools, write
+from search.export._runtimes import (
+    FILES,
+    FORMATS,
+    TABLE,
+    InvalidModelError,
+    file_size,
+    latency_ms,
+    load_runner,
+    missing_tools,
+    write,
+)
 
 log = logging.getLogger("search")
 
@@ -525,10 +535,11 @@ def export_search(
                 if hooks.registered():
                     hooks.call("export_written", format=label, path=path)
                 runner = load_runner(fmt, path)
-            except SearchError:
-                raise
             except Exception as exc:  # a converter that cannot take this model (an op it lacks...)
-                why = f"the converter failed: {type(exc).__name__}: {_first_line(exc)}"
+                if isinstance(exc, SearchError) and not isinstance(exc, InvalidModelError):
+                    raise
+                failure = exc.__cause__ if isinstance(exc, InvalidModelError) and exc.__cause__ else exc
+                why = f"the converter failed: {type(failure).__name__}: {_first_line(failure)}"
                 if formats is not None:
                     raise SearchError(f"--format {fmt}: {why}; nothing published") from None
                 not_produced[label] = why

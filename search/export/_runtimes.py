@@ -43,6 +43,11 @@ class UnsafeModelError(SearchError):
     """A model that needs code to load (``.h5``, ``Lambda`` layers, custom objects): refused."""
 
 
+class InvalidModelError(SearchError):
+    """A model file its runtime cannot load (damaged, or not that format): raised ``from`` the runtime's own
+    error, so an export whose converter wrote such a file can say what the converter did."""
+
+
 def file_size(path: Path) -> int:
     """Bytes of a written format: a file, or every file of a folder (SavedModel)."""
     return sum(p.stat().st_size for p in path.rglob("*") if p.is_file()) if path.is_dir() else path.stat().st_size
@@ -167,7 +172,9 @@ def _onnx_runner(path: Path) -> Runner:
             session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
     except Exception as exc:  # onnxruntime raises (InvalidProtobuf, Fail...) on a damaged file
         first = (str(exc).strip() or type(exc).__name__).splitlines()[0]
-        raise SearchError(f"{path}: not a valid ONNX model ({first[:160]}); expected a .onnx file as exported") from exc
+        raise InvalidModelError(
+            f"{path}: not a valid ONNX model ({first[:160]}); expected a .onnx file as exported"
+        ) from exc
     first = session.get_inputs()[0]
     return Runner(lambda x: session.run(None, {first.name: np.asarray(x, "float32")})[0], first.shape[1:])
 

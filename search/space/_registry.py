@@ -37,8 +37,9 @@ def resolve_space(name_or_path: str | Path) -> Path:
                 "",
                 "a folder, not a space",
                 expected="a space's YAML file or one of " + ", ".join(list_spaces()) + " (cnn-search spaces)",
-                received=f"the folder {text}",
+                received="a folder",
                 hint="A folder of images is the data: cnn-search run SPACE --data FOLDER.",
+                file=text,
             )
         )
     if path.suffix in (".yaml", ".yml") or path.parent != Path("."):

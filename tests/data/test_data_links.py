@@ -160,7 +160,8 @@ def test_a_folder_given_as_the_space_is_said_to_be_a_folder(tmp_path, make_folde
         from search.space import load_space
 
         load_space(root)
-    assert f"received the folder {root}" in str(info.value) and "--data FOLDER" in str(info.value)
+    assert str(info.value).startswith(f"{root}: ") and "received a folder" in str(info.value)
+    assert "--data FOLDER" in str(info.value)
     out = cnn_search("run", str(root), "--runs-dir", str(tmp_path / "runs"))
     assert out.returncode == 1 and "a folder, not a space" in out.stderr and "Traceback" not in out.stderr
     assert "cnn-search spaces" in out.stderr and len(out.stderr.strip().splitlines()) == 1
