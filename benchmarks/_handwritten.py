@@ -248,6 +248,10 @@ def competent_model(trial: Any, input_shape: tuple[int, ...], num_classes: int, 
     return model
 
 
+#: Epochs without a better validation accuracy after which a competent trial stops.
+PATIENCE = 3
+
+
 def _competent_worker(args: tuple[Any, ...]) -> None:
     """One process of :func:`competent_loop` (one TensorFlow thread), on the shared journal."""
     npz_split, journal, folder, trials, epochs, seed, deadline, hard_deadline = args
@@ -267,9 +271,9 @@ def _competent_worker(args: tuple[Any, ...]) -> None:
     def objective(trial: optuna.Trial) -> float:
         keras.backend.clear_session()
         model = competent_model(trial, tuple(train[0].shape[1:]), num_classes, train[0])
-        stop = keras.callbacks.EarlyStopping("val_accuracy", patience=3, mode="max", restore_best_weights=True)
         best, waited = 0.0, 0
-        for epoch in range(epochs):  # one fit per epoch: Optuna's pruner, early stopping by hand
+        for epoch in range(epochs):  # one fit per epoch: Optuna's pruner, and Keras's EarlyStopping by hand
+            # (restore_best_weights: the best epoch's model is the one saved)
             history = model.fit(*train, batch_size=32, epochs=1, validation_data=val, verbose=0, callbacks=callbacks)
             value = history.history["val_accuracy"][-1]
             if value > best:
@@ -277,7 +281,7 @@ def _competent_worker(args: tuple[Any, ...]) -> None:
                 model.save(os.path.join(folder, f"trial-{trial.number}.keras"))  # its best epoch, kept
             else:
                 waited += 1
-            if waited >= stop.patience or (hard_deadline and time.time() >= hard_deadline):
+            if waited >= PATIENCE or (hard_deadline and time.time() >= hard_deadline):
                 break
             trial.report(best, epoch)
             if trial.should_prune():

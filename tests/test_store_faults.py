@@ -57,6 +57,16 @@ def _tiny_session(runs: Path, name: str):
     )
 
 
+def _two_trials(tmp_path: Path) -> tuple[Path, list[str], Path, bytes]:
+    """A finished 2-trial tiny search: (runs dir, its run arguments, its journal, the journal's bytes)."""
+    runs = tmp_path / "runs"
+    args = ["run", "tiny", "--epochs", "1", "--seed", "0", "--runs-dir", str(runs)]
+    first = cnn_search(*args, "--trials", "2")
+    assert first.returncode == 0, first.stderr[-2000:]
+    journal = runs / "optuna.journal"
+    return runs, args, journal, journal.read_bytes()
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
@@ -102,12 +112,7 @@ def test_more_workers_than_the_machine_or_the_trials_allow_are_capped_and_said(t
 def test_a_torn_journal_tail_is_dropped_with_a_backup_and_the_rerun_completes(tmp_path):
     """Row 18: a journal cut mid-line (a kill or a full disk during a write) used to be appended to,
     and every later command failed with a JSONDecodeError."""
-    runs = tmp_path / "runs"
-    args = ["run", "tiny", "--epochs", "1", "--seed", "0", "--runs-dir", str(runs)]
-    first = cnn_search(*args, "--trials", "2")
-    assert first.returncode == 0, first.stderr[-2000:]
-    journal = runs / "optuna.journal"
-    whole = journal.read_bytes()
+    runs, args, journal, whole = _two_trials(tmp_path)
     os.truncate(journal, len(whole) - 40)
 
     again = cnn_search(*args, "--trials", "3")
@@ -381,12 +386,7 @@ def test_two_workers_failing_the_same_stale_trial_do_not_crash(tmp_path, monkeyp
 def test_a_journal_that_lost_only_its_last_newline_keeps_its_last_record(tmp_path):
     """Issue 31, item 4: an append that lost only its newline left a whole last record; it was dropped as
     torn and a finished trial's record lost."""
-    runs = tmp_path / "runs"
-    args = ["run", "tiny", "--epochs", "1", "--seed", "0", "--runs-dir", str(runs)]
-    first = cnn_search(*args, "--trials", "2")
-    assert first.returncode == 0, first.stderr[-2000:]
-    journal = runs / "optuna.journal"
-    whole = journal.read_bytes()
+    runs, args, journal, whole = _two_trials(tmp_path)
     assert whole.endswith(b"\n")
     records = whole.count(b"\n")
     journal.write_bytes(whole[:-1])

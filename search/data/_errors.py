@@ -41,12 +41,17 @@ def fail(what: str, *, expected: str | None = None, received: str | None = None,
 def special_kind(path: Path) -> str | None:
     """What stands at ``path`` when it is there but is no regular file ("a folder", "a FIFO (named pipe)",
     a socket, a device: reading a FIFO would hang), or None when nothing is there or it is a regular file."""
-    import stat
-
     try:
         mode = path.stat().st_mode
     except (OSError, ValueError):
         return None
+    return mode_kind(mode)
+
+
+def mode_kind(mode: int) -> str | None:
+    """:func:`special_kind` of a file's ``st_mode``: None for a regular file."""
+    import stat
+
     if stat.S_ISREG(mode):
         return None
     kinds = (

@@ -36,13 +36,13 @@ import os
 import resource
 import select
 import signal
-import stat
 import time
 import warnings
 from pathlib import Path
 from typing import Any, NoReturn
 
 from search._errors import SearchError
+from search.data._errors import mode_kind
 
 #: The largest image or model file ``predict`` reads.
 MAX_FILE_BYTES = 1 << 30
@@ -50,14 +50,6 @@ MAX_FILE_BYTES = 1 << 30
 MAX_TEXT_BYTES = 1 << 20
 #: How long the child trying a bare ``.tflite`` may take (it takes about 11 ms for the tiny space's model).
 TFLITE_CHECK_SECONDS = 60.0
-
-_KINDS = {
-    stat.S_IFDIR: "a folder",
-    stat.S_IFIFO: "a named pipe (FIFO)",
-    stat.S_IFCHR: "a character device",
-    stat.S_IFBLK: "a block device",
-    stat.S_IFSOCK: "a socket",
-}
 
 
 def regular_file(path: Path, what: str) -> None:
@@ -68,8 +60,8 @@ def regular_file(path: Path, what: str) -> None:
         raise SearchError(f"{path}: no such {what}") from None
     except OSError as exc:
         raise SearchError(f"{path}: cannot read this {what} ({exc.strerror or exc})") from None
-    if not stat.S_ISREG(info.st_mode):
-        kind = _KINDS.get(stat.S_IFMT(info.st_mode), "not a regular file")
+    kind = mode_kind(info.st_mode)
+    if kind is not None:
         raise SearchError(f"{path}: expected a regular {what} file, received {kind}")
     if info.st_size > MAX_FILE_BYTES:
         raise SearchError(
