@@ -88,7 +88,7 @@ def _full_path(exc: BaseException) -> str | None:
     """The path ``exc`` failed to write because the disk is full ('' when it does not say), else ``None``."""
     if isinstance(exc, OSError) and exc.errno in _FULL_ERRNOS:
         return str(exc.filename2 or exc.filename or "")
-    if isinstance(exc, sqlite3.OperationalError | sqlite3.DatabaseError) and _SQLITE_FULL in str(exc):
+    if isinstance(exc, sqlite3.DatabaseError) and _SQLITE_FULL in str(exc):  # OperationalError among them
         return ""
     if type(exc).__name__ in ("MlflowException", "OperationalError") and _SQLITE_FULL in str(exc):
         return ""
