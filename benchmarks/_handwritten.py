@@ -4,10 +4,10 @@ Space (the same as benchmarks/spaces/reference.yaml): Rescaling(1/255), 1-3 bloc
 16/32/64, kernel 3/5, relu/elu, padding same) + MaxPooling2D(2), Flatten, Dense(32/64/128, relu),
 Dropout(0..0.5), softmax; Adam with learning rate 1e-4..1e-2 (log); batch 32; no batch norm.
 
-- :func:`optuna_loop`: Optuna TPE (seed 0) + MedianPruner, one ``fit`` call per epoch so the pruner
-  can act; the trial's value is its best validation accuracy; the winner's model (as it stands after
-  its last epoch) is evaluated once on the test split.
-- :func:`keras_tuner_loop`: KerasTuner RandomSearch (seed 0), its usual recipe
+- :func:`optuna_loop`: Optuna TPE (seeded with ``seed``, 0 when None) + MedianPruner, one ``fit`` call
+  per epoch so the pruner can act; the trial's value is its best validation accuracy; the winner's model
+  (as it stands after its last epoch) is evaluated once on the test split.
+- :func:`keras_tuner_loop`: KerasTuner RandomSearch (seeded alike), its usual recipe
   (``tuner.search(..., epochs=E, validation_data=...)``), ``get_best_models(1)`` evaluated once on test.
 
 Both take a wall-clock budget, counted from where the search starts (after imports, as
@@ -151,7 +151,7 @@ def optuna_loop(
 
     start = time.perf_counter()
     study = optuna.create_study(
-        direction="maximize", sampler=optuna.samplers.TPESampler(seed=0), pruner=optuna.pruners.MedianPruner()
+        direction="maximize", sampler=optuna.samplers.TPESampler(seed=seed or 0), pruner=optuna.pruners.MedianPruner()
     )
     study.optimize(objective, n_trials=trials, timeout=timeout)
     _, accuracy = best["model"].evaluate(*test, verbose=0)
@@ -198,7 +198,7 @@ def keras_tuner_loop(
     with tempfile.TemporaryDirectory() as tmp:
         common = {"directory": tmp, "project_name": "ref", "overwrite": True}
         if timeout is None:
-            tuner = kt.RandomSearch(build, objective="val_accuracy", max_trials=trials, seed=0, **common)
+            tuner = kt.RandomSearch(build, objective="val_accuracy", max_trials=trials, seed=seed or 0, **common)
         else:
             deadline = time.time() + timeout  # counted from here, as cnn-search and Optuna count theirs
 
@@ -208,7 +208,7 @@ def keras_tuner_loop(
                         return {"status": kt.engine.trial.TrialStatus.STOPPED, "values": None}
                     return super().populate_space(trial_id)
 
-            oracle = BudgetOracle(objective=kt.Objective("val_accuracy", "max"), max_trials=trials, seed=0)
+            oracle = BudgetOracle(objective=kt.Objective("val_accuracy", "max"), max_trials=trials, seed=seed or 0)
             tuner = kt.Tuner(oracle=oracle, hypermodel=build, **common)
         _, callbacks = _hard_limit(hard_timeout)
         t0 = time.perf_counter()

@@ -13,6 +13,8 @@ shapes    32x32 grey             6        2400 / 800    480 / 160     cnn-search
 textures  32x32 grey, 100..140   5        3000 / 1000   600 / 200     low contrast: noise-process textures
 objects   64x64 RGB              4        2000 / 500    400 / 120     rotated letters on clutter, colour
 fewshot   25x25 grey             3        150 / 50      same          very few images
+photos    32x32 RGB              4        2000 / 800    400 / 200     report task: patches of real photographs
+surfaces  24x24 grey             6        2400 / 900    480 / 240     report task: real grey signals, structure
 ========  =====================  =======  ============  ============  =======================================
 
 Generation is NumPy (digits: scikit-learn's bundled file and its split; shapes: ``search.data.make_shapes``,
@@ -302,13 +304,74 @@ def _photos(n_train: int, n_test: int, seed: int) -> tuple[np.ndarray, ...]:
     return tuple(out)
 
 
+SURFACES = ("china", "flower", "hopper", "packet", "brain", "terrain")
+
+
+def _surface_sources() -> list[np.ndarray]:
+    """Six real 2-D signals that ship inside installed packages, as float grey images: the four photographs
+    of ``photos`` in grey, Matplotlib's MRI slice (``s1045.ima.gz``, 256x256, 16-bit) and its elevation
+    map of the Jacksboro fault (``jacksboro_fault_dem.npz``, 344x403)."""
+    import gzip
+
+    import matplotlib
+    from PIL import Image
+
+    sources = []
+    for path in _photo_files():
+        with Image.open(path) as img:
+            grey = img.convert("L")
+            scale = 320 / max(grey.size)
+            sources.append(np.asarray(grey.resize((round(grey.width * scale), round(grey.height * scale))), np.float32))
+    data = Path(matplotlib.__file__).parent / "mpl-data" / "sample_data"
+    with gzip.open(data / "s1045.ima.gz") as f:
+        brain = np.frombuffer(f.read(), np.uint16).astype(np.float32).reshape(256, 256)
+    sources.append(brain)
+    with np.load(data / "jacksboro_fault_dem.npz") as dem:
+        sources.append(dem["elevation"].astype(np.float32))
+    return sources
+
+
+def _surfaces(n_train: int, n_test: int, seed: int) -> tuple[np.ndarray, ...]:
+    """Which of six real grey surfaces a 24x24 patch comes from (four photographs, an MRI slice, an
+    elevation map): a 24..64-pixel square at a random place, resized, flipped and rotated by quarter turns
+    at random, from the left 70% of each source for training and the right 30% for test. Each patch is then
+    given a random brightness and contrast (mean 80..170, std 15..50), so that the class is in the patch's
+    structure, not its grey level; flat patches (std under 1) are drawn again."""
+    from PIL import Image
+
+    rng = np.random.default_rng([seed, 7])
+    sources = _surface_sources()
+    out = []
+    for n, (lo, hi) in ((n_train, (0.0, 0.7)), (n_test, (0.7, 1.0))):
+        labels = _balanced_labels(n, len(SURFACES), rng)
+        images = np.empty((n, 24, 24, 1), np.uint8)
+        for i, label in enumerate(labels):
+            source = sources[label]
+            h, w = source.shape
+            while True:
+                side = int(rng.integers(24, 65))
+                x0 = int(rng.integers(int(lo * w), max(int(lo * w) + 1, int(hi * w) - side)))
+                y0 = int(rng.integers(0, h - side))
+                patch = np.asarray(
+                    Image.fromarray(source[y0 : y0 + side, x0 : x0 + side]).resize((24, 24), Image.Resampling.BILINEAR)
+                )
+                if patch.std() >= 1.0:
+                    break
+            patch = np.rot90(patch[:, ::-1] if rng.random() < 0.5 else patch, int(rng.integers(4)))
+            patch = (patch - patch.mean()) / patch.std() * rng.uniform(15, 50) + rng.uniform(80, 170)
+            images[i, ..., 0] = np.clip(np.rint(patch), 0, 255)
+        out += [images, labels]
+    return tuple(out)
+
+
 #: Tuning tasks: the only ones any default of cnn-search (a start point, a learning rate, a pruner setting,
 #: a filter range...) may be chosen on. Report tasks: never used for a choice; the published figures come
 #: from them (../shared/BENCHMARKING.md). The first five were the suite's only tasks until issue 32 and
 #: chose the defaults then (vgg.yaml's start points, its learning rate and batch size, the pruner's start):
-#: they are tuning tasks now, and stay so. ``photos`` (real images, headroom) was added as a report task.
+#: they are tuning tasks now, and stay so. ``photos`` (real photographs, colour) and ``surfaces`` (real grey
+#: signals: photographs, an MRI slice, an elevation map; grey level taken away) were added as report tasks.
 TUNING = ("digits", "shapes", "textures", "objects", "fewshot")
-REPORT = ("photos",)
+REPORT = ("photos", "surfaces")
 
 TASKS: dict[str, Task] = {
     t.name: t
@@ -327,6 +390,7 @@ TASKS: dict[str, Task] = {
         Task("objects", "rotated letters on clutter, RGB", (64, 64, 3), OBJECTS, (2000, 500), (400, 120), _objects),
         Task("fewshot", "150 images, 3 symbols", (25, 25, 1), FEWSHOT, (150, 50), (150, 50), _fewshot),
         Task("photos", "patches of 4 real photos, RGB", (32, 32, 3), PHOTOS, (2000, 800), (400, 200), _photos),
+        Task("surfaces", "patches of 6 real grey surfaces", (24, 24, 1), SURFACES, (2400, 900), (480, 240), _surfaces),
     )
 }
 

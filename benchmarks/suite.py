@@ -89,6 +89,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
+import _suite_report as report  # noqa: E402
 from _tasks import REPORT, TASKS, default_cache, write_task  # noqa: E402
 
 CONTENDERS = {
@@ -100,6 +101,9 @@ CONTENDERS = {
     "cnn-search-defaults": "start points alone",
     "cnn-search-random": "cnn-search, random",
     "cnn-search-nopruner": "cnn-search, no pruner",
+    "cnn-search-tpe": "cnn-search, TPE alone",
+    "cnn-search-strict": "cnn-search, strict median",
+    "cnn-search-old": "cnn-search, rule before #32",
 }
 #: The hand-written loops; the competent one (issue 32) is the one the wall target is measured against.
 HAND = ("optuna", "keras-tuner", "optuna-competent")
@@ -110,12 +114,18 @@ SPACES = {
     "cnn-search-defaults": ("vgg", "vgg"),
     "cnn-search-random": ("vgg", "vgg"),
     "cnn-search-nopruner": ("vgg", "vgg"),
+    "cnn-search-tpe": ("vgg", "vgg"),
+    "cnn-search-strict": ("vgg", "vgg"),
+    "cnn-search-old": ("vgg", "vgg"),
 }
 #: What each cnn-search ablation changes in the README's command (the defaults alone: vgg's 2 start points).
 ABLATIONS = {
     "cnn-search-defaults": ["--trials-override", "2"],
     "cnn-search-random": ["--sampler", "random"],
     "cnn-search-nopruner": ["--pruner", "none"],
+    "cnn-search-tpe": ["--sampler", "tpe"],
+    "cnn-search-strict": ["--pruner", "median-strict"],
+    "cnn-search-old": ["--sampler", "tpe", "--pruner", "median-strict"],
 }
 ROUNDS = ("same", "budget")
 #: Trials asked for in the budget round: the budget, not this, ends the search.
@@ -163,14 +173,28 @@ def timed(cmd: list[str]) -> tuple[subprocess.CompletedProcess[str], float]:
 # -- one contender in a fresh process ------------------------------------------------------------------------------
 
 
-def run_cnn_search(contender: str, npz: Path, *, trials: int, epochs: int, budget: float | None) -> dict[str, Any]:
+def run_cnn_search(
+    contender: str, npz: Path, *, trials: int, epochs: int, budget: float | None, seed: int = 0
+) -> dict[str, Any]:
     space, space_name = SPACES[contender]
     runs = Path(tempfile.mkdtemp(prefix=f"suite-{contender}-"))
     cli = cnn_search_command()
     extra = list(ABLATIONS.get(contender, []))
     if extra[:1] == ["--trials-override"]:  # the start points alone, whatever the budget
         trials, budget, extra = int(extra[1]), None, []
-    cmd = [*cli, "run", space, "--data", str(npz), "--trials", str(trials), "--epochs", str(epochs), "--seed", "0"]
+    cmd = [
+        *cli,
+        "run",
+        space,
+        "--data",
+        str(npz),
+        "--trials",
+        str(trials),
+        "--epochs",
+        str(epochs),
+        "--seed",
+        str(seed),
+    ]
     cmd += ["--runs-dir", str(runs), "--no-report", *extra] + (["--timeout", f"{budget:.1f}"] if budget else [])
     proc, wall = timed(cmd)
     figures: dict[str, Any] = {"wall": wall, "command": " ".join(cmd)}
@@ -200,6 +224,8 @@ def run_cnn_search(contender: str, npz: Path, *, trials: int, epochs: int, budge
         best_val_accuracy=row.get("best_val_accuracy"),
         trials=row.get("trials"),
         states={s: row[s] for s in STATES if row.get(s)},
+        winner_from=row.get("winner_from"),
+        gain_over_start_points=row.get("gain_over_start_points"),
     )
     if figures["test_accuracy"] is None:
         states = ", ".join(f"{k} {v}" for k, v in figures["states"].items()) or "none"
@@ -211,8 +237,10 @@ def run_cnn_search(contender: str, npz: Path, *, trials: int, epochs: int, budge
     return figures
 
 
-def run_hand(contender: str, npz: Path, *, trials: int, epochs: int, budget: float | None) -> dict[str, Any]:
-    cmd = [sys.executable, __file__, "--child", contender, "--data", str(npz)]
+def run_hand(
+    contender: str, npz: Path, *, trials: int, epochs: int, budget: float | None, seed: int = 0
+) -> dict[str, Any]:
+    cmd = [sys.executable, __file__, "--child", contender, "--data", str(npz), "--seeds", str(seed)]
     cmd += ["--trials", str(trials), "--epochs", str(epochs)] + (["--budget", f"{budget:.1f}"] if budget else [])
     proc, wall = timed(cmd)
     line = next((row for row in proc.stdout.splitlines() if row.startswith("RESULT ")), None)
@@ -223,7 +251,7 @@ def run_hand(contender: str, npz: Path, *, trials: int, epochs: int, budget: flo
     return {"wall": wall, **figures}
 
 
-def child(contender: str, npz: Path, *, trials: int, epochs: int, budget: float | None) -> None:
+def child(contender: str, npz: Path, *, trials: int, epochs: int, budget: float | None, seed: int) -> None:
     """One hand-written loop in this process; prints ``RESULT {json}``."""
     import numpy as np
     from _handwritten import competent_loop, keras_tuner_loop, optuna_loop, split_validation
@@ -242,7 +270,7 @@ def child(contender: str, npz: Path, *, trials: int, epochs: int, budget: float 
         epochs=epochs,
         timeout=budget,
         hard_timeout=hard,
-        seed=0,
+        seed=seed,
         num_classes=num_classes,
     )
     print("RESULT " + json.dumps(figures), flush=True)
@@ -257,87 +285,7 @@ def run_contender(contender: str, npz: Path, **kwargs: Any) -> dict[str, Any]:
         return {"wall": None, "error": f"{type(exc).__name__}: {exc}"}
 
 
-# -- tables and targets ----------------------------------------------------------------------------------------------
-
-
-def correct(figures: dict[str, Any] | None, n_test: int) -> int | None:
-    """Test accuracy as a count of correct images (float32 accuracies compare exactly this way)."""
-    if not figures or figures.get("error") or figures.get("test_accuracy") is None:
-        return None
-    return round(figures["test_accuracy"] * n_test)
-
-
-def faster_hand(results: dict[str, dict[str, Any]]) -> float | None:
-    """The faster competent loop's wall when it ran (the target's reference), else the faster hand loop's."""
-    for group in (COMPETENT, HAND):
-        walls = [results[h]["wall"] for h in group if h in results and not results[h].get("error")]
-        if walls:
-            return min(walls)
-    return None
-
-
-def print_round(title: str, results: dict[str, dict[str, Any]], *, accuracy_label: str) -> None:
-    print(title)
-    print(f"  {'contender':<26} {'wall s':>8} {accuracy_label:>10} {'trials':>7} {'vs hand':>8}  states")
-    reference = faster_hand(results)
-    for contender, figures in results.items():
-        label = CONTENDERS[contender]
-        if figures.get("error"):
-            wall = f"{figures['wall']:8.1f}" if figures.get("wall") is not None else f"{'':8}"
-            print(f"  {label:<26} {wall}  FAILED")
-            print("    " + figures["error"].replace("\n", "\n    "))
-            continue
-        ratio = f"{figures['wall'] / reference:7.2f}x" if reference else f"{'':8}"
-        states = ", ".join(f"{k} {v}" for k, v in sorted(figures.get("states", {}).items()))
-        print(
-            f"  {label:<26} {figures['wall']:8.1f} {figures['test_accuracy']:10.4f} {figures['trials']:>7} "
-            f"{ratio}  {states}",
-            flush=True,
-        )
-
-
-def targets(task: dict[str, Any], n_test: int) -> dict[str, Any]:
-    """(a) and (b) for one task. A target holds only when shown: cnn-search without a test accuracy
-    (crashed, or no trial finished) fails it; with no hand loop to compare against it is n/a."""
-    out: dict[str, Any] = {}
-    for key, round_name in (("a", "same"), ("b", "budget")):
-        results = task["rounds"].get(round_name)
-        if results is None or "cnn-search" not in results:
-            continue
-        ours = results["cnn-search"]
-        hands = {h: results[h] for h in HAND if h in results and correct(results[h], n_test) is not None}
-        missing = [h for h in HAND if h not in hands]
-        if not hands:
-            out[key] = {"holds": None, "why": "no hand-written loop to compare with"}
-            continue
-        note = f"; without {', '.join(missing)}" if missing else ""
-        if correct(ours, n_test) is None:
-            out[key] = {"holds": False, "why": "cnn-search gave no test accuracy" + note}
-            continue
-        best = max(correct(h, n_test) or 0 for h in hands.values())
-        mine = correct(ours, n_test) or 0
-        if key == "a":  # the wall against the faster competent loop when it ran (issue 32), else any hand loop
-            walls = [h["wall"] for k, h in hands.items() if k in COMPETENT] or [h["wall"] for h in hands.values()]
-            ratio = ours["wall"] / min(walls)
-            acc_ok, wall_ok = mine >= best, ratio <= 0.5
-            out[key] = {
-                "holds": acc_ok and wall_ok,
-                "accuracy_holds": acc_ok,
-                "wall_holds": wall_ok,
-                "wall_ratio": ratio,
-                "why": f"test acc {ours['test_accuracy']:.4f} vs best hand {best / n_test:.4f} "
-                f"({'ok' if acc_ok else 'lower'}); wall {ratio:.2f}x the faster hand loop "
-                f"({'ok' if wall_ok else 'target <= 0.50x'}){note}",
-            }
-        else:
-            holds = mine > best
-            out[key] = {
-                "holds": holds,
-                "why": f"acc@budget {ours['test_accuracy']:.4f} vs hand loops' best {best / n_test:.4f}"
-                + ("" if holds else " (target: strictly higher)")
-                + note,
-            }
-    return out
+# -- tables and targets: benchmarks/_suite_report.py -------------------------------------------------------------------
 
 
 def verdict(target: dict[str, Any] | None) -> str:
@@ -368,6 +316,99 @@ def parse_list(text: str, allowed: tuple[str, ...] | list[str], what: str) -> li
     return items
 
 
+def budget_of(record: dict[str, Any], scale: int, name: str, quick: bool) -> tuple[float, str]:
+    """``scale`` x the README search's mean wall in this task's first round, else ``scale`` x a fixed figure."""
+    ours = report.stats(record["rounds"].get("same", {}).get("cnn-search"))
+    if ours:
+        return round(scale * ours["wall"], 1), f"{scale}x the README search's mean wall ({ours['wall']:.1f} s)"
+    base = QUICK_BUDGET if quick else BUDGETS[name]
+    return scale * base, f"{scale}x the fixed figure for this task ({base:.0f} s)"
+
+
+def run_round(
+    contenders: list[str], npz: Path, seeds: list[int], *, trials: int, epochs: int, budget: float | None
+) -> dict[str, list[dict[str, Any]]]:
+    results: dict[str, list[dict[str, Any]]] = {}
+    for contender in contenders:
+        results[contender] = []
+        for seed in seeds:
+            figures = run_contender(contender, npz, trials=trials, epochs=epochs, budget=budget, seed=seed)
+            results[contender].append({"seed": seed, **figures})
+    return results
+
+
+def run_task(name: str, args: argparse.Namespace, plan: dict[str, Any]) -> dict[str, Any]:
+    task = TASKS[name]
+    npz = write_task(name, args.cache, seed=args.seed, quick=args.quick)
+    n_train, n_test = task.counts(args.quick)
+    h, w, c = task.shape
+    role = "report task" if name in REPORT else "tuning task (may choose defaults; not a published figure)"
+    print(
+        f"\n== {name} [{role}]: {task.description}; {h}x{w}x{c}, {task.num_classes} classes, "
+        f"{n_train} train / {n_test} test ({npz}); search seeds {', '.join(map(str, plan['seeds']))} ==",
+        flush=True,
+    )
+    record: dict[str, Any] = {
+        "npz": str(npz),
+        "n_train": n_train,
+        "n_test": n_test,
+        "seeds": plan["seeds"],
+        "rounds": {},
+    }
+    trials, epochs, seeds, contenders = plan["trials"], plan["epochs"], plan["seeds"], plan["contenders"]
+
+    def show(title: str, results: dict[str, list[dict[str, Any]]]) -> None:
+        reference = report.reference_wall(results, COMPETENT, HAND)
+        report.print_round(title, results, CONTENDERS, reference=reference)
+
+    if "same" in plan["rounds"]:
+        results = record["rounds"]["same"] = run_round(
+            contenders, npz, seeds, trials=trials, epochs=epochs, budget=None
+        )
+        show(f"round 1: same trials x epochs ({trials} x {epochs}), the README's budget", results)
+    if "budget" in plan["rounds"]:
+        round1 = report.reference_wall(record["rounds"].get("same", {}), COMPETENT, HAND)
+        if args.budget:
+            budget, source = args.budget, "--budget"
+        elif round1:
+            budget, source = round(round1, 1), "the faster hand loop's round-1 mean wall"
+        else:
+            budget, source = (QUICK_BUDGET if args.quick else BUDGETS[name]), "fixed figure for this task"
+        record["budget_s"], record["budget_source"] = budget, source
+        growing = [c for c in contenders if c != "cnn-search-defaults"]
+        results = record["rounds"]["budget"] = run_round(
+            growing, npz, seeds, trials=MANY_TRIALS, epochs=epochs, budget=budget
+        )
+        show(f"round 2: same budget, {budget:.1f} s each ({source}), up to {epochs} epochs a trial", results)
+    for scale in plan["scales"]:
+        budget, source = budget_of(record, scale, name, args.quick)
+        record[f"budget_x{scale}_s"] = budget
+        # the start points alone finish before any budget: their figures are the first round's, not run again
+        growing = [c for c in contenders if c != "cnn-search-defaults"]
+        results = run_round(growing, npz, seeds, trials=MANY_TRIALS, epochs=epochs, budget=budget)
+        record["rounds"][f"x{scale}"] = results
+        show(f"budget x{scale}: {budget:.1f} s each ({source}), --timeout / study.optimize(timeout)", results)
+    record["targets"] = report.targets(record, competent=COMPETENT, hand=HAND)
+    print(f"targets on {name}:")
+    for key, what in TARGET_NAMES.items():
+        if key in record["targets"]:
+            print(f"  ({key}) {what}: {verdict(record['targets'][key])}")
+    if args.figures:
+        drawn = report.draw(name, record, CONTENDERS, args.figures / f"suite-{name}.png")
+        if drawn:
+            record["picture"] = str(drawn)
+            print(f"  picture: {drawn}", flush=True)
+    return record
+
+
+TARGET_NAMES = {
+    "a": "README budget, mean of seeds: test acc >= each competent loop's, wall <= 0.5x the faster",
+    "b": "same budget as the faster hand loop: above every hand loop",
+    "c": "5x budget: gain over the start points alone",
+    "d": "25x budget: more than at 5x",
+}
+
+
 def main() -> None:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # so the running contender is killed with the suite
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -375,32 +416,48 @@ def main() -> None:
     parser.add_argument("--tasks", default=",".join(TASKS), help="comma-separated, of " + ", ".join(TASKS))
     parser.add_argument("--only", default=",".join(CONTENDERS), help="contenders, of " + ", ".join(CONTENDERS))
     parser.add_argument("--trials", type=int, help="round 1 trials (default 20; 3 with --quick)")
-    parser.add_argument("--epochs", type=int, help="epochs per trial (default 20; 2 with --quick)")
-    parser.add_argument("--rounds", default="same,budget", help="same, budget or both")
+    parser.add_argument("--epochs", type=int, help="epochs per trial (default 10, the README's; 2 with --quick)")
+    parser.add_argument("--rounds", default="same", help="same (the README's budget), budget (same wall), or both")
+    parser.add_argument(
+        "--scales", help="budgets as multiples of the README search's wall (default 5,25; 5 with --quick; none)"
+    )
+    parser.add_argument("--seeds", default=None, help="search seeds, comma-separated (default 0,1,2; 0 with --quick)")
     parser.add_argument("--budget", type=float, help="round 2 budget in seconds (default: see the docstring)")
     parser.add_argument("--seed", type=int, default=0, help="the tasks' seed (default 0)")
     parser.add_argument("--cache", type=Path, default=None, help=f"where task files are kept ({default_cache()})")
     parser.add_argument("--json", type=Path, help="write every figure here")
+    parser.add_argument("--figures", type=Path, help="draw one picture per task here (suite-TASK.png)")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--data", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     trials = args.trials or (3 if args.quick else 20)
-    epochs = args.epochs or (2 if args.quick else 20)
+    epochs = args.epochs or (2 if args.quick else 10)
+    seeds_text = args.seeds or ("0" if args.quick else "0,1,2")
+    try:
+        seeds = [int(x) for x in seeds_text.split(",") if x.strip()]
+    except ValueError:
+        raise SystemExit(f"--seeds: expected whole numbers separated by commas, received {seeds_text!r}") from None
     if args.child:
-        child(args.child, args.data, trials=trials, epochs=epochs, budget=args.budget)
+        child(args.child, args.data, trials=trials, epochs=epochs, budget=args.budget, seed=seeds[0])
         return
+    scales_text = args.scales or ("5" if args.quick else "5,25")
+    allowed = [str(k) for k in range(2, 101)]
+    scales = [] if scales_text == "none" else [int(x) for x in parse_list(scales_text, allowed, "scales")]
+    plan = {
+        "trials": trials,
+        "epochs": epochs,
+        "seeds": seeds,
+        "scales": scales,
+        "rounds": parse_list(args.rounds, ROUNDS, "rounds"),
+        "contenders": parse_list(args.only, list(CONTENDERS), "only"),
+    }
     tasks = parse_list(args.tasks, list(TASKS), "tasks")
-    contenders = parse_list(args.only, list(CONTENDERS), "only")
-    rounds = parse_list(args.rounds, ROUNDS, "rounds")
     suite_start = time.perf_counter()
-    report: dict[str, Any] = {
+    figures: dict[str, Any] = {
         "settings": {
+            **{k: plan[k] for k in ("trials", "epochs", "seeds", "scales", "rounds", "contenders")},
             "quick": args.quick,
-            "trials": trials,
-            "epochs": epochs,
-            "rounds": rounds,
-            "contenders": contenders,
-            "seed": args.seed,
+            "task_seed": args.seed,
             "python": sys.executable,
             "cnn_search": " ".join(cnn_search_command()),
             "cpus": os.cpu_count(),
@@ -409,56 +466,27 @@ def main() -> None:
     }
     print(
         f"cnn-search benchmark suite: {'quick' if args.quick else 'full'} mode, tasks {', '.join(tasks)}; "
+        f"search seeds {seeds_text}; budgets x{', x'.join(map(str, scales)) or ' none'}; "
         f"each contender in a fresh process, one after another; {os.cpu_count()} CPU(s)",
         flush=True,
     )
     for name in tasks:
-        task = TASKS[name]
-        npz = write_task(name, args.cache, seed=args.seed, quick=args.quick)
-        n_train, n_test = task.counts(args.quick)
-        h, w, c = task.shape
-        role = "report task" if name in REPORT else "tuning task (may choose defaults; not a published figure)"
-        print(
-            f"\n== {name} [{role}]: {task.description}; {h}x{w}x{c}, {task.num_classes} classes, "
-            f"{n_train} train / {n_test} test ({npz}) ==",
-            flush=True,
-        )
-        record: dict[str, Any] = {"npz": str(npz), "n_train": n_train, "n_test": n_test, "rounds": {}}
-        if "same" in rounds:
-            results = record["rounds"]["same"] = {}
-            for contender in contenders:
-                results[contender] = run_contender(contender, npz, trials=trials, epochs=epochs, budget=None)
-            print_round(f"round 1: same trials x epochs ({trials} x {epochs})", results, accuracy_label="test acc")
-        if "budget" in rounds:
-            round1 = faster_hand(record["rounds"].get("same", {}))
-            if args.budget:
-                budget, source = args.budget, "--budget"
-            elif round1:
-                budget, source = round(round1, 1), "the faster hand loop's round-1 wall"
-            else:
-                budget = QUICK_BUDGET if args.quick else BUDGETS[name]
-                source = "fixed figure for this task"
-            record["budget_s"], record["budget_source"] = budget, source
-            results = record["rounds"]["budget"] = {}
-            for contender in contenders:
-                results[contender] = run_contender(contender, npz, trials=MANY_TRIALS, epochs=epochs, budget=budget)
-            title = f"round 2: same budget, {budget:.1f} s each ({source}), up to {epochs} epochs a trial"
-            print_round(title, results, accuracy_label="acc@budget")
-        record["targets"] = targets(record, n_test)
-        print(f"targets on {name}:")
-        print(f"  (a) same trials: {verdict(record['targets'].get('a'))}")
-        print(f"  (b) same budget: {verdict(record['targets'].get('b'))}", flush=True)
-        report["tasks"][name] = record
+        figures["tasks"][name] = run_task(name, args, plan)
         if args.json:
-            args.json.write_text(json.dumps(report, indent=2))
-    report["suite_seconds"] = time.perf_counter() - suite_start
-    print("\nsummary (targets for cnn-search run with the README's command)")
-    for name, record in report["tasks"].items():
+            args.json.write_text(json.dumps(figures, indent=2))
+    figures["suite_seconds"] = time.perf_counter() - suite_start
+    reported = {n: r for n, r in figures["tasks"].items() if n in REPORT}
+    figures["tpe_vs_random"] = report.tpe_vs_random(reported)
+    print("\nsummary (targets for cnn-search run with the README's command; report tasks are the published figures)")
+    for name, record in figures["tasks"].items():
         marks = {k: {True: "holds", False: "FAILS", None: "n/a"}[v["holds"]] for k, v in record["targets"].items()}
-        print(f"  {name:<10} (a) {marks.get('a', 'not run'):<8} (b) {marks.get('b', 'not run')}")
-    print(f"suite: {report['suite_seconds']:.0f} s")
+        kind = "report" if name in REPORT else "tuning"
+        print(f"  {name:<10} {kind:<7} " + "  ".join(f"({k}) {marks.get(k, '-'):<6}" for k in TARGET_NAMES))
+    for round_name, target in figures["tpe_vs_random"].items():
+        print(f"  default sampler >= random at {round_name}, mean over report tasks: {verdict(target)}")
+    print(f"suite: {figures['suite_seconds']:.0f} s")
     if args.json:
-        args.json.write_text(json.dumps(report, indent=2))
+        args.json.write_text(json.dumps(figures, indent=2))
         print(f"figures: {args.json}")
 
 

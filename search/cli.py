@@ -303,7 +303,14 @@ def run(
             "autokeras: greedy (default), random, bayesian or hyperband.",
         ),
     ] = None,
-    sampler: Annotated[str, typer.Option("--sampler", help="optuna only: tpe, random, qmc, gp or nsga2.")] = "tpe",
+    sampler: Annotated[
+        str,
+        typer.Option(
+            "--sampler",
+            help="optuna only: tpe-local (the default: TPE and local moves around the best trial), tpe, random, "
+            "qmc, gp or nsga2.",
+        ),
+    ] = "tpe-local",
     goals: Annotated[
         str | None,
         typer.Option(
@@ -333,7 +340,9 @@ def run(
             help="Constraint: most KiB of the model file (format of --goals' model_bytes, else TFLite).",
         ),
     ] = None,
-    pruner: Annotated[str, typer.Option("--pruner", help="median, hyperband or none.")] = "median",
+    pruner: Annotated[
+        str, typer.Option("--pruner", help="median (noise-aware), median-strict, hyperband or none.")
+    ] = "median",
     recheck: Annotated[
         int,
         typer.Option(

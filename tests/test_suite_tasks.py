@@ -24,7 +24,7 @@ _spec.loader.exec_module(tasks)
 
 NAMES = list(tasks.TASKS)
 #: Tasks whose full-size generation is cheap enough for a unit test (objects takes ~5 s).
-FULL_CHECKED = ["digits", "shapes", "textures", "fewshot"]
+FULL_CHECKED = ["digits", "shapes", "textures", "fewshot", "surfaces"]
 EXPECTED = {  # name: (image shape, classes, full train/test, quick train/test)
     "digits": ((8, 8, 1), 10, (1347, 450), (1347, 450)),
     "shapes": ((32, 32, 1), 6, (2400, 800), (480, 160)),
@@ -32,6 +32,7 @@ EXPECTED = {  # name: (image shape, classes, full train/test, quick train/test)
     "objects": ((64, 64, 3), 4, (2000, 500), (400, 120)),
     "fewshot": ((25, 25, 1), 3, (150, 50), (150, 50)),
     "photos": ((32, 32, 3), 4, (2000, 800), (400, 200)),
+    "surfaces": ((24, 24, 1), 6, (2400, 900), (480, 240)),
 }
 
 
@@ -134,3 +135,18 @@ def test_textures_are_low_contrast(quick_arrays):
 def test_unknown_task_is_refused():
     with pytest.raises(KeyError, match="unknown task 'cifar'"):
         tasks.make_task("cifar")
+
+
+def test_report_tasks_are_real_images_apart_from_the_tuning_tasks():
+    assert set(tasks.REPORT) == {"photos", "surfaces"} and not set(tasks.REPORT) & set(tasks.TUNING)
+    assert set(tasks.REPORT) | set(tasks.TUNING) == set(tasks.TASKS)
+    assert all(path.is_file() for path in tasks._photo_files())  # shipped inside installed packages
+
+
+def test_surfaces_carry_no_class_in_their_grey_level(quick_arrays):
+    x, y = quick_arrays["surfaces"]["x_train"].astype(float), quick_arrays["surfaces"]["y_train"]
+    means = [x[y == k].mean() for k in range(6)]
+    stds = [x[y == k].std() for k in range(6)]
+    assert max(means) - min(means) < 15 and max(stds) - min(stds) < 10, (means, stds)
+    per_image = x.reshape(len(x), -1).std(axis=1)
+    assert per_image.min() > 5  # no flat patch

@@ -56,7 +56,7 @@ class SearchOptions:
     trials: int = 20
     timeout: float | None = None
     epochs: int | None = None
-    sampler: str = "tpe"
+    sampler: str = "tpe-local"
     pruner: str = "median"
     seed: int | None = None
     runs_dir: Path = Path("runs")

@@ -79,11 +79,11 @@ if TYPE_CHECKING:
     from search.space import Space
     from search.training import TrialResult
 
-SAMPLERS = ("tpe", "random", "gp", "qmc", "nsga2")
+SAMPLERS = ("tpe-local", "tpe", "random", "gp", "qmc", "nsga2")
 #: Trials a supervised worker process runs before a fresh one replaces it, unless told otherwise
 #: (measured: TensorFlow keeps 5-6 MB per trained model in a process; benchmarks/workers.py).
 RECYCLE_AFTER = 50
-PRUNERS = ("median", "hyperband", "none")
+PRUNERS = ("median", "median-strict", "hyperband", "none")
 
 
 def constraint_violations(limits: Mapping[str, float]) -> Callable[[optuna.trial.FrozenTrial], list[float]]:
@@ -121,6 +121,11 @@ def _sampler(name: str, seed: int | None, constraints: Any) -> optuna.samplers.B
 
     if name == "tpe":
         return optuna.samplers.TPESampler(seed=seed, n_startup_trials=5, constraints_func=constraints)
+    if name == "tpe-local":  # the default: TPE, and local moves around the incumbent (search.engines._local)
+        from search.engines._local import LocalSampler
+
+        tpe = optuna.samplers.TPESampler(seed=seed, n_startup_trials=5, constraints_func=constraints)
+        return LocalSampler(tpe, seed=None if seed is None else seed + 1)
     if name == "random":
         return optuna.samplers.RandomSampler(seed=seed)
     if name == "qmc":
@@ -147,12 +152,16 @@ def pruner_startup(start_points: int) -> int:
     return start_points if 2 <= start_points <= 5 else 5
 
 
-def make_pruner(name: str, epochs: int, start_points: int = 0) -> optuna.pruners.BasePruner:
+def make_pruner(name: str, epochs: int, start_points: int = 0, validation_images: int = 0) -> optuna.pruners.BasePruner:
     import optuna
 
     if name == "median":
-        # From the first epoch (no warm-up steps): measured with the README's search on the five suite tasks
-        # (README "Each trial"), the same test accuracy on all five and 74 s against 99 s on objects.
+        # From the first epoch (no warm-up steps), with the validation split's noise allowed for
+        # (search.engines._pruning, issue 32); median-strict is Optuna's MedianPruner, the rule before it.
+        from search.engines._pruning import NoisyMedianPruner
+
+        return NoisyMedianPruner(n_startup_trials=pruner_startup(start_points), validation_images=validation_images)
+    if name == "median-strict":
         return optuna.pruners.MedianPruner(n_startup_trials=pruner_startup(start_points), n_warmup_steps=0)
     if name == "hyperband":
         return optuna.pruners.HyperbandPruner(min_resource=1, max_resource=max(epochs, 1))
@@ -389,9 +398,9 @@ def optimize(
         def record(arch: Architecture, result: TrialResult, run_id: str, trial: optuna.Trial = trial) -> None:
             tell(study, trial, arch, result, run_id, goals=goals)
 
-        queued = trial.user_attrs
+        queued = study._storage.get_trial_user_attrs(trial._trial_id)  # with what the sampler set (local_of)
         # start_point: which of the space's start points; retry_of: the killed trial it reruns
-        tags: dict[str, str] = {k: str(queued[k]) for k in ("start_point", "retry_of") if k in queued}
+        tags: dict[str, str] = {k: str(queued[k]) for k in ("start_point", "retry_of", "local_of") if k in queued}
         with heartbeat(study, trial):
             session.trial(
                 trial.number,
@@ -417,7 +426,7 @@ def _pareto_reporter(
     import optuna
 
     curve: list[float] = []
-    prunes = study.user_attrs.get("pruner", "median") == "median"
+    prunes = study.user_attrs.get("pruner", "median") in ("median", "median-strict")
     startup = pruner_startup(len(session.space.start))
 
     def report(epoch: int, value: float) -> bool:
@@ -944,7 +953,10 @@ def run_worker(
         limits_of(attrs.get("measures")),
     )
     study.pruner = make_pruner(
-        attrs["pruner"], epochs or max(space.training["epochs"].values()), start_points=len(space.start)
+        attrs["pruner"],
+        epochs or max(space.training["epochs"].values()),
+        start_points=len(space.start),
+        validation_images=session.data.counts["validation"],
     )
     trials = int(attrs["target_trials"])
     with session.running(parent) as signals:
@@ -980,7 +992,12 @@ def open_study(session: Session, options: SearchOptions, storage_url: str) -> op
         directions=[g.direction for g in goals],
         load_if_exists=True,
         sampler=make_sampler(options.sampler, options.seed, limits_of(options.measures)),
-        pruner=make_pruner(options.pruner, options.planned_epochs(space), start_points=len(space.start)),
+        pruner=make_pruner(
+            options.pruner,
+            options.planned_epochs(space),
+            start_points=len(space.start),
+            validation_images=session.data.counts["validation"],
+        ),
     )
     identity = check_same_search(dict(study.user_attrs), space, session.data, session.name)
     recorded_goals = tuple(g.metric for g in goals_of(study)) if study.trials else None

@@ -58,7 +58,8 @@ def running_seconds(intervals: Iterable[tuple[float, float]], *, until: float | 
 
 
 def compare_searches(names: Sequence[str], tracking_uri: str) -> list[dict[str, Any]]:
-    """One row per search: engine, trials by state, best validation and test accuracy, running time,
+    """One row per search: engine, trials by state, best validation and test accuracy, where the winner came
+    from and its gain over the start points (``winner_from``, ``gain_over_start_points``), running time,
     trials per hour, time to best, and the data it ran on (``data``, ``data_seed``, ``data_fingerprint``).
 
     Times are *running* time: the union of the trial runs' ``[start, end]`` intervals, so trials run in
@@ -92,6 +93,8 @@ def compare_searches(names: Sequence[str], tracking_uri: str) -> list[dict[str, 
         )
         row[GOAL.best_metric] = best.data.metrics.get(GOAL.best_metric) if best else None
         row["test_accuracy"] = parent.data.metrics.get("test_accuracy") if parent else None
+        row["winner_from"] = parent.data.tags.get("winner_from") if parent else None  # search.tracking._paid
+        row["gain_over_start_points"] = parent.data.metrics.get("gain_over_start_points") if parent else None
         if children:
             intervals = [(c.info.start_time / 1000, (c.info.end_time or c.info.start_time) / 1000) for c in children]
             wall = max(running_seconds(intervals), 1e-9)

@@ -1,0 +1,60 @@
+"""The median pruner that allows for the validation split's noise: ``--pruner median`` (issue 32, item 4).
+
+Optuna's ``MedianPruner`` stops a trial whose validation accuracy after an epoch is below the median of the
+complete trials' at that epoch, by any margin. On a few hundred validation images, one image is 0.25-0.5
+points, and after one epoch a model that will end best often trails one that starts fast (short-horizon
+bias): the old rule cut 18 of 20 trials of the README's search after their first epoch, below the start
+points, and the start points won.
+
+This pruner stops a trial only when it trails that median by more than the split can resolve: by more
+than :data:`WITHIN` binomial standard errors, ``sqrt(p (1 - p) / n)`` for the median ``p`` on ``n``
+validation images (at least ``1 / n``). A trial the split cannot tell apart from the median trains on.
+With ``n`` unknown (0) it is Optuna's rule.
+
+>>> round(noise_margin(0.8, 400), 4), round(noise_margin(0.8, 0), 4), round(noise_margin(1.0, 200), 4)
+(0.02, 0.0, 0.005)
+"""
+
+from __future__ import annotations
+
+import math
+
+import optuna
+from optuna.trial import FrozenTrial, TrialState
+
+#: A trial is stopped when it trails the median by more than this many standard errors of the validation split.
+WITHIN = 1.0
+
+
+def noise_margin(p: float, images: int, within: float = WITHIN) -> float:
+    """``within`` binomial standard errors of accuracy ``p`` on ``images`` validation images (0 when unknown)."""
+    if images <= 0:
+        return 0.0
+    return within * max(math.sqrt(max(p * (1.0 - p), 0.0) / images), 1.0 / images)
+
+
+class NoisyMedianPruner(optuna.pruners.BasePruner):
+    """Stop a trial below the complete trials' median at its epoch by more than :func:`noise_margin`, once
+    ``n_startup_trials`` trials are complete (module docstring). One objective, maximised (accuracy)."""
+
+    def __init__(self, *, n_startup_trials: int, validation_images: int, within: float = WITHIN) -> None:
+        self.n_startup_trials = n_startup_trials
+        self.validation_images = validation_images
+        self.within = within
+
+    def prune(self, study: optuna.Study, trial: FrozenTrial) -> bool:
+        step = trial.last_step
+        if step is None:
+            return False
+        value = trial.intermediate_values[step]
+        if math.isnan(value):
+            return True
+        done = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+        if len(done) < self.n_startup_trials:
+            return False
+        bar = sorted(v for t in done if not math.isnan(v := t.intermediate_values.get(step, math.nan)))
+        if not bar:
+            return False
+        middle = len(bar) // 2
+        median = bar[middle] if len(bar) % 2 else (bar[middle - 1] + bar[middle]) / 2
+        return value < median - noise_margin(median, self.validation_images, self.within)
