@@ -40,6 +40,17 @@ def stats(runs: list[dict[str, Any]] | None) -> dict[str, Any] | None:
     }
 
 
+def one_run(label: str, seed: int, figures: dict[str, Any]) -> str:
+    """One contender's run, as the suite prints it when it ends: ``optuna-competent seed 1: 48.0 s, 0.8050``."""
+    wall = f"{figures['wall']:.1f} s" if figures.get("wall") is not None else "no wall"
+    if not ok(figures):
+        return f"{label} seed {seed}: {wall}, FAILED"
+    states = ", ".join(f"{k} {v}" for k, v in sorted((figures.get("states") or {}).items()))
+    won = f", winner from {figures['winner_from']}" if figures.get("winner_from") else ""
+    trials = f"{figures.get('trials')} trials ({states})"
+    return f"{label} seed {seed}: {wall}, test {figures['test_accuracy']:.4f}, {trials}{won}"
+
+
 def reference_wall(
     results: dict[str, list[dict[str, Any]]], competent: tuple[str, ...], hand: tuple[str, ...]
 ) -> float | None:

@@ -341,8 +341,17 @@ def run(
         ),
     ] = None,
     pruner: Annotated[
-        str, typer.Option("--pruner", help="median (noise-aware), median-strict, hyperband or none.")
+        str,
+        typer.Option("--pruner", help="median (noise-aware after --local-after), median-strict, hyperband or none."),
     ] = "median",
+    local_after: Annotated[
+        int,
+        typer.Option(
+            "--local-after",
+            help="optuna: trials before local moves around the best trial (tpe-local) and the pruner's noise "
+            "allowance (median) start; the budget beyond them buys refinement.",
+        ),
+    ] = 20,
     recheck: Annotated[
         int,
         typer.Option(
@@ -462,6 +471,7 @@ def run(
                 max_flops=limits[1],
                 max_latency_ms=max_latency_ms,
                 max_model_kb=max_model_kb,
+                local_after=local_after,
                 recheck=recheck,
                 recheck_runs=recheck_runs,
                 recheck_within=recheck_within,
@@ -551,6 +561,8 @@ def _print_trials(rows: list[dict], *, console: Console, fixed: dict | None = No
             )
         if "start_point" in r:  # the space's own defaults, tried first: where the search began
             text = f"start point {r['start_point']}: {text}"
+        elif "local_of" in r:  # a local move around the incumbent then (search.engines._local)
+            text = f"near {r['local_of']}: {text}"
         table.add_row(
             str(r["trial"]), r["state"], value, str(r["epochs_run"] or ""), params, seconds, *training, *front, text
         )

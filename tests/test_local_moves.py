@@ -44,13 +44,16 @@ def _search(tmp_path, sampler: str):
     space.write_text(SPACE)
     runs = tmp_path / "runs"
     args = ["run", str(space), "--trials", "7", "--epochs", "1", "--seed", "0", "--workers", "1"]
-    out = cnn_search(*args, "--sampler", sampler, "--pruner", "none", "--runs-dir", str(runs), "--no-report")
+    args += ["--sampler", sampler, "--pruner", "none", "--local-after", "1"]  # moves from the first searched trial
+    out = cnn_search(*args, "--runs-dir", str(runs), "--no-report")
     assert out.returncode == 0, out.stderr[-3000:]
-    return study_of(runs, "local-digits"), runs_of(runs, "local-digits")[1]
+    listed = cnn_search("trials", "local-digits", "--runs-dir", str(runs))
+    assert listed.returncode == 0, listed.stderr[-2000:]
+    return study_of(runs, "local-digits"), runs_of(runs, "local-digits")[1], " ".join(listed.stdout.split())
 
 
 def test_the_default_sampler_moves_around_the_incumbent_and_records_it(tmp_path):
-    study, children = _search(tmp_path, "tpe-local")
+    study, children, listed = _search(tmp_path, "tpe-local")
     trials = {t.number: t for t in study.trials}
     local = [t for t in study.trials if "local_of" in t.user_attrs]
     assert local, [t.user_attrs for t in study.trials]
@@ -66,11 +69,12 @@ def test_the_default_sampler_moves_around_the_incumbent_and_records_it(tmp_path)
         assert changed <= moved  # every other parameter is the incumbent's
     tagged = {r.data.tags.get("local_of") for r in children} - {None}
     assert tagged == {str(t.user_attrs["local_of"]) for t in local}
+    assert all(f"near {t.user_attrs['local_of']}: conv" in listed for t in local)  # cnn-search trials says so
 
 
 def test_tpe_alone_makes_no_local_move(tmp_path):
-    study, _ = _search(tmp_path, "tpe")
-    assert not [t for t in study.trials if "local_of" in t.user_attrs]
+    study, _, listed = _search(tmp_path, "tpe")
+    assert not [t for t in study.trials if "local_of" in t.user_attrs] and "near " not in listed
 
 
 def _quadratic(trial: optuna.Trial) -> float:
@@ -80,10 +84,15 @@ def _quadratic(trial: optuna.Trial) -> float:
     return -((x - 0.7) ** 2) + 0.05 * depth + 0.01 * extra
 
 
-def _plans(seed: int) -> list[tuple[int, tuple[str, ...], dict]]:
-    study = optuna.create_study(direction="maximize", sampler=make_sampler("tpe-local", seed))
+def _study(seed: int, local_after: int = 1, trials: int = 25) -> optuna.Study:
+    study = optuna.create_study(direction="maximize", sampler=make_sampler("tpe-local", seed, local_after=local_after))
     study.enqueue_trial({"x": 0.2, "depth": 1})
-    study.optimize(_quadratic, n_trials=25)
+    study.optimize(_quadratic, n_trials=trials)
+    return study
+
+
+def _plans(seed: int) -> list[tuple[int, tuple[str, ...], dict]]:
+    study = _study(seed)
     return [
         (t.user_attrs["local_of"], tuple(t.user_attrs["local_moves"]), t.params)
         for t in study.trials
@@ -99,6 +108,27 @@ def test_a_seeded_search_repeats_its_moves_and_a_new_parameter_is_sampled():
     # a move of the depth to 3 gives a parameter the incumbent lacked: sampled, inside its range
     grown = [p for _, moved, p in first if "depth" in moved and p["depth"] == 3 and "extra" in p]
     assert all(1 <= p["extra"] <= 5 for p in grown)
+
+
+def test_the_readme_budget_is_tpe_alone_and_the_budget_beyond_it_moves_locally():
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = _study(0, local_after=20, trials=40)  # the default --local-after: the README's 20 trials
+    local = [t.number for t in study.trials if "local_of" in t.user_attrs]
+    assert local and min(local) >= 20 and len(local) >= 5  # about half of the 20 after them
+
+
+def test_a_move_changes_the_incumbent_and_is_not_one_made_before():
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = _study(5, trials=40)
+    seen: set = set()
+    for t in study.trials:
+        if "local_of" in t.user_attrs:
+            before = study.trials[t.user_attrs["local_of"]]
+            moved = {k for k in before.params if t.params.get(k) != before.params[k]}
+            assert moved and moved <= set(t.user_attrs["local_moves"])
+        key = tuple(sorted(t.params.items()))
+        assert "local_of" not in t.user_attrs or key not in seen
+        seen.add(key)
 
 
 def test_several_goals_use_tpe_alone():
@@ -141,7 +171,7 @@ def test_an_integer_moves_inside_its_range(low, span, offset, log, seed):
     value = low + offset % (span + 1)
     moved = neighbour(value, dist, np.random.RandomState(seed))
     assert dist.low <= moved <= dist.high and isinstance(moved, int)
-    assert moved != value or (log and value * 2 > dist.high and value // 2 < dist.low)
+    assert moved != value  # a range of two or more values always has a neighbour
 
 
 @settings(max_examples=150, deadline=None)
@@ -156,9 +186,9 @@ def test_a_float_moves_near_inside_its_range(low, ratio, at, log, seed):
     import numpy as np
 
     dist = FloatDistribution(low, low * ratio, log=log)
-    value = low + at * (dist.high - low)
+    value = min(low + at * (dist.high - low), dist.high)
     moved = neighbour(value, dist, np.random.RandomState(seed))
-    assert dist.low <= moved <= dist.high
+    assert dist.low <= moved <= dist.high and moved != value  # on a bound too: it moves inwards
     if log:
         assert value / 2.0000001 <= moved <= value * 2.0000001
     else:

@@ -4,6 +4,7 @@ poor (a learning rate that cannot learn in one epoch) or the only good choice, s
 
 from __future__ import annotations
 
+import json
 import textwrap
 
 import pytest
@@ -41,6 +42,11 @@ def _search(tmp_path, *, rates: str, start: float):
     (parent,), _ = runs_of(runs, "paid-digits")
     listed = cnn_search("trials", "paid-digits", "--runs-dir", str(runs))
     assert listed.returncode == 0, listed.stderr[-2000:]
+    compared = cnn_search("compare", "paid-digits", "--runs-dir", str(runs), "--format", "json")
+    assert compared.returncode == 0, compared.stderr[-2000:]
+    (row,) = json.loads(compared.stdout)  # what benchmarks/suite.py reads back
+    assert row["winner_from"] == parent.data.tags["winner_from"]
+    assert row["gain_over_start_points"] == parent.data.metrics["gain_over_start_points"]
     return out.stderr, parent, listed.stdout
 
 

@@ -7,8 +7,10 @@ import optuna
 from search.engines._optuna import make_pruner
 
 
-def _study_after_two_good_trials(start_points: int, pruner: str = "median", images: int = 0) -> optuna.Study:
-    chosen = make_pruner(pruner, 5, start_points=start_points, validation_images=images)
+def _study_after_two_good_trials(
+    start_points: int, pruner: str = "median", images: int = 0, local_after: int = 0
+) -> optuna.Study:
+    chosen = make_pruner(pruner, 5, start_points=start_points, validation_images=images, local_after=local_after)
     study = optuna.create_study(direction="maximize", pruner=chosen)
     for _ in range(2):  # two known-good trials, as the start points of a space with two are
         trial = study.ask()
@@ -50,6 +52,12 @@ def test_a_trial_the_validation_split_cannot_tell_from_the_median_trains_on():
     assert _pruned_at(_study_after_two_good_trials(2, "median", images=4000), close) == 0
     # unknown split size: Optuna's rule
     assert _pruned_at(_study_after_two_good_trials(2, "median", images=0), [0.599, 0.7, 0.8]) == 0
+    # judged by its best epoch so far, as Optuna's rule and the trial's value: a dip after a peak is kept
+    assert _pruned_at(_study_after_two_good_trials(2, "median", images=4000), [0.6, 0.9, 0.7]) is None
+    # before --local-after (trial 2 here; 20 by default: the README's search) the rule is Optuna's
+    assert _pruned_at(_study_after_two_good_trials(2, "median", images=400, local_after=3), close) == 0
+    assert make_pruner("median", 5, start_points=2, validation_images=400).after == 20
+    assert _pruned_at(_study_after_two_good_trials(2, "median", images=4000), [0.6, 0.9, 0.7]) is None
 
 
 def test_the_heartbeat_interval_is_a_checked_setting(monkeypatch, tmp_path):

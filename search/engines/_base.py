@@ -58,6 +58,10 @@ class SearchOptions:
     epochs: int | None = None
     sampler: str = "tpe-local"
     pruner: str = "median"
+    #: Trials (start points included) before the budget beyond them buys local moves around the incumbent
+    #: (``tpe-local``) and the median pruner's noise allowance: the README's 20 trials run Optuna's TPE and
+    #: median rule alone (:mod:`search.engines._local`, :mod:`search.engines._pruning`).
+    local_after: int = 20
     seed: int | None = None
     runs_dir: Path = Path("runs")
     storage: str | None = None
@@ -143,6 +147,10 @@ class SearchOptions:
                 or not (math.isfinite(limit) and limit > 0)
             ):
                 raise SearchError(f"{option(key)}: expected a number > 0, received {limit!r}")
+        if isinstance(self.local_after, bool) or not isinstance(self.local_after, int) or self.local_after < 0:
+            raise SearchError(
+                f"{option('local_after')}: expected a whole number of trials >= 0, received {self.local_after!r}"
+            )
         if isinstance(self.recheck, bool) or not isinstance(self.recheck, int) or self.recheck < 0:
             raise SearchError(f"{option('recheck')}: expected a whole number >= 0 (0: off), received {self.recheck!r}")
         if isinstance(self.recheck_runs, bool) or not isinstance(self.recheck_runs, int) or self.recheck_runs < 1:

@@ -6,10 +6,11 @@ points, and after one epoch a model that will end best often trails one that sta
 bias): the old rule cut 18 of 20 trials of the README's search after their first epoch, below the start
 points, and the start points won.
 
-This pruner stops a trial only when it trails that median by more than the split can resolve: by more
-than :data:`WITHIN` binomial standard errors, ``sqrt(p (1 - p) / n)`` for the median ``p`` on ``n``
-validation images (at least ``1 / n``). A trial the split cannot tell apart from the median trains on.
-With ``n`` unknown (0) it is Optuna's rule.
+This pruner stops a trial only when its best epoch so far (as Optuna's rule, and as the trial's value)
+trails that median by more than the split can resolve: by more than :data:`WITHIN` binomial standard
+errors, ``sqrt(p (1 - p) / n)`` for the median ``p`` on ``n`` validation images (at least ``1 / n``). A
+trial the split cannot tell apart from the median trains on. With ``n`` unknown (0), and for the trials
+before ``after`` (``--local-after``: the README's 20 trials keep their wall), it is Optuna's rule.
 
 >>> round(noise_margin(0.8, 400), 4), round(noise_margin(0.8, 0), 4), round(noise_margin(1.0, 200), 4)
 (0.02, 0.0, 0.005)
@@ -34,27 +35,33 @@ def noise_margin(p: float, images: int, within: float = WITHIN) -> float:
 
 
 class NoisyMedianPruner(optuna.pruners.BasePruner):
-    """Stop a trial below the complete trials' median at its epoch by more than :func:`noise_margin`, once
-    ``n_startup_trials`` trials are complete (module docstring). One objective, maximised (accuracy)."""
+    """Stop a trial below the complete trials' median at its epoch by more than :func:`noise_margin` (by any
+    margin before trial ``after``), once ``n_startup_trials`` trials are complete (module docstring). One
+    objective, maximised (accuracy)."""
 
-    def __init__(self, *, n_startup_trials: int, validation_images: int, within: float = WITHIN) -> None:
+    def __init__(
+        self, *, n_startup_trials: int, validation_images: int, within: float = WITHIN, after: int = 0
+    ) -> None:
         self.n_startup_trials = n_startup_trials
         self.validation_images = validation_images
         self.within = within
+        self.after = after
 
     def prune(self, study: optuna.Study, trial: FrozenTrial) -> bool:
         step = trial.last_step
         if step is None:
             return False
-        value = trial.intermediate_values[step]
-        if math.isnan(value):
-            return True
         done = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
         if len(done) < self.n_startup_trials:
             return False
+        reached = [v for v in trial.intermediate_values.values() if not math.isnan(v)]
+        if not reached:  # every epoch's value was NaN
+            return True
+        value = max(reached)  # its best epoch so far, as Optuna's median rule and the trial's value
         bar = sorted(v for t in done if not math.isnan(v := t.intermediate_values.get(step, math.nan)))
         if not bar:
             return False
         middle = len(bar) // 2
         median = bar[middle] if len(bar) % 2 else (bar[middle - 1] + bar[middle]) / 2
-        return value < median - noise_margin(median, self.validation_images, self.within)
+        images = self.validation_images if trial.number >= self.after else 0  # before: Optuna's rule
+        return value < median - noise_margin(median, images, self.within)
