@@ -307,10 +307,10 @@ def run(
         str,
         typer.Option(
             "--sampler",
-            help="optuna only: tpe-local (the default: TPE and local moves around the best trial), tpe, random, "
-            "qmc, gp or nsga2.",
+            help="optuna only: tpe, tpe-local (TPE, and local moves around the best trial after --local-after), "
+            "random, qmc, gp or nsga2.",
         ),
-    ] = "tpe-local",
+    ] = "tpe",
     goals: Annotated[
         str | None,
         typer.Option(
@@ -342,14 +342,15 @@ def run(
     ] = None,
     pruner: Annotated[
         str,
-        typer.Option("--pruner", help="median (noise-aware after --local-after), median-strict, hyperband or none."),
+        typer.Option(
+            "--pruner", help="median, median-noise (allows for the validation split's noise), hyperband or none."
+        ),
     ] = "median",
     local_after: Annotated[
         int,
         typer.Option(
             "--local-after",
-            help="optuna: trials before local moves around the best trial (tpe-local) and the pruner's noise "
-            "allowance (median) start; the budget beyond them buys refinement.",
+            help="optuna, --sampler tpe-local: trials before local moves around the best trial start.",
         ),
     ] = 20,
     recheck: Annotated[

@@ -56,11 +56,10 @@ class SearchOptions:
     trials: int = 20
     timeout: float | None = None
     epochs: int | None = None
-    sampler: str = "tpe-local"
+    sampler: str = "tpe"
     pruner: str = "median"
-    #: Trials (start points included) before the budget beyond them buys local moves around the incumbent
-    #: (``tpe-local``) and the median pruner's noise allowance: the README's 20 trials run Optuna's TPE and
-    #: median rule alone (:mod:`search.engines._local`, :mod:`search.engines._pruning`).
+    #: With ``sampler="tpe-local"``: trials (start points included) before local moves around the incumbent
+    #: start (:mod:`search.engines._local`).
     local_after: int = 20
     seed: int | None = None
     runs_dir: Path = Path("runs")
