@@ -141,7 +141,7 @@ class LocalSampler(optuna.samplers.BaseSampler):
             return None
         counts, weights = zip(*MOVES, strict=True)
         n = min(int(self._rng.choice(counts, p=weights)), len(best.params))
-        tried = {_key(t.params) for t in study.get_trials(deepcopy=False) if t.params}
+        tried = [_key(t.params) for t in study.get_trials(deepcopy=False) if t.params]
         names = sorted(best.params)
         plan: dict[str, Any] = dict(best.params)
         for _ in range(ATTEMPTS):  # a move another trial has made already is drawn again
@@ -149,7 +149,8 @@ class LocalSampler(optuna.samplers.BaseSampler):
             for i in self._rng.choice(len(names), size=n, replace=False):
                 name = names[int(i)]
                 plan[name] = neighbour(best.params[name], best.distributions[name], self._rng)
-            if _key(plan) not in tried:
+            planned = _key(plan)
+            if not any(other <= planned for other in tried):  # <=: a trial lacks the blocks its depth drops
                 break
         moved = {k for k in plan if plan[k] != best.params[k]}
         return (best, plan, moved) if moved else None
@@ -190,8 +191,8 @@ def incumbent(study: optuna.Study) -> FrozenTrial | None:
     return max(done, key=lambda t: (sign * float(t.values[0]), -t.number))
 
 
-def _key(params: dict[str, Any]) -> tuple[tuple[str, str], ...]:
-    return tuple(sorted((k, repr(v)) for k, v in params.items()))
+def _key(params: dict[str, Any]) -> frozenset[tuple[str, str]]:
+    return frozenset((k, repr(v)) for k, v in params.items())
 
 
 def _contains(dist: BaseDistribution, value: Any) -> bool:
