@@ -179,6 +179,7 @@ def draw(name: str, record: dict[str, Any], labels: dict[str, str], path: Path) 
     order = [r for r in ("same", "budget", "x5", "x25") if r in record["rounds"]]
     fig, ax = plt.subplots(figsize=(7.5, 4.6), dpi=110)
     drew = False
+    markers = iter("sD^vPX*")
     for contender, label in labels.items():
         if contender == "cnn-search-defaults":
             continue
@@ -189,8 +190,11 @@ def draw(name: str, record: dict[str, Any], labels: dict[str, str], path: Path) 
             continue
         points.sort()
         xs, ys, es = zip(*points, strict=True)
-        style = {"linewidth": 2.4, "zorder": 3} if contender == "cnn-search" else {"linewidth": 1.3}
-        ax.errorbar(xs, ys, yerr=es, marker="o", capsize=3, label=label, **style)
+        if contender == "cnn-search":
+            style: dict[str, Any] = {"linewidth": 2.6, "marker": "o", "markersize": 8, "zorder": 3}
+        else:  # dashed and smaller, so that a contender on the same figures as cnn-search still shows
+            style = {"linewidth": 1.3, "linestyle": "--", "marker": next(markers, "o"), "markersize": 6, "zorder": 4}
+        ax.errorbar(xs, ys, yerr=es, capsize=3, label=label, alpha=0.9, **style)
         drew = True
     defaults = stats(record["rounds"].get("same", {}).get("cnn-search-defaults"))
     if defaults:
@@ -200,6 +204,11 @@ def draw(name: str, record: dict[str, Any], labels: dict[str, str], path: Path) 
         plt.close(fig)
         return None
     ax.set_xscale("log")
+    from matplotlib.ticker import LogLocator, NullFormatter, ScalarFormatter
+
+    ax.xaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
+    ax.xaxis.set_major_formatter(ScalarFormatter())
+    ax.xaxis.set_minor_formatter(NullFormatter())
     ax.set_xlabel("wall time, s (log; the whole process, imports included)")
     ax.set_ylabel("test accuracy of the winner")
     seeds = record.get("seeds", [])
@@ -211,3 +220,34 @@ def draw(name: str, record: dict[str, Any], labels: dict[str, str], path: Path) 
     fig.savefig(path)
     plt.close(fig)
     return path
+
+
+def cell(s: dict[str, Any] | None, *, wall: bool = True) -> str:
+    if s is None:
+        return "–"
+    text = f"{s['acc']:.3f} ± {s['acc_std']:.3f}"
+    return text + (f" / {s['wall']:.0f} s" if wall else "")
+
+
+def markdown(figures: dict[str, Any], labels: dict[str, str], report_tasks: tuple[str, ...]) -> str:
+    """The README's results table: per task, each contender's mean ± std test accuracy / wall at the README's
+    budget, and at each larger budget; the start points' share of winners; the role of the task."""
+    lines = []
+    rounds = [r for r in ("same", "x5", "x25") if any(r in t["rounds"] for t in figures["tasks"].values())]
+    for name, record in figures["tasks"].items():
+        role = "report" if name in report_tasks else "tuning"
+        seeds = ", ".join(map(str, record.get("seeds", [])))
+        lines.append(f"**{name}** ({role} task, search seeds {seeds}; test accuracy mean ± std / wall):\n")
+        head = "| contender | " + " | ".join("README budget" if r == "same" else f"{r[1:]}× its wall" for r in rounds)
+        lines.append(head + " | winners from the search |")
+        lines.append("|---" * (len(rounds) + 2) + "|")
+        for contender, label in labels.items():
+            cells = [cell(stats(record["rounds"].get(r, {}).get(contender))) for r in rounds]
+            if all(c == "–" for c in cells):
+                continue
+            won = [s["from_search"] for r in rounds if (s := stats(record["rounds"].get(r, {}).get(contender)))]
+            ns = [s["n"] for r in rounds if (s := stats(record["rounds"].get(r, {}).get(contender)))]
+            searched = ", ".join(f"{w}/{n}" for w, n in zip(won, ns, strict=True)) if None not in won else "–"
+            lines.append(f"| {label} | " + " | ".join(cells) + f" | {searched} |")
+        lines.append("")
+    return "\n".join(lines)

@@ -76,7 +76,7 @@ competent loop's and its wall <= 0.5 x the faster one's; (b) the ``budget`` roun
     python benchmarks/suite.py [--quick] [--tasks photos,surfaces] [--only cnn-search,optuna-competent]
                                [--seeds 0,1,2] [--scales 5,25] [--grow cnn-search,cnn-search-random]
                                [--trials 20] [--epochs 10]
-                               [--rounds same,budget] [--json out.json] [--figures DIR]
+                               [--rounds same,budget] [--json out.json] [--figures DIR] [--markdown FILE]
 
 Full mode (20 x 10, seven tasks, three seeds, 5x and 25x) takes a day on a 2-core CPU: choose tasks and
 contenders. ``--quick`` (3 trials x 2 epochs, fewer images, one seed, 5x) takes about half an hour for every
@@ -442,6 +442,7 @@ def main() -> None:
     parser.add_argument("--cache", type=Path, default=None, help=f"where task files are kept ({default_cache()})")
     parser.add_argument("--json", type=Path, help="write every figure here")
     parser.add_argument("--figures", type=Path, help="draw one picture per task here (suite-TASK.png)")
+    parser.add_argument("--markdown", type=Path, help="write the results tables (the README's) here")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--data", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -504,6 +505,9 @@ def main() -> None:
     if args.json:
         args.json.write_text(json.dumps(figures, indent=2))
         print(f"figures: {args.json}")
+    if args.markdown:
+        args.markdown.write_text(report.markdown(figures, CONTENDERS, REPORT))
+        print(f"tables: {args.markdown}")
 
 
 if __name__ == "__main__":

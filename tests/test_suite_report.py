@@ -137,3 +137,15 @@ def test_the_picture_is_drawn_with_every_contender(tmp_path):
     path = report.draw("photos", record, labels, tmp_path / "suite-photos.png")
     assert path is not None and path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and path.stat().st_size > 10_000
     assert report.draw("empty", {"rounds": {}, "seeds": []}, labels, tmp_path / "none.png") is None
+
+
+def test_the_results_table_has_every_budget_and_who_won():
+    record = _record(
+        runs((20, 0.86), winner="start point 0"), runs((48, 0.85)), runs((12, 0.84), winner="start point 0")
+    )
+    record["rounds"]["x5"] = {"cnn-search": runs((100, 0.88), winner="search")}
+    labels = {"cnn-search": "cnn-search", "optuna-competent": "Optuna, competent", "cnn-search-defaults": "defaults"}
+    text = report.markdown({"tasks": {"photos": record}}, labels, ("photos",))
+    assert "**photos** (report task, search seeds 0, 1" in text and "| README budget | 5× its wall |" in text
+    assert "| cnn-search | 0.860 ± 0.000 / 20 s | 0.880 ± 0.000 / 100 s | 0/1, 1/1 |" in text
+    assert "| Optuna, competent | 0.850 ± 0.000 / 48 s | – | – |" in text

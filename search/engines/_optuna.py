@@ -148,7 +148,7 @@ def _sampler(name: str, seed: int | None, constraints: Any, local_after: int) ->
 
 def pruner_startup(start_points: int) -> int:
     """Finished trials before the median pruner may stop one: the space's start points when it has at least
-    two (known-good trials are the bar to beat; measured on the five tasks of benchmarks/suite.py, README
+    two (known-good trials are the bar to beat; measured on the five tuning tasks of benchmarks/suite.py, README
     "Each trial"), else Optuna's default of 5.
 
     >>> pruner_startup(2), pruner_startup(1), pruner_startup(0), pruner_startup(9)
@@ -163,7 +163,7 @@ def make_pruner(
     import optuna
 
     if name == "median":
-        # From the first epoch (no warm-up steps): measured with the README's search on the five suite tasks
+        # From the first epoch (no warm-up steps): measured with the README's search on the five tuning tasks
         # (README "Each trial"), the same test accuracy on all five and 74 s against 99 s on objects.
         return optuna.pruners.MedianPruner(n_startup_trials=pruner_startup(start_points), n_warmup_steps=0)
     if name == "median-noise":  # the same, with the validation split's noise allowed for (search.engines._pruning)
