@@ -106,6 +106,7 @@ def test_compare_csv_parses_with_one_row_per_search(searches):
     assert [r["search"] for r in rows] == [RESUMED, OTHER]
     assert [r["trials"] for r in rows] == ["2", "1"]
     assert all(float(r["wall_seconds"]) > 0 and r["data"] == "digits" and r["run_id"] for r in rows)
+    assert all(r["winner_from"] for r in rows)  # what searching paid (search.tracking._paid), in the CSV too
 
 
 def test_running_seconds_merges_parallel_trials_and_skips_gaps():

@@ -26,6 +26,8 @@ COLUMNS = (
     "trials_per_hour",
     "seconds_to_best",
     *DATA_COLUMNS,
+    "winner_from",
+    "gain_over_start_points",
     "experiment_id",
     "run_id",
 )
