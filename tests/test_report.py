@@ -174,3 +174,23 @@ def test_feature_maps_are_titled_with_classes_and_channels(rgb_search):
     assert len(set(re.findall(r"channel \d+", text))) >= 4
     page = _text((folder / "index.html").read_text())
     assert "each row is titled with the true class and the winner's prediction" in page
+
+
+def test_the_history_draws_the_best_start_point_as_a_line(rgb_search):
+    """Issue 32, item 5: the optimization history shows what the search paid over the space's start points."""
+    from search.report._plots import history_figure
+    from search.report._report import _trials
+    from search.tracking import default_tracking_uri, find_search
+
+    runs, _, _ = rgb_search
+    client, _, children = find_search(RGB, default_tracking_uri(runs))
+    curves, counts = _trials(client, children)
+    starts = [c for c in curves if c.start_point is not None]
+    assert starts and all(c.trial == c.start_point for c in starts)  # tried first, in order
+    figure = history_figure(curves, counts)
+    (line,) = [x for x in figure.axes[0].get_lines() if x.get_label() == "best start point"]
+    assert line.get_ydata()[0] == pytest.approx(max(c.best for c in starts if c.state == "complete"))
+    searched = [c for c in curves if c.start_point is None]
+    assert searched and "best start point" not in [
+        x.get_label() for x in history_figure(searched, counts).axes[0].get_lines()
+    ]

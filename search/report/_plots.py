@@ -39,6 +39,7 @@ class Curve:
     value: float | None = None  # the trial's validation accuracy (complete trials)
     params: dict[str, Any] | None = None
     reason: str = ""  # why a pruned trial stopped ("pruner: ...", "not_learning: ...", "timeout: ...")
+    start_point: int | None = None  # which of the space's start points this trial was (None: a searched trial)
 
     @property
     def best(self) -> float | None:
@@ -49,7 +50,8 @@ class Curve:
 
 
 def history_figure(curves: Sequence[Curve], counts: dict[str, int]) -> Any:
-    """Each trial's validation accuracy against its trial number, and the best so far."""
+    """Each trial's validation accuracy against its trial number, the best so far, and the best start
+    point's as a line: what the search paid over the space's own defaults (issue 32)."""
     import matplotlib.pyplot as plt
     from matplotlib.ticker import MaxNLocator
 
@@ -92,6 +94,9 @@ def history_figure(curves: Sequence[Curve], counts: dict[str, int]) -> Any:
             fontsize=8,
             color="#d62728",
         )
+    starts = [float(c.best) for c in done if c.start_point is not None and c.best is not None]
+    if starts:
+        ax.axhline(max(starts), color="#2ca02c", ls="--", lw=1.2, label="best start point", zorder=1)
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("trial")
     ax.set_ylabel(ACCURACY)

@@ -121,6 +121,7 @@ def _trials(client: Any, children: list[Any]) -> tuple[list[Curve], dict[str, in
                 value if complete else None,
                 params,
                 run.data.tags.get("reason", ""),
+                int(run.data.tags["start_point"]) if run.data.tags.get("start_point", "").isdigit() else None,
             )
         )
     order = ["complete", "pruned"]
