@@ -273,32 +273,48 @@ def _photo_files() -> list[Path]:
     return [sk / "china.jpg", sk / "flower.jpg", mpl / "grace_hopper.jpg", mpl / "Minduka_Present_Blue_Pack.png"]
 
 
+def _scaled_photos(mode: str) -> list[np.ndarray]:
+    """The four photographs at about the same scale (the longer side 320 pixels), in Pillow ``mode``."""
+    from PIL import Image
+
+    photos = []
+    for path in _photo_files():
+        with Image.open(path) as img:
+            image = img.convert(mode)
+            scale = 320 / max(image.size)
+            photos.append(np.asarray(image.resize((round(image.width * scale), round(image.height * scale)))))
+    return photos
+
+
+def _patch(
+    rng: np.random.Generator, source: np.ndarray, band: tuple[float, float], sides: tuple[int, int], size: int
+) -> np.ndarray:
+    """A square of ``sides[0]``..``sides[1] - 1`` pixels cut at a random place of ``source`` whose left edge
+    lies in the ``band`` of its width (shares: 0.0-0.7 for training, 0.7-1.0 for test), resized to ``size``."""
+    from PIL import Image
+
+    h, w = source.shape[:2]
+    lo, hi = band
+    side = int(rng.integers(*sides))
+    x0 = int(rng.integers(int(lo * w), max(int(lo * w) + 1, int(hi * w) - side)))
+    y0 = int(rng.integers(0, h - side))
+    cut = Image.fromarray(source[y0 : y0 + side, x0 : x0 + side])
+    return np.asarray(cut.resize((size, size), Image.Resampling.BILINEAR))
+
+
 def _photos(n_train: int, n_test: int, seed: int) -> tuple[np.ndarray, ...]:
     """Which of four real photographs a 32x32 RGB patch comes from: patches cut at a random place and
     scale (a 32..96-pixel square, resized), flipped at random, from the left 70% of each photo for
     training and the right 30% for test (no test pixel was seen in training). Flat regions (sky,
     background) look alike across photos: there is headroom, the start points test well below 1.0."""
-    from PIL import Image
-
     rng = np.random.default_rng([seed, 6])
-    photos = []
-    for path in _photo_files():
-        with Image.open(path) as img:
-            rgb = img.convert("RGB")
-            scale = 320 / max(rgb.size)  # the photos at about the same scale
-            photos.append(np.asarray(rgb.resize((round(rgb.width * scale), round(rgb.height * scale)))))
+    photos = _scaled_photos("RGB")
     out = []
-    for n, (lo, hi) in ((n_train, (0.0, 0.7)), (n_test, (0.7, 1.0))):
+    for n, band in ((n_train, (0.0, 0.7)), (n_test, (0.7, 1.0))):
         labels = _balanced_labels(n, len(PHOTOS), rng)
         images = np.empty((n, 32, 32, 3), np.uint8)
         for i, label in enumerate(labels):
-            photo = photos[label]
-            h, w = photo.shape[:2]
-            side = int(rng.integers(32, 97))
-            x0 = int(rng.integers(int(lo * w), max(int(lo * w) + 1, int(hi * w) - side)))
-            y0 = int(rng.integers(0, h - side))
-            patch = Image.fromarray(photo[y0 : y0 + side, x0 : x0 + side]).resize((32, 32), Image.Resampling.BILINEAR)
-            array = np.asarray(patch)
+            array = _patch(rng, photos[label], band, (32, 97), 32)
             images[i] = array[:, ::-1] if rng.random() < 0.5 else array
         out += [images, labels]
     return tuple(out)
@@ -314,14 +330,8 @@ def _surface_sources() -> list[np.ndarray]:
     import gzip
 
     import matplotlib
-    from PIL import Image
 
-    sources = []
-    for path in _photo_files():
-        with Image.open(path) as img:
-            grey = img.convert("L")
-            scale = 320 / max(grey.size)
-            sources.append(np.asarray(grey.resize((round(grey.width * scale), round(grey.height * scale))), np.float32))
+    sources = [photo.astype(np.float32) for photo in _scaled_photos("L")]
     data = Path(matplotlib.__file__).parent / "mpl-data" / "sample_data"
     with gzip.open(data / "s1045.ima.gz") as f:
         brain = np.frombuffer(f.read(), np.uint16).astype(np.float32).reshape(256, 256)
@@ -337,26 +347,16 @@ def _surfaces(n_train: int, n_test: int, seed: int) -> tuple[np.ndarray, ...]:
     at random, from the left 70% of each source for training and the right 30% for test. Each patch is then
     given a random brightness and contrast (mean 80..170, std 15..50), so that the class is in the patch's
     structure, not its grey level; flat patches (std under 1) are drawn again."""
-    from PIL import Image
-
     rng = np.random.default_rng([seed, 7])
     sources = _surface_sources()
     out = []
-    for n, (lo, hi) in ((n_train, (0.0, 0.7)), (n_test, (0.7, 1.0))):
+    for n, band in ((n_train, (0.0, 0.7)), (n_test, (0.7, 1.0))):
         labels = _balanced_labels(n, len(SURFACES), rng)
         images = np.empty((n, 24, 24, 1), np.uint8)
         for i, label in enumerate(labels):
-            source = sources[label]
-            h, w = source.shape
-            while True:
-                side = int(rng.integers(24, 65))
-                x0 = int(rng.integers(int(lo * w), max(int(lo * w) + 1, int(hi * w) - side)))
-                y0 = int(rng.integers(0, h - side))
-                patch = np.asarray(
-                    Image.fromarray(source[y0 : y0 + side, x0 : x0 + side]).resize((24, 24), Image.Resampling.BILINEAR)
-                )
-                if patch.std() >= 1.0:
-                    break
+            patch = _patch(rng, sources[label], band, (24, 65), 24)
+            while patch.std() < 1.0:  # flat (background): another place
+                patch = _patch(rng, sources[label], band, (24, 65), 24)
             patch = np.rot90(patch[:, ::-1] if rng.random() < 0.5 else patch, int(rng.integers(4)))
             patch = (patch - patch.mean()) / patch.std() * rng.uniform(15, 50) + rng.uniform(80, 170)
             images[i, ..., 0] = np.clip(np.rint(patch), 0, 255)

@@ -38,6 +38,7 @@ import dataclasses
 import logging
 import math
 import os
+import statistics
 import subprocess
 import sys
 import threading
@@ -157,9 +158,7 @@ def pruner_startup(start_points: int) -> int:
     return start_points if 2 <= start_points <= 5 else 5
 
 
-def make_pruner(
-    name: str, epochs: int, start_points: int = 0, validation_images: int = 0, *, local_after: int = LOCAL_AFTER
-) -> optuna.pruners.BasePruner:
+def make_pruner(name: str, epochs: int, start_points: int = 0, validation_images: int = 0) -> optuna.pruners.BasePruner:
     import optuna
 
     if name == "median":
@@ -216,17 +215,16 @@ def pareto_median_prunes(
     >>> pareto_median_prunes(0.5, 0, {"params": 150}, done, startup=2)  # only one trial is as small
     False
     """
-    bar = sorted(
+    bar = [
         curve[step]
         for other, curve in finished
         if step in curve and all(other.get(k, math.inf) <= v for k, v in sizes.items())
-    )
+    ]
     if not bar or len(bar) < startup:
         return False
-    middle = len(bar) // 2
-    median = bar[middle] if len(bar) % 2 else (bar[middle - 1] + bar[middle]) / 2
     from search.engines._pruning import noise_margin
 
+    median = statistics.median(bar)
     return value < median - noise_margin(median, images)
 
 
@@ -456,6 +454,7 @@ def _pareto_reporter(
             for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
             if t.values
         ]
+        # its best epoch so far, as Optuna's median rule judges a trial of one goal
         return pareto_median_prunes(max(curve), epoch, sizes, finished, startup=startup, images=images)
 
     return report
@@ -975,7 +974,6 @@ def run_worker(
         epochs or max(space.training["epochs"].values()),
         start_points=len(space.start),
         validation_images=session.data.counts["validation"],
-        local_after=local_after,
     )
     trials = int(attrs["target_trials"])
     with session.running(parent) as signals:
@@ -1018,7 +1016,6 @@ def open_study(session: Session, options: SearchOptions, storage_url: str) -> op
             options.planned_epochs(space),
             start_points=len(space.start),
             validation_images=session.data.counts["validation"],
-            local_after=options.local_after,
         ),
     )
     identity = check_same_search(dict(study.user_attrs), space, session.data, session.name)

@@ -22,6 +22,7 @@ it found validated 0.7725 against 0.845 (test 0.766 against 0.816; docs/benchmar
 from __future__ import annotations
 
 import math
+import statistics
 
 import optuna
 from optuna.trial import FrozenTrial, TrialState
@@ -60,9 +61,8 @@ class NoisyMedianPruner(optuna.pruners.BasePruner):
         if not reached:  # every epoch's value was NaN
             return True
         value = max(reached)  # its best epoch so far, as Optuna's median rule and the trial's value
-        bar = sorted(v for t in done if not math.isnan(v := t.intermediate_values.get(step, math.nan)))
+        bar = [v for t in done if not math.isnan(v := t.intermediate_values.get(step, math.nan))]
         if not bar:
             return False
-        middle = len(bar) // 2
-        median = bar[middle] if len(bar) % 2 else (bar[middle - 1] + bar[middle]) / 2
+        median = statistics.median(bar)
         return value < median - noise_margin(median, self.validation_images, self.within)

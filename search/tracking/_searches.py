@@ -108,8 +108,7 @@ def list_searches(tracking_uri: str) -> list[dict[str, Any]]:
     """One dict per search in the store, most recently active first: ``name``, ``engine``, ``space``,
     ``data``, ``trials`` (trial runs), ``states`` (trials by state, in :data:`STATES` order, then any
     other), ``best_val_accuracy`` (best complete trial), ``test_accuracy`` (the champion's, on the
-    search's run), ``winner_from`` and ``gain_over_start_points`` (what searching paid,
-    :mod:`search.tracking._paid`), ``last_activity_ms`` (latest end, else start, of the search's runs),
+    search's run), ``last_activity_ms`` (latest end, else start, of the search's runs),
     ``last_activity`` (that time, local, to the minute) and ``experiment_id``.
     A local store that does not exist yet is empty (it is not created)."""
     if _store_missing(tracking_uri):
@@ -160,8 +159,6 @@ def list_searches(tracking_uri: str) -> list[dict[str, Any]]:
                 "states": ordered,
                 GOAL.best_metric: best[GOAL.metric] if best else None,
                 "test_accuracy": parent.data.metrics.get("test_accuracy"),
-                "winner_from": tags.get("winner_from"),
-                "gain_over_start_points": parent.data.metrics.get("gain_over_start_points"),
                 "last_activity_ms": activity[eid],
                 "last_activity": local_time(activity[eid]),
                 "experiment_id": eid,
