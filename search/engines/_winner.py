@@ -26,6 +26,13 @@ if TYPE_CHECKING:
 log = logging.getLogger("search")
 
 
+def _ranks_above(value: float, trial: int, best: float | None, best_trial: int | None) -> bool:
+    """Whether trial ``trial`` with ``value`` ranks above the best so far (``None``: nothing yet)."""
+    if best is None or best_trial is None:
+        return True
+    return GOAL.sort_key(value, trial) < GOAL.sort_key(best, best_trial)
+
+
 def atomic_save(model: Any, path: Path) -> None:
     """Save a Keras model so that a kill mid-write leaves the previous file intact."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -68,13 +75,16 @@ class Winner(SearchRecord):
         self, number: int, result: TrialResult, previous_best: float | None, previous_trial: int | None
     ) -> bool:
         """Save the trial's model (named after the trial, so a kill between steps can never pair one
-        trial's weights with another's number) when it beats ``previous_best``; drop the previous one.
-        With several goals (:attr:`keeps_front`) or a re-check to come (:attr:`keeps_candidates`) every complete
-        trial's model is saved and none dropped."""
+        trial's weights with another's number) when it ranks above ``previous_best``; drop the previous one.
+        A tie ranks by trial number, as the winner is chosen (:meth:`search._goal.Goal.sort_key`): with two
+        workers an earlier trial can finish after a later one with the same value (both at 1.0 on a saturated
+        validation split), and it is the earlier one that wins, so its weights are the ones kept (else the
+        winner is retrained at the end). With several goals (:attr:`keeps_front`) or a re-check to come
+        (:attr:`keeps_candidates`) every complete trial's model is saved and none dropped."""
         if result.model is None or result.value is None:
             return False
         keeps_all = self.keeps_front or self.keeps_candidates
-        if not keeps_all and not GOAL.better(result.value, than=previous_best):
+        if not keeps_all and not _ranks_above(result.value, number, previous_best, previous_trial):
             return False
         atomic_save(result.model, self.model_path(number))
         if not keeps_all and previous_trial is not None and previous_trial != number:
