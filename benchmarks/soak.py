@@ -250,7 +250,7 @@ class Soak:
         """COMPLETE + PRUNED trials in the study, or None before it exists."""
         import optuna
 
-        from search.engines._storage import default_storage_url, get_storage
+        from search.runtime._storage import default_storage_url, get_storage
 
         journal = self.runs / "optuna.journal"
         if not journal.is_file() or journal.stat().st_size == 0:
@@ -343,7 +343,7 @@ def check(soak: Soak, how: str) -> bool:
     import mlflow
     import optuna
 
-    from search.engines._storage import default_storage_url, get_storage
+    from search.runtime._storage import default_storage_url, get_storage
 
     a, runs, name = soak.args, soak.runs, soak.name
     results: list[tuple[str, bool, str]] = []

@@ -10,7 +10,7 @@ trials per hour of 1 on this 2-core machine).
    first trial's start to the last trial's end (start-up excluded), and the whole command's wall time.
 3. Start: the README's search (``vgg`` on ``digits``, 10 trials x 5 epochs, seed 0, no pictures) with
    its 2 workers forked from the forkserver that imported Keras once (the default,
-   search/engines/_zygote.py) and as fresh interpreters (``CNN_SEARCH_WORKER_START=exec``), taking
+   search/runtime/_zygote.py) and as fresh interpreters (``CNN_SEARCH_WORKER_START=exec``), taking
    turns, ``--start-rounds`` times each; the whole command's wall time.
 
     python benchmarks/workers.py [--memory-trials 30] [--throughput-trials 16] [--start-rounds 4]
@@ -45,7 +45,7 @@ def _run(runs: Path, *args: str, space: str = "tiny", env: dict[str, str] | None
 def _trials(runs: Path) -> list:
     import optuna
 
-    from search.engines._storage import default_storage_url, get_storage
+    from search.runtime._storage import default_storage_url, get_storage
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     return optuna.load_study(study_name="tiny-digits", storage=get_storage(default_storage_url(runs))).trials

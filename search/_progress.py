@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from rich.console import Console
     from rich.progress import Progress, TaskID
 
-    from search.engines._session import EpochEvent, SearchStarted, TrialEvent, TrialStarted
+    from search.runtime._session import EpochEvent, SearchStarted, TrialEvent, TrialStarted
 
 
 def _metrics(metrics: dict[str, float]) -> str:

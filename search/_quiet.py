@@ -76,3 +76,19 @@ def silence_tensorflow_import() -> None:
     if "tensorflow" in sys.modules or any(isinstance(f, _QuietTensorFlow) for f in sys.meta_path):
         return
     sys.meta_path.insert(0, _QuietTensorFlow())
+
+
+def quiet_libraries(*, tensorflow_log: bool = False) -> None:
+    """Library noise off: TensorFlow's start-up C++ log lines (unless ``tensorflow_log`` or your own
+    ``TF_CPP_MIN_LOG_LEVEL`` below 3 asks for them), MLflow's and alembic's INFO lines."""
+    import logging
+
+    if not tensorflow_log and os.environ.get("TF_CPP_MIN_LOG_LEVEL", "3") == "3":
+        silence_tensorflow_import()
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    for noisy in ("mlflow", "alembic", "absl"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    # every trial is a new model, so tf.function's "triggered tf.function retracing" warning is expected
+    logging.getLogger("tensorflow").setLevel(logging.ERROR)

@@ -9,12 +9,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from search._errors import option
-from search.engines._base import Engine, SearchOptions, get_engine, record_engine
+from search.engines._base import DEFAULT_ENGINE, Engine, SearchOptions, get_engine, record_engine
 from search.space import Space, load_space
 
 if TYPE_CHECKING:
     from search.data import DataBundle
-    from search.engines._session import SearchResult, Session
+    from search.runtime._session import SearchResult, Session
 
 log = logging.getLogger("search")
 
@@ -77,7 +77,8 @@ def cap_workers(
 def default_workers(engine: Engine, gpus: tuple[str, ...] | list[str], *, trials: int, epochs: int,
                     timeout: float | None) -> int:  # fmt: skip
     """Workers when ``--workers`` is not given: for an engine that runs worker processes, one per visible
-    GPU; on a CPU, one per core (at most :data:`CPU_WORKERS`) for an Optuna search of at least
+    GPU; on a CPU, one per core (at most :data:`CPU_WORKERS`) for a search of an engine with
+    :attr:`~search.engines.Engine.cpu_workers` (Optuna) of at least
     :data:`AUTO_WORKERS_MIN_EPOCHS` trial-epochs whose ``--timeout``, if any, is at least
     :data:`AUTO_WORKERS_MIN_SECONDS`; else one in this process.
 
@@ -99,14 +100,14 @@ def default_workers(engine: Engine, gpus: tuple[str, ...] | list[str], *, trials
     if gpus:
         return len(gpus)
     long = trials * epochs >= AUTO_WORKERS_MIN_EPOCHS and (timeout is None or timeout >= AUTO_WORKERS_MIN_SECONDS)
-    return max(1, min(CPU_WORKERS, os.cpu_count() or 1)) if engine.name == "optuna" and long else 1
+    return max(1, min(CPU_WORKERS, os.cpu_count() or 1)) if engine.cpu_workers and long else 1
 
 
 def plan_workers(options: SearchOptions, engine: Engine, space: Space) -> SearchOptions:
     """``options`` with the GPUs this process sees and the worker processes to run: ``--workers`` as asked,
     else :func:`default_workers` (one with a SQLite ``--storage``, which is not for parallel workers;
     said when ``--seed`` then cannot repeat the search exactly), capped by :func:`cap_workers`."""
-    from search.engines._workers import visible_gpus
+    from search.runtime._workers import visible_gpus
 
     gpus = tuple(visible_gpus())
     workers = options.workers
@@ -130,7 +131,7 @@ def plan_workers(options: SearchOptions, engine: Engine, space: Space) -> Search
     return dataclasses.replace(options, workers=capped, gpus=gpus if engine.workers else ())
 
 
-def default_name(space: Space, data: str, engine: str = "optuna") -> str:
+def default_name(space: Space, data: str, engine: str = DEFAULT_ENGINE) -> str:
     """The search's name without ``--name``: ``SPACE-DATA`` for Optuna, ``SPACE-DATA-ENGINE`` for the others."""
     return get_engine(engine).default_name(space, data)
 
@@ -226,7 +227,7 @@ def open_session(options: SearchOptions, engine: Engine, space: Space, data: str
     """The search's data loaded (unusable files said), its name, a writable ``runs_dir`` and a usable MLflow
     store checked, and the :class:`~search.engines.Session` every engine runs its trials through."""
     from search.data import DataBundle, load_dataset
-    from search.engines._session import Session
+    from search.runtime._session import Session
     from search.tracking import check_store, check_writable, default_tracking_uri
     from search.tracking._disk import check_free_space
 

@@ -19,6 +19,7 @@ import typer
 from search._errors import SearchError as SearchError_
 from search._errors import SpaceError, cli_spelling
 from search._goal import GOAL
+from search._quiet import quiet_libraries
 from search._version import __version__
 from search.data._cli import data_command
 
@@ -27,7 +28,7 @@ if TYPE_CHECKING:
 
     from search._errors import InfeasibleError
     from search.data import DataBundle
-    from search.engines._session import SearchResult
+    from search.runtime._session import SearchResult
     from search.space import Space
 
 app = typer.Typer(
@@ -267,25 +268,6 @@ TrackingUri = Annotated[
 ]
 
 
-def _quiet_libraries(*, tensorflow_log: bool = False) -> None:
-    """Library noise off: TensorFlow's start-up C++ log lines (unless ``tensorflow_log`` or your own
-    ``TF_CPP_MIN_LOG_LEVEL`` below 3 asks for them), MLflow's and alembic's INFO lines."""
-    import logging
-    import os
-
-    from search._quiet import silence_tensorflow_import
-
-    if not tensorflow_log and os.environ.get("TF_CPP_MIN_LOG_LEVEL", "3") == "3":
-        silence_tensorflow_import()
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
-    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
-    for noisy in ("mlflow", "alembic", "absl"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
-    # every trial is a new model, so tf.function's "triggered tf.function retracing" warning is expected
-    logging.getLogger("tensorflow").setLevel(logging.ERROR)
-
-
 @app.command("run")
 def run(
     space: Annotated[str, typer.Argument(help="A shipped space name (tiny, vgg...) or a YAML file.")],
@@ -419,7 +401,7 @@ def run(
 
     if quiet and verbose:
         raise _fail(SearchError_("--quiet and --verbose: expected one of them, received both"))
-    _quiet_libraries(tensorflow_log=verbose)
+    quiet_libraries(tensorflow_log=verbose)
     try:
         limits = _count(max_params, "--max-params"), _count(max_flops, "--max-flops")
     except SearchError_ as exc:
@@ -428,7 +410,7 @@ def run(
 
     from search._progress import LiveDisplay, PlainLines, log_handler
     from search._run import run_search
-    from search.engines._session import SearchInterrupted
+    from search.runtime._session import SearchInterrupted
 
     console = Console(stderr=True)
     live = console.is_terminal and not quiet
@@ -689,11 +671,11 @@ def worker(
     """Join a running search as one more worker (this machine or another: same --storage and --tracking-uri)."""
     import logging
 
-    _quiet_libraries()
+    quiet_libraries()
     logging.basicConfig(format=f"[worker {index}] %(message)s")
     logging.getLogger("search").setLevel(logging.WARNING if quiet else logging.INFO)
     from search.engines import get_engine
-    from search.engines._session import SearchInterrupted
+    from search.runtime._session import SearchInterrupted
 
     try:
         ran = get_engine(engine).worker(
@@ -737,19 +719,21 @@ def trials_command(
         searches_command(format=format, runs_dir=runs_dir, tracking_uri=tracking_uri)
         return
     from search.engines import get_engine
-    from search.engines._base import engine_of
+    from search.engines._base import DEFAULT_ENGINE, engine_of
     from search.tracking import default_tracking_uri
 
     uri = tracking_uri or default_tracking_uri(runs_dir)
     # the engine recorded with the search (runs/searches/NAME.json, else its MLflow run); with --storage: Optuna
     recorded_engine = None if storage is not None else engine_of(name, runs_dir=runs_dir, tracking_uri=uri)
     try:
-        rows, recorded = get_engine(recorded_engine or "optuna").trial_rows(name, runs_dir=runs_dir, storage=storage)
+        rows, recorded = get_engine(recorded_engine or DEFAULT_ENGINE).trial_rows(
+            name, runs_dir=runs_dir, storage=storage
+        )
     except KeyError:
-        from search.engines._storage import default_storage_url, get_storage
+        from search.runtime._storage import default_storage_url, get_storage
         from search.tracking._searches import names_in, unknown_search
 
-        _quiet_libraries()
+        quiet_libraries()
         known = names_in(uri) + optuna.get_all_study_names(get_storage(storage or default_storage_url(runs_dir)))
         raise _fail(unknown_search(name, known, str(storage or runs_dir))) from None
     except SearchError_ as exc:
@@ -781,7 +765,7 @@ def searches_command(
     from search.tracking import default_tracking_uri
     from search.tracking._searches import STATES, list_searches
 
-    _quiet_libraries()
+    quiet_libraries()
     if format not in ("table", "csv", "json"):
         raise _fail(SearchError_(f"--format: expected table, csv or json, received {format!r}"))
     try:
@@ -846,7 +830,7 @@ def compare(
     from search.tracking import default_tracking_uri
     from search.tracking._compare import COLUMNS, TABLE_COLUMNS, compare_runs_url, compare_searches, split_warnings
 
-    _quiet_libraries()
+    quiet_libraries()
     if format not in ("table", "csv", "json"):
         raise _fail(SearchError_(f"--format: expected table, csv or json, received {format!r}"))
     uri = tracking_uri or default_tracking_uri(runs_dir)
@@ -939,7 +923,7 @@ def export(
     """Export a search's winner to every format, each checked against the Keras model; write a model card."""
     import logging
 
-    _quiet_libraries()
+    quiet_libraries()
     logging.getLogger("search").setLevel(logging.INFO)
     logging.basicConfig(format="%(message)s")
     from search.export import export_search
@@ -1011,7 +995,7 @@ def predict(
     format: Annotated[str, typer.Option("--format", help="table or json.")] = "table",
 ) -> None:
     """The top classes of each image, with their probabilities."""
-    _quiet_libraries()
+    quiet_libraries()
     from search.export import predict as predict_images
 
     if format not in ("table", "json"):
@@ -1038,7 +1022,7 @@ def report(
     tracking_uri: TrackingUri = None,
 ) -> None:
     """Draw a search's pictures (history, importances, architecture, filters, confusion...) and an HTML page."""
-    _quiet_libraries()
+    quiet_libraries()
     from search.report import make_report
 
     try:
@@ -1094,7 +1078,7 @@ def ui(
     search's runs address; Ctrl+C or SIGTERM stops it. Beyond 127.0.0.1 it warns: no authentication."""
     from collections.abc import Callable
 
-    from search.engines._storage import default_storage_url
+    from search.runtime._storage import default_storage_url
     from search.tracking import default_tracking_uri
     from search.tracking._ui import UIError, search_addresses, serve_ui, study_addresses
 

@@ -56,7 +56,7 @@ def runs_of(runs_dir: Path, name: str) -> tuple[list[Any], list[Any]]:
 def study_of(runs_dir: Path, name: str) -> Any:
     import optuna
 
-    from search.engines._storage import default_storage_url, get_storage
+    from search.runtime._storage import default_storage_url, get_storage
 
     return optuna.load_study(study_name=name, storage=get_storage(default_storage_url(runs_dir)))
 

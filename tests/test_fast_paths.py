@@ -17,7 +17,7 @@ import optuna
 import pytest
 
 from search.engines._optuna import more_work
-from search.engines._workers import watch
+from search.runtime._workers import watch
 
 from .helpers import faults
 
@@ -65,7 +65,7 @@ def test_the_supervising_process_does_not_import_keras_to_start_a_search(tmp_pat
         import sys
         from pathlib import Path
         from search.data import load_dataset
-        from search.engines._session import Session
+        from search.runtime._session import Session
         from search.space import load_space
         from search.tracking import default_tracking_uri
 
@@ -212,7 +212,7 @@ def test_a_worker_imports_keras_while_it_waits_for_the_supervisor(tmp_path: Path
         import optuna
         from search._errors import SearchError
         from search.data import load_dataset
-        from search.engines._storage import default_storage_url, get_storage
+        from search.runtime._storage import default_storage_url, get_storage
         from search.engines._optuna import run_worker
         from search.space import load_space
 

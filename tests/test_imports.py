@@ -82,3 +82,59 @@ def test_no_import_cycle(inside_functions):
 def test_the_cycle_finder_finds_a_cycle():
     assert _cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": set()}) == ["a", "b", "c", "a"]
     assert _cycle({"a": {"b"}, "b": set()}) is None
+
+
+#: The floors, top first: a module may import its own floor and those below it, never one above.
+FLOORS = ("search.cli", "search.engines", "search.runtime")
+
+
+def _floor(module: str) -> int | None:
+    return next((i for i, top in enumerate(FLOORS) if module == top or module.startswith(top + ".")), None)
+
+
+def _upwards(graph: dict[str, set[str]]) -> list[str]:
+    """The imports that climb a floor; ``search.cli`` is imported by nothing but itself and ``python -m search``."""
+    found = []
+    for name, targets in graph.items():
+        for target in targets:
+            own, floor = _floor(name), _floor(target)
+            if floor is None:
+                continue
+            if (own is not None and floor < own) or (own is None and floor == 0 and name != "search.__main__"):
+                found.append(f"{name} -> {target}")
+    return sorted(found)
+
+
+def test_imports_run_only_downwards():
+    """The CLI above the engines above the runtime (docs/architecture.md): nothing below imports what is above."""
+    graph = _graph(_modules(), inside_functions=True)
+    assert {_floor(m) for m in graph} >= {0, 1, 2}  # every floor was read
+    assert _upwards(graph) == []
+
+
+def test_the_upward_finder_finds_an_upward_import():
+    graph = {
+        "search.runtime._session": {"search.engines._base", "search.space"},
+        "search.engines._base": {"search.runtime._session"},
+        "search.space": {"search.cli"},
+        "search.__main__": {"search.cli"},
+    }
+    assert _upwards(graph) == ["search.runtime._session -> search.engines._base", "search.space -> search.cli"]
+
+
+def test_no_engine_name_is_compared_outside_its_engine():
+    """What depends on an engine is an attribute of it (``cpu_workers``, ``preload``, ``workers``...): no
+    ``engine == "optuna"`` anywhere but in that engine's own module."""
+    from search.engines import ENGINES
+
+    names = set(ENGINES)
+    found = []
+    for module, path in _modules().items():
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Compare):
+                sides = [node.left, *node.comparators]
+                compared = {s.value for s in sides if isinstance(s, ast.Constant) and isinstance(s.value, str)}
+                for name in compared & names:
+                    if name.replace("-", "_") not in module:
+                        found.append(f"{module}:{node.lineno} compares with {name!r}")
+    assert found == []

@@ -128,7 +128,7 @@ def test_processes_opening_a_new_optuna_database_at_once_all_get_it(postgres):
     start = time.time() + 8
     code = (
         "import time, optuna, sqlalchemy\n"
-        "from search.engines._storage import get_storage\n"
+        "from search.runtime._storage import get_storage\n"
         f"time.sleep(max(0.0, {start} - time.time()))\n"
         f"get_storage('{postgres}/race')\n"
     )

@@ -10,7 +10,7 @@ import sys
 import pytest
 
 from search._progress import PlainLines
-from search.engines._session import EpochEvent, TrialEvent, TrialStarted, dispatch
+from search.runtime._session import EpochEvent, TrialEvent, TrialStarted, dispatch
 
 from .helpers import cnn_search
 

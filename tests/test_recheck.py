@@ -1,4 +1,4 @@
-"""Re-checking the top candidates (search/engines/_recheck.py): real tiny searches on ``digits`` (real
+"""Re-checking the top candidates (search/runtime/_recheck.py): real tiny searches on ``digits`` (real
 training, a real MLflow store, a real Optuna journal)."""
 
 from __future__ import annotations
@@ -96,7 +96,7 @@ def test_rechecks_are_child_runs_with_seeds_the_champion_is_the_best_mean_and_a_
 
 def test_candidates_the_validation_split_tells_apart_are_not_rechecked_and_the_reason_is_recorded(tmp_path: Path):
     from search import run_search
-    from search.engines._recheck import noise_band
+    from search.runtime._recheck import noise_band
 
     runs = tmp_path / "runs"
     # recheck_within=0: only an exact tie with the best is the best's equal, so (seed 0: no tie) nothing re-runs.

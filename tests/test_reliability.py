@@ -84,7 +84,7 @@ def test_two_workers_share_one_study(tmp_path, start):
     workers never import MLflow (their records reach it through the supervisor: search.tracking._spool)
     and the supervisor never imports Keras (its report pictures do: left out); seen at each process's
     exit by a ``sitecustomize``. Workers are forks of the forkserver that imported Keras once
-    (search.engines._zygote), or with ``CNN_SEARCH_WORKER_START=exec`` fresh interpreters started by ``run``."""
+    (search.runtime._zygote), or with ``CNN_SEARCH_WORKER_START=exec`` fresh interpreters started by ``run``."""
     runs = tmp_path / "runs"
     probe = tmp_path / "probe"
     probe.mkdir()
@@ -265,7 +265,7 @@ def test_stale_trials_of_other_machines_are_found_by_their_heartbeat(tmp_path):
     import optuna
 
     from search.engines._optuna import fail_stale_trials, grace_seconds
-    from search.engines._storage import get_storage
+    from search.runtime._storage import get_storage
 
     storage = get_storage(str(tmp_path / "s.journal"))
     study = optuna.create_study(study_name="s", storage=storage)
@@ -293,7 +293,7 @@ def test_of_two_workers_that_ask_for_the_last_trial_at_once_exactly_one_gives_wa
     import optuna
 
     from search.engines._optuna import SURPLUS, summarize, surplus, trial_rows
-    from search.engines._storage import get_storage
+    from search.runtime._storage import get_storage
 
     storage = get_storage(str(tmp_path / "s.journal"))
     mine = optuna.create_study(study_name="s", storage=storage, direction="maximize")
@@ -317,7 +317,7 @@ def test_of_two_workers_that_ask_for_the_last_trial_at_once_exactly_one_gives_wa
 
 def test_gpu_workers_are_pinned_one_gpu_each():
     """No GPU here: the pinning is plain environment, checked as such (see also the run below)."""
-    from search.engines._workers import visible_gpus, worker_env
+    from search.runtime._workers import visible_gpus, worker_env
 
     assert worker_env(1, ["0", "1"])["CUDA_VISIBLE_DEVICES"] == "1"
     assert worker_env(2, ["0", "1"])["CUDA_VISIBLE_DEVICES"] == "0"

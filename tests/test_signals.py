@@ -7,7 +7,7 @@ import signal
 
 import pytest
 
-from search.engines._session import SearchInterrupted, Signals, interrupt_on_signals
+from search.runtime._session import SearchInterrupted, Signals, interrupt_on_signals
 
 
 def test_a_signal_outside_training_is_held_until_the_next_check():

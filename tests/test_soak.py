@@ -39,11 +39,11 @@ Fatal Python error: Aborted
 Thread 0x00007fd63ba896c0 (most recent call first):
   File "/work/main/search/tracking/_store.py", line 59 in file_lock
   File "/usr/lib/python3.11/contextlib.py", line 137 in __enter__
-  File "/work/main/search/engines/_session.py", line 262 in _begin
+  File "/work/main/search/runtime/_session.py", line 262 in _begin
 
 Current thread 0x00007fd6a8bddb80 (most recent call first):
   File "/usr/lib/python3.11/threading.py", line 327 in wait
-  File "/work/main/search/engines/_session.py", line 286 in _tracked
+  File "/work/main/search/runtime/_session.py", line 286 in _tracked
   File "/work/main/search/_run.py", line 430 in _finish
 
 Extension modules: yaml._yaml (total: 1)
@@ -84,9 +84,9 @@ def test_stack_summary_keeps_thread_headers_and_our_frames():
     assert lines == [
         "Thread 0x00007fd63ba896c0 (most recent call first):",
         'File "/work/main/search/tracking/_store.py", line 59 in file_lock',
-        'File "/work/main/search/engines/_session.py", line 262 in _begin',
+        'File "/work/main/search/runtime/_session.py", line 262 in _begin',
         "Current thread 0x00007fd6a8bddb80 (most recent call first):",
-        'File "/work/main/search/engines/_session.py", line 286 in _tracked',
+        'File "/work/main/search/runtime/_session.py", line 286 in _tracked',
         'File "/work/main/search/_run.py", line 430 in _finish',
     ]
     assert soak.stack_summary("nothing") == []

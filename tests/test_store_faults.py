@@ -41,7 +41,7 @@ def _wait_for(predicate, proc, limit=120.0):
 def _tiny_session(runs: Path, name: str):
     """A real Session of the tiny space on digits, MLflow under ``runs`` (for in-process fault tests)."""
     from search.data import load_dataset
-    from search.engines._session import Session
+    from search.runtime._session import Session
     from search.space import load_space
     from search.tracking import default_tracking_uri
 
@@ -259,7 +259,7 @@ def test_search_names_are_checked_once_and_default_names_made_safe():
 
 def test_a_journal_path_that_is_not_a_writable_file_is_refused(tmp_path):
     from search._errors import SearchError
-    from search.engines._storage import get_storage
+    from search.runtime._storage import get_storage
 
     folder = tmp_path / "optuna.journal"
     folder.mkdir()
@@ -317,7 +317,7 @@ def test_a_killed_trial_without_its_retry_gets_one_at_the_next_look(tmp_path):
     import optuna
 
     from search.engines._optuna import fail_stale_trials
-    from search.engines._storage import get_storage
+    from search.runtime._storage import get_storage
 
     study = optuna.create_study(study_name="s", storage=get_storage(str(tmp_path / "optuna.journal")))
     trial = study.ask()
@@ -337,7 +337,7 @@ def test_a_trial_killed_while_sampling_is_recorded_and_retried_without_stopping_
     import optuna
 
     from search.engines._optuna import fail_stale_trials
-    from search.engines._storage import get_storage
+    from search.runtime._storage import get_storage
 
     runs = tmp_path / "runs"
     study = optuna.create_study(study_name="half", storage=get_storage(str(runs / "optuna.journal")))
@@ -361,7 +361,7 @@ def test_two_workers_failing_the_same_stale_trial_do_not_crash(tmp_path, monkeyp
     import optuna
 
     from search.engines._optuna import fail_stale_trials
-    from search.engines._storage import get_storage
+    from search.runtime._storage import get_storage
 
     path = str(tmp_path / "optuna.journal")
     study = optuna.create_study(study_name="s", storage=get_storage(path))

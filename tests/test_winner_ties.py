@@ -1,4 +1,4 @@
-"""Which trial's weights a search keeps when two trials tie (search/engines/_winner.py): the winner is the
+"""Which trial's weights a search keeps when two trials tie (search/runtime/_winner.py): the winner is the
 earlier trial of a tie (``GOAL.sort_key``), so the earlier trial's weights must be the ones on disk, or the
 search retrains its winner at the end. With two workers the earlier trial often finishes second: on a
 saturated validation split both start points reach 1.0 and the later-numbered one finishes first. Real Keras
@@ -12,7 +12,7 @@ import pytest
 
 
 def _keeper(models: Path):
-    from search.engines._winner import Winner
+    from search.runtime._winner import Winner
 
     keeper = Winner.__new__(Winner)  # only the model-keeping part: no search, no MLflow run
     keeper.models_dir, keeper.keeps_front, keeper.keeps_candidates = models, False, False

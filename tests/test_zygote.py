@@ -1,4 +1,4 @@
-"""Worker processes forked from the forkserver (search/engines/_zygote.py): forked when the import-time
+"""Worker processes forked from the forkserver (search/runtime/_zygote.py): forked when the import-time
 environment matches, a fresh interpreter when it does not, when asked, or when the forkserver was killed. Real processes, in a process of their own (the forkserver is one per process)."""
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from .test_reliability import NAME, _wait
 SCRIPT = """
 import os, signal, sys
 from multiprocessing import forkserver
-from search.engines._zygote import Forked, Launcher
+from search.runtime._zygote import Forked, Launcher
 
 launcher = Launcher()
 launcher.prestart()
@@ -55,6 +55,36 @@ def test_workers_fork_when_the_environment_matches_and_exec_when_it_does_not(tmp
     # a forkserver killed under the search: this worker and the next start as fresh interpreters, said once
     assert "worker processes start as fresh interpreters from now on" in said[3], said[3]
     assert "Usage: python -m search" in said[3], said[3]
+
+
+PRELOAD_SCRIPT = """
+import os, sys, time
+from multiprocessing import forkserver
+from pathlib import Path
+from search.runtime._zygote import Launcher
+
+sys.path.insert(0, ".")
+Launcher().prestart(["engine_extra"])
+for _ in range(600):
+    if Path("imported_in").exists():
+        break
+    time.sleep(0.1)
+print(Path("imported_in").read_text(), forkserver._forkserver._forkserver_pid, "CNN_SEARCH_PRELOAD" in os.environ)
+"""
+
+
+@pytest.mark.slow
+def test_the_forkserver_imports_the_engines_preload(tmp_path):
+    """An engine's ``preload`` (Optuna's: optuna and its own module) is imported once, in the forkserver."""
+    (tmp_path / "engine_extra.py").write_text("import os\nopen('imported_in', 'w').write(str(os.getpid()))\n")
+    env = {**ENV, "PYTHONPATH": f"{tmp_path}{os.pathsep}{ENV.get('PYTHONPATH', '')}"}
+    out = subprocess.run(
+        [sys.executable, "-c", PRELOAD_SCRIPT], capture_output=True, text=True, timeout=300, env=env, cwd=tmp_path
+    )
+    assert out.returncode == 0, out.stderr[-3000:]
+    imported_in, forkserver_pid, left_set = out.stdout.split()
+    assert imported_in == forkserver_pid  # imported by the forkserver, not by the process that started it
+    assert left_set == "False"  # the starting process's environment is as it was
 
 
 def _group(pgid: int) -> dict[int, tuple[str, str]]:

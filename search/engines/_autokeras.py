@@ -59,7 +59,7 @@ from search.space import ParamSource, Space
 from search.space._params import Choice, FloatRange, IntRange, Param
 
 if TYPE_CHECKING:
-    from search.engines._session import Session, Signals
+    from search.runtime._session import Session, Signals
 
 log = logging.getLogger("search")
 

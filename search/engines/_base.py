@@ -1,15 +1,15 @@
 """What every engine implements, and the registry ``run_search``, the CLI, the workers and the tests read.
 
 An engine chooses the parameters of trials and schedules them; everything else is shared: the space,
-the data, the :class:`~search.engines._session.Session` (MLflow, signals, the failure policy, the model
-files, the winner) and its one trial loop, :meth:`~search.engines._session.Session.trial`. The shape
+the data, the :class:`~search.runtime._session.Session` (MLflow, signals, the failure policy, the model
+files, the winner) and its one trial loop, :meth:`~search.runtime._session.Session.trial`. The shape
 follows Optuna's ``BaseSampler`` (a few methods to implement) and timm's model registry (engines are
 found by name, ``register_engine`` adds one):
 
 * :meth:`Engine.check` refuses what the engine cannot do with these :class:`SearchOptions`, before
   anything is created, and fills in its defaults (``--tuner``);
 * :meth:`Engine.run` runs (or continues) the search's trials through the session and returns the
-  :class:`~search.engines._session.SearchResult`;
+  :class:`~search.runtime._session.SearchResult`;
 * :meth:`Engine.trial_rows` reads a search back from where the engine keeps it (``cnn-search trials``);
 * :attr:`Engine.resumes` says what a rerun with the same ``--name`` continues, :attr:`Engine.workers`
   whether it runs trials in worker processes (``--workers``), :meth:`Engine.worker` runs one.
@@ -36,9 +36,12 @@ from search._goal import DEFAULT_RUNTIME, Goal, parse_goals
 
 if TYPE_CHECKING:
     from search.data import DataBundle
-    from search.engines._session import SearchResult, Session, TrialEvent
+    from search.runtime._session import SearchResult, Session, TrialEvent
     from search.space import Space
 
+
+#: The engine a search runs on when none is named (``--engine``), and the one whose searches live in ``--storage``.
+DEFAULT_ENGINE = "optuna"
 
 #: A running trial is stopped at this multiple of --timeout (no new trial starts after --timeout).
 HARD_LIMIT = 1.1
@@ -50,7 +53,7 @@ class SearchOptions:
     ``cnn-search run`` options), checked once by :meth:`checked`; engines read them, never change them
     (:func:`dataclasses.replace` makes the engine's filled-in copy)."""
 
-    engine: str = "optuna"
+    engine: str = DEFAULT_ENGINE
     tuner: str | None = None
     name: str | None = None
     trials: int = 20
@@ -84,14 +87,14 @@ class SearchOptions:
     max_latency_ms: float | None = None
     max_model_kb: float | None = None
     #: Re-check the top ``recheck`` distinct architectures with ``recheck_runs`` fresh runs each and crown the
-    #: best mean (:mod:`search.engines._recheck`); 0: the single best run is the champion.
+    #: best mean (:mod:`search.runtime._recheck`); 0: the single best run is the champion.
     recheck: int = 0
     recheck_runs: int = 2
     #: Re-check only candidates within this many standard errors of the best's validation accuracy
-    #: (:func:`search.engines._recheck.within_noise`); ``inf``: the top ``recheck`` whatever their gap.
+    #: (:func:`search.runtime._recheck.within_noise`); ``inf``: the top ``recheck`` whatever their gap.
     recheck_within: float = 2.0
     #: Train the champion afresh on training + validation images and hand that model over (its test accuracy
-    #: beside the searched model's): :meth:`search.engines._winner.Winner.finish`.
+    #: beside the searched model's): :meth:`search.runtime._winner.Winner.finish`.
     refit: bool = False
     #: The GPUs this process sees (``CUDA_VISIBLE_DEVICES``, else ``nvidia-smi``), filled in by ``run_search``.
     gpus: tuple[str, ...] = ()
@@ -253,9 +256,15 @@ class Engine(abc.ABC):
     tuners: ClassVar[tuple[str, ...]] = ()
     #: Whether the engine runs trials in worker processes (``--workers N``).
     workers: ClassVar[bool] = False
+    #: Whether, with no ``--workers`` on a machine without GPUs, a search longer than seconds runs in
+    #: :data:`search._run.CPU_WORKERS` processes (:func:`search._run.default_workers`; measured for Optuna).
+    cpu_workers: ClassVar[bool] = False
+    #: Modules the forkserver its worker processes are forked from imports ahead of them
+    #: (:meth:`search.runtime._zygote.Launcher.prestart`), beside what every worker needs.
+    preload: ClassVar[tuple[str, ...]] = ()
     #: Whether the engine searches several goals at once (``--goals val_accuracy,params``): a Pareto front.
     several_goals: ClassVar[bool] = False
-    #: Whether the engine re-checks its top candidates (``--recheck K``, :mod:`search.engines._recheck`).
+    #: Whether the engine re-checks its top candidates (``--recheck K``, :mod:`search.runtime._recheck`).
     rechecks: ClassVar[bool] = False
     #: What a rerun with the same ``--name`` continues (said in ``cnn-search run --help`` and the README).
     resumes: ClassVar[str] = "nothing: a rerun starts the search again"

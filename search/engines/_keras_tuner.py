@@ -32,9 +32,9 @@ from typing import TYPE_CHECKING, Any
 from search._errors import SearchError, option
 from search._goal import GOAL
 from search.engines._base import Engine, SearchOptions, check_same_search, register_engine, seed_everything, states_of
-from search.engines._session import SearchResult, Session, Signals, log
-from search.engines._workers import free_port, wait_for_parent_run, watch, worker_env, worker_session
-from search.engines._zygote import WorkerProcess
+from search.runtime._session import SearchResult, Session, Signals, log
+from search.runtime._workers import free_port, wait_for_parent_run, watch, worker_env, worker_session
+from search.runtime._zygote import WorkerProcess
 from search.space import ParamSource, Space
 
 if TYPE_CHECKING:
@@ -387,7 +387,7 @@ def _own_rows(directory: Path, name: str) -> dict[str, Any]:
 class KerasTunerEngine(Engine):
     """KerasTuner's oracles (``--tuner``) choose the trials; the oracle's state and one rows file per
     process live under ``runs/keras_tuner/NAME`` (``cnn_search.json`` records the search). ``--workers N``
-    runs KerasTuner's own chief/worker mode on loopback (:func:`search.engines._workers.supervise_keras_tuner`)."""
+    runs KerasTuner's own chief/worker mode on loopback (:func:`search.runtime._workers.supervise_keras_tuner`)."""
 
     name = "keras-tuner"
     tuners = TUNERS
@@ -459,8 +459,8 @@ class KerasTunerEngine(Engine):
             else:
                 rows = self.search_trials(session, options, directory=directory, signals=signals)
             best = single = rows[0] if rows and rows[0][GOAL.metric] is not None else None
-            if best is not None and options.recheck:  # the best mean of fresh runs (search/engines/_recheck.py)
-                from search.engines._recheck import crown
+            if best is not None and options.recheck:  # the best mean of fresh runs (search/runtime/_recheck.py)
+                from search.runtime._recheck import crown
 
                 complete = [
                     {"trial": r["trial"], "value": r[GOAL.metric], "params": r["hyperparameters"],
@@ -513,7 +513,7 @@ class KerasTunerEngine(Engine):
             raise KeyError(name)
         state_file = folder / "cnn_search.json"
         recorded = json.loads(state_file.read_text()) if state_file.is_file() else {}
-        from search.engines._recheck import annotate
+        from search.runtime._recheck import annotate
 
         rows = GOAL.best_first(load_rows(folder.parent, name).values())
         return annotate(rows, recorded.get("recheck_summary"), recorded.get("champion_trial")), recorded

@@ -53,7 +53,7 @@ from search._goal import GOAL, Goal, pareto_front, parse_goals
 from search._process import dead_here, worker_id
 from search.engines._base import Engine, SearchOptions, check_same_search, register_engine, seed_everything
 from search.engines._optuna_params import OptunaParams
-from search.engines._session import (
+from search.runtime._session import (
     EpochEvent,
     SearchResult,
     Session,
@@ -64,14 +64,14 @@ from search.engines._session import (
     log,
     say_winner,
 )
-from search.engines._workers import (
+from search.runtime._workers import (
     import_keras_lean,
     wait_for_parent_run,
     watch,
     worker_env,
     worker_session,
 )
-from search.engines._zygote import LAUNCHER, WorkerProcess
+from search.runtime._zygote import LAUNCHER, WorkerProcess
 
 if TYPE_CHECKING:
     import optuna
@@ -629,7 +629,7 @@ def trial_rows(study: optuna.Study) -> list[dict[str, Any]]:
         front = set(pareto_front((r for r in rows if r["state"] == "complete"), goals))
         for row in rows:
             row["pareto_front"] = row["trial"] in front
-    from search.engines._recheck import annotate
+    from search.runtime._recheck import annotate
 
     return annotate(
         GOAL.best_first(rows), study.user_attrs.get("recheck_summary"), study.user_attrs.get("champion_trial")
@@ -733,10 +733,10 @@ def _finish_locked(session: Session, study: optuna.Study) -> None:
 def _rechecked(
     session: Session, study: optuna.Study, k: int, runs: int, within: float
 ) -> optuna.trial.FrozenTrial | None:
-    """The champion re-checked (:func:`search.engines._recheck.crown`), or None when nothing was re-checked."""
+    """The champion re-checked (:func:`search.runtime._recheck.crown`), or None when nothing was re-checked."""
     import optuna
 
-    from search.engines._recheck import crown
+    from search.runtime._recheck import crown
 
     complete = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
     rows = [
@@ -932,7 +932,7 @@ def run_worker(
     import optuna
 
     from search._names import check_name
-    from search.engines._storage import default_storage_url, get_storage
+    from search.runtime._storage import default_storage_url, get_storage
     from search.tracking import check_store, default_tracking_uri
     from search.tracking._spool import spool_dir
 
@@ -998,7 +998,7 @@ def open_study(session: Session, options: SearchOptions, storage_url: str) -> op
     past the trials it has (a resumed seeded search continues the random sequence instead of replaying it)."""
     import optuna
 
-    from search.engines._storage import get_storage
+    from search.runtime._storage import get_storage
 
     space = session.space
     goals = options.goal_list
@@ -1057,6 +1057,8 @@ class OptunaEngine(Engine):
 
     name = "optuna"
     workers = True
+    cpu_workers = True
+    preload = ("optuna", __name__)
     several_goals = True
     rechecks = True
     resumes = (
@@ -1095,11 +1097,11 @@ class OptunaEngine(Engine):
         return options
 
     def run(self, session: Session, options: SearchOptions) -> SearchResult:
-        from search.engines._storage import default_storage_url
+        from search.runtime._storage import default_storage_url
 
         supervised = options.supervised
         if supervised and not options.gpus:
-            LAUNCHER.prestart()  # the workers' imports start now, beside this process's own start-up
+            LAUNCHER.prestart(self.preload)  # the workers' imports start now, beside this process's own start-up
         storage_url = options.storage or default_storage_url(session.runs_dir)
         if not supervised:  # trials run here; worker processes seed themselves (this one never imports Keras)
             seed_everything(options.seed)
@@ -1184,7 +1186,7 @@ class OptunaEngine(Engine):
     ) -> tuple[list[dict[str, Any]], Mapping[str, Any]]:
         import optuna
 
-        from search.engines._storage import default_storage_url, get_storage
+        from search.runtime._storage import default_storage_url, get_storage
 
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         study = optuna.load_study(study_name=name, storage=get_storage(storage or default_storage_url(runs_dir)))

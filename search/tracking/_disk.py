@@ -6,7 +6,7 @@ SQLite's ``database or disk is full`` wrapped by SQLAlchemy and by MLflow, which
 SQL statement); the search then stops at the first one, before another trial starts, and
 :func:`disk_full` turns the error, whichever it is, into one line naming the folder and the fix.
 Nothing recorded is lost: a trial whose record could not be written is left running in the study and
-retried on the next run (a torn journal line is repaired first, ``search.engines._storage``).
+retried on the next run (a torn journal line is repaired first, ``search.runtime._storage``).
 
 Decided:
 

@@ -295,7 +295,7 @@ class Tracker:
         final: Mapping[str, float],
         started_ms: int,
     ) -> str:
-        """A re-run of trial ``trial`` (:mod:`search.engines._recheck`) as the child run
+        """A re-run of trial ``trial`` (:mod:`search.runtime._recheck`) as the child run
         ``recheck-<trial>-<index>``, tagged ``phase=recheck`` (no ``trial`` tag: tables of trials leave it out)."""
         run_id, now = self._child_run(
             experiment_id,

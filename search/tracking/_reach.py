@@ -19,7 +19,7 @@ backoff factor of 2, 120 s a request), then print a traceback. Decisions:
   ``MLFLOW_HTTP_REQUEST_TIMEOUT=30`` (:data:`MLFLOW_LIMITS`): a request to a server that went down
   fails after 3 retries, some 10 s of backoff (0 + 2 + 4 s, plus up to 1 s of jitter each); to one that
   accepts and never answers, after 4 x 30 s; the error then is one line (:func:`unreachable`). A
-  signal during such a wait is not held that long: see :class:`search.engines._signals.Signals`. Each
+  signal during such a wait is not held that long: see :class:`search.runtime._signals.Signals`. Each
   later connection to a PostgreSQL/MySQL Optuna storage has a :data:`CONNECT_TIMEOUT` s connect timeout.
 * **A storage that is the tracking database is refused.** Optuna and MLflow both keep their alembic
   revision in a table ``alembic_version``: Optuna's tables in MLflow's database (``--storage

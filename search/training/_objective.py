@@ -599,7 +599,7 @@ def pooled(data: DataBundle) -> DataBundle:
 
 def resplit(data: DataBundle, train: tuple[Any, Any], validation: tuple[Any, Any], tag: str) -> DataBundle:
     """``data`` with other training and validation images (``(x, y)`` each), its test split as it was, its
-    fingerprint marked ``-TAG``: a refit's (:func:`pooled`), a re-check's fold (:mod:`search.engines._recheck`)."""
+    fingerprint marked ``-TAG``: a refit's (:func:`pooled`), a re-check's fold (:mod:`search.runtime._recheck`)."""
     from search.data import DataBundle
     from search.data._store import ArrayStore
 

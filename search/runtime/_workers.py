@@ -27,13 +27,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from search._errors import SearchError
-from search.engines._session import (
+from search.runtime._session import (
     SearchInterrupted,
     Session,
     Signals,
     log,
 )
-from search.engines._zygote import WorkerProcess
+from search.runtime._zygote import WorkerProcess
 
 if TYPE_CHECKING:
     pass

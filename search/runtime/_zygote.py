@@ -46,6 +46,10 @@ IMPORT_TIME_PREFIXES = ("KERAS_", "TF_", "CUDA_", "XLA_", "PYTHON", "OMP_", "MKL
 #: ... except these, read later (TensorFlow's thread pools start at the first operation).
 LATE = frozenset({"TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS"})
 
+#: The modules the forkserver imports besides what every worker needs (comma-separated; set by
+#: :meth:`Launcher.prestart` while the forkserver starts, read by its preload).
+PRELOAD_VARIABLE = "CNN_SEARCH_PRELOAD"
+
 #: What the forkserver's environment was while it imported (set in the forkserver, by the preload).
 PRELOADED: dict[str, str] | None = None
 
@@ -109,8 +113,9 @@ class Launcher:
         self.context: Any = None
         self.failed = False
 
-    def prestart(self) -> None:
-        """Start the forkserver now (it imports in the background); nothing when turned off."""
+    def prestart(self, modules: Sequence[str] = ()) -> None:
+        """Start the forkserver now (it imports in the background, ``modules`` too: the engine's
+        :attr:`~search.engines.Engine.preload`); nothing when turned off."""
         if self.context is not None or self.failed or os.environ.get("CNN_SEARCH_WORKER_START") == "exec":
             return
         import multiprocessing
@@ -120,7 +125,15 @@ class Launcher:
             context.set_forkserver_preload([__name__ + "_preload"])
             from multiprocessing import forkserver
 
-            forkserver.ensure_running()
+            before = os.environ.get(PRELOAD_VARIABLE)
+            os.environ[PRELOAD_VARIABLE] = ",".join(modules)  # the forkserver inherits it as it starts
+            try:
+                forkserver.ensure_running()
+            finally:
+                if before is None:
+                    os.environ.pop(PRELOAD_VARIABLE, None)
+                else:
+                    os.environ[PRELOAD_VARIABLE] = before
         except (OSError, ValueError) as exc:  # no forkserver on this platform, no socket...
             log.warning("worker processes start as fresh interpreters (the forkserver did not start: %s)", exc)
             self.failed = True
@@ -149,7 +162,7 @@ def needs_exec(env: Mapping[str, str]) -> bool:
     """Whether a worker with environment ``env`` must be a fresh interpreter rather than a fork:
     the preload failed or ran with another :func:`import_environment`.
 
-    >>> import search.engines._zygote as z
+    >>> import search.runtime._zygote as z
     >>> z.PRELOADED = {"TF_CPP_MIN_LOG_LEVEL": "3"}
     >>> z.needs_exec({"TF_CPP_MIN_LOG_LEVEL": "3", "TF_NUM_INTRAOP_THREADS": "1", "HOME": "/w"})
     False

@@ -6,8 +6,8 @@ winner once on the test split, logs it and registers it. In a worker process sta
 run`` (``relay``) the same calls write into the spool instead, and the supervising process writes
 MLflow (:mod:`search.tracking._spool`).
 
-The Session is three layers, one concern each: :class:`~search.engines._record.SearchRecord` (the
-search's life in MLflow, signals), :class:`~search.engines._winner.Winner` (the best model kept on
+The Session is three layers, one concern each: :class:`~search.runtime._record.SearchRecord` (the
+search's life in MLflow, signals), :class:`~search.runtime._winner.Winner` (the best model kept on
 disk, the winner evaluated and registered), and this module's trial policy (one trial sampled,
 trained, judged and recorded; consecutive failures counted; callbacks told).
 """
@@ -25,10 +25,10 @@ from typing import TYPE_CHECKING, Any
 from search._backend import name as backend
 from search._errors import SearchError
 from search._goal import GOAL
-from search.engines._record import say_winner
-from search.engines._signals import SearchInterrupted, Signals, interrupt_on_signals
-from search.engines._winner import Winner, atomic_save
 from search.model import Architecture
+from search.runtime._record import say_winner
+from search.runtime._signals import SearchInterrupted, Signals, interrupt_on_signals
+from search.runtime._winner import Winner, atomic_save
 from search.space import ParamSource, Space
 from search.tracking import Tracker
 from search.training import Objective, Reporter, TrialResult

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from search._goal import GOAL
-from search.engines._record import SearchRecord
+from search.runtime._record import SearchRecord
 
 if TYPE_CHECKING:
     from search.model import Architecture

@@ -1,29 +1,30 @@
-"""Imported by the forkserver of :mod:`search.engines._zygote` (its preload): what a worker imports,
-once. Anything failing here leaves :data:`~search.engines._zygote.PRELOADED` unset, and every worker
+"""Imported by the forkserver of :mod:`search.runtime._zygote` (its preload): what a worker imports,
+once. Anything failing here leaves :data:`~search.runtime._zygote.PRELOADED` unset, and every worker
 then starts as a fresh interpreter (the forkserver itself must not fail: it would take ``run`` with it)."""
 
 from __future__ import annotations
 
 import atexit
 import gc
+import importlib
 import os
 
-from search.engines import _zygote
+from search.runtime import _zygote
 
 _environment = _zygote.import_environment(os.environ)  # as run handed it over, before anything sets more
 try:
-    from search.cli import _quiet_libraries
+    from search._quiet import quiet_libraries
 
-    _quiet_libraries()  # what the worker command does before it imports TensorFlow
-    from search.engines._workers import import_keras_lean
+    quiet_libraries()  # what the worker command does before it imports TensorFlow
+    from search.runtime._workers import import_keras_lean
 
     import_keras_lean()  # TensorFlow with it, on the default backend
-    import optuna  # noqa: F401
-
     import search.data
-    import search.engines._optuna
     import search.model._builder
     import search.training._objective  # noqa: F401
+
+    for _module in filter(None, os.environ.get(_zygote.PRELOAD_VARIABLE, "").split(",")):
+        importlib.import_module(_module)  # the engine's own (Engine.preload), named by the search that started it
 except Exception:  # a worker imports it again, and says what went wrong
     pass
 else:

@@ -2,7 +2,7 @@
 ended FINISHED, KILLED or FAILED however the search ends, signals held outside training.
 
 :class:`SearchRecord` is the first layer of :class:`~search.engines.Session` (then
-:class:`~search.engines._winner.Winner`, then the trial policy in ``_session.py``).
+:class:`~search.runtime._winner.Winner`, then the trial policy in ``_session.py``).
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from search._errors import SearchError
-from search.engines._signals import Signals, interrupt_on_signals
+from search.runtime._signals import Signals, interrupt_on_signals
 from search.tracking import Tracker
 from search.tracking._disk import check_store_kept
 from search.tracking._store import search_lock

@@ -29,7 +29,7 @@ def _in_network(frame: Any, depth: int = 4) -> bool:
 
 def waiting_on_server(main: int | None = None) -> bool:
     """The main thread is blocked on a server: in network I/O, or waiting (a future's result, a join, a
-    lock) while another thread is in network I/O (MLflow's start-up thread, in :mod:`search.engines._record`)."""
+    lock) while another thread is in network I/O (MLflow's start-up thread, in :mod:`search.runtime._record`)."""
     frames = sys._current_frames()
     frame = frames.get(main if main is not None else threading.main_thread().ident or 0)
     if frame is None:

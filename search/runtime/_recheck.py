@@ -38,7 +38,7 @@ from search._goal import GOAL
 
 if TYPE_CHECKING:
     from search.data import DataBundle
-    from search.engines._session import Session
+    from search.runtime._session import Session
 
 log = logging.getLogger("search")
 
