@@ -6,7 +6,7 @@ backoff factor of 2, 120 s a request), then print a traceback. Decisions:
 
 * **Reached once, up front.** :func:`reach` is called where every command passes before it creates
   anything: the command line's ``--tracking-uri`` and ``--storage`` options (their callback, in
-  ``search/cli.py``), ``run_search`` (:func:`check_servers`) and Optuna's SQL storage (``_rdb_storage``).
+  ``search/cli/_app.py``), ``run_search`` (:func:`check_servers`) and Optuna's SQL storage (``_rdb_storage``).
   An ``http(s)://`` tracking URI gets
   one ``GET /health`` with a :data:`CONNECT_TIMEOUT_S` timeout; any answer, even an HTTP error or a TLS
   complaint, means a server is there (its meaning is left to MLflow), except 502/503/504 (a proxy whose
