@@ -101,7 +101,9 @@ class InfeasibleError(SearchError):
 #: cnn-search's commands on the command line ("cli", set by :func:`cli_spelling`).
 _SPELLING: contextvars.ContextVar[str] = contextvars.ContextVar("cnn_search_spelling", default="python")
 #: Flags not spelled ``--`` + the keyword with dashes.
-_FLAGS = {"max_worker_rss_mb": "--max-worker-rss", "report": "--no-report"}
+#: Flags that are not ``--`` + the keyword with dashes, filled in from the options' declarations
+#: (:func:`search._options.options_of`: ``max_worker_rss_mb`` -> ``--max-worker-rss``).
+FLAGS: dict[str, str] = {}
 
 
 def option(keyword: str) -> str:
@@ -109,12 +111,13 @@ def option(keyword: str) -> str:
 
     >>> option("max_worker_rss_mb")
     'max_worker_rss_mb'
+    >>> import search.engines  # the options' declarations say the flags
     >>> with cli_spelling():
     ...     option("max_worker_rss_mb"), option("recycle_after")
     ('--max-worker-rss', '--recycle-after')
     """
     if _SPELLING.get() == "cli":
-        return _FLAGS.get(keyword, "--" + keyword.replace("_", "-"))
+        return FLAGS.get(keyword, "--" + keyword.replace("_", "-"))
     return keyword
 
 

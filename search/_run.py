@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from search._errors import option
-from search.engines._base import DEFAULT_ENGINE, Engine, SearchOptions, get_engine, record_engine
+from search.engines._base import DEFAULT_ENGINE, Engine, SearchOptions, get_engine, record_engine, split_keywords
 from search.space import Space, load_space
 
 if TYPE_CHECKING:
@@ -178,7 +178,7 @@ def run_search(
     The space's own ``goals`` are the search's when ``goals`` is not given, and its ``budget``'s
     ``max_latency_ms`` and ``max_model_kb`` hold as those options do (the lower limit, again).
     """
-    given = dataclasses.replace(options or SearchOptions(), **keywords)
+    given = split_keywords(options, keywords)
     options = given.checked()
     check_servers(options)  # a storage that is the tracking store, a server down: refused before anything starts
     engine = get_engine(options.engine)
@@ -252,20 +252,7 @@ def open_session(options: SearchOptions, engine: Engine, space: Space, data: str
     check_free_space(runs, what=runs_dir)
     tracking_uri = options.tracking_uri or default_tracking_uri(runs)
     check_store(tracking_uri)  # a store that cannot be used is refused before any trial
-    return Session(
-        name=options.name or engine.default_name(space, bundle.source),
-        engine=engine.name,
-        space=space,
-        data=bundle,
-        runs_dir=runs,
-        tracking_uri=tracking_uri,
-        epochs=options.epochs,
-        seed=options.seed,
-        max_failures=options.max_failures,
-        callbacks=options.callbacks,
-        mixed_precision=options.mixed_precision,
-        xla=options.xla,
-        measures=options.measures,
-        keeps_front=len(options.goal_list) > 1,
-        keeps_candidates=options.recheck > 0,
+    name = options.name or engine.default_name(space, bundle.source)
+    return Session.from_options(
+        options, name=name, engine=engine.name, space=space, data=bundle, tracking_uri=tracking_uri
     )

@@ -190,7 +190,7 @@ def test_with_several_goals_a_trial_is_stopped_only_by_finished_trials_no_larger
     from search import load_dataset, load_space
     from search._goal import parse_goals
     from search.engines._optuna import _pareto_reporter, pruner_startup
-    from search.engines._optuna_params import OptunaParams
+    from search.engines._optuna._params import OptunaParams
     from search.training import Objective
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)

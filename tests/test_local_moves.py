@@ -11,8 +11,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 
-from search.engines._local import LocalSampler, neighbour
 from search.engines._optuna import make_sampler
+from search.engines._optuna._local import LocalSampler, neighbour
 
 from .helpers import cnn_search, runs_of, study_of
 

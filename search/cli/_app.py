@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -15,6 +15,8 @@ from search.data._cli import data_command
 
 if TYPE_CHECKING:
     from rich.console import Console
+
+    from search._options import Option
 
 
 app = typer.Typer(
@@ -62,21 +64,46 @@ def _reached(ctx: typer.Context, param: typer.CallbackParam, value: str | None) 
     return value
 
 
-RunsDir = Annotated[Path, typer.Option("--runs-dir", help="Where the local store lives (MLflow, Optuna, models).")]
-Storage = Annotated[
-    str | None,
-    typer.Option(
-        "--storage",
-        help="Optuna storage URL (default: RUNS_DIR/optuna.journal; postgresql://... for many machines).",
-        callback=_reached,
-    ),
-]
-TrackingUri = Annotated[
-    str | None,
-    typer.Option(
-        "--tracking-uri", help="MLflow tracking URI (default: sqlite:///RUNS_DIR/mlflow.db).", callback=_reached
-    ),
-]
+#: Options whose servers are reached once before the command starts (:func:`_reached`).
+_REACHED = frozenset({"storage", "tracking_uri"})
+#: The command line's types: an option of another type (``goals``: a tuple in Python) takes text.
+_SIMPLE = (int, float, str, bool, Path)
+
+
+def inverted(o: Option) -> bool:
+    """Whether option ``o`` is a bool that defaults to True, so its flag turns it off (``--no-report``):
+    the command's parameter is then ``no_NAME``, False by default."""
+    return o.type is bool and o.default is True
+
+
+def flag_of(o: Option) -> Any:
+    """Option ``o`` (:mod:`search._options`) as a Typer parameter's annotation: its flag, help and type (an
+    option with a ``parse`` takes text)."""
+    import types
+    import typing
+
+    base = (
+        [t for t in typing.get_args(o.type) if t is not type(None)] if isinstance(o.type, types.UnionType) else [o.type]
+    )
+    optional = isinstance(o.type, types.UnionType) and type(None) in typing.get_args(o.type)
+    kind: Any = base[0] if len(base) == 1 and base[0] in _SIMPLE and o.parse is None else str
+    if optional or kind is not base[0]:
+        kind = kind | None
+    decls = (o.flag, *o.short)
+    engines = f" ({' and '.join(o.engines)} only)" if o.engines else ""
+    info = typer.Option(*decls, help=o.help + engines, callback=_reached if o.name in _REACHED else None)
+    return Annotated[kind, info]
+
+
+def _shared(name: str) -> Any:
+    from search.engines._base import SHARED
+
+    return flag_of(next(o for o in SHARED if o.name == name))
+
+
+RunsDir = _shared("runs_dir")
+Storage = _shared("storage")
+TrackingUri = _shared("tracking_uri")
 
 
 def stdout_console() -> Console:

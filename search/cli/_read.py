@@ -51,7 +51,7 @@ def print_trials(rows: list[dict], *, console: Console, fixed: dict | None = Non
             )
         if "start_point" in r:  # the space's own defaults, tried first: where the search began
             text = f"start point {r['start_point']}: {text}"
-        elif "local_of" in r:  # a local move around the incumbent then (search.engines._local)
+        elif "local_of" in r:  # a local move around the incumbent then (search.engines._optuna._local)
             text = f"near {r['local_of']}: {text}"
         table.add_row(
             str(r["trial"]), r["state"], value, str(r["epochs_run"] or ""), params, seconds, *training, *front, text

@@ -8,7 +8,7 @@ from search.engines._autokeras import AutoKerasEngine
 from search.engines._base import ENGINES, Engine, SearchOptions, get_engine, register_engine
 from search.engines._keras_tuner import KerasTunerEngine
 from search.engines._optuna import PRUNERS, SAMPLERS, OptunaEngine
-from search.engines._optuna_params import OptunaParams
+from search.engines._optuna._params import OptunaParams
 from search.runtime._session import SearchInterrupted, SearchResult, Session, TrialEvent
 from search.runtime._storage import default_storage_url, get_storage
 

@@ -33,6 +33,18 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from search._errors import SearchError, option
 from search._goal import DEFAULT_RUNTIME, Goal, parse_goals
+from search._options import (
+    Option,
+    check,
+    count,
+    declare,
+    from_record,
+    number,
+    options_of,
+    recorded,
+    refuse_foreign,
+    whole,
+)
 
 if TYPE_CHECKING:
     from search.data import DataBundle
@@ -47,62 +59,126 @@ DEFAULT_ENGINE = "optuna"
 HARD_LIMIT = 1.1
 
 
+def _positive_mib(value: Any) -> str | None:
+    return number(above=0, what="MiB", optional=True)(value)
+
+
 @dataclasses.dataclass(frozen=True)
 class SearchOptions:
     """Everything a search was asked to do besides its space and data (``run_search``'s keywords, the
-    ``cnn-search run`` options), checked once by :meth:`checked`; engines read them, never change them
-    (:func:`dataclasses.replace` makes the engine's filled-in copy)."""
+    ``cnn-search run`` options), each declared once with :func:`~search._options.declare` (help, flag,
+    check, engines: :mod:`search._options`), checked once by :meth:`checked`; engines read them, never
+    change them (:func:`dataclasses.replace` makes the engine's filled-in copy). An engine's own options
+    (Optuna's sampler, say) are its :attr:`Engine.options` dataclass, held in :attr:`own`."""
 
-    engine: str = DEFAULT_ENGINE
-    tuner: str | None = None
-    name: str | None = None
-    trials: int = 20
-    timeout: float | None = None
-    epochs: int | None = None
-    sampler: str = "tpe"
-    pruner: str = "median"
-    #: With ``sampler="tpe-local"``: trials (start points included) before local moves around the incumbent
-    #: start (:mod:`search.engines._local`).
-    local_after: int = 20
-    seed: int | None = None
-    runs_dir: Path = Path("runs")
-    storage: str | None = None
-    tracking_uri: str | None = None
-    max_failures: int = 3
-    callbacks: tuple[Callable[[TrialEvent], None] | Any, ...] = ()
-    data_options: Mapping[str, Any] | None = None
-    workers: int | None = None
-    recycle_after: int | None = None
-    max_worker_rss_mb: float | None = None
-    mixed_precision: bool = False
-    xla: bool = False
-    report: bool = True
+    engine: str = declare(DEFAULT_ENGINE, "optuna, keras-tuner or autokeras.")
+    tuner: str | None = declare(
+        None,
+        "keras-tuner: random (default), bayesian, hyperband or grid; autokeras: greedy (default), random, bayesian "
+        "or hyperband.",
+        engines=("keras-tuner", "autokeras"),
+    )
+    name: str | None = declare(None, "Search name (default: SPACE-DATA).")
+    trials: int = declare(20, "Total trials to reach (a rerun continues).", check=whole(1))
+    timeout: float | None = declare(
+        None,
+        "Seconds after which no new trial starts.",
+        check=number(above=0, what="a finite number of seconds", optional=True),
+    )
+    epochs: int | None = declare(
+        None, "Epochs per trial (overrides the space).", check=whole(1, "a whole number of epochs", optional=True)
+    )
     #: The goals (:data:`search._goal.GOALS`): ``val_accuracy`` alone, or with goals of size (a Pareto front).
-    goals: tuple[str, ...] | str | None = None
+    goals: tuple[str, ...] | str | None = declare(
+        None,
+        "val_accuracy alone (default), or with params, flops, model_bytes:RUNTIME, latency_ms:RUNTIME (RUNTIME "
+        "keras, tflite or onnx; optuna): a Pareto front, e.g. val_accuracy,latency_ms:tflite.",
+    )
     #: Constraints a trial must meet (added to the space's ``budget``): refused before training when over.
-    max_params: int | None = None
-    max_flops: int | None = None
+    max_params: int | None = declare(
+        None, "Constraint: most parameters a trial may have (100k, 2M).", check=whole(1, optional=True), parse=count
+    )
+    max_flops: int | None = declare(
+        None, "Constraint: most FLOPs per image a trial may take (50M).", check=whole(1, optional=True), parse=count
+    )
     #: Measured constraints (on the runtime of a latency or size goal if one is named, else TFLite), checked
     #: right after a trial's model is built, before it trains.
-    max_latency_ms: float | None = None
-    max_model_kb: float | None = None
+    max_latency_ms: float | None = declare(
+        None,
+        "Constraint: most ms per image (batch 1) on the runtime of --goals' latency_ms, else TFLite; measured "
+        "before training.",
+        check=number(above=0, optional=True),
+    )
+    max_model_kb: float | None = declare(
+        None,
+        "Constraint: most KiB of the model file (format of --goals' model_bytes, else TFLite).",
+        check=number(above=0, optional=True),
+    )
     #: Re-check the top ``recheck`` distinct architectures with ``recheck_runs`` fresh runs each and crown the
     #: best mean (:mod:`search.runtime._recheck`); 0: the single best run is the champion.
-    recheck: int = 0
-    recheck_runs: int = 2
+    recheck: int = declare(
+        0,
+        "After the search, train the top K distinct architectures again (fresh seeds; other validation folds under "
+        "500 validation images) and crown the best mean; 0: the best single run.",
+        check=whole(0, note=" (0: off)"),
+    )
+    recheck_runs: int = declare(2, "Re-runs of each re-checked architecture.", check=whole(1))
     #: Re-check only candidates within this many standard errors of the best's validation accuracy
     #: (:func:`search.runtime._recheck.within_noise`); ``inf``: the top ``recheck`` whatever their gap.
-    recheck_within: float = 2.0
+    recheck_within: float = declare(
+        2.0,
+        "Re-check only candidates within this many standard errors of the best's validation accuracy (inf: the top "
+        "K whatever their gap).",
+        check=number(
+            at_least=0, what="a number of standard errors", finite=False, note=" (inf: the top K whatever their gap)"
+        ),
+    )
     #: Train the champion afresh on training + validation images and hand that model over (its test accuracy
     #: beside the searched model's): :meth:`search.runtime._winner.Winner.finish`.
-    refit: bool = False
+    refit: bool = declare(
+        False,
+        "Train the champion afresh on training + validation images for its best epoch count and register that "
+        "model; the searched model's test accuracy is shown beside it.",
+    )
+    seed: int | None = declare(None, "Seed: same architectures and metrics on CPU.")
+    runs_dir: Path = declare(lambda: Path("runs"), "Where the local store lives (MLflow, Optuna, models).")
+    storage: str | None = declare(
+        None, "Optuna storage URL (default: RUNS_DIR/optuna.journal; postgresql://... for many machines)."
+    )
+    tracking_uri: str | None = declare(None, "MLflow tracking URI (default: sqlite:///RUNS_DIR/mlflow.db).")
+    max_failures: int = declare(3, "Failed trials in a row that stop the search.", check=whole(1), cli=False)
+    callbacks: tuple[Callable[[TrialEvent], None] | Any, ...] = declare(
+        (), "Keras-style callbacks (run_search only).", cli=False, recorded=False
+    )
+    data_options: Mapping[str, Any] | None = declare(
+        None, "Keywords of load_dataset (run_search only).", cli=False, recorded=False
+    )
+    workers: int | None = declare(
+        None,
+        "Worker processes (optuna; default: one per visible GPU; on a CPU, 2 for a search of 40+ trial-epochs and "
+        "no --timeout under 15 s, else 1 in this process). --seed repeats a search exactly with --workers 1.",
+        check=whole(1, optional=True),
+    )
+    recycle_after: int | None = declare(
+        None,
+        "Start a fresh worker process after this many trials.",
+        check=whole(1, "a whole number of trials", optional=True),
+    )
+    max_worker_rss_mb: float | None = declare(
+        None, "Start a fresh worker process above this RSS (MiB).", flag="--max-worker-rss", check=_positive_mib
+    )
+    mixed_precision: bool = declare(False, "mixed_float16 (for GPUs; untested on GPU here).")
+    xla: bool = declare(False, "XLA-compile training steps (for GPUs).")
+    report: bool = declare(True, "Skip the pictures logged on the search's run.", flag="--no-report")
     #: The GPUs this process sees (``CUDA_VISIBLE_DEVICES``, else ``nvidia-smi``), filled in by ``run_search``.
-    gpus: tuple[str, ...] = ()
+    gpus: tuple[str, ...] = declare((), "The GPUs this process sees (filled in).", cli=False, recorded=False)
+    #: The engine's own options (:attr:`Engine.options`), by name; :meth:`own_options` reads them typed.
+    own: Mapping[str, Any] = dataclasses.field(default_factory=dict)
 
     def checked(self) -> SearchOptions:
         """These options, or a :class:`~search._errors.SearchError` naming the first one out of range
-        (what was expected, what was received). The engine's own checks come after
-        (:meth:`Engine.check`).
+        (what was expected, what was received), then the engine's own ones and any given that this
+        engine does not take. The engine's own checks come after (:meth:`Engine.check`).
 
         >>> SearchOptions(trials=0).checked()
         Traceback (most recent call last):
@@ -125,46 +201,35 @@ class SearchOptions:
         from search._names import check_name
 
         get_engine(self.engine)
-        check_limits(trials=self.trials, epochs=self.epochs, timeout=self.timeout)
+        check(self, SHARED)
         if self.name is not None:
             check_name(self.name, option=option("name"))
-        if self.workers is not None and self.workers < 1:
-            raise SearchError(f"{option('workers')}: expected a whole number >= 1, received {self.workers}")
-        if self.recycle_after is not None and self.recycle_after < 1:
-            raise SearchError(
-                f"{option('recycle_after')}: expected a whole number of trials >= 1, received {self.recycle_after}"
-            )
-        rss = self.max_worker_rss_mb
-        if rss is not None and not (math.isfinite(rss) and rss > 0):
-            raise SearchError(f"{option('max_worker_rss_mb')}: expected MiB > 0, received {rss}")
-        for key in ("max_params", "max_flops"):
-            limit = getattr(self, key)
-            if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
-                raise SearchError(f"{option(key)}: expected a whole number >= 1, received {limit!r}")
-        for key in ("max_latency_ms", "max_model_kb"):
-            limit = getattr(self, key)
-            if limit is not None and (
-                isinstance(limit, bool)
-                or not isinstance(limit, (int, float))
-                or not (math.isfinite(limit) and limit > 0)
-            ):
-                raise SearchError(f"{option(key)}: expected a number > 0, received {limit!r}")
-        if isinstance(self.local_after, bool) or not isinstance(self.local_after, int) or self.local_after < 0:
-            raise SearchError(
-                f"{option('local_after')}: expected a whole number of trials >= 0, received {self.local_after!r}"
-            )
-        if isinstance(self.recheck, bool) or not isinstance(self.recheck, int) or self.recheck < 0:
-            raise SearchError(f"{option('recheck')}: expected a whole number >= 0 (0: off), received {self.recheck!r}")
-        if isinstance(self.recheck_runs, bool) or not isinstance(self.recheck_runs, int) or self.recheck_runs < 1:
-            raise SearchError(f"{option('recheck_runs')}: expected a whole number >= 1, received {self.recheck_runs!r}")
-        within = self.recheck_within
-        if isinstance(within, bool) or not isinstance(within, (int, float)) or not within >= 0:
-            raise SearchError(
-                f"{option('recheck_within')}: expected a number of standard errors >= 0 (inf: the top K whatever their "
-                f"gap), received {within!r}"
-            )
+        refuse_foreign(self.engine, dict(self.own), every_option())  # (a shared one's engines: Engine.check)
+        own = get_engine(self.engine).own_options(self)
+        if own is not None:
+            check(own, options_of(type(own)))
+            self = dataclasses.replace(self, own=dataclasses.asdict(own))  # every one of them, defaults filled in
         goals = tuple(g.metric for g in parse_goals(self.goals, what=option("goals")))
         return dataclasses.replace(self, runs_dir=Path(self.runs_dir), callbacks=tuple(self.callbacks), goals=goals)
+
+    def record(self) -> dict[str, Any]:
+        """What the search records for its workers and as its MLflow parameters: the recorded options
+        (:func:`search._options.recorded`) and the engine's own, flat (names are unique across them)."""
+        own = get_engine(self.engine).own_options(self)
+        return {**recorded(self, SHARED), **(recorded(own, options_of(type(own))) if own is not None else {})}
+
+    @classmethod
+    def from_record(cls, record: Mapping[str, Any]) -> SearchOptions:
+        """The options a search recorded (:meth:`record`), as a worker reads them back; what an older
+        record lacks keeps its default."""
+        shared = from_record(cls, record)
+        engine = get_engine(shared.engine)
+        own = (
+            {}
+            if engine.options is None
+            else {o.name: record[o.name] for o in options_of(engine.options) if o.name in record}
+        )
+        return dataclasses.replace(shared, own=own)
 
     @property
     def goal_list(self) -> tuple[Goal, ...]:
@@ -268,6 +333,18 @@ class Engine(abc.ABC):
     rechecks: ClassVar[bool] = False
     #: What a rerun with the same ``--name`` continues (said in ``cnn-search run --help`` and the README).
     resumes: ClassVar[str] = "nothing: a rerun starts the search again"
+    #: The engine's own options: a frozen dataclass whose fields are declared with
+    #: :func:`search._options.declare` (Optuna's ``sampler``, ``pruner``...), or None. They become flags of
+    #: ``cnn-search run``, keywords of ``run_search``, entries of the workers' record and MLflow parameters;
+    #: given with another engine, they are refused.
+    options: ClassVar[type | None] = None
+
+    def own_options(self, options: SearchOptions) -> Any:
+        """This engine's own options (an instance of :attr:`options`) from ``options.own``; None without any."""
+        if self.options is None:
+            return None
+        mine = {o.name for o in options_of(self.options)}
+        return self.options(**{k: v for k, v in options.own.items() if k in mine})
 
     def check(self, options: SearchOptions, space: Space) -> SearchOptions:
         """Refuse, before anything is created, what this engine cannot do with ``options`` on ``space``;
@@ -339,6 +416,11 @@ class Engine(abc.ABC):
         """Search ``name``'s trials as plain dicts, best first (``cnn-search trials``), and what the engine
         recorded about the search (``space_definition`` among it). ``KeyError`` when it has no such search."""
 
+    def recorded_options(self, name: str, *, runs_dir: Path, storage: str | None = None) -> SearchOptions:
+        """The options search ``name`` was started with, read back from where the engine records them for
+        its workers (:meth:`SearchOptions.from_record`); ``KeyError`` when it has no such search."""
+        raise KeyError(name)
+
     def worker(self, name: str, **options: Any) -> int:
         """Run one worker process of search ``name`` (``cnn-search worker --engine``); returns its trials."""
         raise SearchError(f"--engine: the {self.name} engine has no worker processes; received --engine {self.name}")
@@ -346,6 +428,31 @@ class Engine(abc.ABC):
 
 #: The engines by name, in the order ``--help`` lists them.
 ENGINES: dict[str, Engine] = {}
+
+#: The options every engine reads (:class:`SearchOptions`), in ``--help``'s order.
+SHARED: list[Option] = options_of(SearchOptions)
+SHARED_NAMES = frozenset(o.name for o in SHARED)
+
+
+def every_option() -> dict[str, Option]:
+    """Every option by name: the shared ones, then each registered engine's own (:attr:`Engine.options`;
+    one name declared by several engines is one option that those engines take)."""
+    found = {o.name: o for o in SHARED}
+    for engine in ENGINES.values():
+        for o in options_of(engine.options) if engine.options is not None else ():
+            known = found.get(o.name)
+            engines = (*known.engines, engine.name) if known is not None and known.engines else (engine.name,)
+            found[o.name] = dataclasses.replace(o, engines=engines)
+    return found
+
+
+def split_keywords(options: SearchOptions | None, keywords: Mapping[str, Any]) -> SearchOptions:
+    """``options`` (default :class:`SearchOptions`) with ``keywords``: the shared ones as fields, any other
+    (an engine's own option, or a misspelt one: refused by :meth:`SearchOptions.checked`) in ``own``."""
+    base = options or SearchOptions()
+    shared = {k: v for k, v in keywords.items() if k in SHARED_NAMES}
+    own = {**base.own, **{k: v for k, v in keywords.items() if k not in SHARED_NAMES and k != "own"}}
+    return dataclasses.replace(base, **shared, own={**own, **dict(keywords.get("own") or {})})
 
 
 def register_engine(engine: type[Engine]) -> type[Engine]:

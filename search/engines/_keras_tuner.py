@@ -18,6 +18,7 @@ of parameters that exist in other trials, e.g. of a block this trial does not ha
 from __future__ import annotations
 
 import builtins
+import dataclasses
 import json
 import logging
 import os
@@ -360,7 +361,8 @@ def run_keras_tuner_worker(name: str, *, runs_dir: str | Path = "runs", tracking
         return dict(json.loads(state_file.read_text()))
 
     first = state()
-    session = worker_session(name, "keras-tuner", first, runs_dir=runs, tracking_uri=tracking_uri)
+    options = dataclasses.replace(SearchOptions.from_record(first), runs_dir=runs, tracking_uri=tracking_uri)
+    session = worker_session(name, "keras-tuner", first, options)
     space = session.space
     before = len(_own_rows(directory, name))
     with session.running(wait_for_parent_run(state, 120)) as signals:
@@ -423,15 +425,13 @@ class KerasTunerEngine(Engine):
         state_file = directory / name / "cnn_search.json"
         state = json.loads(state_file.read_text()) if state_file.is_file() else {}
         epochs = options.planned_epochs(space)
-        state.update(check_same_search(state, space, bundle, name), engine=self.name, tuner=options.tuner)
-        state.update(  # what KerasTuner worker processes read
+        state.update(check_same_search(state, space, bundle, name))
+        state.update(  # what KerasTuner worker processes read: the options (SearchOptions.from_record), and more
+            **options.record(),
             data_seed=bundle.seed,
-            seed=options.seed,
             epochs=epochs,
             target_trials=options.trials,
-            max_failures=session.max_failures,
             measures=options.measures,
-            recheck=options.recheck,
         )
         state_file.parent.mkdir(parents=True, exist_ok=True)
 

@@ -58,6 +58,9 @@ class SearchRecord:
     owns_parent: bool
     mixed_precision: bool
     xla: bool
+    #: The options the search was started with (:meth:`~search.engines.SearchOptions.record`), logged as its
+    #: parent run's ``option/NAME`` parameters when the run is created (a rerun keeps the first ones).
+    option_params: dict[str, Any]
     _tracking: Future[tuple[Tracker, str, str]] | None
 
     # -- MLflow: started in the background, waited for when a trial is recorded ----------------------
@@ -110,6 +113,7 @@ class SearchRecord:
             "num_classes": self.data.num_classes,
             "mixed_precision": self.mixed_precision,
             "xla": self.xla,
+            **{f"option/{key}": _param(value) for key, value in self.option_params.items()},
         }
         with search_lock(self.runs_dir, self.name):  # two first runs of one search: one experiment, one parent
             if callable(parent_run_id):  # read now, under the lock: another first run may have set it
@@ -239,3 +243,16 @@ class SearchRecord:
     @property
     def parent_run_id(self) -> str:
         return self._tracked()[2] if self._tracking is not None else ""
+
+
+def _param(value: Any) -> str:
+    """An option's value as an MLflow parameter: text, at most MLflow's 6000 characters, a password in a URL
+    (``--storage postgresql://user:secret@host/db``) starred out.
+
+    >>> _param("postgresql://me:secret@db:5432/optuna"), _param(["val_accuracy", "params"])
+    ('postgresql://me:***@db:5432/optuna', 'val_accuracy,params')
+    """
+    import re
+
+    text = ",".join(map(str, value)) if isinstance(value, (list, tuple)) else str(value)
+    return re.sub(r"(//[^:/@]+):[^@/]+@", r"\1:***@", text)[:6000]

@@ -35,6 +35,7 @@ from search.training import Objective, Reporter, TrialResult
 
 if TYPE_CHECKING:
     from search.data import DataBundle
+    from search.engines import SearchOptions
 
 log = logging.getLogger("search")
 
@@ -165,6 +166,8 @@ class Session(Winner):
         self.runs_dir = runs_dir
         self.tracking_uri = tracking_uri
         self.mixed_precision, self.xla = mixed_precision, xla
+        self.options: SearchOptions | None = None  # what the search was asked (set by from_options)
+        self.option_params: dict[str, Any] = {}
         self.objective = Objective(
             space, data, epochs=epochs, seed=seed, jit_compile=True if xla else "auto", measures=measures
         )
@@ -175,6 +178,44 @@ class Session(Winner):
         self.models_dir = runs_dir / "models" / name
         self.started = time.perf_counter()
         self._tracking: Future[tuple[Tracker, str, str]] | None = None
+
+    @classmethod
+    def from_options(
+        cls,
+        options: SearchOptions,
+        *,
+        name: str,
+        engine: str,
+        space: Space,
+        data: DataBundle,
+        tracking_uri: str,
+        owns_parent: bool = True,
+        relay: Path | None = None,
+    ) -> Session:
+        """The session of search ``name`` as ``options`` say (``cnn-search run``'s, or those a worker read back
+        from the search's record: :meth:`~search.engines.SearchOptions.from_record`)."""
+        session = cls(
+            name=name,
+            engine=engine,
+            space=space,
+            data=data,
+            runs_dir=Path(options.runs_dir),
+            tracking_uri=tracking_uri,
+            epochs=options.epochs,
+            seed=options.seed,
+            max_failures=options.max_failures,
+            callbacks=tuple(options.callbacks),
+            owns_parent=owns_parent,
+            mixed_precision=options.mixed_precision,
+            xla=options.xla,
+            relay=relay,
+            measures=options.measures,
+            keeps_front=len(options.goal_list) > 1,
+            keeps_candidates=options.recheck > 0,
+        )
+        session.options = options
+        session.option_params = options.record()
+        return session
 
     # -- one trial ---------------------------------------------------------------------------------
     def run_trial(

@@ -36,7 +36,7 @@ from search.runtime._session import (
 from search.runtime._zygote import WorkerProcess
 
 if TYPE_CHECKING:
-    pass
+    from search.engines import SearchOptions
 
 
 def visible_gpus() -> list[str]:
@@ -156,37 +156,24 @@ def import_keras_lean() -> None:
 
 
 def worker_session(
-    name: str,
-    engine: str,
-    record: Mapping[str, Any],
-    *,
-    runs_dir: Path,
-    tracking_uri: str | None,
-    relay: Path | None = None,
+    name: str, engine: str, record: Mapping[str, Any], options: SearchOptions, *, relay: Path | None = None
 ) -> Session:
-    """A worker's :class:`Session` of search ``name``, from what the search recorded (space, data checked by
-    its fingerprint, epochs, seed, failure limit, precision); the search's parent run is left to the process
-    that started it. ``relay``: MLflow records go to that spool instead (:mod:`search.tracking._spool`)."""
+    """A worker's :class:`Session` of search ``name``: its space and data from what the search recorded (the data
+    checked by its fingerprint), the rest as ``options`` (the search's, read back from the record:
+    :meth:`~search.engines.SearchOptions.from_record`); the search's parent run is left to the process that
+    started it. ``relay``: MLflow records go to that spool instead (:mod:`search.tracking._spool`)."""
     from search.space import Space
     from search.tracking import default_tracking_uri
 
-    return Session(
+    return Session.from_options(
+        options,
         name=name,
         engine=engine,
         space=Space.from_dict(record["space_definition"]),
         data=_recorded_data(record, name),
-        runs_dir=runs_dir,
-        tracking_uri=tracking_uri or default_tracking_uri(runs_dir),
-        epochs=record.get("epochs"),
-        seed=record.get("seed"),
-        max_failures=int(record.get("max_failures", 3)),
+        tracking_uri=options.tracking_uri or default_tracking_uri(Path(options.runs_dir)),
         owns_parent=False,
-        mixed_precision=bool(record.get("mixed_precision")),
-        xla=bool(record.get("xla")),
         relay=relay,
-        measures=record.get("measures") or {},
-        keeps_front=len(record.get("goals") or ()) > 1,
-        keeps_candidates=int(record.get("recheck") or 0) > 0,
     )
 
 
