@@ -14,6 +14,7 @@ from search._backend import name as backend
 from search._goal import GOAL
 from search.engines import ENGINES, Engine, SearchOptions, SearchResult, Session, get_engine, register_engine
 from search.engines._keras_tuner import KerasTunerParams
+from search.runtime._session import TrialStore
 
 from .helpers import cnn_search, mlflow_client, runs_of
 
@@ -149,22 +150,24 @@ class SeededRandomEngine(Engine):
         path = self.rows_file(session.runs_dir, session.name)
         rows: list[dict] = json.loads(path.read_text()) if path.is_file() else []
 
-        def best() -> tuple[float | None, int | None]:
-            row = GOAL.best_of(rows)
-            return (row[GOAL.metric], row["trial"]) if row else (None, None)
+        class Rows(TrialStore):  # where this engine keeps its trials
+            def best(self) -> tuple[float | None, int | None]:
+                row = GOAL.best_of(rows)
+                return (row[GOAL.metric], row["trial"]) if row else (None, None)
+
+            def record(self, arch, result, run_id) -> None:
+                row = {"trial": number, "state": result.state, GOAL.metric: result.value}
+                rows.append(row | {"best_epoch": result.best_epoch, "hyperparameters": dict(source.params)})
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_text(json.dumps(rows))
+
+            def done(self) -> int:
+                return len(rows)
 
         with session.running() as signals:
             for number in range(len(rows), options.trials):
                 source = RandomParams(seed=number)
-
-                def record(arch, result, run_id, number=number, source=source) -> None:
-                    row = {"trial": number, "state": result.state, GOAL.metric: result.value}
-                    rows.append(row | {"best_epoch": result.best_epoch, "hyperparameters": dict(source.params)})
-                    path.parent.mkdir(parents=True, exist_ok=True)
-                    path.write_text(json.dumps(rows))
-
-                session.trial(number, source, signals=signals, target=options.trials, best=best, record=record,
-                              done=lambda: len(rows))  # fmt: skip
+                session.trial(number, source, Rows(), signals=signals, target=options.trials)
             winner = GOAL.best_of(rows)
             metrics, uri = session.finish(
                 best_trial=winner["trial"], best_params=winner["hyperparameters"], best_epoch=winner["best_epoch"]

@@ -141,7 +141,10 @@ def test_an_option_added_in_one_place_reaches_the_help_python_the_workers_and_ml
 
     helped = subprocess.run([sys.executable, "-m", "search", "run", "--help"], capture_output=True, text=True,
                             env={**env, "COLUMNS": "200"}, cwd=tmp_path)  # fmt: skip
-    assert "--note" in helped.stdout and "A word every worker of the search reads back. (optuna-noted only)" in helped.stdout
+    assert (
+        "--note" in helped.stdout
+        and "A word every worker of the search reads back. (optuna-noted only)" in helped.stdout
+    )
 
     refused = python("from search import run_search; run_search('tiny', note='x')")
     assert (

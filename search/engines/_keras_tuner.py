@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any
 from search._errors import SearchError, option
 from search._goal import GOAL
 from search.engines._base import Engine, SearchOptions, check_same_search, register_engine, seed_everything, states_of
-from search.runtime._session import SearchResult, Session, Signals, log
+from search.runtime._session import SearchResult, Session, Signals, TrialStore, log
 from search.runtime._workers import free_port, wait_for_parent_run, watch, worker_env, worker_session
 from search.runtime._zygote import WorkerProcess
 from search.space import ParamSource, Space
@@ -252,22 +252,27 @@ def run_tuner(
             if hyperband_epochs:
                 session.objective.epochs = int(hyperband_epochs)
 
-            def record(arch: Any, result: Any, run_id: str) -> None:
-                rows[number] = own[number] = row_of(number, arch, result, source.params)
-                if number < start_points:  # the rows say which trials were the space's start points
-                    rows[number]["start_point"] = number
-                rows_file.parent.mkdir(parents=True, exist_ok=True)
-                rows_file.write_text(json.dumps(own, default=str))
+            class Rows(TrialStore):  # the rows files: every process's, and this one's own
+                def best(self) -> tuple[float | None, int | None]:
+                    return best_of_rows(rows.values())
+
+                def record(self, arch: Any, result: Any, run_id: str) -> None:
+                    rows[number] = own[number] = row_of(number, arch, result, source.params)
+                    if number < start_points:  # the rows say which trials were the space's start points
+                        rows[number]["start_point"] = number
+                    rows_file.parent.mkdir(parents=True, exist_ok=True)
+                    rows_file.write_text(json.dumps(own, default=str))
+
+                def done(self) -> int:
+                    return len(rows)
 
             try:
                 result = session.trial(
                     number,
                     source,
+                    Rows(),
                     signals=signals,
                     target=trials,
-                    best=lambda: best_of_rows(rows.values()),
-                    record=record,
-                    done=lambda: len(rows),
                     tags={"start_point": str(number)} if number < start_points else None,
                 )
             except SearchError as exc:  # failures piled up: KerasTuner stops its search on a FatalError
@@ -427,9 +432,8 @@ class KerasTunerEngine(Engine):
         epochs = options.planned_epochs(space)
         state.update(check_same_search(state, space, bundle, name))
         state.update(  # what KerasTuner worker processes read: the options (SearchOptions.from_record), and more
-            **options.record(),
+            **{**options.record(), "epochs": epochs},
             data_seed=bundle.seed,
-            epochs=epochs,
             target_trials=options.trials,
             measures=options.measures,
         )

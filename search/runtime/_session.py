@@ -45,6 +45,7 @@ __all__ = [  # the names engines and tests import from here
     "Session",
     "Signals",
     "TrialEvent",
+    "TrialStore",
     "atomic_save",
     "interrupt_on_signals",
     "log",
@@ -132,6 +133,31 @@ class SearchResult:
     nothing_to_do: bool = False
     new_trials: int = 0
     trials: list[dict[str, Any]] = field(default_factory=list)
+
+
+class TrialStore:
+    """Where an engine keeps its trials: what :meth:`Session.trial` asks of it, in place of callbacks. An
+    engine subclasses it (Optuna's study: :class:`search.engines._optuna._loop.StudyTrial`; KerasTuner's
+    rows files) and overrides what it keeps; :meth:`best`, :meth:`record` and :meth:`done` it must."""
+
+    def best(self) -> tuple[float | None, int | None]:
+        """(value, trial number) of the engine's best trial so far (other workers' included), or (None, None)."""
+        raise NotImplementedError
+
+    def record(self, architecture: Architecture, result: TrialResult, run_id: str) -> None:
+        """Keep a finished trial's outcome (its MLflow run is ``run_id``)."""
+        raise NotImplementedError
+
+    def done(self) -> int:
+        """How many trials count towards the target now."""
+        raise NotImplementedError
+
+    def report(self, epoch: int, value: float) -> bool:
+        """After each epoch: whether to stop (prune) the trial; never, unless the engine prunes."""
+        return False
+
+    def interrupted(self) -> None:
+        """The trial was interrupted by a signal (then recorded as killed in MLflow): what the engine keeps of it."""
 
 
 class Session(Winner):
@@ -264,39 +290,29 @@ class Session(Winner):
         self,
         number: int,
         source: ParamSource,
+        store: TrialStore,
         *,
         signals: Signals,
         target: int,
-        best: Callable[[], tuple[float | None, int | None]],
-        record: Callable[[Architecture, TrialResult, str], None],
-        done: Callable[[], int],
-        reporter: Reporter | None = None,
-        on_interrupt: Callable[[], None] | None = None,
         deadline: float | None = None,
         tags: dict[str, str] | None = None,
     ) -> TrialResult:
         """One trial, the same for every engine: sampled from ``source``, trained, judged and recorded in
-        MLflow (:meth:`run_trial`); its model kept when it beats ``best()`` (the engine's best so far:
-        (value, trial number) or (None, None)); ``record(architecture, result, mlflow_run_id)`` stores the
-        outcome where the engine keeps its trials; then the callbacks hear of it (:class:`TrialEvent`,
-        with ``done()`` trials counted of ``target``). ``reporter(epoch, value)`` says whether to stop
-        (prune) the trial after an epoch (default: never). Raises :class:`~search._errors.SearchError` when
-        ``max_failures`` trials failed in a row; returns the trial's result (its model dropped)."""
+        MLflow (:meth:`run_trial`); its model kept when it beats the engine's best so far
+        (:meth:`TrialStore.best`); the outcome stored where the engine keeps its trials
+        (:meth:`TrialStore.record`); then the callbacks hear of it (:class:`TrialEvent`, with
+        :meth:`TrialStore.done` trials counted of ``target``). After each epoch :meth:`TrialStore.report` says
+        whether to stop (prune) the trial. Raises :class:`~search._errors.SearchError` when ``max_failures``
+        trials failed in a row; returns the trial's result (its model dropped)."""
         t0 = time.perf_counter()
         arch, result, run_id = self.run_trial(
-            number,
-            source,
-            reporter or (lambda epoch, value: False),
-            signals=signals,
-            on_interrupt=on_interrupt or (lambda: None),
-            deadline=deadline,
-            tags=tags,
+            number, source, store.report, signals=signals, on_interrupt=store.interrupted, deadline=deadline, tags=tags
         )
         if result.state == "complete":
-            self.keep_if_best(number, result, *best())
-        record(arch, result, run_id)
+            self.keep_if_best(number, result, *store.best())
+        store.record(arch, result, run_id)
         result.model = None
-        best_value, best_trial = best()
+        best_value, best_trial = store.best()
         self.notify(
             TrialEvent(
                 number=number,
@@ -307,7 +323,7 @@ class Session(Winner):
                 seconds=time.perf_counter() - t0,
                 best_value=best_value,
                 best_trial=best_trial,
-                done=done(),
+                done=store.done(),
                 target=target,
             )
         )

@@ -22,7 +22,7 @@ from search.engines._optuna._liveness import fail_stale_trials, heartbeat
 from search.engines._optuna._params import OptunaParams
 from search.engines._optuna._pareto import _pareto_reporter
 from search.engines._optuna._study import SURPLUS, accuracy_of, best_trial, counted, goals_of, more_work, surplus
-from search.runtime._session import Session, Signals, log
+from search.runtime._session import Session, Signals, TrialStore, log
 
 if TYPE_CHECKING:
     import optuna
@@ -91,42 +91,50 @@ def _run_trial(
     """Train ``trial`` through the session, its heartbeat refreshed meanwhile: each epoch reported (to the
     pruner, or by the Pareto rule with several goals), the outcome told to the study, an interruption recorded
     as killed."""
-    import optuna
-
-    def report_one(epoch: int, value: float) -> bool:
-        trial.report(value, epoch)
-        return bool(trial.should_prune())
-
-    # Optuna prunes one objective only: with several goals, see search.engines._optuna._pareto
-    report = report_one if len(goals) == 1 else _pareto_reporter(session, study, trial, goals)
-
-    def interrupted() -> None:
-        trial.set_user_attr("state", "killed")
-        trial.set_user_attr("reason", "killed: interrupted")
-        study.tell(trial, state=optuna.trial.TrialState.FAIL, skip_if_finished=True)
-
-    def best_so_far() -> tuple[float | None, int | None]:  # other workers may have finished some
-        best = best_trial(study)
-        return (accuracy_of(best), best.number) if best is not None else (None, None)
-
-    def record(arch: Architecture, result: TrialResult, run_id: str) -> None:
-        tell(study, trial, arch, result, run_id, goals=goals)
-
     tags = _tags(study, trial)
     with heartbeat(study, trial):
         session.trial(
             trial.number,
             OptunaParams(trial),
+            StudyTrial(session, study, trial, goals),
             signals=signals,
             target=trials,
-            best=best_so_far,
-            record=record,
-            done=lambda: counted(study),
-            reporter=report,
-            on_interrupt=interrupted,
             deadline=hard_deadline,
             tags=tags,
         )
+
+
+class StudyTrial(TrialStore):
+    """An Optuna trial as the session's store: each epoch reported to the pruner (or judged by the Pareto rule
+    with several goals: :mod:`search.engines._optuna._pareto`), the outcome told to the study, an
+    interruption told as a failed trial; the best so far read from the study (other workers finish some)."""
+
+    def __init__(self, session: Session, study: optuna.Study, trial: optuna.Trial, goals: tuple[Goal, ...]) -> None:
+        self.study, self.trial, self.goals = study, trial, goals
+        self._pareto = _pareto_reporter(session, study, trial, goals) if len(goals) > 1 else None
+
+    def report(self, epoch: int, value: float) -> bool:
+        if self._pareto is not None:  # Optuna prunes one objective only
+            return self._pareto(epoch, value)
+        self.trial.report(value, epoch)
+        return bool(self.trial.should_prune())
+
+    def interrupted(self) -> None:
+        import optuna
+
+        self.trial.set_user_attr("state", "killed")
+        self.trial.set_user_attr("reason", "killed: interrupted")
+        self.study.tell(self.trial, state=optuna.trial.TrialState.FAIL, skip_if_finished=True)
+
+    def best(self) -> tuple[float | None, int | None]:
+        found = best_trial(self.study)
+        return (accuracy_of(found), found.number) if found is not None else (None, None)
+
+    def record(self, architecture: Architecture, result: TrialResult, run_id: str) -> None:
+        tell(self.study, self.trial, architecture, result, run_id, goals=self.goals)
+
+    def done(self) -> int:
+        return counted(self.study)
 
 
 def _tags(study: optuna.Study, trial: optuna.Trial) -> dict[str, str]:
