@@ -26,6 +26,7 @@ signature, so the signature is what this module's declarations become. The space
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 import typing
 from collections.abc import Callable, Iterable, Mapping
@@ -89,8 +90,10 @@ def declare(
     return dataclasses.field(default=default, metadata={"option": meta})
 
 
-def options_of(cls: type) -> list[Option]:
-    """The options a dataclass declares, in field order (fields without :func:`declare` are not options)."""
+@functools.cache
+def options_of(cls: type) -> tuple[Option, ...]:
+    """The options a dataclass declares, in field order (fields without :func:`declare` are not options);
+    read once per class."""
     found = []
     for f in dataclasses.fields(cls):
         meta = f.metadata.get("option")
@@ -100,7 +103,14 @@ def options_of(cls: type) -> list[Option]:
         flag = meta["flag"] or "--" + f.name.replace("_", "-")
         FLAGS.setdefault(f.name, flag)  # how search._errors.option spells it on the command line
         found.append(Option(f.name, _hint(cls, f), default, **{**meta, "flag": flag}))
-    return found
+    return tuple(found)
+
+
+def own_of(cls: type, values: Mapping[str, Any]) -> Any:
+    """An instance of options dataclass ``cls`` from ``values``, the names it does not declare left out (an
+    engine's own options from a search's ``own``, which may hold a subclassing engine's too)."""
+    mine = {o.name for o in options_of(cls)}
+    return cls(**{k: v for k, v in values.items() if k in mine})
 
 
 def _hint(cls: type, f: dataclasses.Field[Any]) -> Any:

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import abc
 import dataclasses
-import math
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -41,6 +40,7 @@ from search._options import (
     from_record,
     number,
     options_of,
+    own_of,
     recorded,
     refuse_foreign,
     whole,
@@ -57,10 +57,6 @@ DEFAULT_ENGINE = "optuna"
 
 #: A running trial is stopped at this multiple of --timeout (no new trial starts after --timeout).
 HARD_LIMIT = 1.1
-
-
-def _positive_mib(value: Any) -> str | None:
-    return number(above=0, what="MiB", optional=True)(value)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -165,7 +161,10 @@ class SearchOptions:
         check=whole(1, "a whole number of trials", optional=True),
     )
     max_worker_rss_mb: float | None = declare(
-        None, "Start a fresh worker process above this RSS (MiB).", flag="--max-worker-rss", check=_positive_mib
+        None,
+        "Start a fresh worker process above this RSS (MiB).",
+        flag="--max-worker-rss",
+        check=number(above=0, what="MiB", optional=True),
     )
     mixed_precision: bool = declare(False, "mixed_float16 (for GPUs; untested on GPU here).")
     xla: bool = declare(False, "XLA-compile training steps (for GPUs).")
@@ -200,14 +199,14 @@ class SearchOptions:
         """
         from search._names import check_name
 
-        get_engine(self.engine)
+        engine = get_engine(self.engine)
         check(self, SHARED)
         if self.name is not None:
             check_name(self.name, option=option("name"))
         refuse_foreign(self.engine, dict(self.own), every_option())  # (a shared one's engines: Engine.check)
-        own = get_engine(self.engine).own_options(self)
-        if own is not None:
-            check(own, options_of(type(own)))
+        if engine.options is not None:
+            own = engine.own_options(self)
+            check(own, options_of(engine.options))
             self = dataclasses.replace(self, own=dataclasses.asdict(own))  # every one of them, defaults filled in
         goals = tuple(g.metric for g in parse_goals(self.goals, what=option("goals")))
         return dataclasses.replace(self, runs_dir=Path(self.runs_dir), callbacks=tuple(self.callbacks), goals=goals)
@@ -215,8 +214,9 @@ class SearchOptions:
     def record(self) -> dict[str, Any]:
         """What the search records for its workers and as its MLflow parameters: the recorded options
         (:func:`search._options.recorded`) and the engine's own, flat (names are unique across them)."""
-        own = get_engine(self.engine).own_options(self)
-        return {**recorded(self, SHARED), **(recorded(own, options_of(type(own))) if own is not None else {})}
+        engine = get_engine(self.engine)
+        own = {} if engine.options is None else recorded(engine.own_options(self), options_of(engine.options))
+        return {**recorded(self, SHARED), **own}
 
     @classmethod
     def from_record(cls, record: Mapping[str, Any]) -> SearchOptions:
@@ -293,24 +293,6 @@ class SearchOptions:
         return self.epochs if self.epochs is not None else max(space.training["epochs"].values())
 
 
-def check_limits(*, trials: int | None = None, epochs: int | None = None, timeout: float | None = None) -> None:
-    """Refuse out-of-range ``--trials``, ``--epochs`` and ``--timeout`` before anything is created: a
-    search must always end (``--epochs 0`` or ``-3`` trained nothing and was never counted, so the
-    search never reached its target).
-
-    >>> check_limits(trials=3, epochs=-3)
-    Traceback (most recent call last):
-    ...
-    search._errors.SearchError: epochs: expected a whole number of epochs >= 1, received -3
-    """
-    if trials is not None and trials < 1:
-        raise SearchError(f"{option('trials')}: expected a whole number >= 1, received {trials}")
-    if epochs is not None and epochs < 1:
-        raise SearchError(f"{option('epochs')}: expected a whole number of epochs >= 1, received {epochs}")
-    if timeout is not None and not (math.isfinite(timeout) and timeout > 0):
-        raise SearchError(f"{option('timeout')}: expected a finite number of seconds > 0, received {timeout}")
-
-
 class Engine(abc.ABC):
     """One way of choosing trials (see the module docstring). Subclasses set :attr:`name` and implement
     :meth:`run` and :meth:`trial_rows`; the rest has defaults."""
@@ -341,10 +323,7 @@ class Engine(abc.ABC):
 
     def own_options(self, options: SearchOptions) -> Any:
         """This engine's own options (an instance of :attr:`options`) from ``options.own``; None without any."""
-        if self.options is None:
-            return None
-        mine = {o.name for o in options_of(self.options)}
-        return self.options(**{k: v for k, v in options.own.items() if k in mine})
+        return None if self.options is None else own_of(self.options, options.own)
 
     def check(self, options: SearchOptions, space: Space) -> SearchOptions:
         """Refuse, before anything is created, what this engine cannot do with ``options`` on ``space``;
@@ -430,7 +409,7 @@ class Engine(abc.ABC):
 ENGINES: dict[str, Engine] = {}
 
 #: The options every engine reads (:class:`SearchOptions`), in ``--help``'s order.
-SHARED: list[Option] = options_of(SearchOptions)
+SHARED: tuple[Option, ...] = options_of(SearchOptions)
 SHARED_NAMES = frozenset(o.name for o in SHARED)
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import dataclasses
 from typing import TYPE_CHECKING
 
-from search._options import declare, whole
+from search._options import declare, own_of, whole
 from search.engines._optuna._factories import LOCAL_AFTER
 
 if TYPE_CHECKING:
@@ -36,4 +36,4 @@ class OptunaOptions:
 
 def own_options(options: SearchOptions) -> OptunaOptions:
     """The Optuna engine's own options of a search, from ``options.own``."""
-    return OptunaOptions(**{k: v for k, v in options.own.items() if k in OptunaOptions.__dataclass_fields__})
+    return own_of(OptunaOptions, options.own)
