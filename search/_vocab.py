@@ -42,7 +42,6 @@ ACTIVATIONS: Final[tuple[str, ...]] = (
 )
 
 PADDINGS: Final = ("same", "valid")
-CONV_TYPES: Final = ("standard", "separable", "depthwise")
 POOLINGS: Final = ("max", "average", "none")
 HEAD_POOLINGS: Final = ("flatten", "global_average", "global_max")
 OPTIMIZERS: Final = ("adam", "adamw", "sgd", "rmsprop")

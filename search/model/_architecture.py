@@ -48,7 +48,9 @@ class ConvBlock:
         return self.pool_strides if self.pool_strides is not None else self.pool_size
 
     def summary(self) -> str:
-        prefix = {"standard": "conv", "separable": "sep", "depthwise": "dw"}[self.conv_type]
+        from search.model.layers import get_layer_kind
+
+        prefix = get_layer_kind(self.conv_type).short
         text = f"{prefix}{self.kernel_size}x{self.kernel_size}"
         if self.strides != 1:
             text += f"s{self.strides}"

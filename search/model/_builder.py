@@ -11,11 +11,13 @@ raises :class:`search.InfeasibleError` before any layer is created.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from search.model._architecture import Architecture
 from search.model._fused import fused_batch_norm_class, fused_optimizer_class
 from search.model._plan import Plan, Shape, make_plan
+from search.model.layers import get_layer_kind
 
 if TYPE_CHECKING:
     import keras
@@ -59,6 +61,8 @@ def build_model(
             config = {**config, "dtype": "float32"}
         if step.layer == "BatchNormalization" and fused:
             layer = fused_batch_norm_class()(name=step.name, **config)
+        elif step.kind is not None:
+            layer = get_layer_kind(step.kind).layer(replace(step, config=config))
         else:
             layer = getattr(keras.layers, step.layer)(name=step.name, **config)
         args = [tensors[i] for i in step.inputs]

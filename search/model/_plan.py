@@ -14,6 +14,7 @@ FLOPs count ``2 x multiply-adds`` of convolutions and Dense layers, per image.
 Activation memory is the float32 bytes of every layer output, per image.
 
 >>> from search.model._architecture import Architecture, ConvBlock
+from search.model.layers import get_layer_kind
 >>> plan = make_plan(Architecture(blocks=(ConvBlock(filters=8),)), (8, 8, 1), 10)
 >>> plan.params  # conv 3*3*1*8+8 = 80, then flatten 4*4*8 into softmax: 128*10+10 = 1290
 1370
@@ -26,11 +27,12 @@ search._errors.InfeasibleError: block 0: conv 1 (kernel_size 9, ...) on a 8x8 fe
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from search._errors import InfeasibleError
 from search.model._architecture import Architecture, ConvBlock
+from search.model.layers import get_layer_kind
 
 Shape = tuple[int, ...]
 
@@ -47,6 +49,7 @@ class Step:
     params: int = 0
     flops: int = 0
     block: int | None = None
+    kind: str | None = None  # the layer kind (search.model.layers) that planned it, whose ``layer`` builds it
 
 
 @dataclass
@@ -89,7 +92,9 @@ def _side(n: int, kernel: int, strides: int, padding: str) -> int:
     return (n - kernel) // strides + 1 if n >= kernel else 0
 
 
-class _Builder:
+class PlanBuilder:
+    """Adds the steps of a plan; layer kinds (:mod:`search.model.layers`) plan their convolutions through it."""
+
     def __init__(self, plan: Plan) -> None:
         self.plan = plan
 
@@ -121,51 +126,27 @@ class _Builder:
             Step(name, layer, config, (x,), (ho, wo, channels), params, flops_per_pixel * ho * wo, block)
         )
 
-    def conv(
-        self,
-        x: str,
-        name: str,
-        block: ConvBlock,
-        index: int,
-        *,
-        kind: str,
-        filters: int,
-        kernel: int,
-        strides: int,
-        padding: str,
-        what: str,
-    ) -> str:
-        cin = self.plan.shape_of(x)[-1]
-        bias = not block.batch_norm
-        common = {"kernel_size": kernel, "strides": strides, "padding": padding, "use_bias": bias}
-        if kind == "standard":
-            cfg = {"filters": filters, **common}
-            params = kernel * kernel * cin * filters + (filters if bias else 0)
-            macs, layer, cout = kernel * kernel * cin * filters, "Conv2D", filters
-        elif kind == "separable":
-            cfg = {"filters": filters, **common}
-            params = kernel * kernel * cin + cin * filters + (filters if bias else 0)
-            macs, layer, cout = kernel * kernel * cin + cin * filters, "SeparableConv2D", filters
-        elif kind == "depthwise":
-            cfg = dict(common)
-            params = kernel * kernel * cin + (cin if bias else 0)
-            macs, layer, cout = kernel * kernel * cin, "DepthwiseConv2D", cin
-        else:
-            raise ValueError(f"unknown conv kind {kind!r}")
+    def channels(self, x: str) -> int:
+        """The channels of step ``x``'s output."""
+        return self.plan.shape_of(x)[-1]
+
+    @staticmethod
+    def conv_config(block: ConvBlock, kernel: int, strides: int, padding: str) -> dict[str, Any]:
+        """The keywords every convolution of ``block`` shares (no bias before a batch norm)."""
+        return {"kernel_size": kernel, "strides": strides, "padding": padding, "use_bias": not block.batch_norm}
+
+    def conv2d(
+        self, x: str, name: str, block: ConvBlock, index: int, *, filters: int, kernel: int, strides: int,
+        padding: str, what: str,
+    ) -> str:  # fmt: skip
+        """A standard ``Conv2D`` (the standard kind, the depthwise kind's pointwise half, the shortcut)."""
+        cin, bias = self.channels(x), not block.batch_norm
+        macs = kernel * kernel * cin * filters
         return self.spatial(
-            x,
-            name,
-            layer,
-            cfg,
-            kernel=kernel,
-            strides=strides,
-            padding=padding,
-            channels=cout,
-            params=params,
-            flops_per_pixel=2 * macs,
-            block=index,
-            what=what,
-        )
+            x, name, "Conv2D", {"filters": filters, **self.conv_config(block, kernel, strides, padding)},
+            kernel=kernel, strides=strides, padding=padding, channels=filters,
+            params=macs + (filters if bias else 0), flops_per_pixel=2 * macs, block=index, what=what,
+        )  # fmt: skip
 
     def pointwise(
         self, x: str, name: str, layer: str, config: dict[str, Any], block: int | None, params: int = 0
@@ -180,74 +161,38 @@ class _Builder:
         return x
 
     def block(self, x: str, block: ConvBlock, index: int) -> str:
+        """Plan one block: its convolutions (each by its layer kind), residual add, pooling, dropout."""
+        kind = get_layer_kind(block.conv_type)
+        refused = kind.check(block)
+        if refused:
+            raise InfeasibleError(f"block {index}: {block.conv_type} {refused}", reason="layer_kind", block=index)
         start = x
         for j in range(block.convs):
             strides = block.strides if j == 0 else 1
             prefix = f"block{index}_conv{j + 1}"
             what = f"conv {j + 1} (kernel_size {block.kernel_size}, strides {strides}, padding {block.padding})"
-            last = j == block.convs - 1
-            if block.conv_type == "depthwise":
-                x = self.conv(
-                    x,
-                    f"{prefix}_dw",
-                    block,
-                    index,
-                    kind="depthwise",
-                    filters=0,
-                    kernel=block.kernel_size,
-                    strides=strides,
-                    padding=block.padding,
-                    what=what,
-                )
-                x = self.norm_act(x, f"{prefix}_dw", block, index)
-                x = self.conv(
-                    x,
-                    prefix,
-                    block,
-                    index,
-                    kind="standard",
-                    filters=block.filters,
-                    kernel=1,
-                    strides=1,
-                    padding="same",
-                    what="pointwise conv",
-                )
-            else:
-                x = self.conv(
-                    x,
-                    prefix,
-                    block,
-                    index,
-                    kind=block.conv_type,
-                    filters=block.filters,
-                    kernel=block.kernel_size,
-                    strides=strides,
-                    padding=block.padding,
-                    what=what,
-                )
-            x = self.norm_act(x, prefix, block, index, activate=not (last and block.residual))
+            before = len(self.plan.steps)
+            x = kind.plan(self, x, prefix, block, index, strides=strides, what=what)
+            self.plan.steps[before:] = [replace(s, kind=kind.name) for s in self.plan.steps[before:]]
+            x = self.norm_act(x, prefix, block, index, activate=not (j == block.convs - 1 and block.residual))
         if block.residual:
             x = self.residual(start, x, block, index)
         if block.pooling != "none":
-            layer = {"max": "MaxPooling2D", "average": "AveragePooling2D"}[block.pooling]
-            strides = block.effective_pool_strides
-            x = self.spatial(
-                x,
-                f"block{index}_pool",
-                layer,
-                {"pool_size": block.pool_size, "strides": strides, "padding": "valid"},
-                kernel=block.pool_size,
-                strides=strides,
-                padding="valid",
-                channels=self.plan.shape_of(x)[-1],
-                params=0,
-                flops_per_pixel=0,
-                block=index,
-                what=f"{block.pooling} pooling (pool_size {block.pool_size}, strides {strides})",
-            )
+            x = self.pool(x, block, index)
         if block.dropout > 0:
             x = self.pointwise(x, f"block{index}_dropout", "Dropout", {"rate": block.dropout}, index)
         return x
+
+    def pool(self, x: str, block: ConvBlock, index: int) -> str:
+        """The block's pooling (always ``valid``)."""
+        layer = {"max": "MaxPooling2D", "average": "AveragePooling2D"}[block.pooling]
+        strides = block.effective_pool_strides
+        return self.spatial(
+            x, f"block{index}_pool", layer, {"pool_size": block.pool_size, "strides": strides, "padding": "valid"},
+            kernel=block.pool_size, strides=strides, padding="valid", channels=self.channels(x), params=0,
+            flops_per_pixel=0, block=index,
+            what=f"{block.pooling} pooling (pool_size {block.pool_size}, strides {strides})",
+        )  # fmt: skip
 
     def residual(self, start: str, x: str, block: ConvBlock, index: int) -> str:
         h, w, c = self.plan.shape_of(start)
@@ -262,18 +207,10 @@ class _Builder:
             )
         shortcut = start
         if c != shape[-1] or block.strides != 1:
-            shortcut = self.conv(
-                start,
-                f"block{index}_shortcut",
-                block,
-                index,
-                kind="standard",
-                filters=shape[-1],
-                kernel=1,
-                strides=block.strides,
-                padding="same",
-                what="shortcut",
-            )
+            shortcut = self.conv2d(
+                start, f"block{index}_shortcut", block, index, filters=shape[-1], kernel=1, strides=block.strides,
+                padding="same", what="shortcut",
+            )  # fmt: skip
             shortcut = self.norm_act(shortcut, f"block{index}_shortcut", block, index, activate=False)
         name = self.plan.add(Step(f"block{index}_add", "Add", {}, (x, shortcut), shape, 0, 0, index))
         act = f"block{index}_out"
@@ -303,7 +240,7 @@ def make_plan(arch: Architecture, input_shape: Shape, num_classes: int) -> Plan:
     if num_classes < 2:
         raise ValueError(f"num_classes: expected at least 2, received {num_classes!r}")
     plan = Plan(tuple(input_shape), num_classes)
-    b = _Builder(plan)
+    b = PlanBuilder(plan)
     pre = arch.preprocessing
     x = b.pointwise("input", "rescaling", "Rescaling", {"scale": pre.rescale}, None)
     if pre.image_size is not None:

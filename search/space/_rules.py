@@ -6,17 +6,18 @@ This table is the single source of truth: validation (``_parse.py``), the JSON S
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
 from search._vocab import (
     ACTIVATIONS,
-    CONV_TYPES,
     HEAD_POOLINGS,
     OPTIMIZERS,
     PADDINGS,
     POOLINGS,
 )
+from search.model.layers import KindNames
 
 Kind = Literal["int", "float", "str", "bool", "count", "size", "names", "text", "augment"]
 
@@ -37,9 +38,15 @@ class Rule:
     maximum: float | None = None
     exclusive_minimum: bool = False
     exclusive_maximum: bool = False
-    choices: tuple[str, ...] | None = None
+    choices: Sequence[str] | None = None
     searchable: bool = True
     nullable: bool = False
+
+    @property
+    def help(self) -> str:
+        """The key's documentation; choices that explain themselves (the layer kinds) add their lines."""
+        explain = getattr(self.choices, "explain", None)
+        return f"{self.doc}: {explain()}" if explain is not None else self.doc
 
     def describe(self) -> str:
         """The expected value in words: 'an integer >= 1', 'one of same, valid'."""
@@ -87,8 +94,8 @@ BLOCK_RULES: dict[str, Rule] = {
     "conv_type": Rule(
         "str",
         "standard",
-        "standard Conv2D, separable SeparableConv2D, or depthwise (DepthwiseConv2D then a 1x1 Conv2D).",
-        choices=CONV_TYPES,
+        "The layer kind of each convolution (search/model/layers/, one file each)",
+        choices=KindNames(),  # read when asked: a kind registered later is a choice
     ),
     "batch_norm": Rule("bool", False, "BatchNormalization after each convolution."),
     "residual": Rule("bool", False, "Add the block's input to its output (1x1 projection when shapes differ)."),

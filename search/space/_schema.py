@@ -59,7 +59,7 @@ def _key_schema(rule: Rule) -> dict[str, Any]:
             options.append(rng)
     if rule.nullable:
         options.append({"type": "null"})
-    schema: dict[str, Any] = {"description": rule.doc}
+    schema: dict[str, Any] = {"description": rule.help}
     if rule.default is not None:
         schema["default"] = rule.default
     if len(options) == 1:
