@@ -14,7 +14,6 @@ FLOPs count ``2 x multiply-adds`` of convolutions and Dense layers, per image.
 Activation memory is the float32 bytes of every layer output, per image.
 
 >>> from search.model._architecture import Architecture, ConvBlock
-from search.model.layers import get_layer_kind
 >>> plan = make_plan(Architecture(blocks=(ConvBlock(filters=8),)), (8, 8, 1), 10)
 >>> plan.params  # conv 3*3*1*8+8 = 80, then flatten 4*4*8 into softmax: 128*10+10 = 1290
 1370
