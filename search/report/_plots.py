@@ -239,7 +239,6 @@ def parallel_figure(curves: Sequence[Curve], params: Sequence[str]) -> Any:
     """Each completed trial as a line through ``params`` and its validation accuracy (the last axis,
     drawn as the viridis colour scale of the lines: dark = low, yellow = high)."""
     import matplotlib.pyplot as plt
-    import numpy as np
     from matplotlib import colormaps
     from matplotlib.colors import Normalize
 
@@ -277,12 +276,7 @@ def parallel_figure(curves: Sequence[Curve], params: Sequence[str]) -> Any:
             ax.text(i + 0.05, y, label, fontsize=7.5, va="center", ha="left", bbox=box, zorder=5)
         if any((c.params or {}).get(params[i]) is None for c in done):
             ax.text(i + 0.05, unused, UNUSED, fontsize=7, va="center", ha="left", color="#777777", bbox=box, zorder=5)
-    gradient = np.linspace(0, 1, 256)[:, None]
-    ax.imshow(
-        gradient, cmap=cmap, aspect="auto", extent=(count - 1 - 0.06, count - 1 + 0.06, 0, 1), origin="lower", zorder=4
-    )
-    for y in np.linspace(0, 1, 5):
-        ax.text(count - 1 + 0.1, y, f"{lo + y * (hi - lo):.3f}", fontsize=7.5, va="center", ha="left", zorder=5)
+    _colour_scale(ax, cmap, count - 1, lo, hi)
     names = ["\n".join(p.split("/")) for p in params] + [ACCURACY.replace(" ", "\n")]
     ax.set_xticks(range(count), names, fontsize=8)
     ax.tick_params(axis="x", length=0, pad=6)
@@ -299,6 +293,16 @@ def parallel_figure(curves: Sequence[Curve], params: Sequence[str]) -> Any:
     return figure
 
 
+def _colour_scale(ax: Any, cmap: Any, x: float, lo: float, hi: float) -> None:
+    """The accuracy axis at ``x``: the lines' colour scale from ``lo`` to ``hi``, with five of its values."""
+    import numpy as np
+
+    gradient = np.linspace(0, 1, 256)[:, None]
+    ax.imshow(gradient, cmap=cmap, aspect="auto", extent=(x - 0.06, x + 0.06, 0, 1), origin="lower", zorder=4)
+    for y in np.linspace(0, 1, 5):
+        ax.text(x + 0.1, y, f"{lo + y * (hi - lo):.3f}", fontsize=7.5, va="center", ha="left", zorder=5)
+
+
 def filters_figure(layer: Any) -> tuple[Any, str]:
     """The first convolution's kernels: in colour when they read 3 channels (each kernel scaled to
     0-1 over its R, G and B weights), otherwise one panel per kernel and input channel (blue negative,
@@ -311,27 +315,7 @@ def filters_figure(layer: Any) -> tuple[Any, str]:
     depthwise = type(layer).__name__ in ("SeparableConv2D", "DepthwiseConv2D")
     names = ["R", "G", "B"] if channels == 3 else [f"in {i}" for i in range(channels)]
     if channels == 3 and not depthwise:
-        n = min(kernel.shape[-1], 32)
-        cols = min(8, n)
-        rows = (n + cols - 1) // cols
-        figure, axes = plt.subplots(rows, cols, figsize=(1.15 * cols, 1.25 * rows + 0.6), squeeze=False)
-        for i, ax in enumerate(axes.flat):
-            ax.set_xticks([])
-            ax.set_yticks([])
-            if i >= n:
-                ax.axis("off")
-                continue
-            w = kernel[:, :, :, i]
-            w = (w - w.min()) / max(float(w.max() - w.min()), 1e-12)
-            ax.imshow(w, interpolation="nearest")
-            ax.set_title(f"filter {i}", fontsize=7)
-        how = "in colour: each kernel's R, G, B weights scaled together to 0–1"
-        figure.suptitle(
-            f"{layer.name}: {n} of {kernel.shape[-1]} kernels, {size}x{size}x3, {how}\n"
-            "(a pixel's colour: the mix of R, G, B the kernel weighs most there; grey: the three weighed alike)",
-            fontsize=8.5,
-        )
-        return figure, how
+        return _colour_filters(layer, kernel)
     if depthwise:  # one kernel per input channel (and multiplier)
         panels = [
             (kernel[:, :, c, m], f"{names[c]} ×{m}" if kernel.shape[3] > 1 else names[c])
@@ -361,6 +345,34 @@ def filters_figure(layer: Any) -> tuple[Any, str]:
     how = "per input channel" if channels > 1 else "one panel per kernel"
     figure.suptitle(
         f"{layer.name}: {len(panels)} kernels, {size}x{size}, {how} (blue negative, red positive weights)", fontsize=8.5
+    )
+    return figure, how
+
+
+def _colour_filters(layer: Any, kernel: Any) -> tuple[Any, str]:
+    """:func:`filters_figure` of a convolution reading 3 channels: each kernel one RGB image."""
+    import matplotlib.pyplot as plt
+
+    size = kernel.shape[0]
+    n = min(kernel.shape[-1], 32)
+    cols = min(8, n)
+    rows = (n + cols - 1) // cols
+    figure, axes = plt.subplots(rows, cols, figsize=(1.15 * cols, 1.25 * rows + 0.6), squeeze=False)
+    for i, ax in enumerate(axes.flat):
+        ax.set_xticks([])
+        ax.set_yticks([])
+        if i >= n:
+            ax.axis("off")
+            continue
+        w = kernel[:, :, :, i]
+        w = (w - w.min()) / max(float(w.max() - w.min()), 1e-12)
+        ax.imshow(w, interpolation="nearest")
+        ax.set_title(f"filter {i}", fontsize=7)
+    how = "in colour: each kernel's R, G, B weights scaled together to 0–1"
+    figure.suptitle(
+        f"{layer.name}: {n} of {kernel.shape[-1]} kernels, {size}x{size}x3, {how}\n"
+        "(a pixel's colour: the mix of R, G, B the kernel weighs most there; grey: the three weighed alike)",
+        fontsize=8.5,
     )
     return figure, how
 

@@ -255,73 +255,101 @@ def _plain_words(exc: yaml.MarkedYAMLError, text: str) -> tuple[str, Any]:
     them at (the opening bracket or quote of one never closed, else where PyYAML stopped)."""
     problem, context = exc.problem or "", exc.context or ""
     mark, opened = exc.problem_mark or exc.context_mark, exc.context_mark
+    plain, located = _layout_words(problem), False  # located: the words say where already
+    if plain is None:
+        plain, mark, located = _marked_words(problem, context, mark, opened, text)
+    if plain is None:
+        plain = _token_words(problem)
+    if plain is None:
+        return problem or context, mark
+    return (f"{_at(mark)}: {plain}" if mark is not None and not located else plain), mark
 
-    def at(m: Any) -> str:
-        return f"line {m.line + 1}, column {m.column + 1}"
 
-    def line_of(m: Any) -> str:
-        lines = text.split("\n")  # PyYAML also breaks lines at \x85 and \u2028: an index may not be there
-        return lines[m.line] if m.line < len(lines) else ""
+def _at(m: Any) -> str:
+    """Where the mark ``m`` points, in words."""
+    return f"line {m.line + 1}, column {m.column + 1}"
 
-    def char(m: Any) -> str:
-        return line_of(m)[m.column] if m.column < len(line_of(m)) else "?"
 
-    plain, located = None, False  # located: the words say where already
+def _line_of(text: str, m: Any) -> str:
+    """The line of ``text`` the mark ``m`` is on ("" when PyYAML counted a line break that ``text`` lacks)."""
+    lines = text.split("\n")  # PyYAML also breaks lines at \x85 and \u2028: an index may not be there
+    return lines[m.line] if m.line < len(lines) else ""
+
+
+def _char(text: str, m: Any) -> str:
+    """The character of ``text`` the mark ``m`` points at ("?" past the end of its line)."""
+    return _line_of(text, m)[m.column] if m.column < len(_line_of(text, m)) else "?"
+
+
+def _layout_words(problem: str) -> str | None:
+    """Plain words for a ``problem`` of indentation, tabs or a stray item or bracket, else None."""
     if "'\\t'" in problem or "tab character" in problem:
-        plain = "a tab character; YAML does not allow tab characters for indentation (or after a ':'); use spaces"
-    elif "but found '<block mapping start>'" in problem:
-        plain = (
+        return "a tab character; YAML does not allow tab characters for indentation (or after a ':'); use spaces"
+    if "but found '<block mapping start>'" in problem:
+        return (
             "this line is indented differently from the lines above it; keys of one mapping must start in the "
             "same column"
         )
-    elif "but found '<block sequence start>'" in problem:
-        plain = "this list item is indented differently from the items above it; the '- ' of one list line up"
-    elif problem.startswith("expected <block end>, but found '-'"):
-        plain = "a list item ('- ') among the keys of a mapping; indent the list under its key, or add the key"
-    elif problem.startswith("expected <block end>, but found '<scalar>'"):
-        plain = (
+    if "but found '<block sequence start>'" in problem:
+        return "this list item is indented differently from the items above it; the '- ' of one list line up"
+    if problem.startswith("expected <block end>, but found '-'"):
+        return "a list item ('- ') among the keys of a mapping; indent the list under its key, or add the key"
+    if problem.startswith("expected <block end>, but found '<scalar>'"):
+        return (
             "more text after a complete value (a quote closed too early?); quote the whole value, and inside "
             "'...' write a quote as ''"
         )
-    elif problem.startswith("expected <block end>, but found") and problem[-2:-1] in ("]", "}"):
+    if problem.startswith("expected <block end>, but found") and problem[-2:-1] in ("]", "}"):
         opening = "[" if problem[-2] == "]" else "{"
-        plain = f"a '{problem[-2]}' that closes nothing; remove it, or add the opening '{opening}'"
-    elif "mapping values are not allowed here" in problem and mark is not None:
-        before = line_of(mark)[: mark.column]
+        return f"a '{problem[-2]}' that closes nothing; remove it, or add the opening '{opening}'"
+    return None
+
+
+def _marked_words(problem: str, context: str, mark: Any, opened: Any, text: str) -> tuple[str | None, Any, bool]:
+    """Plain words for a stray ':' or an unclosed bracket or quote, the mark to show, whether they say where."""
+    if "mapping values are not allowed here" in problem and mark is not None:
+        before = _line_of(text, mark)[: mark.column]
         if ": " in before or before.rstrip().endswith(":"):  # an earlier "key:" on the line: a ':' in its value
-            plain = 'a ":" inside a value; quote the value (description: "VGG: stacks of convolutions")'
-        else:
-            plain = (
-                "this key continues the value above it; give it the same indentation as the keys beside it, and "
-                "check the line above ends its key with ':'"
-            )
-    elif context.startswith("while parsing a flow") and opened is not None and problem.startswith("expected ','"):
-        bracket, close = char(opened), problem[len("expected ',' or '")]
+            return 'a ":" inside a value; quote the value (description: "VGG: stacks of convolutions")', mark, False
+        return (
+            "this key continues the value above it; give it the same indentation as the keys beside it, and "
+            "check the line above ends its key with ':'",
+            mark,
+            False,
+        )
+    if context.startswith("while parsing a flow") and opened is not None and problem.startswith("expected ','"):
+        bracket, close = _char(text, opened), problem[len("expected ',' or '")]
         if "<stream end>" in problem:
-            plain = f"the '{bracket}' opened on {at(opened)} is never closed; add the '{close}'"
-        else:
-            plain = (
-                f"the '{bracket}' opened on {at(opened)} is not closed before {at(mark)}; add the '{close}' "
-                f"(separate items with commas, quote an item that contains ':')"
-            )
-        mark, located = opened, True
-    elif "while scanning a quoted scalar" in context and opened is not None:
-        quote = char(opened) if char(opened) in ("'", '"') else None
+            return f"the '{bracket}' opened on {_at(opened)} is never closed; add the '{close}'", opened, True
+        return (
+            f"the '{bracket}' opened on {_at(opened)} is not closed before {_at(mark)}; add the '{close}' "
+            f"(separate items with commas, quote an item that contains ':')",
+            opened,
+            True,
+        )
+    if "while scanning a quoted scalar" in context and opened is not None:
+        quote = _char(text, opened) if _char(text, opened) in ("'", '"') else None
         shown = f" ({quote})" if quote else ""
-        plain = f"the quote{shown} opened on {at(opened)} is never closed; add the closing {quote or 'quote'}"
-        mark, located = opened, True
-    elif "expected the node content, but found '<stream end>'" in problem:
-        plain = "the file ends inside a [ ] list or a { } mapping; close it"
-    elif problem.startswith("found character") and "cannot start any token" in problem:
-        plain = f"a value cannot start with {problem.split()[2]} (YAML reserves it); quote the value"
-    elif problem.startswith("found undefined alias"):
+        return (
+            f"the quote{shown} opened on {_at(opened)} is never closed; add the closing {quote or 'quote'}",
+            opened,
+            True,
+        )
+    return None, mark, False
+
+
+def _token_words(problem: str) -> str | None:
+    """Plain words for an unclosed flow, a reserved character, an unknown alias or a second document, else None."""
+    if "expected the node content, but found '<stream end>'" in problem:
+        return "the file ends inside a [ ] list or a { } mapping; close it"
+    if problem.startswith("found character") and "cannot start any token" in problem:
+        return f"a value cannot start with {problem.split()[2]} (YAML reserves it); quote the value"
+    if problem.startswith("found undefined alias"):
         name = problem.split()[-1].strip("'")
-        plain = f"*{name} refers to no anchor &{name} defined above it; write &{name} before the value it names"
-    elif "another document" in problem:
-        plain = "a second document (after '---'); a space file holds one"
-    if plain is None:
-        return problem or context, mark
-    return (f"{at(mark)}: {plain}" if mark is not None and not located else plain), mark
+        return f"*{name} refers to no anchor &{name} defined above it; write &{name} before the value it names"
+    if "another document" in problem:
+        return "a second document (after '---'); a space file holds one"
+    return None
 
 
 def parse_yaml(text: str, *, file: str = "<string>") -> tuple[Any, Lines]:

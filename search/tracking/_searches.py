@@ -133,39 +133,39 @@ def list_searches(tracking_uri: str) -> list[dict[str, Any]]:
             activity[eid] = max(activity[eid] or 0, when)
         if "mlflow.parentRunId" in run.data.tags and "trial" in run.data.tags:
             children[eid].append(run)
-    rows = []
-    for eid, parent in by_experiment.items():
-        tags = parent.data.tags
-        trials = children[eid]
-        states: dict[str, int] = {}
-        for t in trials:
-            state = t.data.tags.get("state") or t.info.status.lower()
-            states[state] = states.get(state, 0) + 1
-        ordered = {s: states[s] for s in STATES if s in states}
-        ordered.update({s: n for s, n in sorted(states.items()) if s not in ordered})
-        scored = [
-            {"trial": int(t.data.tags.get("trial", 0)), GOAL.metric: t.data.metrics[GOAL.best_metric]}
-            for t in trials
-            if t.data.tags.get("state") == "complete" and GOAL.best_metric in t.data.metrics
-        ]
-        best = GOAL.best_of(scored)
-        rows.append(
-            {
-                "name": experiments[eid],
-                "engine": tags.get("engine"),
-                "space": tags.get("space"),
-                "data": tags.get("data"),
-                "trials": len(trials),
-                "states": ordered,
-                GOAL.best_metric: best[GOAL.metric] if best else None,
-                "test_accuracy": parent.data.metrics.get("test_accuracy"),
-                "last_activity_ms": activity[eid],
-                "last_activity": local_time(activity[eid]),
-                "experiment_id": eid,
-            }
-        )
+    rows = [_row(experiments[eid], eid, parent, children[eid], activity[eid]) for eid, parent in by_experiment.items()]
     rows.sort(key=lambda r: (r["last_activity_ms"] is None, -(r["last_activity_ms"] or 0), r["name"]))
     return rows
+
+
+def _row(name: str, eid: str, parent: Any, trials: list[Any], last_ms: int | None) -> dict[str, Any]:
+    """:func:`list_searches`'s dict for the search ``name``: its ``parent`` run, its ``trials`` runs."""
+    tags = parent.data.tags
+    states: dict[str, int] = {}
+    for t in trials:
+        state = t.data.tags.get("state") or t.info.status.lower()
+        states[state] = states.get(state, 0) + 1
+    ordered = {s: states[s] for s in STATES if s in states}
+    ordered.update({s: n for s, n in sorted(states.items()) if s not in ordered})
+    scored = [
+        {"trial": int(t.data.tags.get("trial", 0)), GOAL.metric: t.data.metrics[GOAL.best_metric]}
+        for t in trials
+        if t.data.tags.get("state") == "complete" and GOAL.best_metric in t.data.metrics
+    ]
+    best = GOAL.best_of(scored)
+    return {
+        "name": name,
+        "engine": tags.get("engine"),
+        "space": tags.get("space"),
+        "data": tags.get("data"),
+        "trials": len(trials),
+        "states": ordered,
+        GOAL.best_metric: best[GOAL.metric] if best else None,
+        "test_accuracy": parent.data.metrics.get("test_accuracy"),
+        "last_activity_ms": last_ms,
+        "last_activity": local_time(last_ms),
+        "experiment_id": eid,
+    }
 
 
 def unknown_search(

@@ -36,11 +36,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
-from search import hooks
 from search._backend import is_oom
 from search._errors import InfeasibleError, SearchError
-from search._goal import ACCURACY, GOAL, LOSS, VAL_ACCURACY, VAL_LOSS
+from search._goal import ACCURACY, GOAL, LOSS, VAL_ACCURACY
 from search.model import Architecture, build_model, compile_model, for_saving
+from search.training._callbacks import VALIDATION_BATCH, _AveragedWeights, _EagerValidation, _Epochs
 from search.training._measure import over_limit
 
 if TYPE_CHECKING:
@@ -73,9 +73,6 @@ def steps_per_execution(steps: int) -> int:
     (1, 1, 32, 32)
     """
     return 1 if steps <= ONE_STEP_EPOCHS else STEPS_PER_EXECUTION
-
-
-VALIDATION_BATCH = 256
 
 
 @dataclass(frozen=True)
@@ -211,81 +208,6 @@ class TrialResult:
         return None if value is None else float(value)
 
 
-class _Epochs:
-    """Keras callback; built lazily so this module imports without Keras."""
-
-    @staticmethod
-    def make(
-        result: TrialResult,
-        reporter: Reporter,
-        trial_number: int,
-        patience: int | None,
-        *,
-        attempt: int = 0,
-        deadline: float | None = None,
-        health: Health | None = None,
-        on_epoch: Callable[[int, dict[str, float]], None] | None = None,
-    ) -> keras.callbacks.Callback:
-        import keras
-
-        class Epochs(keras.callbacks.Callback):
-            best: float = GOAL.worst
-            weights: list[Any] | None = None
-            pruned = False
-            non_finite = False
-            stopped_early = False
-            timed_out = False
-            unhealthy: str | None = None
-
-            def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
-                if hooks.registered():  # fault injection in the tests, a user's instrumentation
-                    hooks.call("trial_start", trial=trial_number, attempt=attempt, model=self.model)
-
-            def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
-                if deadline is not None and time.time() >= deadline:  # the search's hard time limit
-                    self.timed_out = True
-                    self.model.stop_training = True
-
-            def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
-                logs = logs or {}
-                for key, value in logs.items():
-                    result.history.setdefault(key, []).append(float(value))
-                if on_epoch is not None:
-                    on_epoch(epoch, {key: float(value) for key, value in logs.items()})
-                if not all(math.isfinite(float(logs.get(k, 0.0))) for k in (LOSS, VAL_LOSS)):
-                    self.non_finite = True
-                    self.model.stop_training = True
-                    return
-                value = float(logs.get(GOAL.metric, GOAL.worst))
-                if GOAL.better(value, than=self.best):
-                    self.best, result.best_epoch = value, epoch
-                    self.weights = self.model.get_weights()
-                if hooks.registered():
-                    hooks.call("epoch_end", trial=trial_number, epoch=epoch, logs=dict(logs))
-                losses = result.history["loss"]
-                verdict = health and health.verdict(
-                    epoch, logs, first_loss=losses[0], previous_loss=losses[-2] if len(losses) > 1 else None
-                )
-                if verdict:
-                    reporter(epoch, value)  # the engine records this epoch too, as for every other stop
-                    self.unhealthy = verdict
-                    self.model.stop_training = True
-                elif deadline is not None and time.time() >= deadline:
-                    self.timed_out = True
-                    self.model.stop_training = True
-                elif reporter(epoch, value):
-                    self.pruned = True
-                    self.model.stop_training = True
-                elif patience is not None and result.best_epoch is not None and epoch - result.best_epoch >= patience:
-                    self.stopped_early = True  # no improvement for `patience` epochs: no wasted work
-                    self.model.stop_training = True
-                elif patience is not None and GOAL.reached_perfect(value):
-                    self.stopped_early = True  # every validation image right: no later epoch can do better
-                    self.model.stop_training = True
-
-        return Epochs()
-
-
 class Objective:
     """Train one architecture of ``space`` on ``data``; ``epochs`` overrides the architecture's."""
 
@@ -339,15 +261,28 @@ class Objective:
             plan = self.space.check(arch, self.data.input_shape, self.data.num_classes)
         except InfeasibleError as exc:
             return TrialResult("infeasible", reason=f"{exc.reason}: {exc}")
-        import keras
-
         measured = self._measure(arch, plan) if self.measures else {}  # before training: no epoch spent over a limit
         self.last_sizes = {"params": plan.params, "flops": plan.flops, **measured}
         why = over_limit(measured, {k: v for k, v in self.measures.items() if v is not None})
         if why is not None:
             return TrialResult("infeasible", reason=why, params=plan.params, flops=plan.flops, measured=measured)
+        return self._train(
+            arch, plan, measured, reporter, trial_number=trial_number, deadline=deadline, on_epoch=on_epoch
+        )
 
-        from search.model._builder import bn_momentum, ema_momentum
+    def _train(
+        self,
+        arch: Architecture,
+        plan: Any,
+        measured: dict[str, float],
+        reporter: Reporter,
+        *,
+        trial_number: int,
+        deadline: float | None,
+        on_epoch: Callable[[int, dict[str, float]], None] | None,
+    ) -> TrialResult:
+        """Build, compile, fit and judge a feasible ``arch``; out of memory is retried once at half the batch size."""
+        import keras
 
         batch = arch.training.batch_size
         n_train = len(self.data.labels("train"))
@@ -363,23 +298,7 @@ class Objective:
             steps = math.ceil(n_train / batch)  # per epoch
             start = time.perf_counter()
             try:
-                model = build_model(
-                    arch,
-                    self.data.input_shape,
-                    self.data.num_classes,
-                    plan=plan,
-                    input_stats=self.data.pixel_stats,
-                    bn_momentum=bn_momentum(steps),
-                    fused=fused,
-                )
-                compile_model(
-                    model,
-                    arch,
-                    steps_per_execution=steps_per_execution(steps),
-                    jit_compile=self.jit_compile,
-                    fused=fused,
-                    ema_momentum=ema_momentum(steps) if arch.training.ema else None,
-                )
+                model = self._compiled(arch, plan, steps, fused=fused)
                 callback = _Epochs.make(
                     result,
                     reporter,
@@ -394,11 +313,7 @@ class Objective:
             except (KeyboardInterrupt, SystemExit):
                 raise
             except Exception as exc:  # any failure of one trial is recorded, the search goes on
-                result.state = "failed"
-                oom = is_oom(exc)  # TensorFlow's, JAX's or PyTorch's out-of-memory error
-                result.reason = f"oom: at batch size {batch}: {exc}" if oom else f"error: {type(exc).__name__}: {exc}"
-                result.traceback = tb.format_exc()
-                result.train_seconds = time.perf_counter() - start
+                oom = _failed(result, exc, batch, start)
                 if oom and attempt == 0 and batch > 1:
                     batch //= 2  # retried once at half the batch size
                     continue
@@ -408,6 +323,29 @@ class Objective:
                 result.reason = f"oom_retried: out of memory at batch size {batch * 2}; trained at {batch}"
             break
         return self._judge(result, callback, model)
+
+    def _compiled(self, arch: Architecture, plan: Any, steps: int, *, fused: bool) -> keras.Model:
+        """The model of ``arch`` built and compiled to train epochs of ``steps`` batches."""
+        from search.model._builder import bn_momentum, ema_momentum
+
+        model = build_model(
+            arch,
+            self.data.input_shape,
+            self.data.num_classes,
+            plan=plan,
+            input_stats=self.data.pixel_stats,
+            bn_momentum=bn_momentum(steps),
+            fused=fused,
+        )
+        compile_model(
+            model,
+            arch,
+            steps_per_execution=steps_per_execution(steps),
+            jit_compile=self.jit_compile,
+            fused=fused,
+            ema_momentum=ema_momentum(steps) if arch.training.ema else None,
+        )
+        return model
 
     def _measure(self, arch: Architecture, plan: Any) -> dict[str, float]:
         """The measured goals and constraints of ``arch``, on the model as it would be exported (plain layers,
@@ -493,6 +431,16 @@ class Objective:
             )
 
 
+def _failed(result: TrialResult, exc: Exception, batch: int, start: float) -> bool:
+    """Mark ``result`` failed by ``exc`` (being handled) at ``batch`` images a step; True when it ran out of memory."""
+    result.state = "failed"
+    oom = is_oom(exc)  # TensorFlow's, JAX's or PyTorch's out-of-memory error
+    result.reason = f"oom: at batch size {batch}: {exc}" if oom else f"error: {type(exc).__name__}: {exc}"
+    result.traceback = tb.format_exc()
+    result.train_seconds = time.perf_counter() - start
+    return oom
+
+
 #: How the training images reach ``fit``: ``auto`` (``tf.data`` on TensorFlow; on another backend NumPy arrays
 #: when the split is in memory and not augmented, else a ``PyDataset`` of NumPy batches), or one of ``tf.data``,
 #: ``numpy``, ``pydataset`` to compare them on one backend (``CNN_SEARCH_FEED``, benchmarks/data_paths.py).
@@ -502,69 +450,6 @@ FEED = os.environ.get("CNN_SEARCH_FEED", "auto")
 #: instead of Keras's validation pass, which traces a test function per trial (0.2-0.3 s for a tiny
 #: CNN on a CPU, and a per-epoch set-up) for a pass that takes milliseconds on so few images.
 EAGER_VALIDATION_MAX = 4096
-
-
-class _EagerValidation:
-    """Keras callback writing ``val_loss`` and ``val_accuracy`` into the epoch's logs (before the other
-    callbacks and the History read them), computed as Keras's validation pass computes them."""
-
-    @staticmethod
-    def make(x: Any, y: Any) -> keras.callbacks.Callback:
-        import keras
-
-        from search.training._eager import predict_eagerly, scores
-
-        labels = y.astype(int)
-
-        class EagerValidation(keras.callbacks.Callback):
-            def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
-                if logs is None:
-                    return
-                probabilities = predict_eagerly(self.model, x, batch_size=VALIDATION_BATCH)
-                logs[VAL_ACCURACY], logs[VAL_LOSS] = scores(probabilities, labels)
-
-        return EagerValidation()
-
-
-class _AveragedWeights:
-    """Keras callback: from the end of an epoch's training to the start of the next epoch the model holds
-    the optimizer's moving average of its weights (``use_ema``), so the validation pass (Keras's or
-    :class:`_EagerValidation`), the epochs callback that keeps the best epoch's weights, and the model
-    left after ``fit`` all see the average; the raw weights come back before training goes on. First in
-    the callback list. Keras's own ``SwapEMAWeights`` swaps back after validation, so the weights kept
-    would be the raw ones."""
-
-    @staticmethod
-    def make() -> keras.callbacks.Callback:
-        import keras
-
-        class AveragedWeights(keras.callbacks.Callback):
-            raw: list[Any] | None = None
-
-            def _pairs(self) -> list[tuple[Any, Any]]:
-                optimizer = self.model.optimizer
-                return list(zip(optimizer._trainable_variables, optimizer._model_variables_moving_average, strict=True))
-
-            def _average_in(self) -> None:
-                if self.raw is None:
-                    pairs = self._pairs()
-                    self.raw = [variable.numpy() for variable, _ in pairs]
-                    for variable, average in pairs:  # a copy: JAX donates the average's buffer at the next step
-                        variable.assign(average.numpy())
-
-            def on_test_begin(self, logs: dict[str, Any] | None = None) -> None:
-                self._average_in()  # Keras's validation pass, after the epoch's training
-
-            def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
-                self._average_in()
-
-            def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
-                if self.raw is not None:
-                    for (variable, _), raw in zip(self._pairs(), self.raw, strict=True):
-                        variable.assign(raw)
-                    self.raw = None
-
-        return AveragedWeights()
 
 
 def retrain_epochs(arch: Architecture, best_epoch: int | None) -> int:
