@@ -12,44 +12,51 @@ from search._errors import SearchError as SearchError_
 from search._quiet import quiet_libraries
 
 if TYPE_CHECKING:
-    pass
+    from rich.table import Table
+
+    from search.export import ExportResult
 
 from search.cli._app import RunsDir, TrackingUri, app, fail, stdout_console
+
+#: ``export``'s own options (the store's are :data:`RunsDir` and :data:`TrackingUri`).
+Trial = Annotated[int | None, typer.Option("--trial", help="Trial to export (default: the winner).")]
+Pick = Annotated[
+    str | None,
+    typer.Option(
+        "--pick",
+        help="Another point of a search's Pareto front (--goals): accuracy, a goal of size (params: the "
+        "smallest), GOAL<=LIMIT (params<=50k, latency_ms:tflite<=0.5: the most accurate within it) or "
+        "val_accuracy>=LIMIT (the smallest at least that accurate).",
+        show_default=False,
+    ),
+]
+Formats = Annotated[
+    str | None,
+    typer.Option("--format", help="Comma-separated: keras,savedmodel,tflite,onnx (default: all available)."),
+]
+BundleOut = Annotated[Path | None, typer.Option("--out", help="Bundle folder (default: RUNS_DIR/exports/NAME).")]
+Force = Annotated[
+    bool,
+    typer.Option(
+        "--force",
+        help="Write into an --out folder that holds other files, beside them (files of the bundle's names "
+        "are replaced). Without it such a folder is refused; a new or empty folder or an earlier bundle is not.",
+    ),
+]
+Quantize = Annotated[str, typer.Option("--quantize", help="none, float16 or int8: also write a quantized TFLite file.")]
+Data = Annotated[str | None, typer.Option("--data", help="The search's data, if it cannot be found as recorded.")]
 
 
 @app.command("export")
 def export(
     name: Annotated[str, typer.Argument(help="Search name.", show_default=False)],
-    trial: Annotated[int | None, typer.Option("--trial", help="Trial to export (default: the winner).")] = None,
-    pick: Annotated[
-        str | None,
-        typer.Option(
-            "--pick",
-            help="Another point of a search's Pareto front (--goals): accuracy, a goal of size (params: the "
-            "smallest), GOAL<=LIMIT (params<=50k, latency_ms:tflite<=0.5: the most accurate within it) or "
-            "val_accuracy>=LIMIT (the smallest at least that accurate).",
-            show_default=False,
-        ),
-    ] = None,
-    format: Annotated[
-        str | None,
-        typer.Option("--format", help="Comma-separated: keras,savedmodel,tflite,onnx (default: all available)."),
-    ] = None,
-    out: Annotated[Path | None, typer.Option("--out", help="Bundle folder (default: RUNS_DIR/exports/NAME).")] = None,
-    force: Annotated[
-        bool,
-        typer.Option(
-            "--force",
-            help="Write into an --out folder that holds other files, beside them (files of the bundle's names "
-            "are replaced). Without it such a folder is refused; a new or empty folder or an earlier bundle is not.",
-        ),
-    ] = False,
-    quantize: Annotated[
-        str, typer.Option("--quantize", help="none, float16 or int8: also write a quantized TFLite file.")
-    ] = "none",
-    data: Annotated[
-        str | None, typer.Option("--data", help="The search's data, if it cannot be found as recorded.")
-    ] = None,
+    trial: Trial = None,
+    pick: Pick = None,
+    format: Formats = None,
+    out: BundleOut = None,
+    force: Force = False,
+    quantize: Quantize = "none",
+    data: Data = None,
     runs_dir: RunsDir = Path("runs"),
     tracking_uri: TrackingUri = None,
 ) -> None:
@@ -77,11 +84,33 @@ def export(
         )
     except SearchError_ as exc:
         raise fail(exc) from None
+    _say_export(result, name)
+
+
+def _say_export(result: ExportResult, name: str) -> None:
+    """What ``export`` prints: the formats' table, the trial, how it was chosen, the bundle and registration."""
+    card = result.card
+    console = stdout_console()
+    console.print(_formats_table(result))
+    console.print(
+        f"trial {result.trial}: {card['architecture']['summary']}; validation accuracy "
+        f"{card['metrics']['validation_accuracy']:.4f}, test accuracy {card['metrics']['test_accuracy']:.4f}"
+    )
+    goals = card["goals"]
+    console.print(f"chosen by: {goals['chosen_by']}")
+    front = goals.get("pareto_front")
+    if front is not None:
+        console.print(f"goals: {_goals_text(goals, front)}")
+    console.print(f"bundle: {result.bundle}  (model card: {result.bundle / 'MODEL_CARD.md'})")
+    console.print(f"registered: models:/{name}@champion -> trial {result.trial}")
+
+
+def _formats_table(result: ExportResult) -> Table:
+    """One row per exported format (size, parity, latency, test accuracy), then those not produced and why."""
     from rich.table import Table
 
-    card = result.card
     table = Table("format", "file", "bytes", "top-1 agreement", "max abs diff", "ms/image", "test accuracy")
-    for fmt, f in card["formats"].items():
+    for fmt, f in result.card["formats"].items():
         table.add_row(
             fmt,
             f["file"],
@@ -93,28 +122,21 @@ def export(
         )
     for fmt, why in result.not_produced.items():
         table.add_row(fmt, f"not produced: {why}", "", "", "", "", "")
-    console = stdout_console()
-    console.print(table)
-    console.print(
-        f"trial {result.trial}: {card['architecture']['summary']}; validation accuracy "
-        f"{card['metrics']['validation_accuracy']:.4f}, test accuracy {card['metrics']['test_accuracy']:.4f}"
+    return table
+
+
+def _goals_text(goals: dict, front: dict) -> str:
+    """The exported trial's goal values and its place on (or off) the Pareto front."""
+    n, values = (
+        len(front["points"]),
+        "; ".join(f"{g['metric']} {g['value']:.4g}" for g in goals["goals"] if g["value"] is not None),
     )
-    goals = card["goals"]
-    console.print(f"chosen by: {goals['chosen_by']}")
-    front = goals.get("pareto_front")
-    if front is not None:
-        n, values = (
-            len(front["points"]),
-            "; ".join(f"{g['metric']} {g['value']:.4g}" for g in goals["goals"] if g["value"] is not None),
-        )
-        where = (
-            f"number {front['rank_by_accuracy']} by accuracy of the {n} trial(s) on the Pareto front"
-            if front["on_front"]
-            else f"not on the Pareto front of {n} trial(s)"
-        )
-        console.print(f"goals: {values}; {where}")
-    console.print(f"bundle: {result.bundle}  (model card: {result.bundle / 'MODEL_CARD.md'})")
-    console.print(f"registered: models:/{name}@champion -> trial {result.trial}")
+    where = (
+        f"number {front['rank_by_accuracy']} by accuracy of the {n} trial(s) on the Pareto front"
+        if front["on_front"]
+        else f"not on the Pareto front of {n} trial(s)"
+    )
+    return f"{values}; {where}"
 
 
 @app.command("predict")

@@ -20,6 +20,9 @@ if TYPE_CHECKING:
 
 from search.cli._app import RunsDir, Storage, TrackingUri, app, fail, stdout_console
 
+#: ``--format`` of the commands that read searches back.
+TableFormat = Annotated[str, typer.Option("--format", help="table, csv or json.")]
+
 
 def print_trials(rows: list[dict], *, console: Console, fixed: dict | None = None) -> None:
     """``fixed``: the training parameters the space fixes (:func:`fixed_training`), shown where a
@@ -108,7 +111,7 @@ def trials_command(
     name: Annotated[
         str | None, typer.Argument(help="The search name (none: every search, as cnn-search searches).")
     ] = None,
-    format: Annotated[str, typer.Option("--format", help="table, csv or json.")] = "table",
+    format: TableFormat = "table",
     runs_dir: RunsDir = Path("runs"),
     storage: Storage = None,
     tracking_uri: TrackingUri = None,
@@ -160,7 +163,7 @@ def trials_command(
 
 @app.command("searches")
 def searches_command(
-    format: Annotated[str, typer.Option("--format", help="table, csv or json.")] = "table",
+    format: TableFormat = "table",
     runs_dir: RunsDir = Path("runs"),
     tracking_uri: TrackingUri = None,
 ) -> None:
@@ -218,7 +221,7 @@ def print_searches(rows: list[dict], *, console: Console) -> None:
 @app.command("compare")
 def compare(
     names: Annotated[list[str], typer.Argument(help="Search names (any engine).", show_default=False)],
-    format: Annotated[str, typer.Option("--format", help="table, csv or json.")] = "table",
+    format: TableFormat = "table",
     runs_dir: RunsDir = Path("runs"),
     storage: Storage = None,
     tracking_uri: TrackingUri = None,
@@ -232,7 +235,7 @@ def compare(
     import csv
 
     from search.tracking import default_tracking_uri
-    from search.tracking._compare import COLUMNS, TABLE_COLUMNS, compare_runs_url, compare_searches, split_warnings
+    from search.tracking._compare import COLUMNS, compare_searches, split_warnings
 
     quiet_libraries()
     if format not in ("table", "csv", "json"):
@@ -249,40 +252,47 @@ def compare(
         writer.writeheader()
         writer.writerows(rows)
     else:
-        from rich.measure import Measurement
-        from rich.table import Table
-
-        cells = [
-            [
-                ""
-                if row[c] is None
-                else f"{row[c]:.4f}"
-                if isinstance(row[c], float) and c.endswith("accuracy")
-                else str(row[c])
-                for c in TABLE_COLUMNS
-            ]
-            for row in rows
-        ]
-        console = stdout_console()
-        table = Table(title="searches side by side")
-        for c in TABLE_COLUMNS:  # fold, never cut: names and headers are shown whole at any width
-            table.add_column(c.replace("_", " "), overflow="fold", justify="left" if c == "search" else "right")
-        for r in cells:
-            table.add_row(*r)
-        needed = Measurement.get(console, console.options.update_width(10_000), table)  # unclamped
-        if not console.is_terminal:  # piped: as wide as the table needs, so nothing folds in a file
-            console.width = max(console.width, needed.maximum)
-        elif needed.minimum > console.width:
-            # a narrow terminal: one column per search, one row per figure, so numbers are not folded
-            table = Table("", title="searches side by side")
-            for r in cells:
-                table.add_column(r[0], overflow="fold", justify="right")
-            for i, c in enumerate(TABLE_COLUMNS[1:], 1):
-                table.add_row(c.replace("_", " "), *(r[i] for r in cells))
-        console.print(table)
-        url = compare_runs_url(rows, uri if uri.startswith(("http://", "https://")) else "http://127.0.0.1:5000")
-        if url:
-            where = "" if uri.startswith(("http://", "https://")) else " (cnn-search ui, on its default port)"
-            typer.echo(f"the searches' runs side by side in the MLflow UI{where}: {url}")
+        _print_compared(rows, uri)
     for line in split_warnings(rows):
         typer.echo(f"warning: {line}", err=True)
+
+
+def _print_compared(rows: list[dict], uri: str) -> None:
+    """``compare``'s table (one column per search in a narrow terminal) and the MLflow UI page comparing their runs."""
+    from rich.measure import Measurement
+    from rich.table import Table
+
+    from search.tracking._compare import TABLE_COLUMNS, compare_runs_url
+
+    cells = [
+        [
+            ""
+            if row[c] is None
+            else f"{row[c]:.4f}"
+            if isinstance(row[c], float) and c.endswith("accuracy")
+            else str(row[c])
+            for c in TABLE_COLUMNS
+        ]
+        for row in rows
+    ]
+    console = stdout_console()
+    table = Table(title="searches side by side")
+    for c in TABLE_COLUMNS:  # fold, never cut: names and headers are shown whole at any width
+        table.add_column(c.replace("_", " "), overflow="fold", justify="left" if c == "search" else "right")
+    for r in cells:
+        table.add_row(*r)
+    needed = Measurement.get(console, console.options.update_width(10_000), table)  # unclamped
+    if not console.is_terminal:  # piped: as wide as the table needs, so nothing folds in a file
+        console.width = max(console.width, needed.maximum)
+    elif needed.minimum > console.width:
+        # a narrow terminal: one column per search, one row per figure, so numbers are not folded
+        table = Table("", title="searches side by side")
+        for r in cells:
+            table.add_column(r[0], overflow="fold", justify="right")
+        for i, c in enumerate(TABLE_COLUMNS[1:], 1):
+            table.add_row(c.replace("_", " "), *(r[i] for r in cells))
+    console.print(table)
+    url = compare_runs_url(rows, uri if uri.startswith(("http://", "https://")) else "http://127.0.0.1:5000")
+    if url:
+        where = "" if uri.startswith(("http://", "https://")) else " (cnn-search ui, on its default port)"
+        typer.echo(f"the searches' runs side by side in the MLflow UI{where}: {url}")

@@ -11,10 +11,21 @@ from search._errors import SearchError as SearchError_
 from search._goal import GOAL
 
 if TYPE_CHECKING:
-    pass
+    from collections.abc import Callable
 
 from search.cli._app import RunsDir, Storage, TrackingUri, app, fail
 
+#: ``ui``'s own options (the store's are :data:`RunsDir`, :data:`Storage` and :data:`TrackingUri`).
+Port = Annotated[int, typer.Option("--port", help="Port of the MLflow UI.")]
+Host = Annotated[str, typer.Option("--host", help="Listen address; 127.0.0.1 unless you ask otherwise.")]
+OptunaDashboard = Annotated[
+    bool,
+    typer.Option(
+        "--optuna",
+        help="Also serve Optuna's own dashboard (optuna-dashboard: pip install 'cnn-search[dashboard]') on the "
+        "searches' Optuna storage, at --port + 1.",
+    ),
+]
 AllowedHosts = Annotated[
     list[str] | None,
     typer.Option(
@@ -35,28 +46,17 @@ AllowWrites = Annotated[
 
 @app.command("ui")
 def ui(
-    port: Annotated[int, typer.Option("--port", help="Port of the MLflow UI.")] = 5000,
-    host: Annotated[
-        str, typer.Option("--host", help="Listen address; 127.0.0.1 unless you ask otherwise.")
-    ] = "127.0.0.1",
+    port: Port = 5000,
+    host: Host = "127.0.0.1",
     runs_dir: RunsDir = Path("runs"),
     storage: Storage = None,
     tracking_uri: TrackingUri = None,
-    optuna: Annotated[
-        bool,
-        typer.Option(
-            "--optuna",
-            help="Also serve Optuna's own dashboard (optuna-dashboard: pip install 'cnn-search[dashboard]') on the "
-            "searches' Optuna storage, at --port + 1.",
-        ),
-    ] = False,
+    optuna: OptunaDashboard = False,
     allowed_hosts: AllowedHosts = None,
     allow_writes: AllowWrites = False,
 ) -> None:
     """Start the MLflow UI on the search store (127.0.0.1 only and read-only by default) and print each
     search's runs address; Ctrl+C or SIGTERM stops it. Beyond 127.0.0.1 it warns: no authentication."""
-    from collections.abc import Callable
-
     from search.runtime._storage import default_storage_url
     from search.tracking import default_tracking_uri
     from search.tracking._ui import UIError, search_addresses, serve_ui, study_addresses
@@ -64,25 +64,14 @@ def ui(
     uri = tracking_uri or default_tracking_uri(runs_dir)
     optuna_storage = (storage or default_storage_url(runs_dir)) if optuna else None
 
-    def listing(found: Callable[[], list[tuple[str, str]]], empty: str) -> None:
-        try:
-            rows = found()
-        except Exception as exc:  # the server runs all the same
-            typer.echo(f"  (could not list them: {exc})")
-            return
-        for name, address in rows:
-            typer.echo(f"  {name}: {address}")
-        if not rows:
-            typer.echo(f"  ({empty})")
-
     def banner(url: str) -> None:
         typer.echo(f"MLflow UI on {url.rstrip('/')}  (each search's trials by {GOAL.best_metric}:); Ctrl+C stops it")
-        listing(lambda: search_addresses(uri, url), "no search in this store yet")
+        _listing(lambda: search_addresses(uri, url), "no search in this store yet")
 
     def dashboard(url: str) -> None:
         typer.echo(f"Optuna dashboard on {url}  (each search's study:)")
         assert optuna_storage is not None
-        listing(lambda: study_addresses(optuna_storage, url), "no Optuna study in this storage yet")
+        _listing(lambda: study_addresses(optuna_storage, url), "no Optuna study in this storage yet")
 
     try:
         code = serve_ui(
@@ -103,3 +92,16 @@ def ui(
     except SearchError_ as exc:  # a store that cannot be used
         raise fail(exc) from None
     raise typer.Exit(code)
+
+
+def _listing(found: Callable[[], list[tuple[str, str]]], empty: str) -> None:
+    """Print the ``(name, address)`` pairs ``found`` returns, one a line; else ``empty``, or why it failed."""
+    try:
+        rows = found()
+    except Exception as exc:  # the server runs all the same
+        typer.echo(f"  (could not list them: {exc})")
+        return
+    for name, address in rows:
+        typer.echo(f"  {name}: {address}")
+    if not rows:
+        typer.echo(f"  ({empty})")
