@@ -164,18 +164,18 @@ class SeededRandomEngine(Engine):
             def done(self) -> int:
                 return len(rows)
 
-        with session.running() as signals:
+        with session.record.running() as signals:
             for number in range(len(rows), options.trials):
                 source = RandomParams(seed=number)
                 session.trial(number, source, Rows(), signals=signals, target=options.trials)
             winner = GOAL.best_of(rows)
-            metrics, uri = session.finish(
+            metrics, uri = session.winner.finish(
                 best_trial=winner["trial"], best_params=winner["hyperparameters"], best_epoch=winner["best_epoch"]
             )
         return SearchResult(
             name=session.name, engine=self.name, best_trial=winner["trial"], best_value=winner[GOAL.metric],
             architecture=None, test_metrics=metrics, model_uri=uri, states={}, wall_seconds=0.0,
-            experiment_id=session.experiment_id, parent_run_id=session.parent_run_id,
+            experiment_id=session.record.experiment_id, parent_run_id=session.record.parent_run_id,
             tracking_uri=session.tracking_uri, trials=rows,
         )  # fmt: skip
 

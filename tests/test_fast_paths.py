@@ -72,8 +72,8 @@ def test_the_supervising_process_does_not_import_keras_to_start_a_search(tmp_pat
         runs = Path({str(tmp_path)!r})
         session = Session(name="s", engine="optuna", space=load_space("tiny"), data=load_dataset("digits"),
                           runs_dir=runs, tracking_uri=default_tracking_uri(runs), epochs=1, seed=0)
-        with session.running(trains=False):
-            session.tracker  # MLflow ready: the parent run exists
+        with session.record.running(trains=False):
+            session.record.tracker  # MLflow ready: the parent run exists
         print("keras" in sys.modules, "tensorflow" in sys.modules)
         """
     )

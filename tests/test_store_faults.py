@@ -237,10 +237,10 @@ def test_a_signal_while_the_winner_is_registered_does_not_undo_the_search(tmp_pa
 
     runs = tmp_path / "runs"
     session = _tiny_session(runs, "held")
-    with session.running():
-        session.parent_run_id  # noqa: B018 (MLflow is ready)
+    with session.record.running():
+        session.record.parent_run_id  # noqa: B018 (MLflow is ready)
         os.kill(os.getpid(), signal.SIGTERM)  # a real signal, held: no trial is training
-    parent = mlflow_client(runs).get_run(session.parent_run_id)
+    parent = mlflow_client(runs).get_run(session.record.parent_run_id)
     assert parent.info.status == "FINISHED"
 
 
@@ -347,7 +347,7 @@ def test_a_trial_killed_while_sampling_is_recorded_and_retried_without_stopping_
     trial.set_user_attr("reason", "killed: its worker process ended")
     study.tell(trial, state=optuna.trial.TrialState.FAIL)
     session = _tiny_session(runs, "half")
-    with session.running():
+    with session.record.running():
         fail_stale_trials(study, session)
     _, children = runs_of(runs, "half")
     assert [(c.info.status, c.data.tags["state"]) for c in children] == [("KILLED", "killed")]

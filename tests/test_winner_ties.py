@@ -11,11 +11,17 @@ from pathlib import Path
 import pytest
 
 
-def _keeper(models: Path):
+def _keeper(runs: Path):
+    """The Session's winner part alone, over a search record that never starts MLflow (no trial is recorded)."""
+    from search.runtime._record import SearchRecord
     from search.runtime._winner import Winner
+    from search.space import load_space
 
-    keeper = Winner.__new__(Winner)  # only the model-keeping part: no search, no MLflow run
-    keeper.models_dir, keeper.keeps_front, keeper.keeps_candidates = models, False, False
+    record = SearchRecord(
+        name="ties", engine="optuna", space=load_space("tiny"), data=None, runs_dir=runs, tracking_uri=""
+    )
+    keeper = Winner(record, objective=None)
+    assert keeper.models_dir == runs / "models" / "ties"
     return keeper
 
 
@@ -33,7 +39,7 @@ def test_an_earlier_trial_that_ties_the_best_after_it_finished_takes_its_place(t
     keeper = _keeper(tmp_path)
     assert keeper.keep_if_best(1, _result(1.0), None, None)  # trial 1 finished first
     assert keeper.keep_if_best(0, _result(1.0), 1.0, 1)  # trial 0, same value, finished second: it is the winner
-    assert sorted(p.name for p in tmp_path.glob("*.keras")) == ["trial-0.keras"]
+    assert sorted(p.name for p in keeper.models_dir.glob("*.keras")) == ["trial-0.keras"]
 
 
 @pytest.mark.timeout(120)
@@ -42,6 +48,6 @@ def test_a_later_trial_that_only_ties_is_not_kept_and_a_better_one_is(tmp_path: 
     assert keeper.keep_if_best(0, _result(0.9), None, None)
     assert not keeper.keep_if_best(2, _result(0.9), 0.9, 0)  # a tie with an earlier trial: the earlier wins
     assert not keeper.keep_if_best(3, _result(0.8), 0.9, 0)
-    assert sorted(p.name for p in tmp_path.glob("*.keras")) == ["trial-0.keras"]
+    assert sorted(p.name for p in keeper.models_dir.glob("*.keras")) == ["trial-0.keras"]
     assert keeper.keep_if_best(4, _result(0.95), 0.9, 0)
-    assert sorted(p.name for p in tmp_path.glob("*.keras")) == ["trial-4.keras"]
+    assert sorted(p.name for p in keeper.models_dir.glob("*.keras")) == ["trial-4.keras"]

@@ -563,5 +563,7 @@ class AutoKerasEngine(KerasTunerEngine):
         translation = translate(session.space)
         keywords = self.search_keywords(session, options)
         rows = search_autokeras(session, translation, directory=directory, signals=signals, **keywords)
-        session.tracker.client.log_dict(session.parent_run_id, translation.to_dict(), "autokeras_translation.json")
+        session.record.tracker.client.log_dict(
+            session.record.parent_run_id, translation.to_dict(), "autokeras_translation.json"
+        )
         return rows

@@ -386,7 +386,7 @@ class Engine(abc.ABC):
     @abc.abstractmethod
     def run(self, session: Session, options: SearchOptions) -> SearchResult:
         """Run (or continue) the search's trials, each through :meth:`Session.trial`; register the winner
-        (:meth:`Session.finish`) and return what was done."""
+        (``session.winner.finish``) and return what was done."""
 
     @abc.abstractmethod
     def trial_rows(

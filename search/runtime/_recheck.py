@@ -38,6 +38,7 @@ from search._goal import GOAL
 
 if TYPE_CHECKING:
     from search.data import DataBundle
+    from search.runtime._record import SearchRecord
     from search.runtime._session import Session
 
 log = logging.getLogger("search")
@@ -251,6 +252,51 @@ def recheck(
     return results
 
 
+def _told_apart(best: Candidate, runner_up: Candidate, images: int, within: float) -> str:
+    """The champion rule when the validation split already tells the best from the next: nothing re-checked."""
+    return (
+        f"the best single run: trial {best.trial} leads the next distinct architecture (trial {runner_up.trial}) "
+        f"by {best.value - runner_up.value:.4f}, more than {within:g} standard errors "
+        f"({noise_band(best.value, images, within):.4f}) of its {images}-image validation split, "
+        "so nothing was re-checked"
+    )
+
+
+def _recorder(record: SearchRecord) -> Callable[..., None]:
+    """What records each re-run: a child run of the search's run."""
+
+    def recorded(candidate: Candidate, index: int, seed: int, fold: str | None, result: Any, seconds: float) -> None:
+        record.tracker.record_recheck(
+            record.experiment_id, record.parent_run_id, trial=candidate.trial, index=index, seed=seed, fold=fold,
+            state=result.state, history=result.history, final=result.final_metrics(),
+            started_ms=int((time.time() - seconds) * 1000),
+        )  # fmt: skip
+
+    return recorded
+
+
+def _log_means(record: SearchRecord, results: Sequence[Rechecked]) -> None:
+    """Each candidate's ``recheck_mean``/``recheck_std``/``recheck_runs`` on its trial's run."""
+    from mlflow.entities import Metric
+
+    now = int(time.time() * 1000)
+    for r in results:
+        run_id = record.tracker.trial_run(record.experiment_id, record.parent_run_id, r.candidate.trial)
+        if run_id and r.mean is not None:
+            figures = {"recheck_mean": r.mean, "recheck_std": r.std or 0.0, "recheck_runs": len(r.scored)}
+            record.tracker.log(run_id, metrics=[Metric(key, float(v), now, 0) for key, v in figures.items()])
+
+
+def _mean_rule(runs: int, candidates: int, data: DataBundle, images: int, within: float) -> str:
+    """The champion rule when the close candidates were re-checked."""
+    folds = " and other validation folds" if uses_folds(data) else ""
+    band = "" if math.isinf(within) else f" within {within:g} standard errors of the best on {images} validation images"
+    return (
+        f"the best mean validation accuracy of {runs} re-runs (fresh seeds{folds}) among the top {candidates} "
+        f"distinct architectures{band}"
+    )
+
+
 def crown(
     session: Session, rows: Sequence[Mapping[str, Any]], k: int, runs: int, *, within: float = NOISE_SE
 ) -> tuple[int, dict[str, Any], str] | None:
@@ -261,63 +307,36 @@ def crown(
     candidates completed (nothing to choose between) or no re-run completed. Any engine calls it."""
     import json
 
-    from mlflow.entities import Metric
-
     candidates = top_candidates(rows, k)
     if len(candidates) < 2:
         return None
-    tracker = session.tracker
+    record = session.record
     images = session.data.counts["validation"]
     close = within_noise(candidates, images, within)
     if len(close) < 2:  # the split tells the best apart: nothing to re-check, nothing spent
-        best, runner_up = candidates[0], candidates[1]
-        rule = (
-            f"the best single run: trial {best.trial} leads the next distinct architecture (trial {runner_up.trial}) "
-            f"by {best.value - runner_up.value:.4f}, more than {within:g} standard errors "
-            f"({noise_band(best.value, images, within):.4f}) of its {images}-image validation split, "
-            "so nothing was re-checked"
-        )
-        tracker.log(session.parent_run_id, tags={"champion_rule": rule, "recheck_seconds": "0.0"})
+        rule = _told_apart(candidates[0], candidates[1], images, within)
+        record.tracker.log(record.parent_run_id, tags={"champion_rule": rule, "recheck_seconds": "0.0"})
         log.info("%s", rule)
         return None
-    candidates = close
-    done = tracker.recheck_runs(session.experiment_id, session.parent_run_id)
-
-    def record(candidate: Candidate, index: int, seed: int, fold: str | None, result: Any, seconds: float) -> None:
-        tracker.record_recheck(
-            session.experiment_id, session.parent_run_id, trial=candidate.trial, index=index, seed=seed, fold=fold,
-            state=result.state, history=result.history, final=result.final_metrics(),
-            started_ms=int((time.time() - seconds) * 1000),
-        )  # fmt: skip
-
+    done = record.tracker.recheck_runs(record.experiment_id, record.parent_run_id)
     t0 = time.perf_counter()
-    results = recheck(session, candidates, runs, done=done, record=record)
+    results = recheck(session, close, runs, done=done, record=_recorder(record))
     chosen = best_mean(results)
     if chosen is None:
         return None
-    now = int(time.time() * 1000)
-    for r in results:
-        run_id = tracker.trial_run(session.experiment_id, session.parent_run_id, r.candidate.trial)
-        if run_id and r.mean is not None:
-            figures = {"recheck_mean": r.mean, "recheck_std": r.std or 0.0, "recheck_runs": len(r.scored)}
-            tracker.log(run_id, metrics=[Metric(key, float(v), now, 0) for key, v in figures.items()])
-    folds = " and other validation folds" if uses_folds(session.data) else ""
-    band = "" if math.isinf(within) else f" within {within:g} standard errors of the best on {images} validation images"
-    rule = (
-        f"the best mean validation accuracy of {runs} re-runs (fresh seeds{folds}) among the top {len(candidates)} "
-        f"distinct architectures{band}"
-    )
+    _log_means(record, results)
+    rule = _mean_rule(runs, len(close), session.data, images, within)
     summary = {
         str(r.candidate.trial): {"search": r.candidate.value, "runs": r.values, "mean": r.mean, "std": r.std}
         for r in results
     }
     seconds = time.perf_counter() - t0
-    tracker.log(
-        session.parent_run_id,
+    record.tracker.log(
+        record.parent_run_id,
         tags={"champion_rule": rule, "recheck": json.dumps(summary), "recheck_seconds": f"{seconds:.1f}"},
     )
     log.info(
         "re-checked the top %d (%d runs each, %.0f s): the champion is trial %d, mean %.4f ± %.4f (%s)",
-        len(candidates), runs, seconds, chosen.candidate.trial, chosen.mean or 0.0, chosen.std or 0.0, rule,
+        len(close), runs, seconds, chosen.candidate.trial, chosen.mean or 0.0, chosen.std or 0.0, rule,
     )  # fmt: skip
     return chosen.candidate.trial, summary, rule

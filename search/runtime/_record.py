@@ -1,8 +1,9 @@
 """A search's life in MLflow, the same for every engine: started in the background, the parent run
 ended FINISHED, KILLED or FAILED however the search ends, signals held outside training.
 
-:class:`SearchRecord` is the first layer of :class:`~search.engines.Session` (then
-:class:`~search.runtime._winner.Winner`, then the trial policy in ``_session.py``).
+:class:`SearchRecord` is one part of a :class:`~search.runtime._session.Session` (with the
+:class:`~search.runtime._winner.Winner` and the trial loop): it owns the search's identity (name,
+engine, space, data, where its runs and MLflow store are) and its MLflow experiment and parent run.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import signal
+import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future
 from contextlib import contextmanager
@@ -46,22 +48,32 @@ def say_winner(trial: int, test_accuracy: float, seconds: float, uri: str) -> No
 
 class SearchRecord:
     """The search's MLflow experiment and parent run (:meth:`running`), and the spool a supervised
-    worker writes instead (``relay``). The attributes are set by :class:`~search.engines.Session`."""
+    worker writes instead (``relay``)."""
 
-    name: str
-    engine: str
-    space: Space
-    data: DataBundle
-    runs_dir: Path
-    tracking_uri: str
-    relay: Path | None
-    owns_parent: bool
-    mixed_precision: bool
-    xla: bool
-    #: The options the search was started with (:meth:`~search.engines.SearchOptions.record`), logged as its
-    #: parent run's ``option/NAME`` parameters when the run is created (a rerun keeps the first ones).
-    option_params: dict[str, Any]
-    _tracking: Future[tuple[Tracker, str, str]] | None
+    def __init__(
+        self,
+        *,
+        name: str,
+        engine: str,
+        space: Space,
+        data: DataBundle,
+        runs_dir: Path,
+        tracking_uri: str,
+        relay: Path | None = None,
+        owns_parent: bool = True,
+        mixed_precision: bool = False,
+        xla: bool = False,
+        option_params: dict[str, Any] | None = None,
+    ) -> None:
+        self.name, self.engine, self.space, self.data = name, engine, space, data
+        self.runs_dir, self.tracking_uri = runs_dir, tracking_uri
+        self.relay = relay  # a supervised worker: MLflow records go to the supervisor through this spool
+        self.owns_parent = owns_parent  # a worker of a supervised search leaves the parent run to it
+        self.mixed_precision, self.xla = mixed_precision, xla
+        #: The options the search was started with (:meth:`~search.engines.SearchOptions.record`), logged as its
+        #: parent run's ``option/NAME`` parameters when the run is created (a rerun keeps the first ones).
+        self.option_params: dict[str, Any] = dict(option_params or {})
+        self._tracking: Future[tuple[Tracker, str, str]] | None = None
 
     # -- MLflow: started in the background, waited for when a trial is recorded ----------------------
     def begin(self, parent_run_id: ParentRun, on_ready: Callable[[str, str], None] | None = None) -> None:
@@ -148,7 +160,7 @@ class SearchRecord:
         (:mod:`search.tracking._spool`); ``wait=False`` does nothing while MLflow is still starting."""
         if self.relay is not None or self._tracking is None or (not wait and not self._tracking.done()):
             return 0
-        return self._drain(*self._tracked())
+        return self._drain(*self.tracked())
 
     def _drain(self, tracker: Tracker, experiment_id: str, parent: str) -> int:
         from search.tracking._spool import drain, spool_dir
@@ -159,9 +171,10 @@ class SearchRecord:
         spool = spool_dir(self.runs_dir, self.name)
         return drain(tracker, experiment_id, parent, spool, name=self.name, on_winner=said)
 
-    def _tracked(self) -> tuple[Tracker, str, str]:
+    def tracked(self) -> tuple[Tracker, str, str]:
+        """(tracker, experiment id, parent run id), once MLflow has started (waited for)."""
         if self._tracking is None:
-            raise RuntimeError("Session.begin() was not called")
+            raise RuntimeError("SearchRecord.begin() was not called")
         return self._tracking.result()
 
     @contextmanager
@@ -229,20 +242,27 @@ class SearchRecord:
             or (self._tracking.done() and self._tracking.exception() is not None)
         ):
             return
-        tracker, _, parent = self._tracked()
+        tracker, _, parent = self.tracked()
         tracker.end_search(parent, status)
+
+    def log_search_metrics(self, metrics: dict[str, float]) -> None:
+        """Metrics of the search's own run (MLflow), written by the process that owns it."""
+        from mlflow.entities import Metric
+
+        now = int(time.time() * 1000)
+        self.tracker.log(self.parent_run_id, metrics=[Metric(k, float(v), now, 0) for k, v in metrics.items()])
 
     @property
     def tracker(self) -> Tracker:
-        return self._tracked()[0]
+        return self.tracked()[0]
 
     @property
     def experiment_id(self) -> str:
-        return self._tracked()[1] if self._tracking is not None else ""
+        return self.tracked()[1] if self._tracking is not None else ""
 
     @property
     def parent_run_id(self) -> str:
-        return self._tracked()[2] if self._tracking is not None else ""
+        return self.tracked()[2] if self._tracking is not None else ""
 
 
 def _param(value: Any) -> str:

@@ -1,15 +1,20 @@
 """What every engine shares: the :class:`Session` of one search invocation, and the events callbacks get.
 
 An engine (``_base.py``) only decides which parameters a trial gets and when trials run. For each
-trial it calls :meth:`Session.trial` with a ParamSource; at the end :meth:`Session.finish` evaluates the
-winner once on the test split, logs it and registers it. In a worker process started by ``cnn-search
+trial it calls :meth:`Session.trial` with a ParamSource; at the end ``session.winner.finish``
+(:meth:`search.runtime._winner.Winner.finish`) evaluates the winner once on the test split, logs it
+and registers it. In a worker process started by ``cnn-search
 run`` (``relay``) the same calls write into the spool instead, and the supervising process writes
 MLflow (:mod:`search.tracking._spool`).
 
-The Session is three layers, one concern each: :class:`~search.runtime._record.SearchRecord` (the
-search's life in MLflow, signals), :class:`~search.runtime._winner.Winner` (the best model kept on
-disk, the winner evaluated and registered), and this module's trial policy (one trial sampled,
-trained, judged and recorded; consecutive failures counted; callbacks told).
+A Session is made of parts, each with its own state and ``__init__``: :attr:`Session.record`, the
+search's :class:`~search.runtime._record.SearchRecord` (its identity, its life in MLflow, signals);
+:attr:`Session.objective`, the :class:`~search.training.Objective` that trains and judges a trial;
+:attr:`Session.winner`, the :class:`~search.runtime._winner.Winner` (the best model kept on disk, the
+winner evaluated and registered); and the Session itself, the trial loop (one trial sampled, trained,
+judged and recorded through the engine's :class:`TrialStore`; consecutive failures counted; callbacks
+told). What a search *is* (name, engine, space, data, runs folder, tracking URI) the Session reads
+from its record.
 """
 
 from __future__ import annotations
@@ -17,7 +22,6 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -26,11 +30,10 @@ from search._backend import name as backend
 from search._errors import SearchError
 from search._goal import GOAL
 from search.model import Architecture
-from search.runtime._record import say_winner
+from search.runtime._record import SearchRecord, say_winner
 from search.runtime._signals import SearchInterrupted, Signals, interrupt_on_signals
 from search.runtime._winner import Winner, atomic_save
 from search.space import ParamSource, Space
-from search.tracking import Tracker
 from search.training import Objective, Reporter, TrialResult
 
 if TYPE_CHECKING:
@@ -160,8 +163,8 @@ class TrialStore:
         """The trial was interrupted by a signal (then recorded as killed in MLflow): what the engine keeps of it."""
 
 
-class Session(Winner):
-    """One invocation of a search: the tracker, the objective and the bookkeeping."""
+class Session:
+    """One invocation of a search: its record, its objective, its winner, and the trial loop."""
 
     def __init__(
         self,
@@ -183,27 +186,48 @@ class Session(Winner):
         measures: dict[str, float | None] | None = None,
         keeps_front: bool = False,
         keeps_candidates: bool = False,
+        option_params: dict[str, Any] | None = None,
     ) -> None:
-        self.name, self.engine, self.space, self.data = name, engine, space, data
-        self.keeps_front = keeps_front  # several goals: every complete trial's model kept until the front is known
-        self.keeps_candidates = keeps_candidates  # re-checked: every complete trial's model kept until crowned
-        self.relay = relay  # a supervised worker: MLflow records go to the supervisor through this spool
-        self.owns_parent = owns_parent  # a worker of a supervised search leaves the parent run to it
-        self.runs_dir = runs_dir
-        self.tracking_uri = tracking_uri
-        self.mixed_precision, self.xla = mixed_precision, xla
-        self.options: SearchOptions | None = None  # what the search was asked (set by from_options)
-        self.option_params: dict[str, Any] = {}
+        self.record = SearchRecord(
+            name=name, engine=engine, space=space, data=data, runs_dir=runs_dir, tracking_uri=tracking_uri,
+            relay=relay, owns_parent=owns_parent, mixed_precision=mixed_precision, xla=xla,
+            option_params=option_params,
+        )  # fmt: skip
         self.objective = Objective(
             space, data, epochs=epochs, seed=seed, jit_compile=True if xla else "auto", measures=measures
         )
+        self.winner = Winner(self.record, self.objective, keeps_front=keeps_front, keeps_candidates=keeps_candidates)
+        self.options: SearchOptions | None = None  # what the search was asked (set by from_options)
         self.max_failures = max_failures
         self.callbacks = callbacks
         self.consecutive_failures = 0
         self.last_error: str | None = None
-        self.models_dir = runs_dir / "models" / name
         self.started = time.perf_counter()
-        self._tracking: Future[tuple[Tracker, str, str]] | None = None
+
+    # -- what the search is: read from its record ---------------------------------------------------
+    @property
+    def name(self) -> str:
+        return self.record.name
+
+    @property
+    def engine(self) -> str:
+        return self.record.engine
+
+    @property
+    def space(self) -> Space:
+        return self.record.space
+
+    @property
+    def data(self) -> DataBundle:
+        return self.record.data
+
+    @property
+    def runs_dir(self) -> Path:
+        return self.record.runs_dir
+
+    @property
+    def tracking_uri(self) -> str:
+        return self.record.tracking_uri
 
     @classmethod
     def from_options(
@@ -238,9 +262,9 @@ class Session(Winner):
             measures=options.measures,
             keeps_front=len(options.goal_list) > 1,
             keeps_candidates=options.recheck > 0,
+            option_params=options.record(),
         )
         session.options = options
-        session.option_params = options.record()
         return session
 
     # -- one trial ---------------------------------------------------------------------------------
@@ -309,7 +333,7 @@ class Session(Winner):
             number, source, store.report, signals=signals, on_interrupt=store.interrupted, deadline=deadline, tags=tags
         )
         if result.state == "complete":
-            self.keep_if_best(number, result, *store.best())
+            self.winner.keep_if_best(number, result, *store.best())
         store.record(arch, result, run_id)
         result.model = None
         best_value, best_trial = store.best()
@@ -342,7 +366,7 @@ class Session(Winner):
         try:
             arch = self.space.sample(source)
         except SearchError:  # the parameters of a trial killed mid-sampling: an incomplete point
-            tracker, experiment_id, parent = self._tracked()
+            tracker, experiment_id, parent = self.record.tracked()
             tags = {"engine": self.engine, "data_fingerprint": self.data.fingerprint, "reason": reason}
             return tracker.record_trial(
                 experiment_id, parent, number, started_ms=started_ms, state="killed", params=params,
@@ -361,7 +385,7 @@ class Session(Winner):
         state: str,
         tags: dict[str, str] | None = None,
     ) -> str:
-        tracker, experiment_id, parent = self._tracked()
+        tracker, experiment_id, parent = self.record.tracked()
         tags = {
             **(tags or {}),
             "engine": self.engine,

@@ -17,10 +17,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from search._goal import GOAL
-from search.runtime._record import SearchRecord
 
 if TYPE_CHECKING:
     from search.model import Architecture
+    from search.runtime._record import SearchRecord
     from search.training import Objective, TrialResult
 
 log = logging.getLogger("search")
@@ -56,17 +56,21 @@ def _on_test(model: Any, x_test: Any) -> Any:
     return predict_eagerly(model, x_test)
 
 
-class Winner(SearchRecord):
-    """The second layer of :class:`~search.engines.Session`: model files and the registered winner."""
+class Winner:
+    """One part of a :class:`~search.runtime._session.Session`: the trials' model files, and the winner
+    evaluated once on the test split and registered, through the search's :class:`SearchRecord`."""
 
-    models_dir: Path
-    objective: Objective
-    #: A search of several goals keeps every complete trial's model until its end, then those of its Pareto
-    #: front (:meth:`keep_only`): ``cnn-search export --pick`` exports any point of the front as trained.
-    keeps_front: bool
-    #: A re-checked search (``--recheck``) keeps every complete trial's model until the champion is crowned, then
-    #: the champion's alone: the best mean's own model is registered, not retrained.
-    keeps_candidates: bool
+    def __init__(
+        self, record: SearchRecord, objective: Objective, *, keeps_front: bool = False, keeps_candidates: bool = False
+    ) -> None:
+        self.record, self.objective = record, objective
+        self.models_dir = record.runs_dir / "models" / record.name
+        #: A search of several goals keeps every complete trial's model until its end, then those of its Pareto
+        #: front (:meth:`keep_only`): ``cnn-search export --pick`` exports any point of the front as trained.
+        self.keeps_front = keeps_front
+        #: A re-checked search (``--recheck``) keeps every complete trial's model until the champion is crowned,
+        #: then the champion's alone: the best mean's own model is registered, not retrained.
+        self.keeps_candidates = keeps_candidates
 
     def model_path(self, trial: int) -> Path:
         return self.models_dir / f"trial-{trial}.keras"
@@ -103,9 +107,12 @@ class Winner(SearchRecord):
         never fails a search (what went wrong is a warning)."""
         from search.report import make_report
 
+        record = self.record
         t0 = time.perf_counter()
         try:
-            made = make_report(self.name, runs_dir=self.runs_dir, tracking_uri=self.tracking_uri, data=self.data)
+            made = make_report(
+                record.name, runs_dir=record.runs_dir, tracking_uri=record.tracking_uri, data=record.data
+            )
         except Exception as exc:  # whatever goes wrong with a picture, the search stands
             log.warning("report pictures not made: %s: %s", type(exc).__name__, exc)
             return
@@ -121,7 +128,7 @@ class Winner(SearchRecord):
         path = self.model_path(trial)
         if not path.is_file():
             return None
-        x_test, y_test = self.data.arrays("test")
+        x_test, y_test = self.record.data.arrays("test")
         model = keras.saving.load_model(path, safe_mode=True)
         return float(scores(_on_test(model, x_test), y_test.astype(int))[0])
 
@@ -131,14 +138,7 @@ class Winner(SearchRecord):
         other = metrics["test_accuracy"] if single == champion else self.test_accuracy_of(single)
         if other is not None:
             metrics["single_run_test_accuracy"] = other
-            self.log_search_metrics({"single_run_test_accuracy": other})
-
-    def log_search_metrics(self, metrics: dict[str, float]) -> None:
-        """Metrics of the search's own run (MLflow), written by the process that owns it."""
-        from mlflow.entities import Metric
-
-        now = int(time.time() * 1000)
-        self.tracker.log(self.parent_run_id, metrics=[Metric(k, float(v), now, 0) for k, v in metrics.items()])
+            self.record.log_search_metrics({"single_run_test_accuracy": other})
 
     # -- the winner --------------------------------------------------------------------------------
     def finish(
@@ -155,19 +155,18 @@ class Winner(SearchRecord):
         from search.space import FixedParams
 
         started = time.perf_counter()
-        arch = self.space.sample(FixedParams(best_params))
+        space, data = self.record.space, self.record.data
+        arch = space.sample(FixedParams(best_params))
         if self.model_path(best_trial).is_file():
             model = keras.saving.load_model(self.model_path(best_trial), safe_mode=True)
         else:  # the best trial's weights were not kept (another worker, a crash): retrain it
             from search.training import retrain
 
-            model = retrain(
-                self.space, self.data, arch, trial=best_trial, best_epoch=best_epoch, seed=self.objective.seed
-            )
-        x_test, y_test = self.data.arrays("test")
+            model = retrain(space, data, arch, trial=best_trial, best_epoch=best_epoch, seed=self.objective.seed)
+        x_test, y_test = self.record.data.arrays("test")
         probabilities = _on_test(model, x_test)
         y = y_test.astype(int)
-        k = self.data.num_classes
+        k = self.record.data.num_classes
         from search.training._eager import scores
 
         accuracy, loss = scores(probabilities, y)
@@ -177,7 +176,7 @@ class Winner(SearchRecord):
             from search.training import refit as refit_model
 
             model, trained = refit_model(
-                self.space, self.data, arch, trial=best_trial, best_epoch=best_epoch, seed=self.objective.seed
+                space, data, arch, trial=best_trial, best_epoch=best_epoch, seed=self.objective.seed
             )
             probabilities = _on_test(model, x_test)
             accuracy, loss = scores(probabilities, y)
@@ -226,11 +225,11 @@ class Winner(SearchRecord):
             atomic_save(model, path)
         record = {
             "trial": trial,
-            "summary": arch.summary(self.data.num_classes),
+            "summary": arch.summary(self.record.data.num_classes),
             "architecture": arch.to_dict(),
             "metrics": metrics,
             "confusion": {
-                "class_names": list(self.data.class_names),
+                "class_names": list(self.record.data.class_names),
                 "matrix": confusion.tolist(),
                 "rows": "true class",
                 "columns": "predicted class",
@@ -241,4 +240,4 @@ class Winner(SearchRecord):
             "backend": keras.backend.backend(),
             "seconds": seconds,
         }
-        return self.tracker.log_winner(self.parent_run_id, self.name, record)
+        return self.record.tracker.log_winner(self.record.parent_run_id, self.record.name, record)

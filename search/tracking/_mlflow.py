@@ -229,7 +229,7 @@ class Tracker:
         """The search's winner on its run (tags ``best_trial`` and ``best_architecture``, its test
         metrics, ``best_architecture.json``, ``confusion_matrix.json``) and its ``.keras`` file
         registered as a new version of model ``name`` with the alias ``champion``; returns the model's
-        URI. ``record``: what :meth:`search.engines.Session.finish` measured (a worker's record, read
+        URI. ``record``: what :meth:`search.runtime._winner.Winner.finish` measured (a worker's record, read
         back from the spool, is the same dict)."""
         from mlflow.entities import Metric
 

@@ -171,7 +171,7 @@ class OptunaEngine(Engine):
         def parent() -> str | None:  # read when MLflow starts: the study's attributes then, not now
             return study.user_attrs.get("mlflow_parent_run_id")
 
-        with session.running(parent, on_ready=recorded, trains=not supervised) as signals:
+        with session.record.running(parent, on_ready=recorded, trains=not supervised) as signals:
             stale = fail_stale_trials(study, session)
             if stale:
                 log.warning("trial(s) %s were left running by a process that ended: failed, retried once", stale)
@@ -185,8 +185,8 @@ class OptunaEngine(Engine):
                     deadline=deadline,
                     hard_deadline=hard_deadline,
                 )
-            study.set_user_attr("mlflow_parent_run_id", session.parent_run_id)
-            study.set_user_attr("mlflow_experiment_id", session.experiment_id)
+            study.set_user_attr("mlflow_parent_run_id", session.record.parent_run_id)
+            study.set_user_attr("mlflow_experiment_id", session.record.experiment_id)
         return result_of(session, study, ran=ran, nothing_to_do=already_final)
 
     def trial_rows(
@@ -270,5 +270,5 @@ def _search(
     if len(options.goal_list) > 1:
         mark_front(session, study)
     if options.report:
-        session.pictures()
+        session.winner.pictures()
     return ran

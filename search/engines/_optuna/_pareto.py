@@ -98,13 +98,13 @@ def mark_front(session: Session, study: optuna.Study) -> list[int]:
     rows = trial_rows(study)
     complete = [r["trial"] for r in rows if r["state"] == "complete"]
     front = sorted(r["trial"] for r in rows if r.get("pareto_front"))
-    session.keep_only(set(front))  # the champion is on the front; export --pick takes any point of it
+    session.winner.keep_only(set(front))  # the champion is on the front; export --pick takes any point of it
     budget = session.space.budget  # constraints known from the plan, then the measured ones
     limits: dict[str, float] = {k.removeprefix("max_"): v for k, v in budget.items() if v is not None}
     limits.update(limits_of(study.user_attrs.get("measures")))
-    session.tracker.mark_front(
-        session.experiment_id,
-        session.parent_run_id,
+    session.record.tracker.mark_front(
+        session.record.experiment_id,
+        session.record.parent_run_id,
         front=front,
         complete=complete,
         goals=[g.metric for g in goals_of(study)],

@@ -21,7 +21,7 @@ def finish_search(session: Session, study: optuna.Study) -> None:
     or does it all when no worker could."""
     from search.tracking._store import search_lock
 
-    session.tracker  # noqa: B018 -- MLflow's start-up (a background thread) takes this lock too: wait for it first
+    session.record.tracker  # noqa: B018 -- MLflow's start-up (a background thread) takes this lock too: wait for it first
     with search_lock(session.runs_dir, session.name):
         _finish_locked(session, study)
 
@@ -34,27 +34,27 @@ def _finish_locked(session: Session, study: optuna.Study) -> None:
     single = best
     k = int(study.user_attrs.get("recheck") or 0)
     if k:
-        if session.relay is not None:  # a worker: the supervisor re-checks, records and registers
+        if session.record.relay is not None:  # a worker: the supervisor re-checks, records and registers
             return
         runs, within = int(study.user_attrs.get("recheck_runs") or 2), study.user_attrs.get("recheck_within", 2.0)
         best = _rechecked(session, study, k, runs, float(within)) or best
     if study.user_attrs.get("champion_trial") == best.number:
         return
     t0 = time.perf_counter()
-    metrics, uri = session.finish(
+    metrics, uri = session.winner.finish(
         best_trial=best.number,
         best_params=best.params,
         best_epoch=best.user_attrs.get("best_epoch"),
         refit=bool(study.user_attrs.get("refit")),
     )
     if k:
-        session.beside_single_run(metrics, single=single.number, champion=best.number)
+        session.winner.beside_single_run(metrics, single=single.number, champion=best.number)
     study.set_user_attr("test_metrics", metrics)
     study.set_user_attr("model_uri", uri)
     study.set_user_attr("champion_trial", best.number)
-    if not session.keeps_front:  # several goals: mark_front keeps the front's models
-        session.keep_only({best.number})
-    if session.relay is not None:  # the supervisor says it once it has registered the model
+    if not session.winner.keeps_front:  # several goals: mark_front keeps the front's models
+        session.winner.keep_only({best.number})
+    if session.record.relay is not None:  # the supervisor says it once it has registered the model
         return
     say_winner(best.number, metrics["test_accuracy"], time.perf_counter() - t0, uri)
 

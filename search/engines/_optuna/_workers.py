@@ -71,7 +71,7 @@ def supervise(
 
     def tick() -> None:
         _announce(session, study, seen, trials, running)
-        session.drain(wait=False)
+        session.record.drain(wait=False)
 
     try:
         watch(
@@ -83,7 +83,7 @@ def supervise(
         )
     except BaseException:  # the workers have ended (each recorded its running trial as killed): write it all
         try:
-            session.drain()
+            session.record.drain()
             # A worker the signal reached inside TensorFlow's C code can die with a SystemError before it
             # records its trial: its trial would stay RUNNING until the next start; fail it now.
             stale = fail_stale_trials(study, session)
@@ -93,7 +93,7 @@ def supervise(
             spool = spool_dir(session.runs_dir, session.name)
             log.warning("the workers' last records stay in %s for the next run: %r", spool, exc)
         raise
-    session.drain()  # the last trials and the winner
+    session.record.drain()  # the last trials and the winner
     return len(study.trials) - before
 
 
@@ -235,7 +235,7 @@ def run_worker(
     parent = None if relay else wait_for_parent_run(recorded, wait_for_parent)
     _sampler_and_pruner(study, session, options, index)
     trials = int(attrs["target_trials"])
-    with session.running(parent) as signals:
+    with session.record.running(parent) as signals:
         ran = optimize(
             session,
             study,
