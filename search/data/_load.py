@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
@@ -11,7 +12,7 @@ import numpy as np
 
 from search.data._arrays import COLOR_MODES, ColorMode, color_note, convert_color, resize
 from search.data._bundle import DataBundle, fingerprint
-from search.data._errors import fail
+from search.data._errors import DataError, fail
 from search.data._folder import scan_folder
 from search.data._shapes import make_shapes
 from search.data._sources import KERAS_DATASETS, Pool, load_digits, load_keras, load_npz
@@ -69,6 +70,7 @@ def load_dataset(
     seed = check_seed(seed)
     if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
         raise fail("limit: wrong value", expected="an integer >= 1", received=repr(limit))
+    shaping = _Shaping(size, mode, validation_fraction, test_fraction, seed, limit)
     text = _check_text(os.fspath(source))
     if text != "shapes":
         for name, value in (("count", count), ("num_classes", num_classes)):
@@ -81,34 +83,33 @@ def load_dataset(
     elif path.suffix.lower() == ".npz":
         pool = load_npz(path)
     if pool is not None:
-        return _from_pool(
-            text,
-            pool,
-            size=size,
-            mode=mode,
-            validation_fraction=validation_fraction,
-            test_fraction=test_fraction,
-            seed=seed,
-            limit=limit,
-        )
+        return _from_pool(text, pool, shaping)
     if path.is_dir():
-        return _from_folder(
-            path,
-            size=size,
-            mode=mode,
-            validation_fraction=validation_fraction,
-            test_fraction=test_fraction,
-            seed=seed,
-            limit=limit,
-            strict=strict,
-        )
+        return _from_folder(path, shaping, strict=strict)
+    raise _not_a_source(text, path)
+
+
+@dataclass(frozen=True)
+class _Shaping:
+    """:func:`load_dataset`'s checked options on how to size, colour, sample and split the images."""
+
+    size: tuple[int, int] | None
+    mode: ColorMode | None
+    validation_fraction: float
+    test_fraction: float | None
+    seed: int
+    limit: int | None
+
+
+def _not_a_source(text: str, path: Path) -> DataError:
+    """The error for a ``source`` that is neither a named source, an ``.npz`` file nor a folder."""
     from search._errors import did_you_mean
 
     expected = "one of " + ", ".join(SOURCES) + ", a folder of class sub-folders, or an .npz file"
     if path.exists():
-        raise fail(f"{text}: not a dataset", expected=expected, received="a file that is not .npz")
+        return fail(f"{text}: not a dataset", expected=expected, received="a file that is not .npz")
     what = f"no such folder {text!r}" if os.sep in text or "/" in text else f"unknown dataset {text!r}"
-    raise fail(what, expected=expected, received=repr(text), hint=did_you_mean(text, SOURCES))
+    return fail(what, expected=expected, received=repr(text), hint=did_you_mean(text, SOURCES))
 
 
 def _named(
@@ -138,17 +139,9 @@ def _named(
     raise ValueError(f"unknown source {name!r}")  # pragma: no cover - SOURCES and this chain are kept in step
 
 
-def _from_pool(
-    source: str,
-    pool: Pool,
-    *,
-    size: tuple[int, int] | None,
-    mode: ColorMode | None,
-    validation_fraction: float,
-    test_fraction: float | None,
-    seed: int,
-    limit: int | None,
-) -> DataBundle:
+def _from_pool(source: str, pool: Pool, shaping: _Shaping) -> DataBundle:
+    size, mode, seed, limit = shaping.size, shaping.mode, shaping.seed, shaping.limit
+    validation_fraction, test_fraction = shaping.validation_fraction, shaping.test_fraction
     x, y, x_test, y_test = pool.x, pool.y, pool.x_test, pool.y_test
     if x_test is not None and y_test is not None:
         if test_fraction is not None:
@@ -216,17 +209,9 @@ def _said(source: str, note: str | None) -> tuple[str, ...]:
     return (note,)
 
 
-def _from_folder(
-    root: Path,
-    *,
-    size: tuple[int, int] | None,
-    mode: ColorMode | None,
-    validation_fraction: float,
-    test_fraction: float | None,
-    seed: int,
-    limit: int | None,
-    strict: bool,
-) -> DataBundle:
+def _from_folder(root: Path, shaping: _Shaping, *, strict: bool) -> DataBundle:
+    size, mode, seed, limit = shaping.size, shaping.mode, shaping.seed, shaping.limit
+    validation_fraction, test_fraction = shaping.validation_fraction, shaping.test_fraction
     scan = scan_folder(root, strict=strict)
     files = scan.files
     labels = np.array([f.label for f in files], dtype=np.int32)

@@ -237,11 +237,7 @@ def run_tuner(
     import keras_tuner as kt
 
     quiet_tracebacks()
-    rows = load_rows(directory, session.name)  # every process's, for the best so far
-    rows_file = _rows_file(directory, session.name)
-    own: dict[int, dict[str, Any]] = (
-        {int(k): v for k, v in json.loads(rows_file.read_text()).items()} if rows_file.is_file() else {}
-    )
+    files = _RowsFiles.read(directory, session.name)
 
     class CnnSearchTuner(kt.Tuner):
         def run_trial(self, trial: Any, *args: Any, **kwargs: Any) -> dict[str, float]:
@@ -251,26 +247,11 @@ def run_tuner(
             hyperband_epochs = trial.hyperparameters.values.get("tuner/epochs")
             if hyperband_epochs:
                 session.objective.epochs = int(hyperband_epochs)
-
-            class Rows(TrialStore):  # the rows files: every process's, and this one's own
-                def best(self) -> tuple[float | None, int | None]:
-                    return best_of_rows(rows.values())
-
-                def record(self, arch: Any, result: Any, run_id: str) -> None:
-                    rows[number] = own[number] = row_of(number, arch, result, source.params)
-                    if number < start_points:  # the rows say which trials were the space's start points
-                        rows[number]["start_point"] = number
-                    rows_file.parent.mkdir(parents=True, exist_ok=True)
-                    rows_file.write_text(json.dumps(own, default=str))
-
-                def done(self) -> int:
-                    return len(rows)
-
             try:
                 result = session.trial(
                     number,
                     source,
-                    Rows(),
+                    _TrialRows(files, number, source, start_points),
                     signals=signals,
                     target=trials,
                     tags={"start_point": str(number)} if number < start_points else None,
@@ -292,16 +273,61 @@ def run_tuner(
     )
     if limit_trials:  # a rerun with a larger --trials continues the reloaded oracle
         instance.oracle.max_trials = trials
+    _search(instance)
+    rows = load_rows(directory, session.name)
+    return GOAL.best_first(rows.values())
+
+
+@dataclasses.dataclass
+class _RowsFiles:
+    """The rows of a search: every process's (for the best so far), and this process's own, kept in ``path``."""
+
+    rows: dict[int, dict[str, Any]]
+    own: dict[int, dict[str, Any]]
+    path: Path
+
+    @classmethod
+    def read(cls, directory: Path, name: str) -> _RowsFiles:
+        """The rows of search ``name`` as its rows files hold them now."""
+        rows = load_rows(directory, name)  # every process's, for the best so far
+        path = _rows_file(directory, name)
+        own = {int(k): v for k, v in json.loads(path.read_text()).items()} if path.is_file() else {}
+        return cls(rows, own, path)
+
+
+class _TrialRows(TrialStore):
+    """The store of trial ``number``: the rows files, every process's and this one's own."""
+
+    def __init__(self, files: _RowsFiles, number: int, source: ParamSource, start_points: int) -> None:
+        self.files, self.number, self.source, self.start_points = files, number, source, start_points
+
+    def best(self) -> tuple[float | None, int | None]:
+        return best_of_rows(self.files.rows.values())
+
+    def record(self, arch: Any, result: Any, run_id: str) -> None:
+        rows, own, number = self.files.rows, self.files.own, self.number
+        rows[number] = own[number] = row_of(number, arch, result, self.source.params)
+        if number < self.start_points:  # the rows say which trials were the space's start points
+            rows[number]["start_point"] = number
+        self.files.path.parent.mkdir(parents=True, exist_ok=True)
+        self.files.path.write_text(json.dumps(own, default=str))
+
+    def done(self) -> int:
+        return len(self.files.rows)
+
+
+def _search(tuner: Any) -> None:
+    """Run ``tuner``'s search; KerasTuner stopping it on piled-up failures raises :class:`SearchError`."""
+    import keras_tuner as kt
+
     try:
-        instance.search(verbose=0)
+        tuner.search(verbose=0)
     except kt.errors.FatalError as exc:
         raise SearchError(str(exc)) from None
     except RuntimeError as exc:
         if "consecutive failures" in str(exc):
             raise SearchError(str(exc)) from None
         raise
-    rows = load_rows(directory, session.name)
-    return GOAL.best_first(rows.values())
 
 
 def tuner_directory(runs_dir: Path, engine: str) -> Path:
@@ -370,7 +396,7 @@ def run_keras_tuner_worker(name: str, *, runs_dir: str | Path = "runs", tracking
     session = worker_session(name, "keras-tuner", first, options)
     space = session.space
     before = len(_own_rows(directory, name))
-    with session.running(wait_for_parent_run(state, 120)) as signals:
+    with session.record.running(wait_for_parent_run(state, 120)) as signals:
         search_keras_tuner(
             session,
             tuner=first["tuner"],
@@ -388,6 +414,41 @@ def _own_rows(directory: Path, name: str) -> dict[str, Any]:
 
     path = _rows_file(directory, name)
     return dict(json.loads(path.read_text())) if path.is_file() else {}
+
+
+def _rechecked(
+    session: Session, options: SearchOptions, rows: list[dict[str, Any]], best: dict[str, Any], state: dict[str, Any]
+) -> dict[str, Any]:
+    """The row of the champion by the best mean of fresh runs, or ``best`` when none is crowned (a crowned
+    one's summary and rule are added to ``state``)."""
+    from search.runtime._recheck import crown
+
+    complete = [
+        {"trial": r["trial"], "value": r[GOAL.metric], "params": r["hyperparameters"],
+         "architecture_hash": r.get("architecture_hash") or r["architecture"]}
+        for r in rows if r["state"] == "complete" and r[GOAL.metric] is not None
+    ]  # fmt: skip
+    crowned = crown(session, complete, options.recheck, options.recheck_runs, within=options.recheck_within)
+    if crowned is not None:
+        best = next(r for r in rows if r["trial"] == crowned[0])
+        state.update(recheck_summary=crowned[1], champion_rule=crowned[2])
+    return best
+
+
+def _finish(
+    session: Session, options: SearchOptions, best: dict[str, Any], single: dict[str, Any], state: dict[str, Any]
+) -> None:
+    """Make trial ``best`` the search's champion (``single``: the best of the search's own runs), recorded in
+    ``state``."""
+    metrics, uri = session.winner.finish(
+        best_trial=best["trial"], best_params=best["hyperparameters"], best_epoch=best["best_epoch"],
+        refit=options.refit,
+    )  # fmt: skip
+    if options.recheck:
+        session.winner.beside_single_run(metrics, single=single["trial"], champion=best["trial"])
+    state.update(champion_trial=best["trial"], test_metrics=metrics, model_uri=uri)
+    if session.winner.keeps_candidates:  # every model was kept for the re-check: the champion's stays
+        session.winner.keep_only({best["trial"]})
 
 
 @register_engine
@@ -453,7 +514,7 @@ class KerasTunerEngine(Engine):
         if before < options.trials:
             session.search_started(done=before, target=options.trials)
         seed_everything(options.seed)
-        with session.running(state.get("mlflow_parent_run_id"), on_ready=recorded) as signals:
+        with session.record.running(state.get("mlflow_parent_run_id"), on_ready=recorded) as signals:
             if options.supervised:
                 supervise_keras_tuner(
                     session, workers=options.workers or 1, gpus=list(options.gpus), directory=directory,
@@ -464,45 +525,42 @@ class KerasTunerEngine(Engine):
                 rows = self.search_trials(session, options, directory=directory, signals=signals)
             best = single = rows[0] if rows and rows[0][GOAL.metric] is not None else None
             if best is not None and options.recheck:  # the best mean of fresh runs (search/runtime/_recheck.py)
-                from search.runtime._recheck import crown
-
-                complete = [
-                    {"trial": r["trial"], "value": r[GOAL.metric], "params": r["hyperparameters"],
-                     "architecture_hash": r.get("architecture_hash") or r["architecture"]}
-                    for r in rows if r["state"] == "complete" and r[GOAL.metric] is not None
-                ]  # fmt: skip
-                crowned = crown(session, complete, options.recheck, options.recheck_runs, within=options.recheck_within)
-                if crowned is not None:
-                    best = next(r for r in rows if r["trial"] == crowned[0])
-                    state.update(recheck_summary=crowned[1], champion_rule=crowned[2])
+                best = _rechecked(session, options, rows, best, state)
             if best is not None and single is not None and state.get("champion_trial") != best["trial"]:
-                metrics, uri = session.finish(
-                    best_trial=best["trial"], best_params=best["hyperparameters"], best_epoch=best["best_epoch"],
-                    refit=options.refit,
-                )  # fmt: skip
-                if options.recheck:
-                    session.beside_single_run(metrics, single=single["trial"], champion=best["trial"])
-                state.update(champion_trial=best["trial"], test_metrics=metrics, model_uri=uri)
-                if session.keeps_candidates:  # every model was kept for the re-check: the champion's stays
-                    session.keep_only({best["trial"]})
-            state.update(mlflow_parent_run_id=session.parent_run_id, mlflow_experiment_id=session.experiment_id)
+                _finish(session, options, best, single, state)
+            state.update(
+                mlflow_parent_run_id=session.record.parent_run_id, mlflow_experiment_id=session.record.experiment_id
+            )
             if options.report and len(rows) > before:
-                session.pictures()
+                session.winner.pictures()
             save_state()
+        return self._result(session, rows, best, state, before=before)
+
+    def _result(
+        self,
+        session: Session,
+        rows: list[dict[str, Any]],
+        best: Mapping[str, Any] | None,
+        state: Mapping[str, Any],
+        *,
+        before: int,
+    ) -> SearchResult:
+        """What :meth:`run` returns: the champion ``best``, the recorded ``state`` and the trials ``rows``
+        (``before`` of them finished before this run)."""
         from search.space import FixedParams
 
         return SearchResult(
-            name=name,
+            name=session.name,
             engine=self.name,
             best_trial=best["trial"] if best else None,
             best_value=best[GOAL.metric] if best else None,
-            architecture=space.sample(FixedParams(best["hyperparameters"])) if best else None,
+            architecture=session.space.sample(FixedParams(best["hyperparameters"])) if best else None,
             test_metrics=dict(state.get("test_metrics", {})),
             model_uri=state.get("model_uri"),
             states=states_of(rows),
             wall_seconds=time.perf_counter() - session.started,
-            experiment_id=session.experiment_id,
-            parent_run_id=session.parent_run_id,
+            experiment_id=session.record.experiment_id,
+            parent_run_id=session.record.parent_run_id,
             tracking_uri=session.tracking_uri,
             nothing_to_do=len(rows) == before,
             new_trials=len(rows) - before,

@@ -36,11 +36,12 @@ import logging
 import os
 import shutil
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from search import hooks
 from search._errors import SearchError
 from search._goal import CHAMPION_RULE, GOAL, Goal, dominates, parse_goals, pick_on_front
 from search.export._out import check_out, partial_folder, publish, sha256
@@ -298,8 +299,6 @@ def _goals_card(s: _Search) -> dict[str, Any]:
     """The model card's ``goals``: the search's goals with this trial's value on each, how the trial was
     chosen, and for a search of several goals where it lies on the Pareto front (its rank by accuracy on
     the front, or the trials that dominate it), the front's points and the constraints."""
-    import json
-
     goals, rows = s.goals, s.goal_rows()
     mine = next((r for r in rows if r["trial"] == s.trial), {})
     card: dict[str, Any] = {
@@ -504,7 +503,6 @@ def export_search(
     that holds other files, beside them (:mod:`search.export._out`)."""
     import numpy as np
 
-    from search import hooks
     from search.model import make_plan
     from search.tracking import default_tracking_uri
 
@@ -517,40 +515,18 @@ def export_search(
     bundle = _data(s, data)
     model, source = _model(s, runs, arch, bundle)
     plan = make_plan(arch, bundle.input_shape, bundle.num_classes)
-    x_val, y_val = bundle.arrays("validation")
-    x_test, y_test = bundle.arrays("test")
+    (x_val, y_val), (x_test, y_test) = bundle.arrays("validation"), bundle.arrays("test")
     x_val, x_test = x_val.astype("float32"), x_test.astype("float32")
-    reference = np.asarray(model.predict(x_val, verbose=0, batch_size=256))
-    reference_test = np.asarray(model.predict(x_test, verbose=0, batch_size=256))
+    reference, reference_test = (np.asarray(model.predict(x, verbose=0, batch_size=256)) for x in (x_val, x_test))
 
     tmp = partial_folder(out_dir)
     try:
         produced: dict[str, dict[str, Any]] = {}
-        jobs = [(fmt, "none") for fmt in chosen] + ([("tflite", quantize)] if quantize != "none" else [])
-        calibration = bundle.arrays("train")[0][:200].astype("float32")
-        for fmt, q in jobs:
-            label = fmt if q == "none" else f"{fmt}_{q}"
-            try:
-                path = _write_format(fmt, model, tmp, q, calibration=calibration)
-                if hooks.registered():
-                    hooks.call("export_written", format=label, path=path)
-                runner = load_runner(fmt, path)
-            except Exception as exc:  # a converter that cannot take this model (an op it lacks...)
-                if isinstance(exc, SearchError) and not isinstance(exc, InvalidModelError):
-                    raise
-                failure = exc.__cause__ if isinstance(exc, InvalidModelError) and exc.__cause__ else exc
-                why = f"the converter failed: {type(failure).__name__}: {_first_line(failure)}"
-                if formats is not None:
-                    raise SearchError(f"--format {fmt}: {why}; nothing published") from None
-                not_produced[label] = why
-                log.warning("not exporting %s: %s", label, why)
-                for leftover in tmp.glob(f"{FILES.get(fmt, fmt)}*"):
-                    shutil.rmtree(leftover) if leftover.is_dir() else leftover.unlink()
-                continue
+        asked = formats is not None  # an asked-for format that cannot be converted fails the export
+        for label, fmt, q, path, runner in _converted(chosen, quantize, asked, model, tmp, bundle, not_produced):
             produced[label] = _checked(fmt, q, path, runner, reference, (x_val, x_test, y_test), reference_test)
-        contract = input_contract(bundle)
         (tmp / "labels.json").write_text(json.dumps(list(bundle.class_names), indent=2))
-        (tmp / "input.json").write_text(json.dumps(contract, indent=2))
+        (tmp / "input.json").write_text(json.dumps(input_contract(bundle), indent=2))
         metrics = {
             "validation_accuracy": _accuracy(reference, y_val),
             "test_accuracy": _accuracy(reference_test, y_test),
@@ -568,6 +544,34 @@ def export_search(
         raise
     _record(s, out_dir, model, x_val[:5])
     return ExportResult(out_dir, s.trial, card, not_produced)
+
+
+def _converted(
+    chosen: list[str], quantize: str, asked: bool, model: Any, tmp: Path, bundle: Any, not_produced: dict[str, str]
+) -> Iterator[tuple[str, str, str, Path, Callable[[Any], Any]]]:
+    """Write each format into ``tmp`` and load it back, one at a time: (label, format, quantize, path, runner)."""
+    jobs = [(fmt, "none") for fmt in chosen] + ([("tflite", quantize)] if quantize != "none" else [])
+    calibration = bundle.arrays("train")[0][:200].astype("float32")
+    for fmt, q in jobs:
+        label = fmt if q == "none" else f"{fmt}_{q}"
+        try:
+            path = _write_format(fmt, model, tmp, q, calibration=calibration)
+            if hooks.registered():
+                hooks.call("export_written", format=label, path=path)
+            runner = load_runner(fmt, path)
+        except Exception as exc:  # a converter that cannot take this model (an op it lacks...)
+            if isinstance(exc, SearchError) and not isinstance(exc, InvalidModelError):
+                raise
+            failure = exc.__cause__ if isinstance(exc, InvalidModelError) and exc.__cause__ else exc
+            why = f"the converter failed: {type(failure).__name__}: {_first_line(failure)}"
+            if asked:
+                raise SearchError(f"--format {fmt}: {why}; nothing published") from None
+            not_produced[label] = why
+            log.warning("not exporting %s: %s", label, why)
+            for leftover in tmp.glob(f"{FILES.get(fmt, fmt)}*"):
+                shutil.rmtree(leftover) if leftover.is_dir() else leftover.unlink()
+            continue
+        yield label, fmt, q, path, runner
 
 
 def _record(s: _Search, bundle: Path, model: Any, example: Any) -> None:
