@@ -230,7 +230,7 @@ def cell(s: dict[str, Any] | None, *, wall: bool = True) -> str:
 
 
 def markdown(figures: dict[str, Any], labels: dict[str, str], report_tasks: tuple[str, ...]) -> str:
-    """The README's results table: per task, each contender's mean ± std test accuracy / wall at the README's
+    """The results tables (docs/results.md): per task, each contender's mean ± std test accuracy / wall at the README's
     budget, and at each larger budget; the start points' share of winners; the role of the task."""
     lines = []
     rounds = [r for r in ("same", "x5", "x25") if any(r in t["rounds"] for t in figures["tasks"].values())]

@@ -442,7 +442,7 @@ def main() -> None:
     parser.add_argument("--cache", type=Path, default=None, help=f"where task files are kept ({default_cache()})")
     parser.add_argument("--json", type=Path, help="write every figure here")
     parser.add_argument("--figures", type=Path, help="draw one picture per task here (suite-TASK.png)")
-    parser.add_argument("--markdown", type=Path, help="write the results tables (the README's) here")
+    parser.add_argument("--markdown", type=Path, help="write the results tables (docs/results.md's) here")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--data", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
