@@ -93,3 +93,26 @@ def test_help_and_spaces_commands_do_not_import_tensorflow():
         [sys.executable, "-c", code, str(SPACES / "vgg.yaml")], capture_output=True, text=True, timeout=60
     )
     assert "HEAVY []" in out.stdout, out.stdout + out.stderr
+
+
+def test_brackets_in_help_and_messages_are_printed_as_written(capsys):
+    """Rich reads ``[export]`` as markup and drops it: ``pip install 'cnn-search'`` would be a wrong hint.
+    Help text escapes its brackets; the commands' consoles print text as written (issue 34)."""
+    import os
+
+    env = {**os.environ, "COLUMNS": "200"}
+    out = subprocess.run([sys.executable, "-m", "search", "ui", "--help"], capture_output=True, text=True, env=env)
+    assert "pip install 'cnn-search[dashboard]'" in out.stdout
+
+    from rich.table import Table
+
+    from search.cli._app import stdout_console
+
+    table = Table("format", "note")
+    table.add_row("onnx", "onnx needs the Python package(s) tf2onnx, not installed: pip install 'cnn-search[export]'")
+    console = stdout_console()
+    console.print(table)
+    console.print("skipped [export] [bold]as written[/bold]")
+    printed = capsys.readouterr().out
+    assert "pip install 'cnn-search[export]'" in printed
+    assert "skipped [export] [bold]as written[/bold]" in printed

@@ -45,7 +45,14 @@ def test_pruning_stops_training(digits):
     space = Space(**{**SMALL, "training": {"epochs": 5, "batch_size": 64}})
     result = Objective(space, digits)(space.sample(RandomParams(0)), lambda e, v: e >= 1)
     assert result.state == "pruned" and result.epochs_run == 2 and result.model is None
-    assert result.reason == "pruner: stopped after epoch 1"
+    assert result.reason == "pruner: stopped after epoch 2 of 5"  # 1-based, as Keras's progress says epochs
+
+
+def test_a_trial_the_pruner_stops_after_its_last_epoch_ran_all_its_epochs_and_is_complete(digits):
+    """A pruner asked after the last epoch stops nothing: the trial ran 2 of 2 epochs, it is complete."""
+    space = Space(**{**SMALL, "training": {"epochs": 2, "batch_size": 64}})
+    result = Objective(space, digits)(space.sample(RandomParams(0)), lambda e, v: e >= 1)
+    assert result.state == "complete" and result.epochs_run == 2 and result.reason is None
 
 
 def test_non_finite_loss_fails_the_trial(digits):

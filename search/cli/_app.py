@@ -110,4 +110,4 @@ def stdout_console() -> Console:
 
     from rich.console import Console
 
-    return Console(width=None if sys.stdout.isatty() else 160)
+    return Console(width=None if sys.stdout.isatty() else 160, markup=False)  # text as written: [export] stays

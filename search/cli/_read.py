@@ -197,7 +197,7 @@ def searches_command(
     from rich.console import Console
 
     # piped: as wide as the table, so that no name, path or header is ever cut or folded
-    print_searches(rows, console=stdout_console() if sys.stdout.isatty() else Console(width=10_000))
+    print_searches(rows, console=stdout_console() if sys.stdout.isatty() else Console(width=10_000, markup=False))
 
 
 def print_searches(rows: list[dict], *, console: Console) -> None:

@@ -112,7 +112,7 @@ def _shown(keywords: dict[str, Any], *, quiet: bool, verbose: bool) -> Iterator[
     from search._progress import LiveDisplay, PlainLines, log_handler
     from search.runtime._session import SearchInterrupted
 
-    console = Console(stderr=True)
+    console = Console(stderr=True, markup=False)  # messages as written: brackets stay
     live = console.is_terminal and not quiet
     handler = log_handler(console, live=live)
     logger = logging.getLogger("search")

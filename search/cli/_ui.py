@@ -22,7 +22,7 @@ OptunaDashboard = Annotated[
     bool,
     typer.Option(
         "--optuna",
-        help="Also serve Optuna's own dashboard (optuna-dashboard: pip install 'cnn-search[dashboard]') on the "
+        help="Also serve Optuna's own dashboard (optuna-dashboard: pip install 'cnn-search\\[dashboard]') on the "
         "searches' Optuna storage, at --port + 1.",
     ),
 ]

@@ -5,6 +5,7 @@ optimizer's moving average of the weights swapped in for judging each epoch."""
 from __future__ import annotations
 
 import math
+import sys
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -99,7 +100,7 @@ def _stop_if_done(
     elif deadline is not None and time.time() >= deadline:
         callback.timed_out = True
         callback.model.stop_training = True
-    elif reporter(epoch, value):
+    elif reporter(epoch, value) and epoch + 1 < _planned(callback):  # after the last epoch: it ran them all
         callback.pruned = True
         callback.model.stop_training = True
     elif patience is not None and result.best_epoch is not None and epoch - result.best_epoch >= patience:
@@ -108,6 +109,12 @@ def _stop_if_done(
     elif patience is not None and GOAL.reached_perfect(value):
         callback.stopped_early = True  # every validation image right: no later epoch can do better
         callback.model.stop_training = True
+
+
+def _planned(callback: Any) -> int:
+    """The epochs the trial's ``fit`` was asked for (Keras's ``params``), or no bound when it does not say."""
+    planned = (getattr(callback, "params", None) or {}).get("epochs")
+    return int(planned) if planned else sys.maxsize
 
 
 class _EagerValidation:

@@ -30,6 +30,7 @@ import gc
 import logging
 import math
 import os
+import sys
 import time
 import traceback as tb
 from collections.abc import Callable
@@ -40,7 +41,7 @@ from search._backend import is_oom
 from search._errors import InfeasibleError, SearchError
 from search._goal import ACCURACY, GOAL, LOSS, VAL_ACCURACY
 from search.model import Architecture, build_model, compile_model, for_saving
-from search.training._callbacks import VALIDATION_BATCH, _AveragedWeights, _EagerValidation, _Epochs
+from search.training._callbacks import VALIDATION_BATCH, _AveragedWeights, _EagerValidation, _Epochs, _planned
 from search.training._measure import over_limit
 
 if TYPE_CHECKING:
@@ -371,7 +372,9 @@ class Objective:
         if callback.unhealthy:
             result.state, result.reason = "pruned", callback.unhealthy
         elif callback.pruned:
-            result.state, result.reason = "pruned", f"pruner: stopped after epoch {len(result.history['loss']) - 1}"
+            ran, planned = len(result.history["loss"]), _planned(callback)  # said 1-based, as Keras's progress
+            of = f" of {planned}" if planned < sys.maxsize else ""
+            result.state, result.reason = "pruned", f"pruner: stopped after epoch {ran}{of}"
         elif callback.timed_out:
             done = len(result.history.get("loss", []))
             result.reason = f"timeout: stopped at the search's hard time limit after {done} epoch(s)"
