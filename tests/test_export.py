@@ -145,7 +145,7 @@ def test_the_champion_loads_in_a_fresh_process_and_the_bundle_is_on_the_run(expo
     assert ("export/savedmodel" in logged) == ("savedmodel" in HERE)
 
 
-def test_exporting_another_trial_retrains_it_and_moves_the_champion(searched, tmp_path):
+def test_exporting_another_trial_retrains_it_and_names_it_exported_leaving_the_champion(searched, tmp_path):
     runs = _copy(searched, tmp_path)
     parents, children = runs_of(runs, NAME)
     best = int(parents[0].data.tags["best_trial"])
@@ -159,8 +159,10 @@ def test_exporting_another_trial_retrains_it_and_moves_the_champion(searched, tm
     assert f"the weights of trial {other} were not kept; retraining it" in out.stderr
     card = json.loads((runs / "exports" / NAME / "model_card.json").read_text())
     assert card["trial"] == other and set(card["formats"]) == {"keras", "tflite"}
-    version = mlflow_client(runs).get_model_version_by_alias(NAME, "champion")
-    assert version.tags["trial"] == str(other)
+    client = mlflow_client(runs)
+    assert client.get_model_version_by_alias(NAME, "exported").tags["trial"] == str(other)
+    assert client.get_model_version_by_alias(NAME, "champion").tags["trial"] == str(best)  # the winner's, kept
+    assert f"registered: models:/{NAME}@exported -> trial {other}" in out.stdout
     assert card["architecture"]["summary"] == children[other].data.tags["architecture"]
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import cnn_search, runs_of, study_of
+from tests.helpers import cnn_search, mlflow_client, runs_of, study_of
 
 
 def _front_by_hand(points: dict[int, tuple[float, float]]) -> list[int]:
@@ -332,14 +332,22 @@ def test_export_pick_takes_another_point_of_the_front_and_its_model_card_says_wh
     smallest = min(front, key=lambda r: r["params"])
     by_accuracy = sorted(front, key=lambda r: (-r["val_accuracy"], r["trial"]))
 
+    said: list[str] = []
+
     def export(*args: str) -> dict:
         done = cnn_search("export", "tiny-digits", "--runs-dir", str(runs), "--format", "keras", *args)
         assert done.returncode == 0, done.stderr
+        said.append(done.stdout)
         assert "retraining" not in done.stderr
         return json.loads((runs / "exports" / "tiny-digits" / "model_card.json").read_text())
 
     card = export("--pick", "params")
     assert card["trial"] == smallest["trial"]
+    # --pick sets an alias of its own and says it; the champion alias stays on the search's winner
+    client = mlflow_client(runs)
+    assert client.get_model_version_by_alias("tiny-digits", "picked").tags["trial"] == str(smallest["trial"])
+    assert client.get_model_version_by_alias("tiny-digits", "champion").tags["trial"] == str(by_accuracy[0]["trial"])
+    assert f"registered: models:/tiny-digits@picked -> trial {smallest['trial']}" in said[-1]
     goals = card["goals"]
     assert goals["chosen_by"] == "--pick params"
     assert [g["metric"] for g in goals["goals"]] == ["val_accuracy", "params"]

@@ -102,7 +102,7 @@ def _say_export(result: ExportResult, name: str) -> None:
     if front is not None:
         console.print(f"goals: {_goals_text(goals, front)}")
     console.print(f"bundle: {result.bundle}  (model card: {result.bundle / 'MODEL_CARD.md'})")
-    console.print(f"registered: models:/{name}@champion -> trial {result.trial}")
+    console.print(f"registered: models:/{name}@{result.alias} -> trial {result.trial}")
 
 
 def _formats_table(result: ExportResult) -> Table:

@@ -24,8 +24,9 @@ built beside it and moved in so that nothing a user owns is lost and a kill leav
 bundle as it was (:mod:`search.export._out`: a new folder, an earlier bundle replaced atomically, an
 empty folder or, with ``force``, one holding other files written into). Then the bundle is logged on
 the search's MLflow run (artifacts under ``export/``, file hashes as ``export.sha256.<file>`` tags)
-and the registered model's ``champion`` alias is pointed at the exported trial's version
-(registering it first if needed).
+and an alias of the registered model is pointed at the exported trial's version (registering it first
+if needed): ``champion`` for the winner, ``picked`` for ``--pick``, ``exported`` for ``--trial``
+(:mod:`search.export._logged`), so exporting another trial never moves the winner's alias.
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ from typing import Any
 from search import hooks
 from search._errors import SearchError
 from search._goal import CHAMPION_RULE, GOAL, Goal, dominates, parse_goals, pick_on_front
+from search.export._logged import export_alias, record_export
 from search.export._out import check_out, partial_folder, publish, sha256
 from search.export._out import verify_bundle as verify_bundle  # where it was before search.export._out
 from search.export._runtimes import (
@@ -73,6 +75,8 @@ class ExportResult:
     trial: int
     card: dict[str, Any]
     not_produced: dict[str, str] = field(default_factory=dict)
+    #: The registered model's alias now on the exported version (:func:`search.export._logged.export_alias`).
+    alias: str = "champion"
 
 
 # -- the search, read back from MLflow -----------------------------------------------------------
@@ -542,8 +546,8 @@ def export_search(
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    _record(s, out_dir, model, x_val[:5])
-    return ExportResult(out_dir, s.trial, card, not_produced)
+    alias = record_export(s, out_dir, model, x_val[:5], alias=export_alias(trial, pick))
+    return ExportResult(out_dir, s.trial, card, not_produced, alias)
 
 
 def _converted(
@@ -572,29 +576,3 @@ def _converted(
                 shutil.rmtree(leftover) if leftover.is_dir() else leftover.unlink()
             continue
         yield label, fmt, q, path, runner
-
-
-def _record(s: _Search, bundle: Path, model: Any, example: Any) -> None:
-    """Log the bundle on the search's run and point the ``champion`` alias at the exported trial."""
-    client, run_id = s.client, s.parent.info.run_id
-    client.log_artifacts(run_id, str(bundle), artifact_path="export")
-    sums: dict[str, str] = {}
-    for line in (bundle / "SHA256SUMS").read_text().splitlines():
-        digest, file = line.split("  ", 1)
-        sums[file] = digest
-    from mlflow.entities import RunTag
-
-    tags = [RunTag(f"export.sha256.{name}", digest) for name, digest in sums.items() if "/" not in name]
-    tags += [RunTag("export.trial", str(s.trial)), RunTag("export.sha256sums", sha256(bundle / "SHA256SUMS"))]
-    client.log_batch(run_id, tags=tags)
-    version = next(
-        (v for v in client.search_model_versions(f"name='{s.name}'") if v.tags.get("trial") == str(s.trial)), None
-    )
-    if version is None:
-        from search.tracking import register_keras_model
-
-        number = register_keras_model(s.tracking_uri, s.name, model, run_id=run_id, example=example, trial=s.trial)
-    else:
-        number = str(version.version)
-    client.set_registered_model_alias(s.name, "champion", number)
-    client.set_model_version_tag(s.name, number, "export_sha256_keras", sums.get("model.keras", ""))
