@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from search._errors import option
+from search._goal import GOAL
 from search.engines._base import DEFAULT_ENGINE, Engine, SearchOptions, get_engine, record_engine, split_keywords
 from search.space import Space, load_space
 
@@ -140,6 +141,8 @@ def run_search(
     space: str | Path | Space,
     data: str | Path | DataBundle = "digits",
     options: SearchOptions | None = None,
+    *,
+    verbose: int = 1,
     **keywords: Any,
 ) -> SearchResult:
     """Search ``space`` on ``data``; every trial lands in MLflow; the winner is evaluated once on the test
@@ -177,7 +180,43 @@ def run_search(
     space's ``budget`` (the lower limit holds), so a trial over them is refused before any layer is built.
     The space's own ``goals`` are the search's when ``goals`` is not given, and its ``budget``'s
     ``max_latency_ms`` and ``max_model_kb`` hold as those options do (the lower limit, again).
+
+    ``verbose`` (as Keras's ``fit``; :mod:`search._talk`): 1 a line per finished trial, what the search found
+    and the winner; 2 also each trial's start and epochs; 0 nothing. A rerun with nothing left to do says so.
+    ``result.dataframe()`` is the trials as a pandas DataFrame.
     """
+    from search._talk import talking
+
+    with talking(verbose) as lines:
+        if lines:
+            given = keywords.get("callbacks", options.callbacks if options is not None else ())
+            keywords = {**keywords, "callbacks": (*given, *lines)}
+        result = _run_search(space, data, options, keywords)
+        if lines is not None:
+            _say(result)
+    return result
+
+
+def _say(result: SearchResult) -> None:
+    """What a search from Python says at its end (``cnn-search run`` prints its own table instead)."""
+    if result.nothing_to_do:
+        log.info(
+            "nothing to do: search %r already has %d trials, its target (raise %s to add more)",
+            result.name, len(result.trials), option("trials"),
+        )  # fmt: skip
+    if result.best_trial is not None:
+        test = result.test_metrics.get("test_accuracy")
+        log.info(
+            "best: trial %d, %s %.4f%s; result.dataframe() has every trial",
+            result.best_trial, GOAL.metric, result.best_value,
+            f", test_accuracy {test:.4f} (test split, evaluated once)" if test is not None else "",
+        )  # fmt: skip
+
+
+def _run_search(
+    space: str | Path | Space, data: str | Path | DataBundle, options: SearchOptions | None, keywords: dict[str, Any]
+) -> SearchResult:
+    """:func:`run_search`'s work, once its talking is set up."""
     given = split_keywords(options, keywords)
     options = given.checked()
     check_servers(options)  # a storage that is the tracking store, a server down: refused before anything starts

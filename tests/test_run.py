@@ -274,3 +274,33 @@ def test_a_search_writes_nothing_outside_its_runs_dir(tmp_path):
     assert out.returncode == 0, out.stderr[-2000:]
     assert [p.name for p in tmp_path.iterdir()] == ["runs"]
     assert list((tmp_path / "runs" / "mlartifacts" / "tiny-digits" / "models").glob("m-*/artifacts/MLmodel"))
+
+
+def test_run_search_from_python_talks_like_keras_fit(tmp_path):
+    """``run_search(verbose=...)`` (search/_talk.py): by default a line per finished trial, the winner and the
+    best; ``verbose=2`` also each epoch; ``verbose=0`` nothing; a rerun says it had nothing to do; no
+    TensorFlow C++ start-up lines; the trials as a DataFrame. A fresh process each, as a user's script."""
+    env = {k: v for k, v in ENV.items() if k != "TF_CPP_MIN_LOG_LEVEL"}  # as a user's shell: nothing set
+
+    def python(code: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-c", "from search import run_search\n" + code], capture_output=True,
+                              text=True, env=env, cwd=tmp_path, timeout=600)  # fmt: skip
+
+    search = "run_search('tiny', epochs=1, seed=0, workers=1, report=False, name='talk', trials={})"
+    first = python(f"r = {search.format('2')}\nprint(type(r.dataframe()).__name__, len(r.dataframe()))")
+    assert first.returncode == 0, first.stderr[-3000:]
+    assert first.stdout.split()[-2:] == ["DataFrame", "2"]
+    said = first.stderr
+    assert "trial 0 complete: val_accuracy" in said and "trial 1 " in said
+    assert "winner: trial" in said and "best: trial" in said and "test_accuracy" in said
+    assert "epoch 1/1" not in said  # epoch lines are verbose=2's
+    assert "oneDNN" not in said and "absl::InitializeLog" not in said and "cuda" not in said.lower()
+
+    again = python(search.format("2"))
+    assert again.returncode == 0 and "nothing to do: search 'talk' already has 2 trials" in again.stderr
+
+    chatty = python(search.format("3, verbose=2"))
+    assert chatty.returncode == 0 and "trial 2 started" in chatty.stderr and "trial 2 epoch 1/1:" in chatty.stderr
+
+    mute = python(search.format("4, verbose=0"))
+    assert mute.returncode == 0 and "trial" not in mute.stderr and "winner" not in mute.stderr

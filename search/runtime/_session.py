@@ -135,7 +135,14 @@ class SearchResult:
     tracking_uri: str
     nothing_to_do: bool = False
     new_trials: int = 0
+    #: Every trial, best first, as ``cnn-search trials`` lists them (one dict each; :meth:`dataframe`: a table).
     trials: list[dict[str, Any]] = field(default_factory=list)
+
+    def dataframe(self) -> Any:
+        """The trials as a pandas DataFrame (pandas comes with MLflow), one row per trial, best first."""
+        import pandas as pd
+
+        return pd.DataFrame(self.trials)
 
 
 class TrialStore:
