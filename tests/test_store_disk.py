@@ -49,7 +49,7 @@ def test_a_deleted_store_is_refused_before_a_trial_and_its_restoration_continues
 
 _FULL_DISK = textwrap.dedent(
     """
-    import json, os, subprocess, sys, time
+    import json, os, subprocess, sys
     from pathlib import Path
 
     mnt, size = Path(sys.argv[1]), sys.argv[2]
@@ -61,9 +61,12 @@ _FULL_DISK = textwrap.dedent(
             "--workers", "1", "--runs-dir", str(runs)]
     out = {}
     proc = subprocess.Popen(args, env=env, stderr=subprocess.PIPE, text=True)
-    if sys.argv[4] == "fill":  # once trial 0 is recorded (its architecture.json written), fill the disk
-        while proc.poll() is None and not list((runs / "mlartifacts").rglob("architecture.json")):
-            time.sleep(0.1)
+    said = []
+    if sys.argv[4] == "fill":  # once trial 0 is recorded whole (its line said, after its run ended), fill the disk
+        for line in proc.stderr:
+            said.append(line)
+            if line.startswith("trial 0 complete"):
+                break
         with open(mnt / "filler", "wb") as f:
             try:
                 while True:
@@ -71,7 +74,7 @@ _FULL_DISK = textwrap.dedent(
                     f.flush()
             except OSError as exc:
                 out["filled"] = exc.errno
-    out["first"] = [proc.wait(), proc.stderr.read()]
+    out["first"] = [proc.wait(), "".join(said) + proc.stderr.read()]
     if (mnt / "filler").exists():
         (mnt / "filler").unlink()
         again = subprocess.run(args, env=env, capture_output=True, text=True)
