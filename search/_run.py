@@ -205,11 +205,12 @@ def _say(result: SearchResult) -> None:
             result.name, len(result.trials), option("trials"),
         )  # fmt: skip
     if result.best_trial is not None:
-        test = result.test_metrics.get("test_accuracy")
+        test, chance = result.test_metrics.get("test_accuracy"), result.test_metrics.get("chance_accuracy")
+        beside = f"; chance {chance:.4f}" if chance is not None else ""
         log.info(
             "best: trial %d, %s %.4f%s; result.dataframe() has every trial",
             result.best_trial, GOAL.metric, result.best_value,
-            f", test_accuracy {test:.4f} (test split, evaluated once)" if test is not None else "",
+            f", test_accuracy {test:.4f} (test split, evaluated once{beside})" if test is not None else "",
         )  # fmt: skip
 
 

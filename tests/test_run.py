@@ -41,6 +41,10 @@ def test_run_records_every_trial_registers_the_winner_and_resumes(tmp_path):
         Path(client.download_artifacts(parent.info.run_id, "confusion_matrix.json", str(tmp_path))).read_text()
     )
     assert sum(map(sum, confusion["matrix"])) == 450  # the 25% test split of 1,797 digits, used once
+    chance = max(map(sum, confusion["matrix"])) / 450  # the largest class's share of the test split (rows: truth)
+    assert parent.data.metrics["chance_accuracy"] == pytest.approx(chance)
+    assert f"evaluated once; chance {chance:.4f})" in out.stdout  # said beside the test accuracy, as recorded
+    assert f", chance {chance:.4f} (evaluated once" in out.stderr  # and on the winner's line
 
     assert study_of(runs, "tiny-digits").metric_names == ["val_accuracy"]  # named in optuna-dashboard too
     assert children[0].data.tags["start_point"] == "0"  # tiny.yaml's start point runs first, and says so
@@ -292,7 +296,7 @@ def test_run_search_from_python_talks_like_keras_fit(tmp_path):
     assert first.stdout.split()[-2:] == ["DataFrame", "2"]
     said = first.stderr
     assert "trial 0 complete: val_accuracy" in said and "trial 1 " in said
-    assert "winner: trial" in said and "best: trial" in said and "test_accuracy" in said
+    assert "winner: trial" in said and "best: trial" in said and "test_accuracy" in said and "; chance 0." in said
     assert "epoch 1/1" not in said  # epoch lines are verbose=2's
     assert "oneDNN" not in said and "absl::InitializeLog" not in said and "cuda" not in said.lower()
 

@@ -141,6 +141,12 @@ def _shown(keywords: dict[str, Any], *, quiet: bool, verbose: bool) -> Iterator[
         logger.removeHandler(handler)
 
 
+def _chance(result: SearchResult) -> str:
+    """``; chance 0.2500``: what answering the largest class alone scores on the test split, beside its accuracy."""
+    chance = result.test_metrics.get("chance_accuracy")
+    return f"; chance {chance:.4f}" if chance is not None else ""
+
+
 def _say_result(result: SearchResult, *, trials: int, space: str, runs_dir: Path) -> None:
     """What ``run`` prints when the search is over: the best trials, the winner, where to look; exit 1 when
     no trial completed (a search that found nothing did not succeed: scripts see it)."""
@@ -156,7 +162,7 @@ def _say_result(result: SearchResult, *, trials: int, space: str, runs_dir: Path
         test = result.test_metrics.get("test_accuracy")
         out.print(
             f"best: trial {result.best_trial}, {GOAL.metric} {result.best_value:.4f}"
-            + (f", test_accuracy {test:.4f} (test split, evaluated once)" if test is not None else "")
+            + (f", test_accuracy {test:.4f} (test split, evaluated once{_chance(result)})" if test is not None else "")
         )
         beside = {
             "unrefitted_test_accuracy": "refitted on training + validation images; without the refit it tested",

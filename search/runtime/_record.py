@@ -35,12 +35,15 @@ log = logging.getLogger("search")
 ParentRun = str | Callable[[], str | None] | None
 
 
-def say_winner(trial: int, test_accuracy: float, seconds: float, uri: str) -> None:
-    """The line that says the search's winner is registered (by whichever process registered it)."""
+def say_winner(trial: int, metrics: dict[str, float], seconds: float, uri: str) -> None:
+    """The line that says the search's winner is registered (by whichever process registered it), with the
+    chance level beside its test accuracy (what answering the largest class alone scores)."""
+    chance = metrics.get("chance_accuracy")
     log.info(
-        "winner: trial %d, test accuracy %.4f (evaluated once, %.1f s), registered as %s",
+        "winner: trial %d, test accuracy %.4f%s (evaluated once, %.1f s), registered as %s",
         trial,
-        test_accuracy,
+        metrics["test_accuracy"],
+        f", chance {chance:.4f}" if chance is not None else "",
         seconds,
         uri,
     )
@@ -166,7 +169,7 @@ class SearchRecord:
         from search.tracking._spool import drain, spool_dir
 
         def said(record: dict[str, Any], uri: str) -> None:
-            say_winner(record["trial"], record["metrics"]["test_accuracy"], record["seconds"], uri)
+            say_winner(record["trial"], record["metrics"], record["seconds"], uri)
 
         spool = spool_dir(self.runs_dir, self.name)
         return drain(tracker, experiment_id, parent, spool, name=self.name, on_winner=said)

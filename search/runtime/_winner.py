@@ -193,6 +193,8 @@ class Winner:
                 best_trial, accuracy, metrics["unrefitted_test_accuracy"],
             )  # fmt: skip
         confusion = np.bincount(y * k + probabilities.argmax(axis=1), minlength=k * k).reshape(k, k)
+        # what answering the largest class alone scores on the test split: the level every accuracy is read against
+        metrics["chance_accuracy"] = float(np.bincount(y, minlength=k).max() / max(len(y), 1))
         example = x_test[:5]  # the signature: its input, and the model's answers to it
         seconds = time.perf_counter() - started
         uri = self._log_winner(

@@ -56,7 +56,7 @@ def _finish_locked(session: Session, study: optuna.Study) -> None:
         session.winner.keep_only({best.number})
     if session.record.relay is not None:  # the supervisor says it once it has registered the model
         return
-    say_winner(best.number, metrics["test_accuracy"], time.perf_counter() - t0, uri)
+    say_winner(best.number, metrics, time.perf_counter() - t0, uri)
 
 
 def _rechecked(
