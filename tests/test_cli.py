@@ -116,3 +116,66 @@ def test_brackets_in_help_and_messages_are_printed_as_written(capsys):
     printed = capsys.readouterr().out
     assert "pip install 'cnn-search[export]'" in printed
     assert "skipped [export] [bold]as written[/bold]" in printed
+
+
+def _rows(count: int) -> list[dict]:
+    """The rows ``cnn-search trials`` prints, read from a real Optuna study of ``count`` finished trials (no
+    training: the user attributes a search writes, with long architectures such as a resnet space's)."""
+    import optuna
+
+    from search.engines._optuna._reading import trial_rows
+
+    study = optuna.create_study(direction="maximize", study_name="wide")
+    arch = " → ".join(["conv3x3·64·relu/bn", "residual[conv3x3·64·relu/bn → conv3x3·64·relu/bn]/max"] * 3)
+    for n in range(count):
+        trial = study.ask()
+        trial.suggest_float("training/learning_rate", 1e-4, 1e-2, log=True)
+        attrs = {"state": "complete", "epochs_run": 5, "params": 1_234_567 + n, "train_seconds": 61.5 + n}
+        for key, value in {**attrs, "summary": f"{arch} → flatten → dense{n} → softmax10"}.items():
+            trial.set_user_attr(key, value)
+        study.tell(trial, 0.5 + n / 100)
+    return trial_rows(study)
+
+
+def test_the_trials_table_fits_100_columns_with_each_architecture_whole_on_its_own_line():
+    """Issue 34, item 5: at 110 columns each architecture wrapped into ~10 lines; piped, the table was 220 wide."""
+    import io
+
+    from rich.console import Console
+
+    from search.cli._read import PIPED_WIDTH, print_trials
+
+    rows = _rows(3)
+    for terminal, width in ((False, 160), (True, 100)):  # piped (stdout_console's width), a 100-column terminal
+        buffer = io.StringIO()
+        print_trials(
+            rows, console=Console(file=buffer, width=width, force_terminal=terminal, color_system=None, markup=False)
+        )
+        lines = buffer.getvalue().splitlines()
+        listed = lines.index("architecture / reason, by trial:")
+        assert max(len(line) for line in lines[:listed]) <= min(width, PIPED_WIDTH), lines[:listed]
+        assert lines[listed + 1 :] == [f"{r['trial']:>5}  {r['architecture']}" for r in rows]  # best first, whole
+
+    buffer = io.StringIO()  # a table that fits a wide terminal keeps its architecture column
+    narrow = [{**r, "architecture": "conv3x3·8·elu → flatten → softmax10"} for r in rows]
+    print_trials(narrow, console=Console(file=buffer, width=160, force_terminal=True, color_system=None, markup=False))
+    assert "┃ architecture / reason" in buffer.getvalue() and "by trial:" not in buffer.getvalue()
+
+
+def test_run_lists_the_best_ten_and_names_the_command_that_lists_them_all(tmp_path, capsys):
+    from search.cli._run import SHOWN, _say_result
+    from search.runtime._session import SearchResult
+
+    rows = _rows(SHOWN + 2)
+    result = SearchResult(
+        name="wide", engine="optuna", best_trial=rows[0]["trial"], best_value=rows[0]["val_accuracy"],
+        architecture=None, test_metrics={"test_accuracy": 0.61, "chance_accuracy": 0.1}, model_uri="models:/wide/1",
+        states={"complete": SHOWN + 2}, wall_seconds=1.0, experiment_id="1", parent_run_id="p",
+        tracking_uri="sqlite:///x", trials=rows,
+    )  # fmt: skip
+    _say_result(result, trials=SHOWN + 2, space="resnet", runs_dir=tmp_path)
+    out = capsys.readouterr().out
+    assert f"the best {SHOWN} of {SHOWN + 2} trials; all of them: cnn-search trials wide --runs-dir {tmp_path}" in out
+    listed = out[out.index("by trial:") :].splitlines()[1 : SHOWN + 1]
+    assert [int(line.split()[0]) for line in listed] == [r["trial"] for r in rows[:SHOWN]]  # the best ten
+    assert "test split, evaluated once; chance 0.1000" in out

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -26,24 +26,57 @@ TableFormat = Annotated[str, typer.Option("--format", help="table, csv or json."
 
 def print_trials(rows: list[dict], *, console: Console, fixed: dict | None = None) -> None:
     """``fixed``: the training parameters the space fixes (:func:`fixed_training`), shown where a
-    trial's sampled ones (``hyperparameters``) lack them."""
+    trial's sampled ones (``hyperparameters``) lack them.
+
+    The architecture (or why a trial stopped) is the table's last column when the whole table fits the
+    terminal, or :data:`PIPED_WIDTH` columns when piped; otherwise the table keeps the figures and each
+    trial's architecture follows it on a line of its own, never wrapped (a 10-line row per trial was
+    unreadable at 110 columns, and a piped table was 220 wide)."""
+    from rich.measure import Measurement
+
+    width = console.width if console.is_terminal else PIPED_WIDTH
+    table = _trials_table(rows, fixed, with_text=True)
+    if Measurement.get(console, console.options.update_width(10_000), table).maximum <= width:
+        console.print(table, width=width)
+        return
+    console.print(_trials_table(rows, fixed, with_text=False), width=width)
+    console.print("architecture / reason, by trial:")
+    for r in rows:
+        console.print(f"{r['trial']:>5}  {_row_text(r)}", soft_wrap=True)
+
+
+#: How wide ``print_trials`` draws its table when the output is not a terminal (a file, a pipe).
+PIPED_WIDTH = 100
+
+
+def _row_text(r: dict) -> str:
+    """A trial's architecture (or reason), with where it came from: a start point, a local move."""
+    text = r["architecture"] + (f"  [{r['reason']}]" if r["reason"] else "")
+    if "start_point" in r:  # the space's own defaults, tried first: where the search began
+        return f"start point {r['start_point']}: {text}"
+    if "local_of" in r:  # a local move around the incumbent then (search.engines._optuna._local)
+        return f"near {r['local_of']}: {text}"
+    return text
+
+
+def _trials_table(rows: list[dict], fixed: dict | None, *, with_text: bool) -> Any:
     from rich.table import Table
 
     fronted = any("pareto_front" in r for r in rows)  # a search of several goals: its front is marked
     table = Table(title="trials, best first" + ("; * on the Pareto front" if fronted else ""))
     for header in ("trial", "state", GOAL.metric, "epochs", "params", "seconds", *_TRAINING_COLUMNS):
-        table.add_column(header, overflow="fold")  # narrow: the architecture wraps first, then these fold
+        table.add_column(header, overflow="fold")
     if fronted:
         table.add_column("front")
     rechecked = any("recheck_mean" in r for r in rows)  # re-checked: mean ± spread of the candidates' re-runs
     if rechecked:
         table.add_column("re-checked", overflow="fold")
-    table.add_column("architecture / reason", overflow="fold")
+    if with_text:
+        table.add_column("architecture / reason", overflow="fold")
     for r in rows:
         value = f"{r[GOAL.metric]:.4f}" if r[GOAL.metric] is not None else ""
         seconds = f"{r['seconds']:.1f}" if r["seconds"] is not None else ""
         params = f"{r['params']:,}" if r["params"] is not None else ""
-        text = r["architecture"] + (f"  [{r['reason']}]" if r["reason"] else "")
         sampled = {**(fixed or {}), **(r.get("hyperparameters") or {})}
         training = [_training_text(sampled.get(key)) for key in _TRAINING_COLUMNS.values()]
         front = ["*" if r.get("pareto_front") else ""] if fronted else []
@@ -52,19 +85,11 @@ def print_trials(rows: list[dict], *, console: Console, fixed: dict | None = Non
             front.append(
                 "" if mean is None else f"{mean:.4f} ± {spread:.4f}" + (" champion" if r.get("champion") else "")
             )
-        if "start_point" in r:  # the space's own defaults, tried first: where the search began
-            text = f"start point {r['start_point']}: {text}"
-        elif "local_of" in r:  # a local move around the incumbent then (search.engines._optuna._local)
-            text = f"near {r['local_of']}: {text}"
+        text = [_row_text(r)] if with_text else []
         table.add_row(
-            str(r["trial"]), r["state"], value, str(r["epochs_run"] or ""), params, seconds, *training, *front, text
+            str(r["trial"]), r["state"], value, str(r["epochs_run"] or ""), params, seconds, *training, *front, *text
         )
-    if not console.is_terminal:  # piped: one line per trial, however long its architecture
-        from rich.measure import Measurement
-
-        needed = Measurement.get(console, console.options.update_width(10_000), table).maximum
-        console.width = max(console.width, needed)
-    console.print(table)
+    return table
 
 
 #: The training parameters shown beside the architecture: column -> parameter name (as in MLflow).

@@ -147,6 +147,10 @@ def _chance(result: SearchResult) -> str:
     return f"; chance {chance:.4f}" if chance is not None else ""
 
 
+#: How many trials ``run`` lists when it is over (best first); ``cnn-search trials NAME`` lists every one.
+SHOWN = 10
+
+
 def _say_result(result: SearchResult, *, trials: int, space: str, runs_dir: Path) -> None:
     """What ``run`` prints when the search is over: the best trials, the winner, where to look; exit 1 when
     no trial completed (a search that found nothing did not succeed: scripts see it)."""
@@ -157,7 +161,11 @@ def _say_result(result: SearchResult, *, trials: int, space: str, runs_dir: Path
             err=True,
         )
     out = stdout_console()
-    print_trials(result.trials[:10], console=out, fixed=space_training(space))
+    print_trials(result.trials[:SHOWN], console=out, fixed=space_training(space))
+    where = f" --runs-dir {runs_dir}" if str(runs_dir) != "runs" else ""
+    if len(result.trials) > SHOWN:  # the best few; the store has them all
+        listed = f"cnn-search trials {result.name}{where}"
+        out.print(f"the best {SHOWN} of {len(result.trials)} trials; all of them: {listed}", soft_wrap=True)
     if result.best_trial is not None:
         test = result.test_metrics.get("test_accuracy")
         out.print(
@@ -180,7 +188,7 @@ def _say_result(result: SearchResult, *, trials: int, space: str, runs_dir: Path
                 soft_wrap=True,
             )
         out.print(f"model: {result.model_uri}  (tracking URI {result.tracking_uri})")
-    ui = "cnn-search ui" + (f" --runs-dir {runs_dir}" if str(runs_dir) != "runs" else "")
+    ui = "cnn-search ui" + where
     from search.tracking._ui import runs_address
 
     look = runs_address("http://127.0.0.1:5000", result.experiment_id)
