@@ -86,6 +86,10 @@ def test_every_format_is_written_and_answers_like_the_winner(exported):
     text = (bundle / "MODEL_CARD.md").read_text()
     assert card["architecture"]["summary"] in text and card["data"]["fingerprint"] in text
     assert card["architecture"]["params"] == int(children[card["trial"]].data.metrics["num_params"])
+    # why the winner won and the chance level, as the search recorded them (issue 34, item 1)
+    assert card["winner_why"] == parents[0].data.tags["winner_why"] and f"- Why it won: {card['winner_why']}" in text
+    assert card["chance_accuracy"] == parents[0].data.metrics["chance_accuracy"]
+    assert f"; chance {card['chance_accuracy']:.4f}" in text
 
 
 @pytest.mark.backends

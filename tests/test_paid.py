@@ -59,6 +59,35 @@ def test_a_poor_start_point_is_beaten_and_the_gain_recorded_and_said(tmp_path):
     line = next(x for x in said.splitlines() if "over the best start point" in x)
     assert f"+{gain:.1f} points of validation accuracy over the best start point (start point 0, trial 0" in line
     assert "start point 0: conv" in " ".join(listed.split())
+    # the runner-up is named beside the winner, with what differs (issue 34, item 1)
+    _, children = runs_of(tmp_path / "runs", "paid-digits")
+    values = {int(c.data.tags["trial"]): c.data.metrics["best_val_accuracy"] for c in children}
+    winner = int(parent.data.tags["best_trial"])
+    runner = max((t for t in values if t != winner), key=lambda t: (values[t], -t))
+    assert parent.data.tags["runner_up"] == str(runner)
+    assert parent.data.metrics["lead_over_runner_up"] == pytest.approx(100 * (values[winner] - values[runner]))
+    assert f"; runner-up trial {runner} ({values[runner]:.4f}, " in line
+    rates = {int(c.data.tags["trial"]): c.data.params["training/learning_rate"] for c in children}
+    differs = f"it differs in training/learning_rate {rates[winner]} ({rates[runner]})"
+    assert (differs if rates[winner] != rates[runner] else "the same parameters, another training run") in line
+
+
+def test_the_runner_up_says_what_differs_and_how_much_it_trails():
+    from search.tracking._paid import RUNNER_UP_SHOWN, runner_up
+
+    values = {0: 0.9, 1: 0.8, 2: 0.85, 3: 0.85}
+    params = {0: {"a": "1", "b": "2", "block_1/filters": "8"}, 1: {}, 2: {"a": "1", "b": "3"}, 3: {}}
+    assert runner_up(values, params, 0) == (
+        2,
+        "runner-up trial 2 (0.8500, 5.0 points behind): it differs in b 2 (3), block_1/filters 8 (-)",
+    )
+    many = {0: {f"p{i}": "1" for i in range(RUNNER_UP_SHOWN + 2)}, 1: {}}
+    said = runner_up({0: 0.9, 1: 0.9}, many, 0)[1]
+    assert said.endswith(f"p{RUNNER_UP_SHOWN - 1} 1 (-) and 2 more") and "0.0 points behind" in said
+    assert runner_up({0: 0.9, 1: 0.5}, {0: {"a": "1"}, 1: {"a": "1"}}, 0)[1].endswith(
+        "the same parameters, another training run"
+    )
+    assert runner_up({0: 0.9}, {0: {}}, 0) is None
 
 
 @pytest.mark.parametrize("engine", ["optuna", "keras-tuner"])

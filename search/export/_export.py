@@ -275,7 +275,9 @@ def _card_markdown(card: dict[str, Any]) -> str:
         f"- Architecture: `{card['architecture']['summary']}`",
         f"- Parameters: {card['architecture']['params']:,}; FLOPs per image: {card['architecture']['flops']:,}",
         f"- Validation accuracy: {m['validation_accuracy']:.4f}; test accuracy: {m['test_accuracy']:.4f} "
-        f"(measured on the exported model; the test split never guided the search)",
+        f"(measured on the exported model; the test split never guided the search)"
+        + (f"; chance {card['chance_accuracy']:.4f}" if card.get("chance_accuracy") is not None else ""),
+        *([f"- Why it won: {card['winner_why']}"] if card.get("winner_why") else []),
         f"- Data: {card['data']['source']} (fingerprint {card['data']['fingerprint']}), "
         f"{card['data']['num_classes']} classes: {', '.join(card['data']['class_names'])}",
         f"- Input: {card['input']['description']}",
@@ -459,6 +461,7 @@ def _model_card(
 
     from search._backend import name as backend
 
+    tags = s.parent.data.tags
     return {
         "search": name,
         "trial": s.trial,
@@ -473,6 +476,9 @@ def _model_card(
             "definition": arch.to_dict(),
         },
         "metrics": metrics,
+        "chance_accuracy": s.parent.data.metrics.get("chance_accuracy"),  # the largest class's share of the test split
+        # why the search's winner won (search.tracking._paid); None for another trial, or a search before it
+        "winner_why": tags.get("winner_why") if str(s.trial) == tags.get("best_trial") else None,
         "goals": _goals_card(s),
         "data": {
             "source": bundle.source,

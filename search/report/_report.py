@@ -4,8 +4,8 @@ Written as PNG files plus ``index.html`` that ties them together, and logged on 
 under ``report/``:
 
 * ``optimization_history.png`` — each trial's validation accuracy and the best so far;
-* ``param_importances.png`` — which parameters mattered (Optuna's fANOVA over the trials), marked
-  unreliable below :data:`MIN_TRIALS_FOR_IMPORTANCES` completed trials;
+* ``param_importances.png`` — which parameters mattered (Optuna's fANOVA over the trials), drawn
+  only from :data:`MIN_TRIALS_FOR_IMPORTANCES` completed trials on (fewer: the page says how many are needed);
 * ``parallel_coordinates.png`` — every completed trial as a line through its most important parameters;
 * ``intermediate_values.png`` — validation accuracy per epoch (from 1) of every trial;
 * ``architecture.png`` — the winner drawn layer by layer with output shapes and parameters;
@@ -22,7 +22,7 @@ disk, ``runs/reports/NAME``; the copy logged on the search's MLflow run leaves t
 ``plotly.min.js`` out, so there the PNGs are the pictures and the interactive files need it beside them). The
 captions are computed from the search (pruning is mentioned only when trials were pruned), and each
 PNG's metadata ("Description") and alt text say its titles and axis names. A picture that cannot be
-made (fewer than two completed trials for importances, no convolution in the winner) is listed on
+made (too few completed trials for importances, no convolution in the winner) is listed on
 the page with the reason instead.
 """
 
@@ -192,11 +192,6 @@ def _captions(curves: list[Curve], counts: dict[str, int], shown: list[str], ran
     if untrained:
         history += "; not shown: " + ", ".join(f"{n} {s}" for s, n in untrained.items())
     importances = f"How much each parameter explains the validation accuracy (fANOVA over {complete} completed trials)."
-    if complete < MIN_TRIALS_FOR_IMPORTANCES:
-        importances += (
-            f" Unreliable below {MIN_TRIALS_FOR_IMPORTANCES} completed trials: with {complete},"
-            " the ranking may change with a few more trials."
-        )
     curves_text = f"Validation accuracy after each epoch (1 to {epochs}) of the {len(curves)} trials that trained"
     if pruned:
         why = describe_stops([c.reason for c in curves if c.state == "pruned"])
@@ -222,6 +217,13 @@ def _captions(curves: list[Curve], counts: dict[str, int], shown: list[str], ran
     }
 
 
+#: Why the importances are not drawn: below that many completed trials a few more reorder the ranking.
+_TOO_FEW = (
+    "needs at least {need} completed trials to mean something (fewer: a few more trials reorder it);"
+    " this search has {has}"
+)
+
+
 def _search_pictures(study: Any, curves: list[Curve], counts: dict[str, int], folder: Path, report: Report) -> None:
     import optuna
 
@@ -229,7 +231,7 @@ def _search_pictures(study: Any, curves: list[Curve], counts: dict[str, int], fo
     params = sorted({k for c in complete for k in (c.params or {})})
     importances: dict[str, float] = {}
     evaluator = optuna.importance.FanovaImportanceEvaluator(seed=0)  # the same ranking in every picture
-    if len(complete) >= 2:
+    if len(complete) >= MIN_TRIALS_FOR_IMPORTANCES:  # fewer: a ranking a few more trials reorder, not drawn
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
@@ -244,8 +246,8 @@ def _search_pictures(study: Any, curves: list[Curve], counts: dict[str, int], fo
         _save(history_figure(curves, counts), folder / "optimization_history.png", report)
     else:
         report.missing["optimization_history.png"] = "no trial completed"
-    if len(complete) < 2:
-        report.missing["param_importances.png"] = f"needs at least 2 completed trials; this search has {len(complete)}"
+    if len(complete) < MIN_TRIALS_FOR_IMPORTANCES:
+        report.missing["param_importances.png"] = _TOO_FEW.format(need=MIN_TRIALS_FOR_IMPORTANCES, has=len(complete))
     elif importances:
         _save(importances_figure(importances, len(complete)), folder / "param_importances.png", report)
     if complete and top:
@@ -413,7 +415,7 @@ _STYLE = (
     "body{font-family:sans-serif;max-width:1000px;margin:2em auto;color:#222}"
     "img{max-width:100%;border:1px solid #ddd}td{padding:2px 12px 2px 0}figure{margin:2.5em 0}"
     "iframe{width:100%;height:480px;border:1px solid #ddd}figcaption{margin-top:.4em}"
-    ".links{font-size:.85em;color:#555}.caveat{color:#b22222}"
+    ".links{font-size:.85em;color:#555}"
 )
 
 
@@ -423,9 +425,6 @@ def _figure(picture: Path, report: Report) -> str:
     alt = html.escape(report.descriptions.get(picture.name) or caption)
     name = html.escape(picture.name)
     text = html.escape(caption)
-    if picture.name == "param_importances.png" and "Unreliable below" in caption:
-        first, _, rest = caption.partition(" Unreliable below")
-        text = f"{html.escape(first)} <b class='caveat'>Unreliable below{html.escape(rest)}</b>"
     if picture.name in report.interactive:
         page = html.escape(report.interactive[picture.name].name)
         return (
@@ -448,6 +447,10 @@ def _page(name: str, parent: Any, report: Report, counts: dict[str, int]) -> str
         ("best architecture", tags.get("best_architecture", "")),
         ("test accuracy", f"{metrics['test_accuracy']:.4f}" if "test_accuracy" in metrics else "not evaluated"),
     ]
+    if "chance_accuracy" in metrics:  # what answering the largest class alone scores on the test split
+        rows.append(("chance level", f"{metrics['chance_accuracy']:.4f} (the largest class's share of the test split)"))
+    if "winner_why" in tags:  # search.tracking._paid: start point or searched, the gain, the runner-up
+        rows.append(("why it won", tags["winner_why"]))
     if "champion_rule" in tags:
         rows.append(("champion chosen by", tags["champion_rule"]))
     beside = {

@@ -12,6 +12,11 @@ added nothing over its defaults. So when the winner is registered, the search's 
 and ``run`` says it beside the winner: "trial 14 won, +5.7 points of validation accuracy over the best start
 point" or "a start point won (start point 0): more trials or epochs may find better". Validation, never test:
 the test split is evaluated once, for the winner only. Nothing is said for a space without start points.
+
+The same line names the runner-up and what differs (issue 34, item 1): "; runner-up trial 3 (0.8556,
+8.5 points behind): it differs in block_0/filters 16 (8), blocks/depth 2 (1)"; the run gets tag
+``runner_up`` and metric ``lead_over_runner_up`` (points of validation accuracy), and the whole line as
+tag ``winner_why`` (shown by the report beside the winner).
 """
 
 from __future__ import annotations
@@ -64,4 +69,33 @@ def search_paid(client: Any, parent_run_id: str, winner: int) -> tuple[dict[str,
             f"(start point {starts[best_start]}, trial {best_start}: {base:.4f})"
         )
     metrics = {"best_start_point_val_accuracy": base, "gain_over_start_points": gain}
-    return metrics, {"winner_from": source}, line
+    tags = {"winner_from": source}
+    runner = runner_up(values, params, winner)
+    if runner is not None:
+        trial, said = runner
+        metrics["lead_over_runner_up"], tags["runner_up"] = 100 * (won - values[trial]), str(trial)
+        line += f"; {said}"
+    tags["winner_why"] = line  # the same words on the report's page and the model card
+    return metrics, tags, line
+
+
+def runner_up(values: dict[int, float], params: dict[int, dict[str, str]], winner: int) -> tuple[int, str] | None:
+    """(the runner-up trial, what to say of it): the next best validation accuracy after ``winner``'s, by
+    how many points it trails and the parameters that differ (the winner's value, then the runner-up's in
+    brackets; "-" where one network lacks the parameter, e.g. a block beyond its depth). None: no other
+    trial. A runner-up with the winner's very parameters is the same network trained again: said so."""
+    others = [t for t in values if t != winner]
+    if not others:
+        return None
+    trial = max(others, key=lambda t: (values[t], -t))
+    won, theirs = params[winner], params[trial]
+    differ = [k for k in sorted({*won, *theirs}) if won.get(k) != theirs.get(k)]
+    shown = ", ".join(f"{k} {won.get(k, '-')} ({theirs.get(k, '-')})" for k in differ[:RUNNER_UP_SHOWN])
+    more = f" and {len(differ) - RUNNER_UP_SHOWN} more" if len(differ) > RUNNER_UP_SHOWN else ""
+    what = f"it differs in {shown}{more}" if differ else "the same parameters, another training run"
+    lead = 100 * (values[winner] - values[trial])
+    return trial, f"runner-up trial {trial} ({values[trial]:.4f}, {lead:.1f} points behind): {what}"
+
+
+#: How many of the parameters in which the runner-up differs ``run`` names (the rest are counted).
+RUNNER_UP_SHOWN = 4
