@@ -126,7 +126,7 @@ def _rows(count: int) -> list[dict]:
     from search.engines._optuna._reading import trial_rows
 
     study = optuna.create_study(direction="maximize", study_name="wide")
-    arch = " → ".join(["conv3x3·64·relu/bn", "residual[conv3x3·64·relu/bn → conv3x3·64·relu/bn]/max"] * 3)
+    arch = " → ".join(["conv3x3·64·relu/bn", "residual[conv3x3·64·relu/bn → conv3x3·64·relu/bn]/max"] * 4)
     for n in range(count):
         trial = study.ask()
         trial.suggest_float("training/learning_rate", 1e-4, 1e-2, log=True)
@@ -155,6 +155,7 @@ def test_the_trials_table_fits_100_columns_with_each_architecture_whole_on_its_o
         listed = lines.index("architecture / reason, by trial:")
         assert max(len(line) for line in lines[:listed]) <= min(width, PIPED_WIDTH), lines[:listed]
         assert lines[listed + 1 :] == [f"{r['trial']:>5}  {r['architecture']}" for r in rows]  # best first, whole
+        assert all(len(line) > 160 for line in lines[listed + 1 :])  # longer than the console: not cropped
 
     buffer = io.StringIO()  # a table that fits a wide terminal keeps its architecture column
     narrow = [{**r, "architecture": "conv3x3·8·elu → flatten → softmax10"} for r in rows]

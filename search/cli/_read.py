@@ -42,7 +42,7 @@ def print_trials(rows: list[dict], *, console: Console, fixed: dict | None = Non
     console.print(_trials_table(rows, fixed, with_text=False), width=width)
     console.print("architecture / reason, by trial:")
     for r in rows:
-        console.print(f"{r['trial']:>5}  {_row_text(r)}", soft_wrap=True)
+        console.print(f"{r['trial']:>5}  {_row_text(r)}", soft_wrap=True, crop=False)
 
 
 #: How wide ``print_trials`` draws its table when the output is not a terminal (a file, a pipe).
