@@ -41,13 +41,16 @@ def stderr_silenced() -> Iterator[None]:
 
 
 class _QuietLoader(importlib.abc.Loader):
-    def __init__(self, loader: Any) -> None:
+    def __init__(self, loader: Any, finder: importlib.abc.MetaPathFinder) -> None:
         self.loader = loader
+        self.finder = finder
 
     def create_module(self, spec: importlib.machinery.ModuleSpec) -> ModuleType | None:
         return self.loader.create_module(spec)  # type: ignore[no-any-return,unused-ignore]
 
     def exec_module(self, module: ModuleType) -> None:
+        if self.finder in sys.meta_path:  # imported now: the hook has done its work
+            sys.meta_path.remove(self.finder)
         with stderr_silenced():
             self.loader.exec_module(module)
 
@@ -56,18 +59,26 @@ class _QuietLoader(importlib.abc.Loader):
 
 
 class _QuietTensorFlow(importlib.abc.MetaPathFinder):
-    """Finds ``tensorflow`` the usual way, once, and wraps its loading in :func:`stderr_silenced`."""
+    """Finds ``tensorflow`` the usual way and wraps its loading in :func:`stderr_silenced`. It stays
+    in place until TensorFlow is imported: ``importlib.util.find_spec("tensorflow")`` (a probe of what
+    is installed, which imports nothing) asks it too, and must not use it up."""
+
+    def __init__(self) -> None:
+        self.finding = False
 
     def find_spec(
         self, fullname: str, path: Sequence[str] | None, target: ModuleType | None = None
     ) -> importlib.machinery.ModuleSpec | None:
-        if fullname != "tensorflow":
+        if fullname != "tensorflow" or self.finding:
             return None
-        sys.meta_path.remove(self)  # once: the real finders take it from here
-        spec = importlib.util.find_spec(fullname)
+        self.finding = True  # the real finders answer the call below
+        try:
+            spec = importlib.util.find_spec(fullname)
+        finally:
+            self.finding = False
         if spec is None or spec.loader is None:
             return spec
-        spec.loader = _QuietLoader(spec.loader)
+        spec.loader = _QuietLoader(spec.loader, self)
         return spec
 
 

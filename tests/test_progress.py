@@ -116,3 +116,23 @@ def test_the_tensorflow_hook_silences_only_the_import_and_only_once():
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stderr == "after the import\n"  # descriptor 2 is back after the import, and was quiet during it
     assert out.stdout.strip() == "False"  # the hook removed itself
+
+
+def test_a_probe_of_what_is_installed_does_not_use_the_hook_up():
+    """``importlib.util.find_spec("tensorflow")`` (how cnn-search asks which backends are installed)
+    imports nothing; the import after it is still silenced. Before, the probe removed the hook and
+    ``export`` printed TensorFlow's C++ lines twice."""
+    import subprocess
+
+    code = (
+        "import importlib.util, os, sys\n"
+        "from search._quiet import silence_tensorflow_import\n"
+        "silence_tensorflow_import()\n"
+        "assert importlib.util.find_spec('tensorflow') is not None\n"
+        "import tensorflow\n"
+        "os.write(2, b'after the import\\n')\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stderr == "after the import\n"

@@ -91,11 +91,33 @@ def _line(output: Callable[[], str], start: str, timeout: float = 60) -> str:
         time.sleep(0.5)
 
 
-def test_ui_serves_the_store_on_loopback_only(tmp_path):
-    with _ui(tmp_path) as (port, body, _):
+SERVER_NOISE = ("Uvicorn running", "Started server process", '"GET / HTTP', "StarletteDeprecationWarning")
+SERVER_NOISE += ("Security middleware enabled", "Registry store URI not provided")
+
+
+def test_ui_serves_the_store_on_loopback_only_and_says_only_where(tmp_path):
+    """Loopback only; what it prints is the banner: none of uvicorn's start-up, worker and access lines,
+    MLflow's start-up lines or Starlette's deprecation warning (they all came before, 40 lines of them)."""
+    with _ui(tmp_path) as (port, body, output):
         assert "<html" in body.lower()
         assert _listening(port) == {"0100007F"}  # 127.0.0.1, and nothing else
         assert (tmp_path / "mlflow.db").exists()
+        _line(output, "MLflow UI on ")
+        time.sleep(2)  # a worker's late line would be here by now
+        said = output()
+    assert not [noise for noise in SERVER_NOISE if noise in said], said
+    assert said.splitlines() == [
+        f"MLflow UI on http://127.0.0.1:{port}  (each search's trials by best_val_accuracy:); Ctrl+C stops it",
+        "  (no search in this store yet)",
+    ]
+
+
+def test_ui_verbose_keeps_the_servers_own_lines(tmp_path):
+    with _ui(tmp_path, "--verbose") as (_, body, output):
+        assert "<html" in body.lower()
+        _line(output, "MLflow UI on ")
+        said = output()
+    assert "Uvicorn running" in said and '"GET / HTTP/1.1" 200' in said
 
 
 def _browser() -> str:

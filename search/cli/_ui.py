@@ -9,6 +9,7 @@ import typer
 
 from search._errors import SearchError as SearchError_
 from search._goal import GOAL
+from search._quiet import quiet_libraries
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -43,6 +44,15 @@ AllowWrites = Annotated[
     ),
 ]
 
+ServerLog = Annotated[
+    bool,
+    typer.Option(
+        "--verbose",
+        help="Also print the servers' own log lines (uvicorn's start-up and access lines, MLflow's start-up); "
+        "without it only their warnings and errors.",
+    ),
+]
+
 
 @app.command("ui")
 def ui(
@@ -54,9 +64,12 @@ def ui(
     optuna: OptunaDashboard = False,
     allowed_hosts: AllowedHosts = None,
     allow_writes: AllowWrites = False,
+    verbose: ServerLog = False,
 ) -> None:
     """Start the MLflow UI on the search store (127.0.0.1 only and read-only by default) and print each
     search's runs address; Ctrl+C or SIGTERM stops it. Beyond 127.0.0.1 it warns: no authentication."""
+    if not verbose:  # MLflow's INFO lines ("Creating initial MLflow database tables...") here and in the servers
+        quiet_libraries()
     from search.runtime._storage import default_storage_url
     from search.tracking import default_tracking_uri
     from search.tracking._ui import UIError, search_addresses, serve_ui, study_addresses
@@ -85,6 +98,7 @@ def ui(
             allowed_hosts=allowed_hosts or (),
             allow_writes=allow_writes,
             warn=lambda text: typer.echo(text, err=True),
+            verbose=verbose,
         )
     except UIError as exc:
         typer.echo(f"error: {exc}", err=True)

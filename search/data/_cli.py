@@ -34,6 +34,9 @@ def data_command(
     ] = None,
 ) -> None:
     """Load a dataset and print its shape, classes, images per split and class, fingerprint and skipped files."""
+    from search._quiet import quiet_libraries
+
+    quiet_libraries()  # a folder is read through TensorFlow: its C++ start-up lines are not the summary
     from search.data._load import load_dataset
     from search.data._preview import write_preview
 

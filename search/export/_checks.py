@@ -42,6 +42,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from search._errors import SearchError
+from search._quiet import stderr_silenced
 from search.data._errors import mode_kind
 
 #: The largest image or model file ``predict`` reads.
@@ -170,7 +171,8 @@ def _try_tflite(path: Path, load: Any, write: int) -> NoReturn:
         import numpy as np
 
         interpreter = load(path)
-        interpreter.allocate_tensors()
+        with stderr_silenced():  # the XNNPACK delegate's INFO line from C++
+            interpreter.allocate_tensors()
         for detail in interpreter.get_input_details():
             interpreter.set_tensor(detail["index"], np.zeros(detail["shape"], detail["dtype"]))
         interpreter.invoke()

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from search._errors import SearchError
+from search._quiet import stderr_silenced
 
 
 class Runner:
@@ -210,7 +211,8 @@ def _tflite_runner(path: Path) -> Runner:
     import numpy as np
 
     interpreter = _interpreter(path)
-    interpreter.allocate_tensors()
+    with stderr_silenced():  # "INFO: Created TensorFlow Lite XNNPACK delegate for CPU." from C++
+        interpreter.allocate_tensors()
     inp = interpreter.get_input_details()[0]
     out = interpreter.get_output_details()[0]
 

@@ -297,6 +297,7 @@ def serve_ui(
     allowed_hosts: Sequence[str] = (),
     allow_writes: bool = False,
     warn: Callable[[str], object] | None = None,
+    verbose: bool = False,
 ) -> int:
     """Serve the MLflow UI on the store ``uri`` at ``host:port`` until a signal or the server ends.
 
@@ -315,7 +316,8 @@ def serve_ui(
     Who may reach it and what they may do (search/tracking/_ui_guard.py): the ``Host`` names accepted
     (``allowed_hosts`` adds some), read-only unless ``allow_writes``, artifacts from ``artifacts`` (the
     runs dir's ``mlartifacts``, never the current folder's); beyond loopback ``warn(text)`` (default:
-    to stderr) is called before the server starts.
+    to stderr) is called before the server starts. The servers' own log lines are left out unless
+    ``verbose`` (:data:`search.tracking._ui_guard.QUIET_UVICORN`): their warnings and errors pass.
     """
     from search.tracking._ui_guard import exposure, mlflow_server
 
@@ -335,21 +337,25 @@ def serve_ui(
     url = _local_url(host, port)
     if seen.beyond_loopback:
         (warn or (lambda text: print(text, file=sys.stderr, flush=True)))(seen.warning())
-    with mlflow_server(uri, seen, artifacts=artifacts, env=os.environ if env is None else env) as (cmd, child_env):
+    environment = os.environ if env is None else env
+    with mlflow_server(uri, seen, artifacts=artifacts, env=environment, verbose=verbose) as (cmd, child_env):
         child_env["MLFLOW_SERVER_ENABLE_JOB_EXECUTION"] = "false"  # no GenAI job workers (~1.6 GB)
         planned: list[_Plan] = [("the MLflow server", url, on_ready, cmd)]
         if dashboard is not None:
             where = _local_url(host, port + 1) + "dashboard"
             planned.append(("optuna-dashboard", where, on_dashboard or (lambda _: None), dashboard))
-        return _serve(planned, child_env, ready_timeout, grace)
+        return _serve(planned, child_env, ready_timeout, grace, filtered=not verbose)
 
 
 _Plan = tuple[str, str, Callable[[str], object], list[str]]  # a server's name, url, on_ready and command
 
 
-def _serve(planned: list[_Plan], child_env: dict[str, str], ready_timeout: float, grace: float) -> int:
+def _serve(planned: list[_Plan], child_env: dict[str, str], ready_timeout: float, grace: float, filtered: bool) -> int:
     """Start each server of ``planned`` in a process group of its own, watch them (:func:`_watch`) and
-    stop them all, whatever the way out."""
+    stop them all, whatever the way out; ``filtered``: their stderr passes through
+    :func:`search.tracking._ui_guard.forward_stderr`."""
+    from search.tracking._ui_guard import forward_stderr
+
     caught: list[int] = []
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
@@ -367,7 +373,15 @@ def _serve(planned: list[_Plan], child_env: dict[str, str], ready_timeout: float
         with _subreaper():
             try:
                 for name, url, on_ready, cmd in planned:
-                    proc = subprocess.Popen(cmd, env=child_env, start_new_session=True, preexec_fn=_die_with_parent())
+                    proc = subprocess.Popen(
+                        cmd,
+                        env=child_env,
+                        start_new_session=True,
+                        preexec_fn=_die_with_parent(),
+                        stderr=subprocess.PIPE if filtered else None,
+                    )
+                    if proc.stderr is not None:
+                        forward_stderr(proc.stderr)
                     servers.append(_Server(name, proc, url, on_ready))
                 return _watch(servers, caught, ready_timeout)
             finally:

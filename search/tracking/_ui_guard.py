@@ -42,9 +42,11 @@ import re
 import socket
 import sys
 import tempfile
+import threading
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 from search._errors import SearchError
 
@@ -156,12 +158,41 @@ def _plugin(folder: Path) -> None:
     (info / "entry_points.txt").write_text(f"[mlflow.app]\n{APP_NAME} = {APP}\n")
 
 
+#: What ``ui`` keeps of MLflow's server output unless ``--verbose``: its warnings and errors. Its
+#: uvicorn start-up, worker and access lines go (``--log-level warning --no-access-log``), the
+#: registry line goes (the registry is named: it is the store), Starlette's deprecation warning of
+#: MLflow's own import goes (``PYTHONWARNINGS``), and the lines below, which the ``mlflow`` CLI prints
+#: whatever the log level, are dropped from its stderr (what they say, the banner says).
+QUIET_UVICORN = "--log-level warning --no-access-log"
+QUIET_WARNINGS = "ignore:starlette.middleware.wsgi is deprecated"
+DROPPED_LINES = ("[MLflow] Security middleware enabled",)
+
+
+def forward_stderr(stream: IO[bytes], to: IO[str] | None = None) -> threading.Thread:
+    """Copy a server's stderr to ours line by line, without the :data:`DROPPED_LINES`, in a daemon
+    thread that ends when the server's last process closes it."""
+
+    def copy() -> None:
+        out = to or sys.stderr
+        for raw in iter(stream.readline, b""):
+            line = raw.decode(errors="replace")
+            if not line.startswith(DROPPED_LINES):
+                out.write(line)
+                out.flush()
+        stream.close()
+
+    thread = threading.Thread(target=copy, name="ui-stderr", daemon=True)
+    thread.start()
+    return thread
+
+
 @contextlib.contextmanager
 def mlflow_server(
-    uri: str, seen: Exposure, *, artifacts: Path, env: Mapping[str, str]
+    uri: str, seen: Exposure, *, artifacts: Path, env: Mapping[str, str], verbose: bool = False
 ) -> Iterator[tuple[list[str], dict[str, str]]]:
     """The command and the environment that start MLflow's server on the store ``uri`` as ``seen``
-    allows, artifacts from ``artifacts``; what they need on disk is removed on exit."""
+    allows, artifacts from ``artifacts``, quiet unless ``verbose`` (:data:`QUIET_UVICORN`); what they
+    need on disk is removed on exit."""
     root = artifacts.resolve().as_uri()
     cmd = [
         sys.executable,
@@ -179,6 +210,9 @@ def mlflow_server(
     if seen.origins:
         cmd += ["--cors-allowed-origins", ",".join(seen.origins)]
     child_env = {k: v for k, v in env.items() if k not in _OPENING_ENV}
+    if not verbose:
+        cmd += ["--registry-store-uri", uri, "--uvicorn-opts", QUIET_UVICORN]
+        child_env["PYTHONWARNINGS"] = ",".join(w for w in (env.get("PYTHONWARNINGS", ""), QUIET_WARNINGS) if w)
     if seen.allow_writes:
         yield [*cmd, "--serve-artifacts", "--artifacts-destination", root], child_env
         return

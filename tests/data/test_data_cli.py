@@ -71,3 +71,16 @@ def test_unknown_name_and_bad_option(app):
     result = CliRunner().invoke(app, ["data", "digits", "--color-mode", "greyscale"])
     assert result.exit_code == 1
     assert result.stderr.strip().endswith("received 'greyscale'. Did you mean 'grayscale'?")
+
+
+def test_data_on_a_folder_prints_no_tensorflow_start_up_lines(make_folder, tmp_path: Path):
+    """In a fresh process as a user runs it: a folder is read through TensorFlow, whose C++ start-up lines
+    (oneDNN, cuda drivers, the CPU feature guard) were printed before the summary."""
+    from tests.helpers import cnn_search
+
+    root = make_folder({"ant": 6, "bee": 6})
+    out = cnn_search("data", str(root), "--preview", str(tmp_path / "p.png"))
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.startswith(f"source: {root}\n")
+    noise = ("oneDNN", "cuda drivers", "absl::InitializeLog", "cpu_feature_guard", "rebuild TensorFlow")
+    assert [line for line in out.stderr.splitlines() if any(n in line for n in noise)] == [], out.stderr
