@@ -266,6 +266,15 @@ def _dashboard_command(storage: str, host: str, port: int) -> list[str]:
     return [sys.executable, "-c", code, storage, "--host", host, "--port", str(port), "--quiet"]
 
 
+def _checked_dashboard(optuna: str, host: str, port: int) -> list[str]:
+    """optuna-dashboard's command on the storage ``optuna`` at ``host:port``, once that port is free."""
+    try:
+        check_port(host, port)
+    except UIError as exc:
+        raise UIError(f"{exc} (optuna-dashboard listens on --port + 1)") from None
+    return _dashboard_command(dashboard_storage(optuna), host, port)
+
+
 def dashboard_storage(url: str) -> str:
     """The storage argument for optuna-dashboard from an Optuna storage URL as ``--storage`` takes it
     (a ``.journal`` path, ``journal:///path``, or a database URL); a journal that does not exist is
@@ -316,20 +325,14 @@ def serve_ui(
     Who may reach it and what they may do (search/tracking/_ui_guard.py): the ``Host`` names accepted
     (``allowed_hosts`` adds some), read-only unless ``allow_writes``, artifacts from ``artifacts`` (the
     runs dir's ``mlartifacts``, never the current folder's); beyond loopback ``warn(text)`` (default:
-    to stderr) is called before the server starts. The servers' own log lines are left out unless
-    ``verbose`` (:data:`search.tracking._ui_guard.QUIET_UVICORN`): their warnings and errors pass.
+    to stderr) is called before the server starts. Only the servers' warnings and errors are printed
+    unless ``verbose`` (search/tracking/_ui_guard.py).
     """
     from search.tracking._ui_guard import exposure, mlflow_server
 
     check_port(host, port)
     seen = exposure(host, port, allowed_hosts, allow_writes=allow_writes)
-    dashboard: list[str] | None = None
-    if optuna is not None:
-        try:
-            check_port(host, port + 1)
-        except UIError as exc:
-            raise UIError(f"{exc} (optuna-dashboard listens on --port + 1)") from None
-        dashboard = _dashboard_command(dashboard_storage(optuna), host, port + 1)
+    dashboard = None if optuna is None else _checked_dashboard(optuna, host, port + 1)
     from search.tracking._store import check_store, ensure_store
 
     check_store(uri)  # a store that cannot be used is said here, not by a server that never answers
