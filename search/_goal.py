@@ -213,17 +213,35 @@ def dominates(a: Mapping[str, Any], b: Mapping[str, Any], goals: Sequence[Goal])
     return at_least and any(goal.better(a[goal.metric], than=b[goal.metric]) for goal in goals)
 
 
-def pareto_front(rows: Iterable[Row], goals: Sequence[Goal]) -> list[int]:
+#: "At chance": an accuracy within this fraction of the way from chance (the largest class's share) to 1.
+NEAR_CHANCE = 0.05
+
+
+def chance_floor(chance: float) -> float:
+    """The accuracy at or below which a model is at chance: ``chance + NEAR_CHANCE * (1 - chance)``
+    (0.145 for ten balanced classes, 0.2875 for four).
+
+    >>> round(chance_floor(0.1), 4), round(chance_floor(0.25), 4)
+    (0.145, 0.2875)
+    """
+    return chance + NEAR_CHANCE * (1 - chance)
+
+
+def pareto_front(rows: Iterable[Row], goals: Sequence[Goal], *, chance: float | None = None) -> list[int]:
     """The trial numbers of the rows no other row dominates, among those with a value for every goal
-    (complete trials), in trial order. Equal rows are all on the front.
+    (complete trials), in trial order. Equal rows are all on the front. With ``chance`` (the validation
+    split's largest class share) a row at chance (:func:`chance_floor`) is left out: however small, a
+    model that learnt nothing is no point of a trade-off, and ``export --pick params`` would take it.
 
     >>> g = parse_goals("val_accuracy,params")
     >>> rows = [{"trial": 0, "val_accuracy": 0.9, "params": 500}, {"trial": 1, "val_accuracy": 0.8, "params": 100},
-    ...         {"trial": 2, "val_accuracy": 0.7, "params": 300}, {"trial": 3, "val_accuracy": None, "params": 50}]
-    >>> pareto_front(rows, g)
-    [0, 1]
+    ...         {"trial": 2, "val_accuracy": 0.7, "params": 300}, {"trial": 3, "val_accuracy": None, "params": 50},
+    ...         {"trial": 4, "val_accuracy": 0.11, "params": 20}]
+    >>> pareto_front(rows, g), pareto_front(rows, g, chance=0.1)
+    ([0, 1, 4], [0, 1])
     """
-    valued = [r for r in rows if all(r.get(goal.metric) is not None for goal in goals)]
+    floor = -math.inf if chance is None else chance_floor(chance)
+    valued = [r for r in rows if all(r.get(goal.metric) is not None for goal in goals) and r[GOAL.metric] > floor]
     front = [r["trial"] for r in valued if not any(dominates(o, r, goals) for o in valued if o is not r)]
     return sorted(front)
 

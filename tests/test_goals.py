@@ -11,8 +11,21 @@ import pytest
 from tests.helpers import cnn_search, mlflow_client, runs_of, study_of
 
 
+def _validation_chance() -> float:
+    """digits' validation split (seed 0): the largest class's share, counted here."""
+    from collections import Counter
+
+    from search.data import load_dataset
+
+    labels = list(load_dataset("digits", seed=0).labels("validation"))
+    return max(Counter(labels).values()) / len(labels)
+
+
 def _front_by_hand(points: dict[int, tuple[float, float]]) -> list[int]:
-    """The trials no other trial beats on (accuracy up, params down): written out, not search._goal's."""
+    """The trials no other trial beats on (accuracy up, params down), those at chance (within 5% of the
+    way from chance to 1) left out: written out, not search._goal's."""
+    chance = _validation_chance()
+    points = {t: p for t, p in points.items() if p[0] > chance + 0.05 * (1 - chance)}
     front = []
     for t, (acc, params) in points.items():
         beaten = any(a >= acc and p <= params and (a > acc or p < params) for o, (a, p) in points.items() if o != t)
@@ -92,6 +105,57 @@ def test_a_two_goal_search_records_both_goals_on_every_trial_and_its_front_in_ml
     with pytest.raises(Exception, match="already exists with goals val_accuracy,params; received goals val_accuracy"):
         run_search("tiny", "digits", trials=7, epochs=2, workers=1, runs_dir=runs, report=False, name=result.name)
     assert len(study_of(runs, result.name).trials) == len(study.trials)
+
+
+CHANCE_SPACE = """
+name: chance
+description: Two start points; the smaller one's learning rate far too small to learn anything in its epoch.
+blocks: {depth: 1, filters: [8, 16], kernel_size: 3, activation: relu, pooling: max}
+head: {pooling: [flatten, global_average], dense_layers: 0}
+training: {optimizer: adam, learning_rate: [0.000000001, 0.01], batch_size: 64, epochs: 1}
+start:
+  - {block_0/filters: 16, head/pooling: flatten, training/learning_rate: 0.01}
+  - {block_0/filters: 8, head/pooling: global_average, training/learning_rate: 0.000000001}
+"""
+
+
+def test_a_trial_at_chance_is_left_off_the_front_said_and_drawn_and_never_picked(tmp_path: Path):
+    """The smallest trial learnt nothing (validation accuracy at chance): before, it sat on the front as
+    its smallest point and ``export --pick params`` exported it. Now it is off the front, the table says
+    ``chance`` in its front column, the picture draws it as a cross under the chance line and rings the
+    registered models, and --pick params takes the smallest point that learnt something."""
+    from search.report import make_report
+
+    space, runs = tmp_path / "chance.yaml", tmp_path / "runs"
+    space.write_text(CHANCE_SPACE)
+    done = cnn_search(
+        "run", str(space), "--data", "digits", "--trials", "2", "--seed", "1", "--workers", "1",
+        "--goals", "val_accuracy,params", "--pruner", "none", "--runs-dir", str(runs), "--no-report",
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    rows = {
+        r["trial"]: r
+        for r in json.loads(cnn_search("trials", "chance-digits", "--runs-dir", str(runs), "--format", "json").stdout)
+    }
+    chance = _validation_chance()
+    assert rows[1]["state"] == "complete" and rows[1]["params"] < rows[0]["params"]
+    assert rows[1]["val_accuracy"] <= chance + 0.05 * (1 - chance) < rows[0]["val_accuracy"]
+    assert (rows[1]["at_chance"], rows[1]["pareto_front"]) == (True, False)
+    assert (rows[0]["at_chance"], rows[0]["pareto_front"]) == (False, True)
+    table = cnn_search("trials", "chance-digits", "--runs-dir", str(runs)).stdout
+    assert "chance: at chance, left off it" in table
+    assert [line.split("│")[-2].strip() for line in table.splitlines() if line.startswith("│ 1 ")] == ["chance"]
+    picked = cnn_search("export", "chance-digits", "--pick", "params", "--format", "keras", "--runs-dir", str(runs))
+    assert picked.returncode == 0 and "registered: models:/chance-digits@picked -> trial 0" in picked.stdout, (
+        picked.stdout
+    )
+    report = make_report("chance-digits", runs_dir=runs, out=tmp_path / "report", log_to_mlflow=False)
+    said = report.captions["pareto_front.png"]
+    assert "1 trial(s) at chance left off the front" in said
+    assert "ringed: the registered models (champion/picked = trial 0)" in said
+    drawn = report.descriptions["pareto_front.png"]
+    assert "at chance (left off the front)" in drawn and f"chance {chance:.3f}" in drawn, drawn
+    assert "registered: champion, picked" in drawn
 
 
 def _median_params(space_name: str) -> int:

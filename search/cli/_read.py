@@ -63,7 +63,9 @@ def _trials_table(rows: list[dict], fixed: dict | None, *, with_text: bool) -> A
     from rich.table import Table
 
     fronted = any("pareto_front" in r for r in rows)  # a search of several goals: its front is marked
-    table = Table(title="trials, best first" + ("; * on the Pareto front" if fronted else ""))
+    chance = any(r.get("at_chance") for r in rows)
+    marks = "; * on the Pareto front" + ("; chance: at chance, left off it" if chance else "")
+    table = Table(title="trials, best first" + (marks if fronted else ""))
     for header in ("trial", "state", GOAL.metric, "epochs", "params", "seconds", *_TRAINING_COLUMNS):
         table.add_column(header, overflow="fold")
     if fronted:
@@ -79,7 +81,7 @@ def _trials_table(rows: list[dict], fixed: dict | None, *, with_text: bool) -> A
         params = f"{r['params']:,}" if r["params"] is not None else ""
         sampled = {**(fixed or {}), **(r.get("hyperparameters") or {})}
         training = [_training_text(sampled.get(key)) for key in _TRAINING_COLUMNS.values()]
-        front = ["*" if r.get("pareto_front") else ""] if fronted else []
+        front = ["*" if r.get("pareto_front") else "chance" if r.get("at_chance") else ""] if fronted else []
         mean, spread = r.get("recheck_mean"), r.get("recheck_std") or 0.0
         if rechecked:
             front.append(

@@ -107,36 +107,6 @@ def history_figure(curves: Sequence[Curve], counts: dict[str, int]) -> Any:
     return figure
 
 
-def front_figure(
-    points: Sequence[tuple[int, float, float, bool]], size: str, *, limit: float | None = None, log: bool = False
-) -> Any:
-    """Accuracy against a goal of size (``size``: its axis name): each complete trial a point (trial, accuracy,
-    size, on the front), the Pareto front drawn strong and joined as a staircase, dominated trials faded, and
-    the constraint on that goal (``limit``) as a dashed line when it is within twice the largest trial's size
-    (further away it would squash the trials into one corner; the caption says it)."""
-    import matplotlib.pyplot as plt
-
-    figure, ax = plt.subplots(figsize=(7.5, 4.2))
-    front = sorted((p for p in points if p[3]), key=lambda p: p[2])
-    rest = [p for p in points if not p[3]]
-    ax.scatter([p[2] for p in rest], [p[1] for p in rest], color="0.6", alpha=0.35, s=28, label="dominated")
-    ax.scatter([p[2] for p in front], [p[1] for p in front], color="tab:blue", s=40, zorder=3, label="Pareto front")
-    if front:
-        ax.step([p[2] for p in front], [p[1] for p in front], where="post", color="tab:blue", linewidth=1.2)
-    for trial, accuracy, x, _ in front:
-        ax.annotate(str(trial), (x, accuracy), textcoords="offset points", xytext=(4, 4), fontsize=8)
-    if limit is not None and points and limit <= 2 * max(p[2] for p in points):  # a far limit would squash the trials
-        ax.axvline(limit, color="tab:red", linestyle="--", linewidth=1.2, label=f"constraint {limit:g}")
-    if log:
-        ax.set_xscale("log")
-    ax.set_xlabel(f"{size} (lower is better)")
-    ax.set_ylabel(ACCURACY)
-    ax.set_title(f"Validation accuracy against {size}: {len(front)} of {len(points)} complete trials on the front")
-    ax.grid(alpha=0.3)
-    ax.legend(loc="lower right", fontsize=8)
-    return figure
-
-
 def learning_curves_figure(curves: Sequence[Curve]) -> Any:
     """Validation accuracy after each epoch (counted from 1) of every trial; pruned trials dashed, ending in x."""
     import matplotlib.pyplot as plt
@@ -481,7 +451,7 @@ def describe_counts(counts: dict[str, int]) -> str:
 
 
 def describe(figure: Any) -> str:
-    """Text for the picture's alt text and PNG metadata: its titles and axis names."""
+    """Text for the picture's alt text and PNG metadata: its titles, axis names and legends."""
     parts = []
     if figure.get_suptitle():
         parts.append(" ".join(figure.get_suptitle().split()))
@@ -494,6 +464,8 @@ def describe(figure: Any) -> str:
             parts.append(f"x axis: {ax.get_xlabel() or '-'}; y axis: {ax.get_ylabel() or '-'}")
         elif ticks := [" ".join(t.get_text().split()) for t in ax.get_xticklabels() if t.get_text()]:
             parts.append("axes: " + ", ".join(ticks))  # the parallel coordinates name their axes by ticks
+        if legend := ax.get_legend():
+            parts.append("legend: " + ", ".join(t.get_text() for t in legend.get_texts()))
     if labelled:
         parts.append("panels: " + " | ".join(labelled[:40]))
     return ". ".join(parts)

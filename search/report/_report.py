@@ -39,6 +39,7 @@ from typing import Any
 
 from search._goal import GOAL
 from search.report import _interactive as interactive
+from search.report._front import front_pictures
 from search.report._interactive import INTERACTIVE, plotly_missing
 from search.report._plots import (
     MIN_TRIALS_FOR_IMPORTANCES,
@@ -48,7 +49,6 @@ from search.report._plots import (
     describe_stops,
     feature_maps_figure,
     filters_figure,
-    front_figure,
     history_figure,
     importances_figure,
     learning_curves_figure,
@@ -284,41 +284,6 @@ def _search_pictures(study: Any, curves: list[Curve], counts: dict[str, int], fo
             report.missing[INTERACTIVE[picture]] = str(exc)
 
 
-def _front_pictures(parent: Any, children: list[Any], folder: Path, report: Report) -> None:
-    """A search of several goals (its run's ``goals`` tag): validation accuracy against each goal of size,
-    the front (``pareto_front`` tags) strong, dominated trials faded, a constraint on that goal dashed.
-    Not in :data:`PICTURES` (the pictures of every search): a one-goal search has none."""
-    import json
-
-    from search._goal import goal_named
-
-    goals = [g for g in parent.data.tags.get("goals", "").split(",") if g]
-    if len(goals) < 2:
-        return
-    limits = json.loads(parent.data.tags.get("constraints") or "{}")
-    for i, metric in enumerate(goals[1:]):
-        goal = goal_named(metric)
-        points = [
-            (int(r.data.tags["trial"]), r.data.metrics[GOAL.best_metric], r.data.metrics[goal.mlflow_metric],
-             r.data.tags.get("pareto_front") == "true")
-            for r in children
-            if r.data.tags.get("state") == "complete"
-            and {GOAL.best_metric, goal.mlflow_metric} <= set(r.data.metrics)
-        ]  # fmt: skip
-        picture = "pareto_front.png" if i == 0 else f"pareto_front_{goal.mlflow_metric}.png"
-        if not points:
-            report.missing[picture] = f"no complete trial with {metric}"
-            continue
-        sizes = [p[2] for p in points]
-        spread = max(sizes) / max(min(sizes), 1e-12)
-        figure = front_figure(points, metric, limit=limits.get(metric), log=spread > 20)
-        report.captions[picture] = (
-            f"Validation accuracy against {metric} ({goal.measured}); the Pareto front strong, dominated trials "
-            "faded" + (f"; the constraint: {metric} at most {limits[metric]:g}" if metric in limits else "") + "."
-        )
-        _save(figure, folder / picture, report)
-
-
 def _architecture_picture(arch: Any, input_shape: Any, num_classes: int, path: Path, report: Report) -> Path:
     import matplotlib.pyplot as plt
 
@@ -510,7 +475,7 @@ def make_report(
     report = Report(folder)
     curves, counts = _trials(client, children)
     _search_pictures(_study(curves), curves, counts, folder, report)
-    _front_pictures(parent, children, folder, report)
+    front_pictures(client, name, parent, children, folder, report)
     best = parent.data.tags.get("best_trial")
     if best is None:
         for file in list(PICTURES)[4:]:

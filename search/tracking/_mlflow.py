@@ -368,9 +368,11 @@ class Tracker:
         complete: list[int],
         goals: list[str],
         constraints: Mapping[str, float] | None = None,
+        chance: float | None = None,
     ) -> None:
         """Tag each complete trial's run ``pareto_front`` (``true``/``false``) and the search's run with the
-        front's trial numbers and the goals, so the MLflow UI can filter and chart the front."""
+        front's trial numbers, the goals and the validation split's ``chance`` level (``val_chance``: the
+        report draws it), so the MLflow UI can filter and chart the front."""
         runs = self.client.search_runs(
             [experiment_id], filter_string=f"tags.mlflow.parentRunId = '{parent_run_id}'", max_results=50_000
         )
@@ -380,6 +382,8 @@ class Tracker:
             if trial is not None and trial.isdigit() and int(trial) in done:
                 self.log(run.info.run_id, tags={"pareto_front": "true" if int(trial) in on else "false"})
         tags = {"pareto_front": ",".join(map(str, front)), "goals": ",".join(goals)}
+        if chance is not None:
+            tags["val_chance"] = repr(float(chance))
         self.log(parent_run_id, tags={**tags, "constraints": json.dumps(dict(constraints or {}))})
 
     def log(

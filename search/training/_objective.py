@@ -39,7 +39,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from search._backend import is_oom
 from search._errors import InfeasibleError, SearchError
-from search._goal import ACCURACY, GOAL, LOSS, VAL_ACCURACY
+from search._goal import ACCURACY, GOAL, LOSS, NEAR_CHANCE, VAL_ACCURACY
 from search.model import Architecture, build_model, compile_model, for_saving
 from search.training._callbacks import VALIDATION_BATCH, _AveragedWeights, _EagerValidation, _Epochs, _planned
 from search.training._measure import over_limit
@@ -139,8 +139,6 @@ class Health:
         return None
 
 
-#: "At chance": within this fraction of the way from chance to perfect accuracy.
-NEAR_CHANCE = 0.05
 #: "Loss not falling": the epoch's training loss is at least this fraction of the first epoch's.
 LOSS_FALLING = 0.98
 

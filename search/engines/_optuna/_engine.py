@@ -73,6 +73,7 @@ def open_study(session: Session, options: SearchOptions, storage_url: str) -> op
             "continue it."
         )
     study.set_user_attr("goals", list(options.goals or (GOAL.metric,)))
+    study.set_user_attr("val_chance", session.objective.health.val_chance)  # the front leaves out trials at chance
     if "data_fingerprint" not in study.user_attrs:
         for key, value in identity.items():
             study.set_user_attr(key, value)

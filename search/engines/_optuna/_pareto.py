@@ -109,5 +109,6 @@ def mark_front(session: Session, study: optuna.Study) -> list[int]:
         complete=complete,
         goals=[g.metric for g in goals_of(study)],
         constraints=limits,
+        chance=study.user_attrs.get("val_chance"),
     )
     return front

@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Any
 
-from search._goal import GOAL, pareto_front
+from search._goal import GOAL, chance_floor, pareto_front
 from search.engines._optuna._study import SURPLUS, accuracy_of, best_trial, epoch_values, goals_of
 from search.runtime._session import SearchResult, Session
 
@@ -16,7 +16,8 @@ if TYPE_CHECKING:
 
 def trial_rows(study: optuna.Study) -> list[dict[str, Any]]:
     """One plain dict per trial, best first (complete by value, then the rest by number). With several
-    goals each row says whether its trial is on the Pareto front (``pareto_front``)."""
+    goals each row says whether its trial is on the Pareto front (``pareto_front``) and whether it is at
+    chance (``at_chance``: never on the front, :func:`search._goal.pareto_front`)."""
     rows = []
     for t in study.get_trials(deepcopy=False):
         if t.user_attrs.get("state") == SURPLUS:
@@ -41,9 +42,13 @@ def trial_rows(study: optuna.Study) -> list[dict[str, Any]]:
         )
     goals = goals_of(study)
     if len(goals) > 1:
-        front = set(pareto_front((r for r in rows if r["state"] == "complete"), goals))
+        chance = study.user_attrs.get("val_chance")
+        front = set(pareto_front((r for r in rows if r["state"] == "complete"), goals, chance=chance))
+        floor = chance_floor(chance) if chance is not None else None
         for row in rows:
             row["pareto_front"] = row["trial"] in front
+            value = row[GOAL.metric]
+            row["at_chance"] = row["state"] == "complete" and None not in (floor, value) and value <= floor
     from search.runtime._recheck import annotate
 
     return annotate(
