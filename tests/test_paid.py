@@ -70,6 +70,14 @@ def test_a_poor_start_point_is_beaten_and_the_gain_recorded_and_said(tmp_path):
     rates = {int(c.data.tags["trial"]): c.data.params["training/learning_rate"] for c in children}
     differs = f"it differs in training/learning_rate {rates[winner]} ({rates[runner]})"
     assert (differs if rates[winner] != rates[runner] else "the same parameters, another training run") in line
+    # cnn-search trials says it too, under the table: the winner, its test accuracy beside chance, and why
+    metrics = parent.data.metrics
+    shown = listed.splitlines()
+    assert (
+        f"winner: trial {winner}, test accuracy {metrics['test_accuracy']:.4f}, chance {metrics['chance_accuracy']:.4f}"
+        in shown
+    )
+    assert f"why: {parent.data.tags['winner_why']}" in shown and line.endswith(parent.data.tags["winner_why"])
 
 
 def test_the_runner_up_says_what_differs_and_how_much_it_trails():
@@ -88,6 +96,10 @@ def test_the_runner_up_says_what_differs_and_how_much_it_trails():
         "the same parameters, another training run"
     )
     assert runner_up({0: 0.9}, {0: {}}, 0) is None
+    # a learning rate as MLflow keeps it (17 digits) is said to as few digits as tell the two apart
+    rates = {0: {"lr": "0.0075529643771195505"}, 1: {"lr": "0.007553400339169638"}, 2: {"lr": "0.0012345678"}}
+    assert runner_up({0: 0.9, 1: 0.8}, rates, 0)[1].endswith("it differs in lr 0.0075530 (0.0075534)")
+    assert runner_up({0: 0.9, 2: 0.8}, rates, 0)[1].endswith("it differs in lr 0.00755 (0.00123)")
 
 
 @pytest.mark.parametrize("engine", ["optuna", "keras-tuner"])

@@ -185,7 +185,12 @@ def trials_command(
             writer.writerow({k: v for k, v in r.items() if k != "hyperparameters"})
         sys.stdout.write(buffer.getvalue())
     else:
-        print_trials(rows, console=stdout_console(), fixed=fixed_training(recorded.get("space_definition")))
+        from search.tracking._searches import winner_lines
+
+        console = stdout_console()
+        print_trials(rows, console=console, fixed=fixed_training(recorded.get("space_definition")))
+        for line in winner_lines(uri, name):  # the winner, its test accuracy beside chance, and why it won
+            console.print(line, soft_wrap=True, crop=False)
 
 
 @app.command("searches")

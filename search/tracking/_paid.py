@@ -90,11 +90,36 @@ def runner_up(values: dict[int, float], params: dict[int, dict[str, str]], winne
     trial = max(others, key=lambda t: (values[t], -t))
     won, theirs = params[winner], params[trial]
     differ = [k for k in sorted({*won, *theirs}) if won.get(k) != theirs.get(k)]
-    shown = ", ".join(f"{k} {won.get(k, '-')} ({theirs.get(k, '-')})" for k in differ[:RUNNER_UP_SHOWN])
+    shown = ", ".join(f"{k} {_values(won.get(k, '-'), theirs.get(k, '-'))}" for k in differ[:RUNNER_UP_SHOWN])
     more = f" and {len(differ) - RUNNER_UP_SHOWN} more" if len(differ) > RUNNER_UP_SHOWN else ""
     what = f"it differs in {shown}{more}" if differ else "the same parameters, another training run"
     lead = 100 * (values[winner] - values[trial])
     return trial, f"runner-up trial {trial} ({values[trial]:.4f}, {lead:.1f} points behind): {what}"
+
+
+def _values(mine: str, theirs: str) -> str:
+    """``mine (theirs)``, a fraction such as a learning rate to 3 significant digits, or as many more (up to
+    8) as it takes to tell the two apart.
+
+    >>> _values("0.0075529643771195505", "0.007553400339169638"), _values("16", "8"), _values("0.003", "-")
+    ('0.0075530 (0.0075534)', '16 (8)', '0.003 (-)')
+    """
+
+    def number(text: str) -> float | None:
+        try:
+            return float(text) if not text.lstrip("-").isdigit() else None
+        except ValueError:
+            return None
+
+    a, b = number(mine), number(theirs)
+    for digits in range(3, 9):
+        said = [f"{x:.{digits}g}" if x is not None else text for x, text in ((a, mine), (b, theirs))]
+        if said[0] != said[1] or mine == theirs:
+            break
+    if a is not None and b is not None and digits > 3:  # the same number of decimals on both
+        decimals = max(len(f"{x:.{digits}g}".partition(".")[2]) for x in (a, b))
+        said = [f"{a:.{decimals}f}", f"{b:.{decimals}f}"]
+    return f"{said[0]} ({said[1]})"
 
 
 #: How many of the parameters in which the runner-up differs ``run`` names (the rest are counted).

@@ -204,9 +204,9 @@ def unknown_search(
     return SearchError(message + (f"; {hint}" if hint else ""))
 
 
-def recorded_engine(tracking_uri: str, name: str) -> str | None:
-    """The engine recorded on search ``name``'s MLflow run (tag ``engine``), or None when the store (a
-    local one is not created) or the search is not there, or cannot be read."""
+def search_run(tracking_uri: str, name: str) -> Any | None:
+    """Search ``name``'s own MLflow run (tag ``role`` = ``search``: its tags and metrics), or None when the
+    store (a local one is not created) or the search is not there, or cannot be read."""
     if _store_missing(tracking_uri):
         return None
     from search.tracking._store import open_client
@@ -220,4 +220,26 @@ def recorded_engine(tracking_uri: str, name: str) -> str | None:
             runs = client.search_runs([experiment.experiment_id], "tags.role = 'search'", max_results=1)
     except SearchError:
         return None
-    return runs[0].data.tags.get("engine") if runs else None
+    return runs[0] if runs else None
+
+
+def recorded_engine(tracking_uri: str, name: str) -> str | None:
+    """The engine recorded on search ``name``'s MLflow run (tag ``engine``), or None (:func:`search_run`)."""
+    run = search_run(tracking_uri, name)
+    return run.data.tags.get("engine") if run is not None else None
+
+
+def winner_lines(tracking_uri: str, name: str) -> list[str]:
+    """What ``cnn-search trials`` says under the table of a finished search: the winner with its test
+    accuracy and the chance level, then why it won (tag ``winner_why``, :mod:`search.tracking._paid`).
+    Empty while no trial has won (or the store cannot be read)."""
+    run = search_run(tracking_uri, name)
+    if run is None or "best_trial" not in run.data.tags:
+        return []
+    tags, metrics = run.data.tags, run.data.metrics
+    said = f"winner: trial {tags['best_trial']}"
+    if "test_accuracy" in metrics:
+        said += f", test accuracy {metrics['test_accuracy']:.4f}"
+    if "chance_accuracy" in metrics:
+        said += f", chance {metrics['chance_accuracy']:.4f}"
+    return [said, *([f"why: {tags['winner_why']}"] if tags.get("winner_why") else [])]
