@@ -1,8 +1,13 @@
 """What ``cnn-search run`` shows while it searches, the way Keras and Optuna users expect it.
 
 * In a terminal: a live display, one bar for the search (trials done of the target, the best
-  validation accuracy so far, elapsed time and ETA) and one bar per running trial (epoch e of E,
-  its latest validation accuracy, elapsed time and ETA); one line per finished trial above it.
+  validation accuracy so far, elapsed time and ETA) and one bar per running trial (epoch e of E and,
+  for a trial training in this process, the step within it, a few times a second; its latest
+  validation accuracy, elapsed time and ETA); one line per finished trial above it. The ETAs are
+  computed here from what is done (:func:`eta`), not by rich from its speed samples: those keep 30 s,
+  so a trial whose epochs take longer never had two and showed ``-:--:--`` throughout. A trial's ETA
+  is known from its first steps (its first epoch in a worker process), the search's from its first
+  trial this session.
 * Not a terminal (a log file, CI, a notebook): plain lines, never redrawn or wrapped: one when a
   trial starts, one per epoch (like Keras's ``verbose=2``), one per finished trial with the best so far.
 * ``--quiet``: warnings, errors and the final table only. ``--verbose``: the epoch lines in a
@@ -15,6 +20,7 @@ from __future__ import annotations
 
 import logging
 import sys
+import time
 from typing import IO, TYPE_CHECKING, Any
 
 from search._goal import ACCURACY, GOAL, LOSS, VAL_ACCURACY, VAL_LOSS
@@ -23,7 +29,21 @@ if TYPE_CHECKING:
     from rich.console import Console
     from rich.progress import Progress, TaskID
 
-    from search.runtime._session import EpochEvent, SearchStarted, TrialEvent, TrialStarted
+    from search.runtime._session import EpochEvent, SearchStarted, StepEvent, TrialEvent, TrialStarted
+
+UNKNOWN = "-:--:--"
+
+
+def eta(seconds: float, done: float, total: float) -> str:
+    """The time left at the pace so far, ``H:MM:SS``: ``seconds`` spent on ``done`` of ``total`` units.
+
+    >>> eta(30.0, 1, 4), eta(10.0, 0.25, 1), eta(5.0, 0, 3), eta(9.0, 3, 3)
+    ('0:01:30', '0:00:30', '-:--:--', '0:00:00')
+    """
+    if done <= 0:
+        return UNKNOWN
+    left = max(0, round(seconds / done * (total - done)))
+    return f"{left // 3600}:{left // 60 % 60:02d}:{left % 60:02d}"
 
 
 def _metrics(metrics: dict[str, float]) -> str:
@@ -54,7 +74,7 @@ class LiveDisplay:
     """The terminal's live display (rich): the search's bar and one bar per running trial."""
 
     def __init__(self, console: Console, *, name: str, target: int, epoch_lines: bool = False) -> None:
-        from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+        from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
         self.console = console
         self.epoch_lines = epoch_lines
@@ -63,13 +83,15 @@ class LiveDisplay:
             BarColumn(bar_width=24),
             TextColumn("{task.fields[count]}"),
             TimeElapsedColumn(),
-            TextColumn("ETA"),
-            TimeRemainingColumn(),
+            TextColumn("ETA {task.fields[eta]}"),
             TextColumn("{task.fields[note]}"),
             console=console,
             transient=True,
         )
-        self.search: TaskID = self.progress.add_task(name, total=target, count=f"0/{target} trials", note="")
+        self.search: TaskID = self.progress.add_task(
+            name, total=target, count=f"0/{target} trials", note="", eta=UNKNOWN
+        )
+        self.started, self.done_before = time.monotonic(), 0  # this session's start, the trials done before it
         self.trials: dict[int, TaskID] = {}
         self.best: float | None = None
         self.best_trial: int | None = None
@@ -92,25 +114,41 @@ class LiveDisplay:
             description=f"search {event.name}",
             count=f"{event.done}/{event.target} trials",
             note="continuing" if event.done else "",
+            eta=UNKNOWN,
         )
+        self.started, self.done_before = time.monotonic(), event.done
+
+    def _trial(self, number: int, epochs: int) -> TaskID:
+        task = self.trials.get(number)
+        if task is None:  # a trial seen first at an epoch's end (in a worker process)
+            task = self.trials[number] = self.progress.add_task(
+                f"  trial {number}", total=epochs, count=f"epoch 1/{epochs}", note="", eta=UNKNOWN
+            )
+        return task
 
     def on_trial_begin(self, event: TrialStarted) -> None:
-        self.trials[event.number] = self.progress.add_task(
-            f"  trial {event.number}", total=event.epochs, count=f"epoch 0/{event.epochs}", note=""
+        self._trial(event.number, event.epochs)
+
+    def on_step(self, event: StepEvent) -> None:
+        """Within an epoch: the bar moves by the steps done, ``epoch e/E · step s/S``, the ETA from the pace."""
+        done = event.epoch - 1 + (event.step / event.steps if event.steps else 0.0)
+        of = f"/{event.steps}" if event.steps else ""
+        self.progress.update(
+            self._trial(event.number, event.epochs),
+            completed=done,
+            count=f"epoch {event.epoch}/{event.epochs} · step {event.step}{of}",
+            eta=eta(event.seconds, done, event.epochs),
         )
 
     def on_epoch_end(self, event: EpochEvent) -> None:
-        task = self.trials.get(event.number)
-        if task is None:
-            task = self.trials[event.number] = self.progress.add_task(
-                f"  trial {event.number}", total=event.epochs, count="", note=""
-            )
         value = event.metrics.get(GOAL.metric)
+        last = event.epoch >= event.epochs
         self.progress.update(
-            task,
+            self._trial(event.number, event.epochs),
             completed=event.epoch,
-            count=f"epoch {event.epoch}/{event.epochs}",
+            count=f"epoch {event.epoch}/{event.epochs}" if last else f"epoch {event.epoch + 1}/{event.epochs}",
             note=f"{GOAL.metric} {value:.4f}" if value is not None else "",
+            eta=eta(event.seconds, event.epoch, event.epochs),
         )
         if self.epoch_lines:
             self.console.print(
@@ -131,6 +169,7 @@ class LiveDisplay:
             total=event.target,
             count=f"{event.done}/{event.target} trials",
             note=self._best(),
+            eta=eta(time.monotonic() - self.started, event.done - self.done_before, event.target - self.done_before),
         )
 
 

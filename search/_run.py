@@ -168,7 +168,8 @@ def run_search(
     ``seed`` seeds every trial but which worker takes which trial depends on timing: ``workers=1``
     repeats a search exactly (said at launch).
     ``callbacks`` follow Keras's callback pattern: an object gets ``on_search_begin(SearchStarted)``,
-    ``on_trial_begin(TrialStarted)``, ``on_epoch_end(EpochEvent)`` and ``on_trial_end(TrialEvent)``,
+    ``on_trial_begin(TrialStarted)``, ``on_step(StepEvent)`` (within an epoch, a few times a second;
+    trials in this process only), ``on_epoch_end(EpochEvent)`` and ``on_trial_end(TrialEvent)``,
     whichever it has; a plain function gets each :class:`TrialEvent`.
     ``mixed_precision`` and ``xla`` are for GPUs (they run, slowly, on a CPU). ``report`` draws the
     search's pictures (:mod:`search.report`) and logs them on its MLflow run when trials ran.

@@ -136,3 +136,58 @@ def test_a_probe_of_what_is_installed_does_not_use_the_hook_up():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stderr == "after the import\n"
+
+
+def test_the_live_display_shows_steps_within_an_epoch_and_an_eta_from_the_pace():
+    """A trial's bar says the epoch in progress and the step within it, with an ETA from the pace so far
+    (before, rich's own ETA needed two speed samples within 30 s and showed -:--:-- for every trial whose
+    epochs took longer); the search's ETA is known after its first trial."""
+    import io
+
+    from rich.console import Console
+
+    from search._progress import LiveDisplay
+    from search.runtime._session import EpochEvent, SearchStarted, StepEvent, TrialEvent, TrialStarted
+
+    def shown(display: LiveDisplay) -> list[str]:
+        screen = Console(file=io.StringIO(), width=160, record=True)
+        screen.print(display.progress.get_renderable())
+        return [" ".join(line.split()) for line in screen.export_text().splitlines() if line.strip()]
+
+    display = LiveDisplay(Console(file=io.StringIO(), force_terminal=True, width=160), name="s", target=4)
+    display.on_search_begin(SearchStarted("s", "optuna", 0, 4, 4))
+    display.on_trial_begin(TrialStarted(0, 4, "conv"))
+    assert "epoch 1/4" in shown(display)[1] and "ETA -:--:--" in shown(display)[1]
+    display.on_step(StepEvent(0, 1, 4, 5, 10, 10.0))  # half an epoch in 10 s: 3.5 epochs left, 70 s
+    assert "epoch 1/4 · step 5/10" in shown(display)[1] and "ETA 0:01:10" in shown(display)[1]
+    display.on_epoch_end(EpochEvent(0, 1, 4, {"val_accuracy": 0.5}, 20.0))  # 1 epoch in 20 s: 60 s left
+    assert (
+        "epoch 2/4" in shown(display)[1]
+        and "ETA 0:01:00" in shown(display)[1]
+        and "val_accuracy 0.5000" in shown(display)[1]
+    )
+    assert "ETA -:--:--" in shown(display)[0]  # no trial of the search done yet
+    display.on_trial_end(TrialEvent(0, "complete", 0.5, None, "conv", 20.0, 0.5, 0, 1, 4))
+    assert len(shown(display)) == 1 and "ETA -:--:--" not in shown(display)[0], shown(display)
+
+
+def test_a_search_reports_its_steps_to_a_python_callback(tmp_path):
+    """Real training: on_step reaches a callback of run_search with the epoch (from 1), the step within it
+    (never past the epoch's steps, though Keras calls once per 32 steps) and the steps of an epoch."""
+    from search import run_search
+
+    seen = []
+
+    class Steps:
+        def on_step(self, event):
+            seen.append(event)
+
+    run_search("tiny", "digits", trials=1, epochs=2, workers=1, runs_dir=tmp_path / "runs", report=False,
+               callbacks=[Steps()], verbose=0)  # fmt: skip
+    assert seen, "no step was reported"
+    assert all(e.number == 0 and 1 <= e.epoch <= 2 and e.epochs == 2 for e in seen)
+    from search.data import load_dataset
+
+    train = len(load_dataset("digits", seed=0).labels("train"))
+    assert {e.steps for e in seen} == {-(-train // 64)}  # the tiny space's batch of 64
+    assert all(0 < e.step <= e.steps for e in seen)

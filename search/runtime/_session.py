@@ -90,6 +90,20 @@ class EpochEvent:
     seconds: float
 
 
+@dataclass
+class StepEvent:
+    """Passed to ``on_step`` a few times a second while a trial trains in this process: ``step`` batches of
+    epoch ``epoch`` (from 1) done, of ``steps`` (0 when unknown); ``seconds`` since the trial started.
+    A trial in a worker process reports its epochs only (read from the study), never its steps."""
+
+    number: int
+    epoch: int
+    epochs: int
+    step: int
+    steps: int
+    seconds: float
+
+
 def dispatch(callbacks: tuple[Any, ...], method: str, event: Any) -> None:
     """Progress callbacks, the way Keras callbacks work: an object gets the methods it has
     (``on_search_begin``, ``on_trial_begin``, ``on_epoch_end``, ``on_trial_end``); a plain function is
@@ -300,9 +314,16 @@ class Session:
             event = EpochEvent(number, epoch + 1, epochs, logs, time.perf_counter() - t0)
             dispatch(self.callbacks, "on_epoch_end", event)
 
+        def on_step(epoch: int, step: int, steps: int) -> None:
+            dispatch(
+                self.callbacks, "on_step", StepEvent(number, epoch + 1, epochs, step, steps, time.perf_counter() - t0)
+            )
+
         try:
             with signals.armed():
-                result = self.objective(arch, reporter, trial_number=number, deadline=deadline, on_epoch=on_epoch)
+                result = self.objective(
+                    arch, reporter, trial_number=number, deadline=deadline, on_epoch=on_epoch, on_step=on_step
+                )
         except KeyboardInterrupt as exc:
             on_interrupt()
             reason = f"killed: {exc}" if str(exc) else "killed: interrupted"

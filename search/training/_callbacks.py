@@ -19,6 +19,11 @@ if TYPE_CHECKING:
     from search.training._objective import Health, Reporter, TrialResult
 
 VALIDATION_BATCH = 256
+#: Seconds between two ``on_step`` calls (the steps within an epoch shown live): a few a second at most,
+#: whatever the number of batches, so a long epoch moves on screen and a short one costs nothing. Keras
+#: calls the batch hook once per ``steps_per_execution`` batches (32 for epochs of more than 8 steps:
+#: :func:`search.training._objective.steps_per_execution`), so the steps move by up to 32 at a time.
+STEP_EVERY = 0.5
 
 
 class _Epochs:
@@ -35,6 +40,7 @@ class _Epochs:
         deadline: float | None = None,
         health: Health | None = None,
         on_epoch: Callable[[int, dict[str, float]], None] | None = None,
+        on_step: Callable[[int, int, int], None] | None = None,
     ) -> keras.callbacks.Callback:
         import keras
 
@@ -46,15 +52,24 @@ class _Epochs:
             stopped_early = False
             timed_out = False
             unhealthy: str | None = None
+            epoch = 0
+            said = 0.0  # when on_step was last called (time.perf_counter)
 
             def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
                 if hooks.registered():  # fault injection in the tests, a user's instrumentation
                     hooks.call("trial_start", trial=trial_number, attempt=attempt, model=self.model)
 
+            def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+                self.epoch = epoch
+
             def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
                 if deadline is not None and time.time() >= deadline:  # the search's hard time limit
                     self.timed_out = True
                     self.model.stop_training = True
+                if on_step is not None and time.perf_counter() - self.said >= STEP_EVERY:
+                    self.said = time.perf_counter()
+                    steps = int(self.params.get("steps") or 0)  # Keras calls here once per steps_per_execution
+                    on_step(self.epoch, min(batch + 1, steps) if steps else batch + 1, steps)
 
             def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
                 logs = logs or {}

@@ -250,12 +250,15 @@ class Objective:
         trial_number: int = 0,
         deadline: float | None = None,
         on_epoch: Callable[[int, dict[str, float]], None] | None = None,
+        on_step: Callable[[int, int, int], None] | None = None,
     ) -> TrialResult:
         """Train and judge ``arch``. KeyboardInterrupt and SystemExit propagate; any other exception
         becomes a failed result with its traceback (reason ``oom`` for out-of-memory, else ``error``).
         Out of memory is retried once at half the batch size. ``deadline`` (``time.time()``) is the
         search's hard time limit: training stops there and keeps what it reached. ``on_epoch(epoch,
-        logs)`` is called after every epoch (from 0) with Keras's logs, for progress displays."""
+        logs)`` is called after every epoch (from 0) with Keras's logs, ``on_step(epoch, step, steps)``
+        within an epoch (a few times a second, :data:`search.training._callbacks.STEP_EVERY`; ``steps``
+        0 when unknown), for progress displays."""
         try:
             plan = self.space.check(arch, self.data.input_shape, self.data.num_classes)
         except InfeasibleError as exc:
@@ -266,7 +269,7 @@ class Objective:
         if why is not None:
             return TrialResult("infeasible", reason=why, params=plan.params, flops=plan.flops, measured=measured)
         return self._train(
-            arch, plan, measured, reporter, trial_number=trial_number, deadline=deadline, on_epoch=on_epoch
+            arch, plan, measured, reporter, trial_number=trial_number, deadline=deadline, hooks=(on_epoch, on_step)
         )
 
     def _train(
@@ -278,9 +281,10 @@ class Objective:
         *,
         trial_number: int,
         deadline: float | None,
-        on_epoch: Callable[[int, dict[str, float]], None] | None,
+        hooks: tuple[Callable[[int, dict[str, float]], None] | None, Callable[[int, int, int], None] | None],
     ) -> TrialResult:
-        """Build, compile, fit and judge a feasible ``arch``; out of memory is retried once at half the batch size."""
+        """Build, compile, fit and judge a feasible ``arch``; out of memory is retried once at half the batch
+        size. ``hooks``: the progress callbacks ``(on_epoch, on_step)`` of :meth:`__call__`."""
         import keras
 
         batch = arch.training.batch_size
@@ -306,7 +310,8 @@ class Objective:
                     attempt=attempt,
                     deadline=deadline,
                     health=self.health,
-                    on_epoch=on_epoch,
+                    on_epoch=hooks[0],
+                    on_step=hooks[1],
                 )
                 self._fit(model, arch, batch, callback)
             except (KeyboardInterrupt, SystemExit):
