@@ -195,8 +195,11 @@ def test_the_ui_lists_a_search_in_a_real_browser(tmp_path):
     text = _text(dom)
     assert f"{len(children) + 1} matching runs" in text  # the search's run and its trial runs
     assert "Sort: best_val_accuracy" in text
-    for column in ("best_val_accuracy", "val_accuracy", "test_accuracy", "num_params"):
+    for column in ("state", "best_val_accuracy", "val_accuracy", "test_accuracy", "num_params"):
         assert f">{column}<" in dom, column  # a column header
+    # the trial's state is the first column after the run's own, before the metrics: MLflow's status says
+    # "Finished" for pruned and infeasible trials too, and the state was off-screen on the right
+    assert dom.index(">state<") < dom.index(">best_val_accuracy<")
     shown = _row_names(dom)
     assert sorted(shown) == sorted(["tiny-digits", *(f"trial-{c.data.tags['trial']}" for c in children)])
     best = {f"trial-{c.data.tags['trial']}": c.data.metrics["best_val_accuracy"] for c in children}
@@ -391,6 +394,7 @@ def test_the_view_tags_are_set_once_and_again_only_when_changed():
     assert saved == {"name": VIEW_NAME, "createdAt": 1, "updatedAt": 1, "state": saved["state"]}
     assert json.loads(saved["state"]) == view_state()
     assert view_state()["orderByKey"] == "metrics.`best_val_accuracy`" and view_state()["orderByAsc"] is False
+    assert view_state()["selectedColumns"][:2] == ["tags.`state`", "metrics.`best_val_accuracy`"]
     assert experiment_tags(tags) == {}
     stale = {**tags, VIEW_TAG: json.dumps({**saved, "state": "{}"})}
     assert list(experiment_tags(stale)) == [VIEW_TAG]

@@ -433,15 +433,18 @@ VIEW_ID = "cnn-search"
 VIEW_TAG = f"mlflow.sharedViewState.{VIEW_ID}"
 VIEW_NAME = f"cnn-search: trials by {GOAL.best_metric}"
 SORT_METRIC = GOAL.best_metric
-#: The runs table's columns in the view: the trial's best and last validation accuracy, the winner's
-#: test accuracy (on the search's run), size, epochs, state, then the architecture and where it ran.
+#: The runs table's columns in the view: the trial's state first (complete, pruned, infeasible, failed:
+#: MLflow's own status column says "Finished" for all but failed), then its best and last validation
+#: accuracy, the winner's test accuracy (on the search's run), size, epochs, the architecture and where it
+#: ran. Values are shown as stored: rounding them in the store for the table's sake would change what
+#: every other reader of the store gets (the compare view, the report, re-check means).
 VIEW_COLUMNS = (
+    "tags.`state`",
     f"metrics.`{GOAL.best_metric}`",
     f"metrics.`{GOAL.metric}`",
     "metrics.`test_accuracy`",
     "metrics.`num_params`",
     "metrics.`epochs_run`",
-    "tags.`state`",
     "attributes.`Models`",
     "attributes.`Duration`",
     "tags.`architecture`",
