@@ -70,6 +70,9 @@ def test_every_search_logs_its_pictures_and_report_writes_the_page(rgb_search, t
     client = mlflow_client(runs)
     logged = {a.path.split("/")[-1] for a in client.list_artifacts(parent.info.run_id, "report")}
     drawn = [name for name in PICTURES if name != "param_importances.png"]  # a few trials: no importances
+    if not re.search(r"/(max|avg)", parent.data.tags["best_architecture"]):  # a winner without pooling
+        drawn.remove("pooling.png")
+        assert "the winner has no pooling layer" in _text((folder / "index.html").read_text())
     assert set(drawn) | {INTERACTIVE[n] for n in drawn if n in INTERACTIVE} | {"index.html"} <= logged
     assert PLOTLY_JS not in logged and (folder / PLOTLY_JS).is_file()  # 4.8 MB: on disk once, not on every run
     local = client.download_artifacts(parent.info.run_id, "report", str(tmp_path))
@@ -189,6 +192,51 @@ def test_rgb_filters_are_drawn_in_colour(rgb_search):
     coloured = (np.abs(pixels[..., 0] - pixels[..., 1]) > 30) | (np.abs(pixels[..., 1] - pixels[..., 2]) > 30)
     assert coloured.sum() > 500, "the kernels of an RGB model are drawn grey"
     assert "in colour" in _description(folder / "first_layer_filters.png")
+
+
+def test_filter_patches_show_what_each_filter_responds_to_in_colour(rgb_search):
+    """Issue 34, item 9: the kernels of an RGB model look like noise; the patches that excite each filter
+    most say what it responds to. Each row is the filter's strongest patches, the first the strongest
+    response over the validation images (checked here against the model's own output)."""
+    import keras
+
+    from search.data import load_dataset
+    from search.report._inside import IMAGES, PATCHES, strongest
+
+    runs, folder, _ = rgb_search
+    _valid_png(folder / "filter_patches.png")
+    with Image.open(folder / "filter_patches.png") as img:
+        pixels = np.asarray(img.convert("RGB")).astype(int)
+    coloured = (np.abs(pixels[..., 0] - pixels[..., 1]) > 30) | (np.abs(pixels[..., 1] - pixels[..., 2]) > 30)
+    assert coloured.sum() > 500, "the patches of an RGB model are drawn grey"
+    said = _description(folder / "filter_patches.png")
+    assert f"the {PATCHES} validation patches (3x3 pixels) that excite each filter most" in said, said
+    page = _text((folder / "index.html").read_text())
+    assert "What the winner's first-layer filters respond to" in page
+    # the rows: the filters by their strongest response, each row's first patch that response's image
+    parent = runs_of(runs, RGB)[0][0]
+    model = keras.saving.load_model(runs / "models" / RGB / f"trial-{parent.data.tags['best_trial']}.keras")
+    conv = next(layer for layer in model.layers if isinstance(layer, keras.layers.Conv2D))
+    x, _ = load_dataset(str(runs.parent / "rgb.npz"), seed=0).arrays("validation")
+    maps = np.asarray(keras.Model(model.inputs[0], conv.output)(np.asarray(x[:IMAGES], "float32")))
+    top = int(maps.reshape(-1, maps.shape[-1]).max(axis=0).argmax())
+    image, row, column = strongest(maps, filter=top, count=1)[0]
+    assert maps[image, row, column, top] == maps[..., top].max()
+
+
+def test_the_pooling_picture_shows_a_map_before_and_after(tmp_path):
+    """A winner with max pooling (the tiny space's start point on digits): one image, the channel most
+    active there, before (8x8) and after (4x4) its first pooling layer."""
+    runs = tmp_path / "runs"
+    out = cnn_search("run", "tiny", "--data", "digits", "--trials", "1", "--epochs", "1", "--runs-dir", str(runs))
+    assert out.returncode == 0, out.stderr[-3000:]
+    folder = runs / "reports" / NAME
+    _valid_png(folder / "pooling.png")
+    said = _description(folder / "pooling.png")
+    assert "What max pooling 2x2 keeps" in said and "input 8x8" in said, said
+    assert re.search(r"channel \d+ before block0_pool: 8x8 \| channel \d+ after block0_pool: 4x4", said), said
+    page = _text((folder / "index.html").read_text())
+    assert "before and after block0_pool: 8x8 -> 4x4" in page
 
 
 def test_feature_maps_are_titled_with_classes_and_channels(rgb_search):

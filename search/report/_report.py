@@ -12,6 +12,9 @@ under ``report/``:
 * ``first_layer_filters.png`` — the winner's first convolution kernels (in colour for RGB input);
 * ``feature_maps.png`` — what that convolution makes of validation images, with their true and
   predicted classes and the channel of each panel;
+* ``filter_patches.png`` — what each first-layer filter responds to: the validation patches that
+  excite it most (search/report/_inside.py);
+* ``pooling.png`` — what the first pooling layer keeps: a feature map before and after it;
 * ``confusion_matrix.png`` — the winner on the test split (evaluated once, at the end of the search).
 
 The four search pictures are drawn with matplotlib from the MLflow trial runs (parameters, final and
@@ -40,6 +43,7 @@ from typing import Any
 from search._goal import GOAL
 from search.report import _interactive as interactive
 from search.report._front import front_pictures
+from search.report._inside import inside_pictures
 from search.report._interactive import INTERACTIVE, plotly_missing
 from search.report._plots import (
     MIN_TRIALS_FOR_IMPORTANCES,
@@ -67,6 +71,8 @@ PICTURES = {
     "architecture.png": "The winning CNN, layer by layer: output shape and parameters.",
     "first_layer_filters.png": "The winner's first-layer kernels (in colour when they read RGB images).",
     "feature_maps.png": "What the first convolution (after its activation) makes of a few validation images.",
+    "filter_patches.png": "What each first-layer filter responds to: the validation patches that excite it most.",
+    "pooling.png": "What pooling keeps: one feature map before and after the winner's first pooling layer.",
     "confusion_matrix.png": "The winner on the test split: rows are true classes, columns predictions.",
 }
 
@@ -517,7 +523,7 @@ def _winner_pictures(
             model = mlflow.keras.load_model(f"models:/{name}@champion")
     layer = _first_convolution(model)
     if layer is None:
-        for file in ("first_layer_filters.png", "feature_maps.png"):
+        for file in ("first_layer_filters.png", "feature_maps.png", "filter_patches.png", "pooling.png"):
             report.missing[file] = "the winner has no convolution layer"
     else:
         _filters_picture(layer, folder / "first_layer_filters.png", report)
@@ -529,9 +535,12 @@ def _winner_pictures(
             try:
                 data = reload_recorded(source, seed, tags.get("data_fingerprint"), search=name, fix="")
             except DataError as exc:  # the other pictures do not need the images
-                report.missing["feature_maps.png"] = str(exc)
+                report.missing.update(
+                    dict.fromkeys(("feature_maps.png", "filter_patches.png", "pooling.png"), str(exc))
+                )
         if data is not None:
             _feature_maps_picture(model, layer, data, folder / "feature_maps.png", report)
+            inside_pictures(model, layer, data, folder, report)
     try:
         confusion = json.loads(Path(client.download_artifacts(run_id, "confusion_matrix.json")).read_text())
     except Exception:  # an MLflow error when the artifact is absent
