@@ -205,9 +205,8 @@ def _captions(curves: list[Curve], counts: dict[str, int], shown: list[str], ran
         curves_text += f"; {pruned} of them {'was' if pruned == 1 else 'were'} pruned, stopped early ({why}): {ends}."
     else:
         ran = {len(c.history) for c in curves if c.history} or {0}
-        curves_text += (
-            f"; each ran {epochs} epochs." if len(ran) == 1 else f"; they ran {min(ran)} to {max(ran)} epochs."
-        )
+        each = f"; each ran {epochs} epoch{'s' if epochs != 1 else ''}."
+        curves_text += each if len(ran) == 1 else f"; they ran {min(ran)} to {max(ran)} epochs."
     which = (
         f"the {len(shown)} parameters that matter most (by the importances)" if ranked else f"{len(shown)} parameters"
     )
