@@ -30,6 +30,25 @@ from search.data._store import ArrayStore, FileStore
 
 #: The named sources; anything else is a folder of class sub-folders or an ``.npz`` file.
 SOURCES: Final = ("digits", "shapes", *KERAS_DATASETS)
+#: A folder's images are fed at their most common size up to this many pixels a side; larger ones are
+#: resized so that their longer side is this (the aspect ratio kept), unless a size is asked for.
+#: Keras's ``image_dataset_from_directory`` resizes to 256x256 unless told; at native size a folder
+#: of 4000x4000 photos built a first model whose activations alone need gigabytes per batch (the
+#: kernel killed the search at 6.7 GB). Said at load time (a warning on the ``search`` logger).
+DEFAULT_SIDE: Final = 256
+
+
+def default_size(common: tuple[int, int]) -> tuple[int, int]:
+    """The size a folder is fed at when none is asked for: its most common size ``common`` (height,
+    width) when no side is over :data:`DEFAULT_SIDE`, else scaled to a longer side of that.
+
+    >>> default_size((64, 48)), default_size((4000, 4000)), default_size((3000, 4000)), default_size((5000, 10))
+    ((64, 48), (256, 256), (192, 256), (256, 1))
+    """
+    longer = max(common)
+    if longer <= DEFAULT_SIDE:
+        return common
+    return (max(1, round(common[0] * DEFAULT_SIDE / longer)), max(1, round(common[1] * DEFAULT_SIDE / longer)))
 
 
 def load_dataset(
@@ -215,10 +234,19 @@ def _from_folder(root: Path, shaping: _Shaping, *, strict: bool) -> DataBundle:
     scan = scan_folder(root, strict=strict)
     files = scan.files
     labels = np.array([f.label for f in files], dtype=np.int32)
-    if size is None:  # the most common size; ties go to the larger image
-        size = max(Counter(f.size for f in files).items(), key=lambda item: (item[1], item[0]))[0]
+    notes: list[str | None] = []
+    if size is None:  # the most common size (ties go to the larger image), at most DEFAULT_SIDE a side
+        common = max(Counter(f.size for f in files).items(), key=lambda item: (item[1], item[0]))[0]
+        size = default_size(common)
+        if size != common:
+            notes.append(
+                f"most images are {common[0]}x{common[1]}, over {DEFAULT_SIDE} pixels a side: every image is "
+                f"resized to {size[0]}x{size[1]} (choose another size with input: {{image_size: N}} in the "
+                "space, or image_size= in Python)"
+            )
     coloured = sum(f.color for f in files)
-    note = None if mode is None else color_note(mode, coloured=coloured, total=len(files))
+    if mode is not None:
+        notes.append(color_note(mode, coloured=coloured, total=len(files)))
     if mode is None:
         mode = "rgb" if coloured else "grayscale"
     if limit is not None:
@@ -244,7 +272,7 @@ def _from_folder(root: Path, shaping: _Shaping, *, strict: bool) -> DataBundle:
         store=store,
         seed=seed,
         skipped=list(scan.skipped),
-        conversions=_said(str(root), note),
+        conversions=tuple(said for note in notes if note for said in _said(str(root), note)),
     )
 
 
