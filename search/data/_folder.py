@@ -7,7 +7,8 @@ Rules (decisions recorded here and in the README):
   not an image one (``.png .jpg .jpeg .bmp .gif``, matched case-insensitively);
 * every image is opened, verified and fully decoded once (a 0-byte file, a truncated JPEG, a text
   file named ``.png``, a format TensorFlow cannot decode); a bad file is skipped and reported with
-  its reason, or the whole folder is refused under ``strict=True``;
+  its reason, or the whole folder is refused under ``strict=True``; what each check found is kept
+  between scans (search/data/_scan_cache.py), so a rescan opens only new or changed files;
 * a symbolic link that resolves outside the root is refused the same way (skipped, or an error
   under ``strict``): it is not followed, not even once (the root is the dataset a search records and
   reloads; a link out of it may reach anything, ``/`` included); inside the root, every real folder is
@@ -80,8 +81,7 @@ def scan_folder(root: Path, *, strict: bool = False) -> Scan:
     classes = _walk(root, root.resolve(), skipped)
     _check_classes(root, classes, dict(skipped))
     paths = [(path, label) for label, (_, files) in enumerate(classes) for path in files]
-    with bomb_warnings_as_errors(), ThreadPoolExecutor(max_workers=min(8, (os.cpu_count() or 1) + 2)) as pool:
-        results = list(pool.map(lambda item: _check_image(*item), paths))
+    results = _checked(root, paths)
     files = tuple(r for r in results if isinstance(r, ImageFile))
     skipped += [(path, r) for (path, _), r in zip(paths, results, strict=True) if isinstance(r, str)]
     skipped.sort()
@@ -103,6 +103,32 @@ def scan_folder(root: Path, *, strict: bool = False) -> Scan:
                 received=f"{len(bad)} file(s), all skipped (" + "; ".join(_reasons(bad, skipped)) + ")",
             )
     return Scan(root, names, files, tuple(skipped))
+
+
+def _checked(root: Path, paths: list[tuple[str, int]]) -> list[ImageFile | str]:
+    """:func:`_check_image` of every ``(path, label)``, in order: the files unchanged since the last scan
+    of ``root`` from its kept checks (search/data/_scan_cache.py), the others opened and checked."""
+    from search._backend import name
+    from search.data._scan_cache import ScanCache
+
+    cache = ScanCache(root, depends_on=f"pixels<={pixel_limit()};decoder={name()}")
+    kept = [cache.get(path) for path, _ in paths]
+    todo = [i for i, (found, _) in enumerate(kept) if found is None]
+    with bomb_warnings_as_errors(), ThreadPoolExecutor(max_workers=min(8, (os.cpu_count() or 1) + 2)) as pool:
+        fresh = dict(zip(todo, pool.map(lambda i: _check_image(*paths[i]), todo), strict=True))
+    results: list[ImageFile | str] = []
+    for i, ((path, label), (found, now)) in enumerate(zip(paths, kept, strict=True)):
+        if i in fresh:
+            result = fresh[i]
+            cache.put(path, now, result if isinstance(result, str) else [result.digest, *result.size, result.color])
+        elif isinstance(found, str):
+            result = found
+        else:
+            digest, height, width, color = found  # type: ignore[misc]
+            result = ImageFile(path, label, digest, (height, width), color)
+        results.append(result)
+    cache.save({path for path, _ in paths})
+    return results
 
 
 def class_names(folders: list[str]) -> tuple[str, ...]:
