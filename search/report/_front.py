@@ -138,7 +138,7 @@ def front_pictures(client: Any, name: str, parent: Any, children: list[Any], fol
     """Draw :func:`front_figure` for each goal of size of a search of several goals (its run's ``goals``
     tag) into ``folder``; a one-goal search has none."""
     from search._goal import goal_named
-    from search.report._report import _save
+    from search.report._files import save as _save
 
     goals = [g for g in parent.data.tags.get("goals", "").split(",") if g]
     if len(goals) < 2:

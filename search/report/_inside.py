@@ -144,7 +144,7 @@ def inside_pictures(model: Any, layer: Any, data: Any, folder: Path, report: Any
     import keras
     import numpy as np
 
-    from search.report._report import _save
+    from search.report._files import save as _save
 
     x, _ = data.arrays("validation")
     images = np.asarray(x[:IMAGES], "float32")

@@ -42,13 +42,13 @@ from typing import Any
 
 from search._goal import GOAL
 from search.report import _interactive as interactive
+from search.report._files import save as _save
 from search.report._front import front_pictures
 from search.report._inside import inside_pictures
 from search.report._interactive import INTERACTIVE, plotly_missing
 from search.report._plots import (
     MIN_TRIALS_FOR_IMPORTANCES,
     Curve,
-    describe,
     describe_counts,
     describe_stops,
     feature_maps_figure,
@@ -171,19 +171,6 @@ def _study(curves: list[Curve]) -> Any:
             )
         )
     return study
-
-
-def _save(figure: Any, path: Path, report: Report) -> Path:
-    """The figure as a PNG whose metadata (and the page's alt text) says its titles and axis names."""
-    import matplotlib.pyplot as plt
-
-    report.descriptions[path.name] = describe(figure)
-    figure.savefig(
-        path, dpi=110, bbox_inches="tight", metadata={"Title": path.stem, "Description": report.descriptions[path.name]}
-    )
-    plt.close(figure)
-    report.pictures.append(path)
-    return path
 
 
 def _captions(curves: list[Curve], counts: dict[str, int], shown: list[str], ranked: bool) -> dict[str, str]:

@@ -1,0 +1,197 @@
+"""A real-size folder: what scanning, feeding and searching 50,000 JPEGs costs on this machine (issue 35).
+
+Generates (deterministically, once: kept in ``--folder``, default ``~/.cache/cnn-search/bench``) a folder of
+``--images`` JPEGs (default 50,000) of sizes drawn between 128 and 1024 pixels a side, in ``--classes``
+classes (default 10: each class a hue and a shape over a gradient, with noise), then measures, side by side
+in one run:
+
+* **scan**: ``scan_folder`` the first time (an empty scan cache) and the second (the cache kept), against
+  decoding every file once with Pillow on the same threads (the floor of any scan that decodes);
+* **feed**: images per second into ``fit`` for cnn-search's feed (``load_dataset(folder).train(batch)``,
+  streamed from disk, at the size the search would use) against ``tf.data``'s own limit on these cores:
+  ``keras.utils.image_dataset_from_directory`` at the same size and batch with ``prefetch(AUTOTUNE)``, as
+  the Keras guide does (its ``cache()`` would hold the decoded folder in memory, ~10 GB here: left out of
+  both), over the first ``--feed-batches`` batches after a warm-up of 5;
+* **search** (``--search-timeout`` seconds, default 1800; 0 skips it): ``cnn-search run vgg`` on the folder
+  in a fresh process, the peak of the summed resident memory of its whole process tree (supervisor and
+  workers, sampled every 0.5 s), and its winner's test accuracy.
+
+    python benchmarks/large_folder.py [--images 50000] [--classes 10] [--search-timeout 1800]
+        [--feed-batches 200] [--batch 64] [--folder DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from pathlib import Path
+
+MIB = 2**20
+
+
+def _image(args: tuple[Path, int, int, int]) -> None:
+    """One JPEG of the folder, a function of its index only."""
+    import numpy as np
+    from PIL import Image, ImageDraw
+
+    folder, index, classes, seed = args
+    rng = np.random.default_rng(seed * 1_000_003 + index)
+    label = index % classes
+    height, width = (int(v) for v in rng.integers(128, 1025, 2))
+    hue = np.array([(label * 97) % 256, (label * 53 + 80) % 256, (label * 29 + 160) % 256], "float32")
+    ramp = np.linspace(0.4, 1.0, width, dtype="float32")[None, :, None]
+    pixels = hue[None, None, :] * ramp + rng.normal(0, 18, (height, width, 3)).astype("float32")
+    image = Image.fromarray(pixels.clip(0, 255).astype("uint8"))
+    draw = ImageDraw.Draw(image)
+    x0, y0 = int(rng.integers(0, width // 2)), int(rng.integers(0, height // 2))
+    box = (x0, y0, x0 + width // 3, y0 + height // 3)
+    [draw.ellipse, draw.rectangle, draw.chord][label % 3](box, fill=tuple(int(255 - v) for v in hue))
+    target = folder / f"class_{label:02d}" / f"{index:06d}.jpg"
+    image.save(target, quality=85)
+
+
+def generate(folder: Path, images: int, classes: int, seed: int = 0) -> float:
+    """The folder, generated unless a complete one is there; the seconds it took (0 when kept)."""
+    done = folder / f".complete-{images}-{classes}-{seed}"
+    if done.exists():
+        return 0.0
+    start = time.perf_counter()
+    for label in range(classes):
+        (folder / f"class_{label:02d}").mkdir(parents=True, exist_ok=True)
+    with ProcessPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+        list(pool.map(_image, [(folder, i, classes, seed) for i in range(images)], chunksize=64))
+    done.write_text("")
+    return time.perf_counter() - start
+
+
+def pillow_once(folder: Path) -> float:
+    """Seconds to open and fully decode every image once with Pillow, on the scan's threads."""
+    from PIL import Image
+
+    paths = sorted(str(p) for p in folder.glob("class_*/*.jpg"))
+
+    def decode(path: str) -> None:
+        with Image.open(path) as image:
+            image.load()
+
+    start = time.perf_counter()
+    with ThreadPoolExecutor(max_workers=min(8, (os.cpu_count() or 1) + 2)) as pool:
+        list(pool.map(decode, paths, chunksize=64))
+    return time.perf_counter() - start
+
+
+def scans(folder: Path) -> tuple[float, float]:
+    """(first scan, second scan) seconds, the first with an empty scan cache."""
+    from search.data._folder import scan_folder
+
+    os.environ["CNN_SEARCH_CACHE"] = tempfile.mkdtemp(prefix="cnn-search-bench-cache-")
+    start = time.perf_counter()
+    scan_folder(folder)
+    first = time.perf_counter() - start
+    start = time.perf_counter()
+    scan_folder(folder)
+    return first, time.perf_counter() - start
+
+
+def _rate(dataset, batches: int, batch: int) -> float:
+    """Images per second over ``batches`` batches of ``dataset`` after 5 of warm-up."""
+    iterator = iter(dataset)
+    for _ in range(5):
+        next(iterator)
+    start = time.perf_counter()
+    for _ in range(batches):
+        next(iterator)
+    return batches * batch / (time.perf_counter() - start)
+
+
+def feeds(folder: Path, batches: int, batch: int) -> tuple[tuple[int, ...], float, float]:
+    """(the size fed, cnn-search's images/s, tf.data's images/s)."""
+    import keras
+    import tensorflow as tf
+
+    from search.data import load_dataset
+
+    bundle = load_dataset(str(folder))
+    ours = _rate(bundle.train(batch, cache=False).repeat(), batches, batch)
+    keras_ds = keras.utils.image_dataset_from_directory(
+        folder, image_size=bundle.input_shape[:2], batch_size=batch, shuffle=True, seed=0, verbose=False
+    )
+    theirs = _rate(keras_ds.repeat().prefetch(tf.data.AUTOTUNE), batches, batch)
+    return bundle.input_shape, ours, theirs
+
+
+def _tree_rss(pid: int) -> int:
+    """Resident bytes of ``pid`` and every descendant (Linux /proc)."""
+    total, todo = 0, [pid]
+    while todo:
+        current = todo.pop()
+        try:
+            with open(f"/proc/{current}/statm", encoding="ascii") as statm:
+                total += int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+            for task in os.listdir(f"/proc/{current}/task"):
+                with open(f"/proc/{current}/task/{task}/children", encoding="ascii") as children:
+                    todo += [int(c) for c in children.read().split()]
+        except (OSError, ValueError):
+            continue
+    return total
+
+
+def search(folder: Path, timeout: int) -> tuple[float, str, float]:
+    """(peak summed RSS of the search's process tree in MiB, its winner line, wall seconds)."""
+    runs = Path(tempfile.mkdtemp(prefix="cnn-search-bench-runs-"))
+    command = [sys.executable, "-m", "search", "run", "vgg", "--data", str(folder), "--timeout", str(timeout)]
+    start = time.perf_counter()
+    proc = subprocess.Popen([*command, "--runs-dir", str(runs), "--no-report"], stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)  # fmt: skip
+    peak = [0]
+
+    def sample() -> None:
+        while proc.poll() is None:
+            peak[0] = max(peak[0], _tree_rss(proc.pid))
+            time.sleep(0.5)
+
+    watcher = threading.Thread(target=sample, daemon=True)
+    watcher.start()
+    output, _ = proc.communicate()
+    watcher.join()
+    winner = next((line for line in output.splitlines() if line.startswith("winner:")), output[-400:])
+    return peak[0] / MIB, winner, time.perf_counter() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--images", type=int, default=50_000)
+    parser.add_argument("--classes", type=int, default=10)
+    parser.add_argument("--folder", type=Path, default=Path.home() / ".cache" / "cnn-search" / "bench")
+    parser.add_argument("--feed-batches", type=int, default=200)
+    parser.add_argument("--batch", type=int, default=64)
+    parser.add_argument("--search-timeout", type=int, default=1800)
+    args = parser.parse_args()
+    folder = args.folder / f"large-{args.images}-{args.classes}"
+    made = generate(folder, args.images, args.classes)
+    print(f"folder: {folder} ({args.images:,} JPEGs, 128-1024 px a side; generated in {made:.0f} s, 0: kept)")
+    floor = pillow_once(folder)
+    first, second = scans(folder)
+    print(f"{'scan':<34}{'seconds':>10}")
+    print(f"{'  Pillow, decode every file once':<34}{floor:>10.1f}")
+    print(f"{'  cnn-search, first scan':<34}{first:>10.1f}")
+    print(f"{'  cnn-search, second scan (cached)':<34}{second:>10.2f}")
+    shape, ours, theirs = feeds(folder, args.feed_batches, args.batch)
+    size = "x".join(map(str, shape))
+    print(f"{'feed at ' + size + f', batch {args.batch}':<34}{'images/s':>10}")
+    print(f"{'  tf.data image_dataset_from_dir':<34}{theirs:>10.0f}")
+    print(f"{'  cnn-search load_dataset().train':<34}{ours:>10.0f}  ({100 * ours / theirs:.0f}% of tf.data)")
+    if args.search_timeout > 0:
+        peak, winner, wall = search(folder, args.search_timeout)
+        print(f"search vgg --timeout {args.search_timeout}: {wall:.0f} s, peak RSS of its process tree {peak:,.0f} MiB")
+        print("  " + " ".join(winner.split()))
+
+
+if __name__ == "__main__":
+    main()
