@@ -51,7 +51,12 @@ def _image(args: tuple[Path, int, int, int]) -> None:
     draw = ImageDraw.Draw(image)
     x0, y0 = int(rng.integers(0, width // 2)), int(rng.integers(0, height // 2))
     box = (x0, y0, x0 + width // 3, y0 + height // 3)
-    [draw.ellipse, draw.rectangle, draw.chord][label % 3](box, fill=tuple(int(255 - v) for v in hue))
+    fill = tuple(int(255 - v) for v in hue)
+    [
+        draw.ellipse,
+        draw.rectangle,
+        lambda b, fill: draw.polygon([(b[0], b[3]), (b[2], b[3]), ((b[0] + b[2]) // 2, b[1])], fill=fill),
+    ][label % 3](box, fill=fill)
     target = folder / f"class_{label:02d}" / f"{index:06d}.jpg"
     image.save(target, quality=85)
 
