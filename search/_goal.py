@@ -227,6 +227,15 @@ def chance_floor(chance: float) -> float:
     return chance + NEAR_CHANCE * (1 - chance)
 
 
+def at_chance(accuracy: float | None, chance: float | None) -> bool:
+    """Whether ``accuracy`` is at or below :func:`chance_floor` of ``chance``; False when either is unknown.
+
+    >>> at_chance(0.14, 0.1), at_chance(0.15, 0.1), at_chance(None, 0.1), at_chance(0.05, None)
+    (True, False, False, False)
+    """
+    return accuracy is not None and chance is not None and accuracy <= chance_floor(chance)
+
+
 def pareto_front(rows: Iterable[Row], goals: Sequence[Goal], *, chance: float | None = None) -> list[int]:
     """The trial numbers of the rows no other row dominates, among those with a value for every goal
     (complete trials), in trial order. Equal rows are all on the front. With ``chance`` (the validation
@@ -240,8 +249,11 @@ def pareto_front(rows: Iterable[Row], goals: Sequence[Goal], *, chance: float | 
     >>> pareto_front(rows, g), pareto_front(rows, g, chance=0.1)
     ([0, 1, 4], [0, 1])
     """
-    floor = -math.inf if chance is None else chance_floor(chance)
-    valued = [r for r in rows if all(r.get(goal.metric) is not None for goal in goals) and r[GOAL.metric] > floor]
+    valued = [
+        r
+        for r in rows
+        if all(r.get(goal.metric) is not None for goal in goals) and not at_chance(r[GOAL.metric], chance)
+    ]
     front = [r["trial"] for r in valued if not any(dominates(o, r, goals) for o in valued if o is not r)]
     return sorted(front)
 

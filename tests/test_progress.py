@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import os
+import subprocess
 import sys
 
 import pytest
@@ -100,20 +101,26 @@ def test_plain_lines_read_like_keras_verbose_2():
     ]
 
 
-def test_the_tensorflow_hook_silences_only_the_import_and_only_once():
-    import subprocess
-
+def _hooked(before_import: str = "", after_import: str = "") -> subprocess.CompletedProcess[str]:
+    """A fresh interpreter that installs the hook, runs ``before_import``, imports TensorFlow, writes
+    ``after the import`` to descriptor 2, then runs ``after_import`` (TF_CPP_MIN_LOG_LEVEL unset)."""
     code = (
-        "import os, sys\n"
+        "import importlib.util, os, sys\n"
         "from search._quiet import silence_tensorflow_import\n"
         "silence_tensorflow_import()\n"
+        f"{before_import}"
         "import tensorflow\n"
         "os.write(2, b'after the import\\n')\n"
-        "print(any(type(f).__name__ == '_QuietTensorFlow' for f in sys.meta_path))\n"
+        f"{after_import}"
     )
     env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
     assert out.returncode == 0, out.stderr[-2000:]
+    return out
+
+
+def test_the_tensorflow_hook_silences_only_the_import_and_only_once():
+    out = _hooked(after_import="print(any(type(f).__name__ == '_QuietTensorFlow' for f in sys.meta_path))\n")
     assert out.stderr == "after the import\n"  # descriptor 2 is back after the import, and was quiet during it
     assert out.stdout.strip() == "False"  # the hook removed itself
 
@@ -122,19 +129,7 @@ def test_a_probe_of_what_is_installed_does_not_use_the_hook_up():
     """``importlib.util.find_spec("tensorflow")`` (how cnn-search asks which backends are installed)
     imports nothing; the import after it is still silenced. Before, the probe removed the hook and
     ``export`` printed TensorFlow's C++ lines twice."""
-    import subprocess
-
-    code = (
-        "import importlib.util, os, sys\n"
-        "from search._quiet import silence_tensorflow_import\n"
-        "silence_tensorflow_import()\n"
-        "assert importlib.util.find_spec('tensorflow') is not None\n"
-        "import tensorflow\n"
-        "os.write(2, b'after the import\\n')\n"
-    )
-    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
-    assert out.returncode == 0, out.stderr[-2000:]
+    out = _hooked(before_import="assert importlib.util.find_spec('tensorflow') is not None\n")
     assert out.stderr == "after the import\n"
 
 

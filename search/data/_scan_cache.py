@@ -36,10 +36,9 @@ def cache_dir() -> Path | None:
     """Where the scans are kept (see the module docstring); None when turned off."""
     if os.environ.get("CNN_SEARCH_SCAN_CACHE", "").strip().lower() in ("0", "off", "false", "no"):
         return None
-    base = os.environ.get("CNN_SEARCH_CACHE") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache", "cnn-search"
-    )
-    return Path(base) / "scans"
+    from search._cache import cache_root
+
+    return cache_root() / "scans"
 
 
 def identity(path: str) -> list[int] | None:

@@ -2,7 +2,7 @@
 of size.
 
 What one shows: every complete trial a point; the front strong and joined as a staircase, dominated
-trials faded; trials at chance (:func:`search._goal.chance_floor` of the validation split's chance
+trials faded; trials at chance (:func:`search._goal.at_chance` of the validation split's chance
 level, the run's ``val_chance`` tag) as grey crosses under a dotted line at the chance level, never
 on the front; the constraint on that goal dashed; and the registered points ringed, each named by its
 alias (``champion``: what ``export`` takes by default; ``picked``: ``export --pick``'s; ``exported``:
@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from search._goal import GOAL, chance_floor
+from search._goal import GOAL, at_chance
 
 ACCURACY = "validation accuracy"
 #: The aliases the registry gives a search's models, ringed on the front when set (in this order).
@@ -145,14 +145,13 @@ def front_pictures(client: Any, name: str, parent: Any, children: list[Any], fol
         return
     limits = json.loads(parent.data.tags.get("constraints") or "{}")
     chance = float(parent.data.tags["val_chance"]) if "val_chance" in parent.data.tags else None
-    floor = chance_floor(chance) if chance is not None else None
     aliases = registered_trials(client, name)
     for i, metric in enumerate(goals[1:]):
         goal = goal_named(metric)
         points = [
             FrontPoint(int(r.data.tags["trial"]), r.data.metrics[GOAL.best_metric], r.data.metrics[goal.mlflow_metric],
                        r.data.tags.get("pareto_front") == "true",
-                       floor is not None and r.data.metrics[GOAL.best_metric] <= floor)
+                       at_chance(r.data.metrics[GOAL.best_metric], chance))
             for r in children
             if r.data.tags.get("state") == "complete" and {GOAL.best_metric, goal.mlflow_metric} <= set(r.data.metrics)
         ]  # fmt: skip

@@ -89,10 +89,10 @@ def patches_figure(images: Any, maps: Any, layer: Any) -> tuple[Any, int]:
     figure.subplots_adjust(top=1 - 0.45 / height, bottom=0.02, hspace=0.15, wspace=0.1)
     span = (float(images.min()), float(images.max()))
     for row, f in enumerate(filters):
+        found = strongest(maps, filter=f, count=PATCHES)
         for col, ax in enumerate(axes[row]):
             ax.set_xticks([])
             ax.set_yticks([])
-            found = strongest(maps, filter=f, count=PATCHES)
             if col >= len(found):
                 ax.axis("off")
                 continue

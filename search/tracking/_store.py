@@ -219,10 +219,9 @@ def template_path() -> Path | None:
     if installed is None:
         return None
     mlflow_version = installed[1]
-    folder = os.environ.get("CNN_SEARCH_CACHE") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache", "cnn-search"
-    )
-    return Path(folder) / f"mlflow-{mlflow_version}-store.db"
+    from search._cache import cache_root
+
+    return cache_root() / f"mlflow-{mlflow_version}-store.db"
 
 
 def _empty_store(db: Path) -> bool:

@@ -39,7 +39,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from search._backend import is_oom
 from search._errors import InfeasibleError, SearchError
-from search._goal import ACCURACY, GOAL, LOSS, NEAR_CHANCE, VAL_ACCURACY
+from search._goal import ACCURACY, GOAL, LOSS, VAL_ACCURACY, at_chance
 from search.model import Architecture, build_model, compile_model, for_saving
 from search.training._callbacks import VALIDATION_BATCH, _AveragedWeights, _EagerValidation, _Epochs, _planned
 from search.training._measure import over_limit
@@ -118,9 +118,9 @@ class Health:
     ) -> str | None:
         acc, val, loss = (float(logs.get(k, math.nan)) for k in (ACCURACY, VAL_ACCURACY, LOSS))
         tc, vc = self.train_chance, self.val_chance
-        if acc >= tc + 0.5 * (1 - tc) and val <= vc + NEAR_CHANCE * (1 - vc):
+        if acc >= tc + 0.5 * (1 - tc) and at_chance(val, vc):
             return f"val_collapse: validation accuracy {val:.3f} at chance ({vc:.3f}) while training accuracy {acc:.3f}"
-        if epoch >= 1 and acc <= tc + NEAR_CHANCE * (1 - tc):
+        if epoch >= 1 and at_chance(acc, tc):
             if loss >= LOSS_FALLING * first_loss:
                 return (
                     f"not_learning: training accuracy {acc:.3f} at chance ({tc:.3f}) and the loss not falling "

@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Any
 
-from search._goal import GOAL, chance_floor, pareto_front
+from search._goal import GOAL, at_chance, pareto_front
 from search.engines._optuna._study import SURPLUS, accuracy_of, best_trial, epoch_values, goals_of
 from search.runtime._session import SearchResult, Session
 
@@ -44,11 +44,9 @@ def trial_rows(study: optuna.Study) -> list[dict[str, Any]]:
     if len(goals) > 1:
         chance = study.user_attrs.get("val_chance")
         front = set(pareto_front((r for r in rows if r["state"] == "complete"), goals, chance=chance))
-        floor = chance_floor(chance) if chance is not None else None
         for row in rows:
             row["pareto_front"] = row["trial"] in front
-            value = row[GOAL.metric]
-            row["at_chance"] = row["state"] == "complete" and None not in (floor, value) and value <= floor
+            row["at_chance"] = row["state"] == "complete" and at_chance(row[GOAL.metric], chance)
     from search.runtime._recheck import annotate
 
     return annotate(
