@@ -2,8 +2,10 @@
 
 Both give the same thing per split: int32 labels, uint8 images ``(h, w, c)``, and an unbatched
 ``tf.data`` pipeline of ``(image, label)``. The file store decodes with ``tf.io`` (first frame of
-an animation, alpha dropped), resizes bilinearly with anti-aliasing, converts the colour mode, so
-the pipeline never holds more than a few batches unless it is cached.
+an animation, alpha dropped), resizes bilinearly with anti-aliasing, converts the colour mode, once,
+into an array file on disk that every process of a search memory-maps (:mod:`search.data._pixel_cache`);
+with that cache off, the pipeline decodes each epoch and never holds more than a few batches unless it
+is cached in memory.
 """
 
 from __future__ import annotations
@@ -111,6 +113,8 @@ class FileStore(Store):
         super().__init__(image_shape)
         self.splits = splits
         self._digests = digests
+        self._pixels: Any = None  # the PixelCache, made at first use
+        self._rows: dict[Split, np.ndarray] = {}
 
     def digests(self, split: Split) -> list[str]:
         """SHA-256 of each file's bytes, in the split's order (for the fingerprint)."""
@@ -122,27 +126,78 @@ class FileStore(Store):
     def paths(self, split: Split) -> list[str]:
         return self.splits[split][0]
 
-    def images(self, split: Split, indices: Sequence[int] | np.ndarray | None = None) -> np.ndarray:
-        from search._backend import name
+    def pixels(self) -> tuple[np.ndarray, dict[Split, np.ndarray]] | None:
+        """The decoded images of every split, memory-mapped from the on-disk cache (built once, shared by the
+        search's processes: :mod:`search.data._pixel_cache`), and each split's rows in it; None when off."""
+        if self._pixels is None:
+            from search._backend import name
+            from search.data._pixel_cache import PixelCache
 
+            pairs = (zip(self._digests[split], self.paths(split), strict=True) for split in self.splits)
+            files = {d: p for pair in pairs for d, p in pair}
+            self._pixels = PixelCache(files, self.image_shape, decoder=name())
+        array = self._pixels.array(self.decode_into)
+        if array is None:
+            return None
+        if not self._rows:
+            self._rows = {split: self._pixels.rows(self._digests[split]) for split in self.splits}
+        return array, self._rows
+
+    def images(self, split: Split, indices: Sequence[int] | np.ndarray | None = None) -> np.ndarray:
         paths = self.paths(split)
+        cached = self.pixels()
+        if cached is not None:
+            array, rows = cached
+            chosen_rows = rows[split] if indices is None else rows[split][np.asarray(indices, dtype=np.int64)]
+            return np.asarray(array[chosen_rows])
         chosen = paths if indices is None else [paths[int(i)] for i in indices]
         out = np.empty((len(chosen), *self.image_shape), dtype=np.uint8)
+        self.decode_into(out, chosen)
+        return out
+
+    def decode_into(self, out: np.ndarray, paths: list[str]) -> None:
+        """Decode the files ``paths`` into ``out`` (uint8, ``(len(paths), *image_shape)``), in order."""
+        from search._backend import name
+
         if name() != "tensorflow":  # no tf.data: Pillow decodes (first frame, RGB), Keras resizes
-            for i, path in enumerate(chosen):
+            for i, path in enumerate(paths):
                 out[i] = decode_with_pillow(path, self.image_shape)
-            return out
+            return
         import tensorflow as tf
 
         decode = _decoder(self.image_shape)
-        ds = tf.data.Dataset.from_tensor_slices(tf.constant(_as_bytes(chosen), dtype=tf.string))
+        ds = tf.data.Dataset.from_tensor_slices(tf.constant(_as_bytes(paths), dtype=tf.string))
         for i, image in enumerate(ds.map(decode, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)):
             out[i] = image.numpy()
-        return out
+
+    def batches(self, split: Split, batch_size: int, *, shuffle_seed: int | None, cache: bool) -> tf.data.Dataset:
+        """From the on-disk cache when there is one (``cache`` then moot: nothing is held in memory): shuffled
+        indices, batched, each batch one copy of its rows; else decoded by the pipeline (:meth:`elements`)."""
+        cached = self.pixels()
+        if cached is None:
+            return super().batches(split, batch_size, shuffle_seed=shuffle_seed, cache=cache)
+        import tensorflow as tf
+
+        array, rows = cached
+        split_rows, labels = rows[split], self.labels(split)
+        order = tf.data.Dataset.range(len(labels))
+        if shuffle_seed is not None:
+            order = order.shuffle(len(labels), seed=shuffle_seed, reshuffle_each_iteration=True)
+
+        def take(i: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+            return np.asarray(array[split_rows[i]]), labels[i]
+
+        def gather(i: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+            x, y = tf.numpy_function(take, [i], (tf.uint8, tf.int32), stateful=False)
+            return tf.ensure_shape(x, [None, *self.image_shape]), tf.ensure_shape(y, [None])
+
+        return order.batch(batch_size).map(gather, num_parallel_calls=tf.data.AUTOTUNE)
 
     def elements(self, split: Split, *, shuffle_seed: int | None, cache: bool) -> tf.data.Dataset:
         import tensorflow as tf
 
+        if self.pixels() is not None:
+            return self.batches(split, 256, shuffle_seed=shuffle_seed, cache=False).unbatch()
         paths, labels = self.splits[split]
         n = len(labels)
         decode = _decoder(self.image_shape)
