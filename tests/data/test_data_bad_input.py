@@ -263,3 +263,29 @@ def test_run_says_which_files_it_skipped_on_screen_and_in_mlflow(damaged: Path, 
     listed = mlflow_client(runs).download_artifacts(parent.info.run_id, "skipped_files.json", str(tmp_path))
     skipped = json.loads(Path(listed).read_text())["skipped"]
     assert {Path(s["path"]).name for s in skipped} == {"empty.png", "cut.jpg", "notes.png"}
+
+
+def test_a_large_jpeg_is_checked_at_a_smaller_dct_scale_yet_keeps_its_size_colour_and_damage(make_folder):
+    """The first scan decodes big JPEGs at 1/2-1/8 scale (``_DRAFT_SIDE``): the size recorded is still the
+    file's own, a small patch of colour is still seen, and a cut in the scan data is still caught."""
+    from PIL import Image
+
+    from search.data._folder import scan_folder
+
+    root = make_folder({"ant": 6, "bee": 6})
+    rng = np.random.default_rng(1)
+    grey = np.repeat(rng.integers(0, 256, (768, 1024, 1), dtype=np.uint8), 3, axis=2)
+    Image.fromarray(grey).save(root / "ant" / "grey.jpg", quality=90)
+    spot = grey.copy()
+    spot[100:132, 200:232] = (230, 20, 20)
+    Image.fromarray(spot).save(root / "ant" / "spot.jpg", quality=90)
+    Image.fromarray(spot).save(root / "bee" / "cut.jpg", quality=90)
+    data = (root / "bee" / "cut.jpg").read_bytes()
+    (root / "bee" / "cut.jpg").write_bytes(data[: int(len(data) * 0.9)])
+    scan = scan_folder(root)
+    found = {Path(f.path).name: f for f in scan.files}
+    assert found["grey.jpg"].size == found["spot.jpg"].size == (768, 1024)
+    assert (found["grey.jpg"].color, found["spot.jpg"].color) == (False, True)
+    [(path, reason)] = scan.skipped
+    assert path == str(root / "bee" / "cut.jpg")
+    assert reason.startswith("corrupt or truncated image (image file is truncated")
