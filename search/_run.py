@@ -268,6 +268,7 @@ def open_session(options: SearchOptions, engine: Engine, space: Space, data: str
     """The search's data loaded (unusable files said), its name, a writable ``runs_dir`` and a usable MLflow
     store checked, and the :class:`~search.engines.Session` every engine runs its trials through."""
     from search.data import DataBundle, load_dataset
+    from search.model._memory import check_fits
     from search.runtime._session import Session
     from search.tracking import check_store, check_writable, default_tracking_uri
     from search.tracking._disk import check_free_space
@@ -276,6 +277,7 @@ def open_session(options: SearchOptions, engine: Engine, space: Space, data: str
         data = load_dataset(data, seed=options.seed or 0, **(options.data_options or {}))
     bundle = data
     space.check_input(bundle.input_shape)
+    check_fits(space, bundle.input_shape, bundle.num_classes, available_mib())  # a kill by the kernel, refused
     if bundle.skipped:  # said on screen here, and on the search's MLflow run (skipped_files.json)
         shown = "; ".join(f"{Path(path).name}: {reason}" for path, reason in bundle.skipped[:3])
         more = f"; and {len(bundle.skipped) - 3} more" if len(bundle.skipped) > 3 else ""

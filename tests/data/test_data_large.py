@@ -45,3 +45,41 @@ def test_a_size_asked_for_or_small_images_are_left_as_they_are(tmp_path: Path):
     small = _photos(tmp_path / "small", (200, 120))
     native = load_dataset(str(small))
     assert native.input_shape == (120, 200, 3) and not native.conversions
+
+
+def test_a_size_whose_smallest_candidate_cannot_fit_in_memory_is_refused_in_one_line_before_any_trial(tmp_path: Path):
+    """The memory there is (this machine's real ``MemAvailable``) against a space whose candidates train batches
+    of 1024 with 256 filters on 512x512 photos (~1 TB of activations): refused before the stores are made, in
+    one line that names the need, the memory and a side at which the space's smallest candidate fits; the same
+    space resizing in the model (``input.image_size``) is told to change that instead."""
+    from search._run import available_mib
+    from search.model._memory import SIDES, training_mib
+    from search.space import load_space
+    from tests.helpers import cnn_search
+
+    root = _photos(tmp_path / "photos", (512, 512), per_class=6)
+    space = tmp_path / "huge.yaml"
+    space.write_text("name: huge\nblocks: {depth: 1, filters: [256]}\ntraining: {batch_size: 1024, epochs: 1}\n")
+    runs = tmp_path / "runs"
+    done = cnn_search("run", str(space), "--data", str(root), "--trials", "1", "--runs-dir", str(runs))
+    assert done.returncode == 1
+    [line] = [text for text in done.stderr.splitlines() if text.startswith("error:")]
+    assert "images of 256x256x3: the smallest candidate of space 'huge' needs ~" in line, done.stderr
+    need = int(line.split("needs ~")[1].split(" MiB")[0].replace(",", ""))
+    memory = available_mib()
+    assert memory is not None and need == training_mib(load_space(space), (256, 256, 3), 2)[0] > memory
+    side = int(line.split("{image_size: ")[1].split("}")[0])
+    assert training_mib(load_space(space), (side, side, 3), 2)[0] <= memory
+    larger = [s for s in SIDES if side < s < 256]
+    assert all(training_mib(load_space(space), (s, s, 3), 2)[0] > memory for s in larger)
+    assert line.endswith(f"or image_size={side} in Python) or a smaller training.batch_size.")
+    assert not (runs / "mlflow.db").exists()
+
+    space.write_text(space.read_text() + "input: {image_size: [1024, 1024]}\n")
+    done = cnn_search("run", str(space), "--data", str(root), "--trials", "1", "--runs-dir", str(runs))
+    [line] = [text for text in done.stderr.splitlines() if text.startswith("error:")]
+    assert done.returncode == 1 and line.startswith(
+        "error: images resized to 1024x1024 by the input.image_size of space 'huge'"
+    )
+    assert line.endswith("set a smaller input.image_size or training.batch_size in the space.")
+    assert not (runs / "mlflow.db").exists()
