@@ -7,14 +7,16 @@ in one run:
 
 * **scan**: ``scan_folder`` the first time (an empty scan cache) and the second (the cache kept), against
   decoding every file once with Pillow on the same threads (the floor of any scan that decodes);
-* **feed**: images per second into ``fit`` for cnn-search's feed (``load_dataset(folder).train(batch)``,
-  streamed from disk, at the size the search would use) against ``tf.data``'s own limit on these cores:
+* **feed**: the one-off decode of the folder into cnn-search's on-disk pixel cache (an empty cache), then
+  images per second into ``fit`` for cnn-search's feed (``load_dataset(folder).train(batch)``) from that
+  cache and streamed (``CNN_SEARCH_PIXEL_CACHE=off``), against ``tf.data``'s own limit on these cores:
   ``keras.utils.image_dataset_from_directory`` at the same size and batch with ``prefetch(AUTOTUNE)``, as
-  the Keras guide does (its ``cache()`` would hold the decoded folder in memory, ~10 GB here: left out of
-  both), over the first ``--feed-batches`` batches after a warm-up of 5;
+  the Keras guide does (its ``cache()`` would hold the decoded folder in memory, ~10 GB here: left out),
+  over the first ``--feed-batches`` batches after a warm-up of 5;
 * **search** (``--search-timeout`` seconds, default 1800; 0 skips it): ``cnn-search run vgg`` on the folder
-  in a fresh process, the peak of the summed resident memory of its whole process tree (supervisor and
-  workers, sampled every 0.5 s), and its winner's test accuracy.
+  in a fresh process with an empty cache folder (as a first search), the peaks of the summed resident (RSS)
+  and proportional (PSS: a page shared by the workers counted once) memory of its whole process tree
+  (supervisor and workers, sampled every 0.5 s), and its winner's test accuracy.
 
     python benchmarks/large_folder.py [--images 50000] [--classes 10] [--search-timeout 1800]
         [--feed-batches 200] [--batch 64] [--folder DIR]
@@ -115,50 +117,67 @@ def _rate(dataset, batches: int, batch: int) -> float:
     return batches * batch / (time.perf_counter() - start)
 
 
-def feeds(folder: Path, batches: int, batch: int) -> tuple[tuple[int, ...], float, float]:
-    """(the size fed, cnn-search's images/s, tf.data's images/s)."""
+def feeds(folder: Path, batches: int, batch: int) -> dict[str, float | tuple[int, ...]]:
+    """The size fed; the seconds of the one-off decode into the on-disk pixel cache (an empty cache folder);
+    images/s of cnn-search's feed from that cache, of its streaming feed (``CNN_SEARCH_PIXEL_CACHE=off``) and
+    of tf.data's ``image_dataset_from_directory``."""
     import keras
     import tensorflow as tf
 
     from search.data import load_dataset
 
+    os.environ["CNN_SEARCH_CACHE"] = tempfile.mkdtemp(prefix="cnn-search-bench-cache-")
     bundle = load_dataset(str(folder))
-    ours = _rate(bundle.train(batch, cache=False).repeat(), batches, batch)
+    start = time.perf_counter()
+    bundle.store.pixels()  # type: ignore[attr-defined]  # a folder's FileStore: decoded once, to disk
+    built = time.perf_counter() - start
+    cached = _rate(bundle.train(batch).repeat(), batches, batch)
+    os.environ["CNN_SEARCH_PIXEL_CACHE"] = "off"
+    try:
+        streamed = _rate(load_dataset(str(folder)).train(batch, cache=False).repeat(), batches, batch)
+    finally:
+        del os.environ["CNN_SEARCH_PIXEL_CACHE"]
     keras_ds = keras.utils.image_dataset_from_directory(
         folder, image_size=bundle.input_shape[:2], batch_size=batch, shuffle=True, seed=0, verbose=False
     )
     theirs = _rate(keras_ds.repeat().prefetch(tf.data.AUTOTUNE), batches, batch)
-    return bundle.input_shape, ours, theirs
+    return {"shape": bundle.input_shape, "built": built, "cached": cached, "streamed": streamed, "tf.data": theirs}
 
 
-def _tree_rss(pid: int) -> int:
-    """Resident bytes of ``pid`` and every descendant (Linux /proc)."""
-    total, todo = 0, [pid]
+def _tree_memory(pid: int) -> tuple[int, int]:
+    """(resident bytes, proportional-set bytes) of ``pid`` and every descendant (Linux /proc): the summed RSS
+    counts the pages of the memory-mapped pixel cache once per process that touched them; PSS shares them."""
+    rss = pss = 0
+    todo = [pid]
     while todo:
         current = todo.pop()
         try:
-            with open(f"/proc/{current}/statm", encoding="ascii") as statm:
-                total += int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+            with open(f"/proc/{current}/smaps_rollup", encoding="ascii") as rollup:
+                fields = dict(line.split()[:2] for line in rollup if line.split()[0] in ("Rss:", "Pss:"))
+            rss += int(fields["Rss:"]) * 1024
+            pss += int(fields["Pss:"]) * 1024
             for task in os.listdir(f"/proc/{current}/task"):
                 with open(f"/proc/{current}/task/{task}/children", encoding="ascii") as children:
                     todo += [int(c) for c in children.read().split()]
-        except (OSError, ValueError):
+        except (OSError, ValueError, KeyError):
             continue
-    return total
+    return rss, pss
 
 
-def search(folder: Path, timeout: int) -> tuple[float, str, float]:
-    """(peak summed RSS of the search's process tree in MiB, its winner line, wall seconds)."""
+def search(folder: Path, timeout: int) -> tuple[float, float, str, float]:
+    """(peaks of the summed RSS and PSS of the search's process tree in MiB, its winner line, wall seconds)."""
     runs = Path(tempfile.mkdtemp(prefix="cnn-search-bench-runs-"))
     command = [sys.executable, "-m", "search", "run", "vgg", "--data", str(folder), "--timeout", str(timeout)]
     start = time.perf_counter()
+    cold = {**os.environ, "CNN_SEARCH_CACHE": tempfile.mkdtemp(prefix="cnn-search-bench-cache-")}  # as a first search
     proc = subprocess.Popen([*command, "--runs-dir", str(runs), "--no-report"], stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)  # fmt: skip
-    peak = [0]
+                            stderr=subprocess.STDOUT, text=True, env=cold)  # fmt: skip
+    peak = [0, 0]
 
     def sample() -> None:
         while proc.poll() is None:
-            peak[0] = max(peak[0], _tree_rss(proc.pid))
+            rss, pss = _tree_memory(proc.pid)
+            peak[:] = max(peak[0], rss), max(peak[1], pss)
             time.sleep(0.5)
 
     watcher = threading.Thread(target=sample, daemon=True)
@@ -166,7 +185,7 @@ def search(folder: Path, timeout: int) -> tuple[float, str, float]:
     output, _ = proc.communicate()
     watcher.join()
     winner = next((line for line in output.splitlines() if line.startswith("winner:")), output[-400:])
-    return peak[0] / MIB, winner, time.perf_counter() - start
+    return peak[0] / MIB, peak[1] / MIB, winner, time.perf_counter() - start
 
 
 def main() -> None:
@@ -187,14 +206,18 @@ def main() -> None:
     print(f"{'  Pillow, decode every file once':<34}{floor:>10.1f}")
     print(f"{'  cnn-search, first scan':<34}{first:>10.1f}")
     print(f"{'  cnn-search, second scan (cached)':<34}{second:>10.2f}")
-    shape, ours, theirs = feeds(folder, args.feed_batches, args.batch)
-    size = "x".join(map(str, shape))
+    fed = feeds(folder, args.feed_batches, args.batch)
+    size = "x".join(map(str, fed["shape"]))  # type: ignore[arg-type]
+    print(f"{'decode into the pixel cache, once':<34}{fed['built']:>10.1f} s")
     print(f"{'feed at ' + size + f', batch {args.batch}':<34}{'images/s':>10}")
-    print(f"{'  tf.data image_dataset_from_dir':<34}{theirs:>10.0f}")
-    print(f"{'  cnn-search load_dataset().train':<34}{ours:>10.0f}  ({100 * ours / theirs:.0f}% of tf.data)")
+    print(f"{'  tf.data image_dataset_from_dir':<34}{fed['tf.data']:>10.0f}")
+    for key, label in (("cached", "from the pixel cache"), ("streamed", "streamed (cache off)")):
+        share = 100 * fed[key] / fed["tf.data"]  # type: ignore[operator]
+        print(f"{'  cnn-search, ' + label:<34}{fed[key]:>10.0f}  ({share:.0f}% of tf.data)")
     if args.search_timeout > 0:
-        peak, winner, wall = search(folder, args.search_timeout)
-        print(f"search vgg --timeout {args.search_timeout}: {wall:.0f} s, peak RSS of its process tree {peak:,.0f} MiB")
+        rss, pss, winner, wall = search(folder, args.search_timeout)
+        print(f"search vgg --timeout {args.search_timeout}: {wall:.0f} s; peaks over its process tree: "
+              f"summed RSS {rss:,.0f} MiB, summed PSS {pss:,.0f} MiB (shared pages counted once)")  # fmt: skip
         print("  " + " ".join(winner.split()))
 
 

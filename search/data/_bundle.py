@@ -131,6 +131,15 @@ class DataBundle:
         _check_batch_size(batch_size)
         return _numpy_batches(self, split, batch_size, split == "train" if shuffle is None else shuffle, augment)
 
+    def subset(self, fraction: float) -> DataBundle:
+        """This bundle with its training split a stratified ``fraction`` of its own, drawn from ``seed`` (at
+        least two images a class); the same validation and test splits (:mod:`search.data._subset`)."""
+        from dataclasses import replace
+
+        from search.data._subset import SubsetStore, subset_rows
+
+        return replace(self, store=SubsetStore(self.store, subset_rows(self.labels("train"), fraction, seed=self.seed)))
+
     def train(
         self, batch_size: int = 32, *, augment: Mapping[str, Any] | None = None, cache: bool | None = None
     ) -> tf.data.Dataset:

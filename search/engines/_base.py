@@ -136,6 +136,18 @@ class SearchOptions:
         "Train the champion afresh on training + validation images for its best epoch count and register that "
         "model; the searched model's test accuracy is shown beside it.",
     )
+    #: Data size as a fidelity (:mod:`search.data._subset`): each trial's first epoch on a stratified fraction
+    #: of the training images, judged there by the pruner; the later epochs on every image.
+    subset: float | None = declare(
+        None,
+        "Train each trial's first epoch on this stratified fraction of the training images (0.25: a quarter), so "
+        "the pruner judges it at that share of an epoch's cost; later epochs use every image.",
+        check=lambda value: (
+            None
+            if value is None or (isinstance(value, float | int) and not isinstance(value, bool) and 0 < value < 1)
+            else "expected a fraction between 0 and 1 (0.25: a quarter of the training images), or none"
+        ),
+    )
     seed: int | None = declare(None, "Seed: same architectures and metrics on CPU.")
     runs_dir: Path = declare(lambda: Path("runs"), "Where the local store lives (MLflow, Optuna, models).")
     storage: str | None = declare(

@@ -286,6 +286,7 @@ class Session:
             option_params=options.record(),
         )
         session.options = options
+        session.objective.subset = options.subset
         return session
 
     # -- one trial ---------------------------------------------------------------------------------

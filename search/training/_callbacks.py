@@ -56,7 +56,8 @@ class _Epochs:
             said = 0.0  # when on_step was last called (time.perf_counter)
 
             def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
-                if hooks.registered():  # fault injection in the tests, a user's instrumentation
+                begun, self.begun = getattr(self, "begun", False), True  # a subset's fit, then the rest: once
+                if hooks.registered() and not begun:  # fault injection in the tests, a user's instrumentation
                     hooks.call("trial_start", trial=trial_number, attempt=attempt, model=self.model)
 
             def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
@@ -127,8 +128,9 @@ def _stop_if_done(
 
 
 def _planned(callback: Any) -> int:
-    """The epochs the trial's ``fit`` was asked for (Keras's ``params``), or no bound when it does not say."""
-    planned = (getattr(callback, "params", None) or {}).get("epochs")
+    """The epochs the trial was planned for (``planned_epochs``, set when its epochs span two ``fit`` calls: a
+    subset's, then the rest), else its ``fit``'s (Keras's ``params``), or no bound when neither says."""
+    planned = getattr(callback, "planned_epochs", None) or (getattr(callback, "params", None) or {}).get("epochs")
     return int(planned) if planned else sys.maxsize
 
 

@@ -177,6 +177,8 @@ class TrialResult:
     measured: dict[str, float] = field(default_factory=dict)
     traceback: str | None = None
     model: keras.Model | None = field(default=None, repr=False)
+    #: Training images of the first epoch when it trained on a stratified subset (``Objective.subset``).
+    subset_images: int | None = None
 
     @property
     def epochs_run(self) -> int:
@@ -192,6 +194,8 @@ class TrialResult:
             metrics["num_params"] = self.params
         if self.flops is not None:
             metrics["flops"] = self.flops
+        if self.subset_images is not None:
+            metrics["subset_images"] = self.subset_images
         if self.measured:
             from search._goal import goal_named
 
@@ -238,6 +242,10 @@ class Objective:
         #: The last trial's goals of size, known before it trained: ``params`` and ``flops`` from its plan, and
         #: what was measured (the several-goal pruner reads them while it trains).
         self.last_sizes: dict[str, float] = {}
+        #: A fraction of the training images (0 to 1, exclusive): each trial's first epoch trains on that
+        #: stratified subset (:meth:`DataBundle.subset`), so the pruner judges it at that fraction of an
+        #: epoch's cost; the later epochs train on every image. None: every epoch on every image.
+        self.subset: float | None = None
         k = data.num_classes
         train = data.labels("train")
         self.health = Health(chance(train, k), chance(data.labels("validation"), k), prior_loss(train, k))
@@ -313,7 +321,7 @@ class Objective:
                     on_epoch=hooks[0],
                     on_step=hooks[1],
                 )
-                self._fit(model, arch, batch, callback)
+                self._fit(model, arch, batch, callback, result)
             except (KeyboardInterrupt, SystemExit):
                 raise
             except Exception as exc:  # any failure of one trial is recorded, the search goes on
@@ -391,49 +399,51 @@ class Objective:
             result.model = for_saving(model)  # what is saved, registered and exported
         return result
 
-    def _fit(self, model: keras.Model, arch: Architecture, batch: int, callback: Any) -> None:
-        import keras
-
+    def _fit(self, model: keras.Model, arch: Architecture, batch: int, callback: Any, result: TrialResult) -> None:
+        """Fit ``model``: with :attr:`subset`, its first epoch on the subset, then (unless that epoch stopped
+        the trial) the others on every image; else every epoch on every image."""
         epochs = self.epochs or arch.training.epochs
-        augment = arch.training.augment
         eager = self.data.in_memory and len(self.data.labels("validation")) <= EAGER_VALIDATION_MAX
         callbacks = [_EagerValidation.make(*self.data.arrays("validation")), callback] if eager else [callback]
         if arch.training.ema:
             callbacks.insert(0, _AveragedWeights.make())
+        first, callback.planned_epochs = 0, epochs
+        if self.subset is not None and epochs > 1:
+            sample = self.data.subset(self.subset)
+            result.subset_images = len(sample.labels("train"))
+            self._fit_on(sample, model, arch, batch, callbacks, eager, (0, 1))
+            if model.stop_training:
+                return
+            first = 1
+        self._fit_on(self.data, model, arch, batch, callbacks, eager, (first, epochs))
+
+    @staticmethod
+    def _fit_on(
+        data: DataBundle, model: keras.Model, arch: Architecture, batch: int, callbacks: list[Any], eager: bool,
+        epochs: tuple[int, int],
+    ) -> None:  # fmt: skip
+        """``model.fit`` on ``data``'s training split from epoch ``epochs[0]`` up to ``epochs[1]`` (Keras's
+        ``initial_epoch`` and ``epochs``), fed as the backend takes it best."""
+        import keras
+
+        augment = arch.training.augment
+        initial, epochs_to = epochs
+        kept = {"epochs": epochs_to, "initial_epoch": initial, "callbacks": callbacks, "verbose": 0}
         feed = FEED if FEED != "auto" else "tf.data" if keras.backend.backend() == "tensorflow" else "numpy"
-        if feed == "numpy" and not (self.data.in_memory and not augment):
+        if feed == "numpy" and not (data.in_memory and not augment):
             feed = "pydataset"  # on disk or augmented: batch by batch
         if feed == "pydataset":
             # no tf.data on JAX or PyTorch: NumPy batches (decoded from disk, augmented) from a PyDataset
-            validation = None if eager else self.data.batches("validation", VALIDATION_BATCH)
-            model.fit(
-                self.data.batches("train", batch, augment=augment),
-                epochs=epochs,
-                validation_data=validation,
-                callbacks=callbacks,
-                verbose=0,
-            )
+            validation = None if eager else data.batches("validation", VALIDATION_BATCH)
+            model.fit(data.batches("train", batch, augment=augment), validation_data=validation, **kept)
         elif feed == "numpy":
-            x, y = self.data.arrays("train")  # NumPy reaches fit on any Keras backend
-            validation = None if eager else self.data.arrays("validation")
-            model.fit(
-                x,
-                y,
-                batch_size=batch,
-                epochs=epochs,
-                validation_data=validation,
-                callbacks=callbacks,
-                verbose=0,
-                shuffle=True,
-            )
+            x, y = data.arrays("train")  # NumPy reaches fit on any Keras backend
+            validation = None if eager else data.arrays("validation")
+            model.fit(x, y, batch_size=batch, validation_data=validation, shuffle=True, **kept)
         else:
-            model.fit(
-                self.data.train(batch, augment=augment),
-                epochs=epochs,
-                validation_data=None if eager else self.data.validation(VALIDATION_BATCH),
-                callbacks=callbacks,
-                verbose=0,
-                shuffle=False,  # the pipeline reshuffles every epoch itself
+            validation = None if eager else data.validation(VALIDATION_BATCH)
+            model.fit(  # the pipeline reshuffles every epoch itself
+                data.train(batch, augment=augment), validation_data=validation, shuffle=False, **kept
             )
 
 
