@@ -12,7 +12,9 @@ in one run:
   cache and streamed (``CNN_SEARCH_PIXEL_CACHE=off``), against ``tf.data``'s own limit on these cores:
   ``keras.utils.image_dataset_from_directory`` at the same size and batch with ``prefetch(AUTOTUNE)``, as
   the Keras guide does (its ``cache()`` would hold the decoded folder in memory, ~10 GB here: left out),
-  over the first ``--feed-batches`` batches after a warm-up of 5;
+  over the first ``--feed-batches`` batches after a warm-up of 5; and the feed of the backends without
+  tf.data (JAX, PyTorch: ``load_dataset(folder).batches(...)``, a ``keras.utils.PyDataset`` of NumPy
+  batches, read in one thread as ``fit`` reads it), from the cache and streamed (a quarter of the batches);
 * **search** (``--search-timeout`` seconds, default 1800; 0 skips it): ``cnn-search run vgg`` on the folder
   in a fresh process with an empty cache folder (as a first search), the peaks of the summed resident (RSS)
   and proportional (PSS: a page shared by the workers counted once) memory of its whole process tree
@@ -33,6 +35,7 @@ import threading
 import time
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 MIB = 2**20
 
@@ -132,16 +135,31 @@ def feeds(folder: Path, batches: int, batch: int) -> dict[str, float | tuple[int
     bundle.store.pixels()  # type: ignore[attr-defined]  # a folder's FileStore: decoded once, to disk
     built = time.perf_counter() - start
     cached = _rate(bundle.train(batch).repeat(), batches, batch)
+    numpy_cached = _rate(_forever(bundle.batches("train", batch)), batches, batch)
     os.environ["CNN_SEARCH_PIXEL_CACHE"] = "off"
     try:
-        streamed = _rate(load_dataset(str(folder)).train(batch, cache=False).repeat(), batches, batch)
+        streamed_bundle = load_dataset(str(folder))
+        streamed = _rate(streamed_bundle.train(batch, cache=False).repeat(), batches, batch)
+        numpy_streamed = _rate(_forever(streamed_bundle.batches("train", batch)), max(1, batches // 4), batch)
     finally:
         del os.environ["CNN_SEARCH_PIXEL_CACHE"]
     keras_ds = keras.utils.image_dataset_from_directory(
         folder, image_size=bundle.input_shape[:2], batch_size=batch, shuffle=True, seed=0, verbose=False
     )
     theirs = _rate(keras_ds.repeat().prefetch(tf.data.AUTOTUNE), batches, batch)
-    return {"shape": bundle.input_shape, "built": built, "cached": cached, "streamed": streamed, "tf.data": theirs}
+    return {
+        "shape": bundle.input_shape, "built": built, "cached": cached, "streamed": streamed, "tf.data": theirs,
+        "numpy cached": numpy_cached, "numpy streamed": numpy_streamed,
+    }  # fmt: skip
+
+
+def _forever(batches: Any) -> Any:
+    """A ``keras.utils.PyDataset`` (the JAX and PyTorch feed: NumPy batches, no tf.data) read as Keras's
+    fit reads it, epoch after epoch, in this thread."""
+    while True:
+        for index in range(len(batches)):
+            yield batches[index]
+        batches.on_epoch_end()
 
 
 def _tree_memory(pid: int) -> tuple[int, int]:
@@ -202,18 +220,23 @@ def main() -> None:
     print(f"folder: {folder} ({args.images:,} JPEGs, 128-1024 px a side; generated in {made:.0f} s, 0: kept)")
     floor = pillow_once(folder)
     first, second = scans(folder)
-    print(f"{'scan':<34}{'seconds':>10}")
-    print(f"{'  Pillow, decode every file once':<34}{floor:>10.1f}")
-    print(f"{'  cnn-search, first scan':<34}{first:>10.1f}")
-    print(f"{'  cnn-search, second scan (cached)':<34}{second:>10.2f}")
+    print(f"{'scan':<38}{'seconds':>10}")
+    print(f"{'  Pillow, decode every file once':<38}{floor:>10.1f}")
+    print(f"{'  cnn-search, first scan':<38}{first:>10.1f}")
+    print(f"{'  cnn-search, second scan (cached)':<38}{second:>10.2f}")
     fed = feeds(folder, args.feed_batches, args.batch)
     size = "x".join(map(str, fed["shape"]))  # type: ignore[arg-type]
-    print(f"{'decode into the pixel cache, once':<34}{fed['built']:>10.1f} s")
-    print(f"{'feed at ' + size + f', batch {args.batch}':<34}{'images/s':>10}")
-    print(f"{'  tf.data image_dataset_from_dir':<34}{fed['tf.data']:>10.0f}")
-    for key, label in (("cached", "from the pixel cache"), ("streamed", "streamed (cache off)")):
+    print(f"{'decode into the pixel cache, once':<38}{fed['built']:>10.1f} s")
+    print(f"{'feed at ' + size + f', batch {args.batch}':<38}{'images/s':>10}")
+    print(f"{'  tf.data image_dataset_from_dir':<38}{fed['tf.data']:>10.0f}")
+    for key, label in (
+        ("cached", "from the pixel cache"),
+        ("streamed", "streamed (cache off)"),
+        ("numpy cached", "JAX's feed, pixel cache"),
+        ("numpy streamed", "JAX's feed, cache off"),
+    ):
         share = 100 * fed[key] / fed["tf.data"]  # type: ignore[operator]
-        print(f"{'  cnn-search, ' + label:<34}{fed[key]:>10.0f}  ({share:.0f}% of tf.data)")
+        print(f"{'  cnn-search, ' + label:<38}{fed[key]:>10.0f}  ({share:.0f}% of tf.data)")
     if args.search_timeout > 0:
         rss, pss, winner, wall = search(folder, args.search_timeout)
         print(f"search vgg --timeout {args.search_timeout}: {wall:.0f} s; peaks over its process tree: "
