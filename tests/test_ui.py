@@ -594,6 +594,10 @@ try:
     tables = [row.split() for name in ("/proc/net/tcp", "/proc/net/tcp6") for row in open(name).readlines()[1:]]
     found["listening"] = sorted(r[1].split(":")[0] for r in tables if r[3] == "0A" and int(r[1].split(":")[1], 16) == port)
     print(json.dumps(found))
+    for _ in range(240):  # the banner follows the UI's own readiness check, which may trail ours under load
+        if "MLflow UI on " in open(log).read():
+            break
+        time.sleep(0.5)
 finally:
     proc.terminate()
     proc.wait(timeout=60)

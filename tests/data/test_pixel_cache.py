@@ -130,15 +130,16 @@ def _growth(root: Path, cache: Path, **env: str) -> dict:
 
 
 def test_a_process_holds_no_copy_of_the_images_it_trains_on(tmp_path: Path):
-    """Three epochs over a training split of ~55 MB: memory-mapped, the process's own (anonymous) memory grows
-    by the pipeline's few batches in flight; the same run without the cache (the decoded split cached in
-    memory by ``tf.data``, as before) grows by the split more, so the figure measures what it should."""
-    root = _noisy(tmp_path / "images", 400, 160)
+    """Three epochs over a training split of ~100 MB: memory-mapped, the process's own (anonymous) memory grows
+    by the pipeline's few batches in flight (14-22 MB measured, whatever the split's size); the same run
+    without the cache (the decoded split cached in memory by ``tf.data``, as before) grows by at least the
+    split, so the figure measures what it should."""
+    root = _noisy(tmp_path / "images", 720, 160)
     mapped = _growth(root, tmp_path / "cache")
     held = _growth(root, tmp_path / "cache", CNN_SEARCH_PIXEL_CACHE="off")
-    assert mapped["split"] > 50e6
-    assert held["growth"] - mapped["growth"] > 0.8 * held["split"], (held, mapped)
-    assert mapped["growth"] < 0.5 * mapped["split"], mapped
+    assert mapped["split"] > 95e6
+    assert held["growth"] > 0.9 * held["split"], held
+    assert mapped["growth"] < 0.4 * mapped["split"], mapped
 
 
 def test_no_room_is_said_and_the_images_are_decoded_as_before(tmp_path: Path, monkeypatch, caplog):
