@@ -21,7 +21,7 @@ in one run:
   (supervisor and workers, sampled every 0.5 s), and its winner's test accuracy.
 
     python benchmarks/large_folder.py [--images 50000] [--classes 10] [--search-timeout 1800]
-        [--feed-batches 200] [--batch 64] [--folder DIR]
+        [--feed-batches 200] [--batch 64] [--folder DIR] [--parts scan,feed,search] [--search-args "--subset 0.25"]
 """
 
 from __future__ import annotations
@@ -182,10 +182,10 @@ def _tree_memory(pid: int) -> tuple[int, int]:
     return rss, pss
 
 
-def search(folder: Path, timeout: int) -> tuple[float, float, str, float]:
+def search(folder: Path, timeout: int, extra: list[str]) -> tuple[float, float, str, float]:
     """(peaks of the summed RSS and PSS of the search's process tree in MiB, its winner line, wall seconds)."""
     runs = Path(tempfile.mkdtemp(prefix="cnn-search-bench-runs-"))
-    command = [sys.executable, "-m", "search", "run", "vgg", "--data", str(folder), "--timeout", str(timeout)]
+    command = [sys.executable, "-m", "search", "run", "vgg", "--data", str(folder), "--timeout", str(timeout), *extra]
     start = time.perf_counter()
     cold = {**os.environ, "CNN_SEARCH_CACHE": tempfile.mkdtemp(prefix="cnn-search-bench-cache-")}  # as a first search
     proc = subprocess.Popen([*command, "--runs-dir", str(runs), "--no-report"], stdout=subprocess.PIPE,
@@ -214,20 +214,38 @@ def main() -> None:
     parser.add_argument("--feed-batches", type=int, default=200)
     parser.add_argument("--batch", type=int, default=64)
     parser.add_argument("--search-timeout", type=int, default=1800)
+    parser.add_argument("--parts", default="scan,feed,search", help="which measurements (default: all three)")
+    parser.add_argument("--search-args", default="", help='more options of the search ("--subset 0.25")')
     args = parser.parse_args()
+    parts = set(args.parts.split(","))
     folder = args.folder / f"large-{args.images}-{args.classes}"
     made = generate(folder, args.images, args.classes)
     print(f"folder: {folder} ({args.images:,} JPEGs, 128-1024 px a side; generated in {made:.0f} s, 0: kept)")
+    if "scan" in parts:
+        _print_scans(folder)
+    if "feed" in parts:
+        _print_feeds(folder, args.feed_batches, args.batch)
+    if args.search_timeout > 0 and "search" in parts:
+        rss, pss, winner, wall = search(folder, args.search_timeout, args.search_args.split())
+        print(f"search vgg --timeout {args.search_timeout} {args.search_args}: {wall:.0f} s; peaks over its "
+              f"process tree: summed RSS {rss:,.0f} MiB, summed PSS {pss:,.0f} MiB (shared pages once)")  # fmt: skip
+        print("  " + " ".join(winner.split()))
+
+
+def _print_scans(folder: Path) -> None:
     floor = pillow_once(folder)
     first, second = scans(folder)
     print(f"{'scan':<38}{'seconds':>10}")
     print(f"{'  Pillow, decode every file once':<38}{floor:>10.1f}")
     print(f"{'  cnn-search, first scan':<38}{first:>10.1f}")
     print(f"{'  cnn-search, second scan (cached)':<38}{second:>10.2f}")
-    fed = feeds(folder, args.feed_batches, args.batch)
+
+
+def _print_feeds(folder: Path, batches: int, batch: int) -> None:
+    fed = feeds(folder, batches, batch)
     size = "x".join(map(str, fed["shape"]))  # type: ignore[arg-type]
     print(f"{'decode into the pixel cache, once':<38}{fed['built']:>10.1f} s")
-    print(f"{'feed at ' + size + f', batch {args.batch}':<38}{'images/s':>10}")
+    print(f"{'feed at ' + size + f', batch {batch}':<38}{'images/s':>10}")
     print(f"{'  tf.data image_dataset_from_dir':<38}{fed['tf.data']:>10.0f}")
     for key, label in (
         ("cached", "from the pixel cache"),
@@ -237,11 +255,6 @@ def main() -> None:
     ):
         share = 100 * fed[key] / fed["tf.data"]  # type: ignore[operator]
         print(f"{'  cnn-search, ' + label:<38}{fed[key]:>10.0f}  ({share:.0f}% of tf.data)")
-    if args.search_timeout > 0:
-        rss, pss, winner, wall = search(folder, args.search_timeout)
-        print(f"search vgg --timeout {args.search_timeout}: {wall:.0f} s; peaks over its process tree: "
-              f"summed RSS {rss:,.0f} MiB, summed PSS {pss:,.0f} MiB (shared pages counted once)")  # fmt: skip
-        print("  " + " ".join(winner.split()))
 
 
 if __name__ == "__main__":
