@@ -33,7 +33,8 @@ def main() -> None:
 
     import search
     from search.model import compile_model
-    from search.training._objective import STEPS_PER_EXECUTION, VALIDATION_BATCH
+    from search.training._eager import judging_batch
+    from search.training._objective import STEPS_PER_EXECUTION
 
     data = search.load_dataset("digits")
     space = search.load_space(args.space)
@@ -54,7 +55,7 @@ def main() -> None:
         model.fit(
             data.train(arch.training.batch_size),
             epochs=row["epochs_run"],
-            validation_data=data.validation(VALIDATION_BATCH),
+            validation_data=data.validation(judging_batch(data.input_shape, arch.training.batch_size)),
             verbose=0,
         )
     bare = time.perf_counter() - start

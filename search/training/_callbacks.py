@@ -18,7 +18,6 @@ if TYPE_CHECKING:
 
     from search.training._objective import Health, Reporter, TrialResult
 
-VALIDATION_BATCH = 256
 #: Seconds between two ``on_step`` calls (the steps within an epoch shown live): a few a second at most,
 #: whatever the number of batches, so a long epoch moves on screen and a short one costs nothing. Keras
 #: calls the batch hook once per ``steps_per_execution`` batches (32 for epochs of more than 8 steps:
@@ -150,7 +149,7 @@ class _EagerValidation:
             def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
                 if logs is None:
                     return
-                probabilities = predict_eagerly(self.model, x, batch_size=VALIDATION_BATCH)
+                probabilities = predict_eagerly(self.model, x)
                 logs[VAL_ACCURACY], logs[VAL_LOSS] = scores(probabilities, labels)
 
         return EagerValidation()

@@ -4,13 +4,36 @@ from __future__ import annotations
 
 from typing import Any
 
+#: Images judged at once (validation, test) when they are small; larger images, fewer (:func:`judging_batch`).
+JUDGING_BATCH = 256
+#: Pixel values a judging batch holds at most, unless the training batch holds more: 4 Mi, 256 images of
+#: 64x64x3 (every suite task), 25 of 214x256x3 (where 256 of them took a worker past 8 GB on a 10,000-photo
+#: folder: every layer's output for 256 images at once).
+JUDGING_VALUES = 2**22
 
-def predict_eagerly(model: Any, x: Any, batch_size: int = 256) -> Any:
-    """The model's outputs on ``x`` as one NumPy array, by eager calls batch by batch: no function is
-    traced for a single pass (``evaluate`` and ``predict`` each trace one: 0.3-0.5 s apiece for a tiny
-    CNN on a CPU, longer than the pass itself on a small test split)."""
+
+def judging_batch(image_shape: tuple[int, ...], train_batch: int = 0) -> int:
+    """Images per batch for validation or test: :data:`JUDGING_BATCH`, fewer as the images grow
+    (:data:`JUDGING_VALUES`), never fewer than the ``train_batch`` a trial trains at (it already holds that).
+
+    >>> judging_batch((32, 32, 3)), judging_batch((214, 256, 3)), judging_batch((214, 256, 3), train_batch=32)
+    (256, 25, 32)
+    """
+    values = 1
+    for side in image_shape:
+        values *= int(side)
+    return max(1, min(JUDGING_BATCH, max(train_batch, JUDGING_VALUES // max(1, values))))
+
+
+def predict_eagerly(model: Any, x: Any, batch_size: int | None = None) -> Any:
+    """The model's outputs on ``x`` as one NumPy array, by eager calls batch by batch (``batch_size``, by
+    default :func:`judging_batch` of the images): no function is traced for a single pass (``evaluate``
+    and ``predict`` each trace one: 0.3-0.5 s apiece for a tiny CNN on a CPU, longer than the pass itself
+    on a small test split)."""
     import keras
     import numpy as np
+
+    batch_size = batch_size or judging_batch(tuple(x.shape[1:]))
 
     outputs = [
         keras.ops.convert_to_numpy(model(x[i : i + batch_size], training=False)) for i in range(0, len(x), batch_size)

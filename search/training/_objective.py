@@ -41,7 +41,8 @@ from search._backend import is_oom
 from search._errors import InfeasibleError, SearchError
 from search._goal import ACCURACY, GOAL, LOSS, VAL_ACCURACY, at_chance
 from search.model import Architecture, build_model, compile_model, for_saving
-from search.training._callbacks import VALIDATION_BATCH, _AveragedWeights, _EagerValidation, _Epochs, _planned
+from search.training._callbacks import _AveragedWeights, _EagerValidation, _Epochs, _planned
+from search.training._eager import judging_batch
 from search.training._measure import over_limit
 
 if TYPE_CHECKING:
@@ -428,20 +429,21 @@ class Objective:
 
         augment = arch.training.augment
         initial, epochs_to = epochs
+        judged = judging_batch(data.input_shape, batch)
         kept = {"epochs": epochs_to, "initial_epoch": initial, "callbacks": callbacks, "verbose": 0}
         feed = FEED if FEED != "auto" else "tf.data" if keras.backend.backend() == "tensorflow" else "numpy"
         if feed == "numpy" and not (data.in_memory and not augment):
             feed = "pydataset"  # on disk or augmented: batch by batch
         if feed == "pydataset":
             # no tf.data on JAX or PyTorch: NumPy batches (decoded from disk, augmented) from a PyDataset
-            validation = None if eager else data.batches("validation", VALIDATION_BATCH)
+            validation = None if eager else data.batches("validation", judged)
             model.fit(data.batches("train", batch, augment=augment), validation_data=validation, **kept)
         elif feed == "numpy":
             x, y = data.arrays("train")  # NumPy reaches fit on any Keras backend
             validation = None if eager else data.arrays("validation")
             model.fit(x, y, batch_size=batch, validation_data=validation, shuffle=True, **kept)
         else:
-            validation = None if eager else data.validation(VALIDATION_BATCH)
+            validation = None if eager else data.validation(judged)
             model.fit(  # the pipeline reshuffles every epoch itself
                 data.train(batch, augment=augment), validation_data=validation, shuffle=False, **kept
             )

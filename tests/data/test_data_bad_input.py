@@ -266,8 +266,8 @@ def test_run_says_which_files_it_skipped_on_screen_and_in_mlflow(damaged: Path, 
 
 
 def test_a_large_jpeg_is_checked_at_a_smaller_dct_scale_yet_keeps_its_size_colour_and_damage(make_folder):
-    """The first scan decodes big JPEGs at 1/2-1/8 scale (``_DRAFT_SIDE``): the size recorded is still the
-    file's own, a small patch of colour is still seen, and a cut in the scan data is still caught."""
+    """The first scan decodes JPEGs at 1/2-1/8 scale (``_DRAFT_SIDE``: here 1/8): the size recorded is still
+    the file's own, a 32x32 patch of colour is still seen, and a cut in the scan data is still caught."""
     from PIL import Image
 
     from search.data._folder import scan_folder
