@@ -55,8 +55,7 @@ class _Epochs:
             said = 0.0  # when on_step was last called (time.perf_counter)
 
             def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
-                begun, self.begun = getattr(self, "begun", False), True  # a subset's fit, then the rest: once
-                if hooks.registered() and not begun:  # fault injection in the tests, a user's instrumentation
+                if hooks.registered() and not result.history:  # once: not again after a subset's first epoch
                     hooks.call("trial_start", trial=trial_number, attempt=attempt, model=self.model)
 
             def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:

@@ -54,6 +54,31 @@ def test_the_first_epoch_trains_on_the_subset_and_the_others_on_every_image(digi
     assert steps == {0: math.ceil(round(0.25 * n) / 32), 1: math.ceil(n / 32), 2: math.ceil(n / 32)}
 
 
+def test_the_hooks_see_one_trial_start_and_every_epoch_across_the_subset_and_the_rest(digits):
+    from search import hooks
+
+    class Seen:
+        def __init__(self) -> None:
+            self.starts: list[int] = []
+            self.epochs: list[int] = []
+
+        def trial_start(self, trial, attempt, model):
+            self.starts.append(len(model.get_weights()))
+
+        def epoch_end(self, trial, epoch, logs):
+            self.epochs.append(epoch)
+
+    space = Space(**SMALL)
+    objective = Objective(space, digits, seed=0)
+    objective.subset = 0.25
+    seen = hooks.register(Seen())
+    try:
+        result = objective(space.sample(RandomParams(0)), lambda epoch, value: False)
+    finally:
+        hooks.unregister(seen)
+    assert result.epochs_run == 3 and len(seen.starts) == 1 and seen.epochs == [0, 1, 2]
+
+
 def test_a_trial_the_pruner_stops_on_its_subset_epoch_trains_no_more(digits):
     space = Space(**SMALL)
     objective = Objective(space, digits, seed=0)
