@@ -177,7 +177,17 @@ def _onnx_runner(path: Path) -> Runner:
             f"{path}: not a valid ONNX model ({first[:160]}); expected a .onnx file as exported"
         ) from exc
     first = session.get_inputs()[0]
-    return Runner(lambda x: session.run(None, {first.name: np.asarray(x, "float32")})[0], first.shape[1:])
+
+    def run(x: Any) -> Any:
+        try:
+            return session.run(None, {first.name: np.asarray(x, "float32")})[0]
+        except Exception as exc:  # a damaged file that loads but fails when run (a shape constant changed...)
+            text = (str(exc).strip() or type(exc).__name__).splitlines()[0]
+            raise InvalidModelError(
+                f"{path}: the ONNX model fails when run ({text[:160]}); expected a .onnx file as exported"
+            ) from exc
+
+    return Runner(run, first.shape[1:])
 
 
 def _interpreter(path: Path) -> Any:
