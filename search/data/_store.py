@@ -176,22 +176,12 @@ class FileStore(Store):
         cached = self.pixels()
         if cached is None:
             return super().batches(split, batch_size, shuffle_seed=shuffle_seed, cache=cache)
-        import tensorflow as tf
-
         array, rows = cached
         split_rows, labels = rows[split], self.labels(split)
-        order = tf.data.Dataset.range(len(labels))
-        if shuffle_seed is not None:
-            order = order.shuffle(len(labels), seed=shuffle_seed, reshuffle_each_iteration=True)
-
-        def take(i: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-            return np.asarray(array[split_rows[i]]), labels[i]
-
-        def gather(i: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
-            x, y = tf.numpy_function(take, [i], (tf.uint8, tf.int32), stateful=False)
-            return tf.ensure_shape(x, [None, *self.image_shape]), tf.ensure_shape(y, [None])
-
-        return order.batch(batch_size).map(gather, num_parallel_calls=tf.data.AUTOTUNE)
+        return gathered_batches(
+            lambda i: (np.asarray(array[split_rows[i]]), labels[i]), len(labels), self.image_shape, batch_size,
+            shuffle_seed=shuffle_seed,
+        )  # fmt: skip
 
     def elements(self, split: Split, *, shuffle_seed: int | None, cache: bool) -> tf.data.Dataset:
         import tensorflow as tf
@@ -208,6 +198,25 @@ class FileStore(Store):
         if shuffle_seed is not None:  # shuffle the paths (a few bytes each), then decode: memory stays bounded
             ds = ds.shuffle(n, seed=shuffle_seed, reshuffle_each_iteration=True)
         return ds.map(lambda p, y: (decode(p), y), num_parallel_calls=tf.data.AUTOTUNE)
+
+
+def gathered_batches(
+    take: Any, n: int, image_shape: tuple[int, int, int], batch_size: int, *, shuffle_seed: int | None
+) -> tf.data.Dataset:
+    """Batches of ``n`` images read by ``take(indices) -> (uint8 images, int32 labels)`` in NumPy: the indices
+    shuffled each epoch when a seed is given, batched, one ``take`` per batch (a memory-mapped file's or a
+    subset's rows: nothing is held but the batches in flight)."""
+    import tensorflow as tf
+
+    order = tf.data.Dataset.range(n)
+    if shuffle_seed is not None:
+        order = order.shuffle(n, seed=shuffle_seed, reshuffle_each_iteration=True)
+
+    def gather(i: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        x, y = tf.numpy_function(take, [i], (tf.uint8, tf.int32), stateful=False)
+        return tf.ensure_shape(x, [None, *image_shape]), tf.ensure_shape(y, [None])
+
+    return order.batch(batch_size).map(gather, num_parallel_calls=tf.data.AUTOTUNE)
 
 
 def _as_bytes(paths: Sequence[str]) -> list[bytes]:

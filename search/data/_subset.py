@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from search.data._split import Split, stratified_take
-from search.data._store import Store
+from search.data._store import Store, gathered_batches
 
 if TYPE_CHECKING:
     import tensorflow as tf
@@ -49,21 +49,11 @@ class SubsetStore(Store):
         store by its rows (memory-mapped or in memory: nothing more is held)."""
         if split != "train":
             return self.base.batches(split, batch_size, shuffle_seed=shuffle_seed, cache=cache)
-        import tensorflow as tf
-
         labels = self.labels(split)
-        order = tf.data.Dataset.range(len(labels))
-        if shuffle_seed is not None:
-            order = order.shuffle(len(labels), seed=shuffle_seed, reshuffle_each_iteration=True)
-
-        def take(i: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-            return self.images(split, i), labels[i]
-
-        def gather(i: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
-            x, y = tf.numpy_function(take, [i], (tf.uint8, tf.int32), stateful=False)
-            return tf.ensure_shape(x, [None, *self.image_shape]), tf.ensure_shape(y, [None])
-
-        return order.batch(batch_size).map(gather, num_parallel_calls=tf.data.AUTOTUNE)
+        return gathered_batches(
+            lambda i: (self.images(split, i), labels[i]), len(labels), self.image_shape, batch_size,
+            shuffle_seed=shuffle_seed,
+        )  # fmt: skip
 
 
 def subset_rows(labels: np.ndarray, fraction: float, *, seed: int) -> np.ndarray:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 #: Images judged at once (validation, test) when they are small; larger images, fewer (:func:`judging_batch`).
@@ -19,9 +20,7 @@ def judging_batch(image_shape: tuple[int, ...], train_batch: int = 0) -> int:
     >>> judging_batch((32, 32, 3)), judging_batch((214, 256, 3)), judging_batch((214, 256, 3), train_batch=32)
     (256, 25, 32)
     """
-    values = 1
-    for side in image_shape:
-        values *= int(side)
+    values = math.prod(int(side) for side in image_shape)
     return max(1, min(JUDGING_BATCH, max(train_batch, JUDGING_VALUES // max(1, values))))
 
 
